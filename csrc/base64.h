@@ -1,0 +1,25 @@
+/* Base64 (RFC 4648): base64url without padding as JWS uses it (section 5),
+ * and standard base64 with padding as Slurm uses it for the credential
+ * payload. Decoders are strict: any character outside the alphabet, a length
+ * that cannot occur, misplaced padding or non-zero trailing bits is refused,
+ * so every byte string has exactly one accepted encoding. */
+#ifndef SA_BASE64_H
+#define SA_BASE64_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* cffi:begin */
+/* Encoded lengths (no NUL is written or counted). */
+size_t sa_b64url_encoded_len(size_t n);
+size_t sa_b64_encoded_len(size_t n);
+/* Upper bound of the decoded length of n characters. */
+size_t sa_b64_decoded_max(size_t n);
+
+int sa_b64url_encode(const uint8_t *in, size_t n, char *out, size_t cap, size_t *outlen);
+int sa_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen);
+int sa_b64_encode(const uint8_t *in, size_t n, char *out, size_t cap, size_t *outlen);
+int sa_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen);
+/* cffi:end */
+
+#endif

@@ -1,0 +1,30 @@
+/* HMAC-SHA256 (RFC 2104) with a keyed context: the inner and outer states
+ * after absorbing key^ipad and key^opad are computed once per key, so each
+ * MAC costs only the message blocks plus one outer block. */
+#ifndef SA_HMAC_H
+#define SA_HMAC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* cffi:begin */
+typedef struct {
+    uint32_t inner[8];
+    uint32_t outer[8];
+    int ready;
+} sa_hmac_key;
+
+/* Precompute the states for key[0..keylen). Returns SA_OK, SA_E_ARG or
+ * SA_E_KEY_EMPTY (a zero-length key is refused: Slurm never uses one). */
+int sa_hmac_key_init(sa_hmac_key *k, const uint8_t *key, size_t keylen);
+/* Overwrite the precomputed states (they are key-equivalent secrets). */
+void sa_hmac_key_wipe(sa_hmac_key *k);
+/* out = HMAC-SHA256(key, msg[0..len)). */
+void sa_hmac_sha256(const sa_hmac_key *k, const uint8_t *msg, size_t len, uint8_t out[32]);
+/* Constant-time comparison: 1 when equal, 0 otherwise; time depends on n only. */
+int sa_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
+/* Overwrite n bytes in a way the compiler may not elide. */
+void sa_wipe(void *p, size_t n);
+/* cffi:end */
+
+#endif

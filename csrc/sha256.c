@@ -1,0 +1,248 @@
+#include "sha256.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SA_HAVE_SHANI_CODE 1
+#include <cpuid.h>
+#include <immintrin.h>
+#else
+#define SA_HAVE_SHANI_CODE 0
+#endif
+
+const uint32_t sa_sha256_iv[8] = {
+    0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
+    0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u,
+};
+
+static const uint32_t K[64] = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u, 0xab1c5ed5u,
+    0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu, 0x9bdc06a7u, 0xc19bf174u,
+    0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu, 0x2de92c6fu, 0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau,
+    0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u, 0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u,
+    0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu, 0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u,
+    0xa2bfe8a1u, 0xa81a664bu, 0xc24b8b70u, 0xc76c51a3u, 0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u,
+    0x19a4c116u, 0x1e376c08u, 0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u, 0x90befffau, 0xa4506cebu, 0xbef9a3f7u, 0xc67178f2u,
+};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static uint32_t load_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+static void store_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void blocks_portable(uint32_t state[8], const uint8_t *data, size_t nblocks)
+{
+    uint32_t w[64];
+    while (nblocks--) {
+        uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+        uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+        int i;
+        for (i = 0; i < 16; i++)
+            w[i] = load_be32(data + 4 * i);
+        for (i = 16; i < 64; i++) {
+            uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        for (i = 0; i < 64; i++) {
+            uint32_t S1 = ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25);
+            uint32_t ch = (e & f) ^ (~e & g);
+            uint32_t t1 = h + S1 + ch + K[i] + w[i];
+            uint32_t S0 = ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22);
+            uint32_t mj = (a & b) ^ (a & c) ^ (b & c);
+            uint32_t t2 = S0 + mj;
+            h = g; g = f; f = e; e = d + t1;
+            d = c; c = b; b = a; a = t1 + t2;
+        }
+        state[0] += a; state[1] += b; state[2] += c; state[3] += d;
+        state[4] += e; state[5] += f; state[6] += g; state[7] += h;
+        data += 64;
+    }
+}
+
+#if SA_HAVE_SHANI_CODE
+/* Four rounds of SHA-NI per group; the message schedule follows Intel's
+ * published instruction sequence, written as one loop over the 16 groups. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void blocks_shani(uint32_t state[8], const uint8_t *data, size_t nblocks)
+{
+    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i st0, st1, tmp, msg, w[4], abef, cdgh;
+
+    tmp = _mm_loadu_si128((const __m128i *)(const void *)&state[0]);
+    st1 = _mm_loadu_si128((const __m128i *)(const void *)&state[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);       /* CDAB */
+    st1 = _mm_shuffle_epi32(st1, 0x1B);       /* EFGH */
+    st0 = _mm_alignr_epi8(tmp, st1, 8);       /* ABEF */
+    st1 = _mm_blend_epi16(st1, tmp, 0xF0);    /* CDGH */
+
+    while (nblocks--) {
+        int g;
+        abef = st0;
+        cdgh = st1;
+        for (g = 0; g < 4; g++)
+            w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(data + 16 * g)), mask);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 16
+#endif
+        for (g = 0; g < 16; g++) {
+            msg = _mm_add_epi32(w[g & 3], _mm_loadu_si128((const __m128i *)(const void *)&K[4 * g]));
+            st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+            if (g >= 3 && g <= 14) {
+                tmp = _mm_alignr_epi8(w[g & 3], w[(g + 3) & 3], 4);
+                w[(g + 1) & 3] = _mm_add_epi32(w[(g + 1) & 3], tmp);
+                w[(g + 1) & 3] = _mm_sha256msg2_epu32(w[(g + 1) & 3], w[g & 3]);
+            }
+            msg = _mm_shuffle_epi32(msg, 0x0E);
+            st0 = _mm_sha256rnds2_epu32(st0, st1, msg);
+            if (g >= 1 && g <= 12)
+                w[(g + 3) & 3] = _mm_sha256msg1_epu32(w[(g + 3) & 3], w[g & 3]);
+        }
+        st0 = _mm_add_epi32(st0, abef);
+        st1 = _mm_add_epi32(st1, cdgh);
+        data += 64;
+    }
+
+    tmp = _mm_shuffle_epi32(st0, 0x1B);       /* FEBA */
+    st1 = _mm_shuffle_epi32(st1, 0xB1);       /* DCHG */
+    st0 = _mm_blend_epi16(tmp, st1, 0xF0);    /* DCBA */
+    st1 = _mm_alignr_epi8(st1, tmp, 8);       /* HGFE */
+    _mm_storeu_si128((__m128i *)(void *)&state[0], st0);
+    _mm_storeu_si128((__m128i *)(void *)&state[4], st1);
+}
+
+static int cpu_has_shani(void)
+{
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    if (!(c & (1u << 19)) || !(c & (1u << 9)))   /* SSE4.1, SSSE3 */
+        return 0;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & (1u << 29)) != 0;                /* SHA extensions */
+}
+#else
+static int cpu_has_shani(void) { return 0; }
+#endif
+
+typedef void (*blocks_fn)(uint32_t *, const uint8_t *, size_t);
+static void blocks_resolve(uint32_t state[8], const uint8_t *data, size_t nblocks);
+static blocks_fn active_blocks = blocks_resolve;
+static int active_impl = SA_SHA256_AUTO;
+
+int sa_sha256_shani_available(void)
+{
+    return cpu_has_shani();
+}
+
+int sa_sha256_select(int impl)
+{
+    if (impl == SA_SHA256_AUTO)
+        impl = cpu_has_shani() ? SA_SHA256_SHANI : SA_SHA256_PORTABLE;
+    if (impl == SA_SHA256_PORTABLE) {
+        active_blocks = blocks_portable;
+    }
+#if SA_HAVE_SHANI_CODE
+    else if (impl == SA_SHA256_SHANI && cpu_has_shani()) {
+        active_blocks = blocks_shani;
+    }
+#endif
+    else {
+        return -1;
+    }
+    active_impl = impl;
+    return impl;
+}
+
+int sa_sha256_active(void)
+{
+    if (active_impl == SA_SHA256_AUTO)
+        sa_sha256_select(SA_SHA256_AUTO);
+    return active_impl;
+}
+
+static void blocks_resolve(uint32_t state[8], const uint8_t *data, size_t nblocks)
+{
+    sa_sha256_select(SA_SHA256_AUTO);
+    active_blocks(state, data, nblocks);
+}
+
+void sa_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t nblocks)
+{
+    if (nblocks)
+        active_blocks(state, data, nblocks);
+}
+
+void sa_sha256_init(sa_sha256_ctx *ctx)
+{
+    memcpy(ctx->h, sa_sha256_iv, sizeof(ctx->h));
+    ctx->total = 0;
+    ctx->buflen = 0;
+}
+
+void sa_sha256_update(sa_sha256_ctx *ctx, const uint8_t *data, size_t len)
+{
+    ctx->total += len;
+    if (ctx->buflen) {
+        size_t take = 64 - ctx->buflen;
+        if (take > len)
+            take = len;
+        memcpy(ctx->buf + ctx->buflen, data, take);
+        ctx->buflen += take;
+        data += take;
+        len -= take;
+        if (ctx->buflen < 64)
+            return;
+        sa_sha256_blocks(ctx->h, ctx->buf, 1);
+        ctx->buflen = 0;
+    }
+    if (len >= 64) {
+        sa_sha256_blocks(ctx->h, data, len / 64);
+        data += len & ~(size_t)63;
+        len &= 63;
+    }
+    if (len) {
+        memcpy(ctx->buf, data, len);
+        ctx->buflen = len;
+    }
+}
+
+void sa_sha256_final(sa_sha256_ctx *ctx, uint8_t out[32])
+{
+    uint64_t bits = ctx->total * 8;
+    size_t n = ctx->buflen;
+    int i;
+    ctx->buf[n++] = 0x80;
+    if (n > 56) {
+        memset(ctx->buf + n, 0, 64 - n);
+        sa_sha256_blocks(ctx->h, ctx->buf, 1);
+        n = 0;
+    }
+    memset(ctx->buf + n, 0, 56 - n);
+    for (i = 0; i < 8; i++)
+        ctx->buf[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+    sa_sha256_blocks(ctx->h, ctx->buf, 1);
+    for (i = 0; i < 8; i++)
+        store_be32(out + 4 * i, ctx->h[i]);
+}
+
+void sa_sha256(const uint8_t *data, size_t len, uint8_t out[32])
+{
+    sa_sha256_ctx ctx;
+    sa_sha256_init(&ctx);
+    sa_sha256_update(&ctx, data, len);
+    sa_sha256_final(&ctx, out);
+}

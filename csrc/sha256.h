@@ -1,0 +1,43 @@
+/* SHA-256 (FIPS 180-4): portable C and, on x86-64, the SHA-NI instructions
+ * selected at run time by CPUID. Both produce identical output. */
+#ifndef SA_SHA256_H
+#define SA_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SA_SHA256_BLOCK 64
+#define SA_SHA256_DIGEST 32
+
+/* cffi:begin */
+#define SA_SHA256_AUTO 0
+#define SA_SHA256_PORTABLE 1
+#define SA_SHA256_SHANI 2
+
+typedef struct {
+    uint32_t h[8];
+    uint64_t total;      /* bytes absorbed so far */
+    uint8_t buf[64];
+    size_t buflen;
+} sa_sha256_ctx;
+
+void sa_sha256_init(sa_sha256_ctx *ctx);
+void sa_sha256_update(sa_sha256_ctx *ctx, const uint8_t *data, size_t len);
+void sa_sha256_final(sa_sha256_ctx *ctx, uint8_t out[32]);
+void sa_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
+
+/* Choose the compression implementation for the whole process:
+ * SA_SHA256_AUTO picks SHA-NI when the CPU has it. Returns the implementation
+ * now active, or -1 when the requested one is not available here. */
+int sa_sha256_select(int impl);
+/* Which implementation is active (SA_SHA256_PORTABLE or SA_SHA256_SHANI). */
+int sa_sha256_active(void);
+/* 1 when this CPU supports SHA-NI (and the build has the code for it). */
+int sa_sha256_shani_available(void);
+/* cffi:end */
+
+/* Compress nblocks 64-byte blocks into state (internal, used by HMAC). */
+void sa_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t nblocks);
+extern const uint32_t sa_sha256_iv[8];
+
+#endif

@@ -1,0 +1,172 @@
+"""One exception hierarchy for every failure, mirroring Slurm's error codes.
+
+Every exception carries ``slurm_errno``: the Slurm error number a Slurm daemon
+would report for the same failure (``ESLURM_AUTH_CRED_INVALID`` = 6000 for a
+credential that does not verify, ``ESLURM_AUTH_UNPACK`` = 6007 for bytes that do
+not unpack, and so on), so a shim can answer a client the way slurmctld would.
+
+C status codes (``csrc/sa_status.h``) map one to one onto exception classes via
+:func:`raise_for_status`; messages never contain key material or token bytes
+beyond what the caller already has.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple, Type
+
+# Slurm error numbers (slurm/slurm_errno.h).
+SLURM_ERROR = -1
+SLURM_PROTOCOL_VERSION_ERROR = 1005
+ESLURM_PROTOCOL_INCOMPLETE_PACKET = 5003
+ESLURM_AUTH_CRED_INVALID = 6000
+ESLURM_AUTH_FOPEN_ERROR = 6001
+ESLURM_AUTH_NET_ERROR = 6002
+ESLURM_AUTH_UNABLE_TO_SIGN = 6003
+ESLURM_AUTH_BADARG = 6004
+ESLURM_AUTH_UNPACK = 6007
+ESLURM_AUTH_SKIP = 6008
+ESLURM_AUTH_UNABLE_TO_GENERATE_TOKEN = 6009
+
+
+class SlurmAuthError(Exception):
+    """Base of every slurmauth_fast error."""
+
+    slurm_errno: int = SLURM_ERROR
+
+    def __init__(self, message: str = "", *, status: Optional[int] = None) -> None:
+        super().__init__(message or self.__class__.__doc__ or self.__class__.__name__)
+        #: The C status code behind this error, when it came from the C core.
+        self.status = status
+
+
+# --- credentials that do not verify (ESLURM_AUTH_CRED_INVALID) -------------
+
+class CredentialError(SlurmAuthError):
+    """The credential is invalid."""
+
+    slurm_errno = ESLURM_AUTH_CRED_INVALID
+
+
+class TokenFormatError(CredentialError):
+    """The token is not a well-formed compact JWS."""
+
+
+class TokenTooLargeError(TokenFormatError):
+    """The token is longer than the configured limit (refused before any hashing)."""
+
+
+class SegmentError(TokenFormatError):
+    """The token does not have exactly three non-empty '.'-separated segments."""
+
+
+class Base64Error(TokenFormatError):
+    """A segment is not strict base64url (or the payload not strict base64)."""
+
+
+class NonCanonicalBase64Error(Base64Error):
+    """A base64 segment has non-zero trailing bits (non-canonical encoding)."""
+
+
+class HeaderError(TokenFormatError):
+    """The JOSE header is not a JSON object of the expected shape."""
+
+
+class ClaimsError(TokenFormatError):
+    """The claims are not a JSON object, or a required claim is missing or mistyped."""
+
+
+class SignatureError(CredentialError):
+    """The HMAC tag does not match: wrong key or altered token."""
+
+
+class SignatureLengthError(SignatureError):
+    """The signature segment is not a 32-byte HS256 tag."""
+
+
+class AlgorithmError(CredentialError):
+    """The header's alg is not exactly the one this verifier accepts."""
+
+
+class ExpiredError(CredentialError):
+    """The credential (or the key that signed it) has expired."""
+
+
+class KeyIdError(CredentialError):
+    """The header names a key id that is not loaded, or names it wrongly."""
+
+
+class AudienceError(CredentialError):
+    """The credential is not for this verifier (ruid, context, user)."""
+
+
+# --- keys -----------------------------------------------------------------
+
+class KeyFileError(SlurmAuthError):
+    """A key file is missing, unreadable, unsafe or malformed."""
+
+    slurm_errno = ESLURM_AUTH_FOPEN_ERROR
+
+
+class KeyPermissionError(KeyFileError):
+    """A key file is accessible by users other than its owner and group."""
+
+
+class JWKSError(KeyFileError):
+    """A JWKS file breaks one of Slurm's rules."""
+
+
+class SigningError(SlurmAuthError):
+    """A credential could not be created."""
+
+    slurm_errno = ESLURM_AUTH_UNABLE_TO_SIGN
+
+
+# --- wire -----------------------------------------------------------------
+
+class UnpackError(SlurmAuthError):
+    """Bytes do not unpack in Slurm's pack format."""
+
+    slurm_errno = ESLURM_AUTH_UNPACK
+
+
+class BadArgumentError(SlurmAuthError, ValueError):
+    """An argument to a slurmauth_fast function is invalid."""
+
+    slurm_errno = ESLURM_AUTH_BADARG
+
+
+class NativeBufferError(SlurmAuthError):
+    """Internal: an output buffer was too small (a bug, never user input)."""
+
+
+# C status code -> (exception class, message). Codes from csrc/sa_status.h.
+_STATUS: Dict[int, Tuple[Type[SlurmAuthError], str]] = {
+    1: (TokenTooLargeError, "token exceeds the size limit"),
+    2: (SegmentError, "token must have exactly three '.'-separated segments"),
+    3: (SegmentError, "token header or payload segment is empty"),
+    4: (Base64Error, "invalid base64: character outside the alphabet or bad length/padding"),
+    5: (NonCanonicalBase64Error, "non-canonical base64: trailing bits are not zero"),
+    6: (SignatureLengthError, "signature is not a 32-byte HS256 tag"),
+    7: (SignatureError, "signature mismatch"),
+    8: (NativeBufferError, "output buffer too small"),
+    9: (BadArgumentError, "invalid argument"),
+    10: (BadArgumentError, "HMAC key is empty"),
+}
+
+
+def register_status(code: int, exc: Type[SlurmAuthError], message: str) -> None:
+    """Register the exception for a C status code (used by each module for its range)."""
+    if code in _STATUS and _STATUS[code] != (exc, message):
+        raise RuntimeError(f"C status {code} registered twice")
+    _STATUS[code] = (exc, message)
+
+
+def error_for_status(status: int, context: str = "") -> SlurmAuthError:
+    """The exception instance for a non-zero C status code."""
+    exc, msg = _STATUS.get(status, (SlurmAuthError, f"unknown C status {status}"))
+    return exc(f"{context}: {msg}" if context else msg, status=status)
+
+
+def raise_for_status(status: int, context: str = "") -> None:
+    """Raise the exception for a non-zero C status code; return on SA_OK."""
+    if status:
+        raise error_for_status(status, context)
