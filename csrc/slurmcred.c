@@ -1,0 +1,788 @@
+#include "slurmcred.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "base64.h"
+#include "jws.h"
+#include "sa_status.h"
+
+#define UINT32_ANY 4294967295LL
+
+/* ---- strict JSON scanning over an explicit-length buffer ---------------- */
+
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+    size_t i;
+} jcur;
+
+typedef struct {          /* a scanned string: raw span between the quotes */
+    size_t off, len;
+    int esc;              /* contains escapes: must be unescaped before use */
+} jstr;
+
+static void ws(jcur *j)
+{
+    while (j->i < j->n) {
+        uint8_t c = j->p[j->i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            return;
+        j->i++;
+    }
+}
+
+static int peek(const jcur *j)
+{
+    return j->i < j->n ? j->p[j->i] : -1;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static long hex4(const uint8_t *p)
+{
+    long v = 0;
+    int k;
+    for (k = 0; k < 4; k++) {
+        int h = hexval(p[k]);
+        if (h < 0)
+            return -1;
+        v = (v << 4) | h;
+    }
+    return v;
+}
+
+/* Length of the valid UTF-8 sequence at p[0..n), or 0 if invalid (overlong,
+ * surrogate, above U+10FFFF or truncated). p[0] >= 0x80. */
+static size_t utf8_seq(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0];
+    if (c >= 0xC2 && c <= 0xDF)
+        return (n >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && p[1] < 0xA0)
+            return 0;                       /* overlong */
+        if (c == 0xED && p[1] >= 0xA0)
+            return 0;                       /* UTF-16 surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && p[1] < 0x90)
+            return 0;                       /* overlong */
+        if (c == 0xF4 && p[1] >= 0x90)
+            return 0;                       /* above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+/* Scan a string at the opening quote; validate everything, decode nothing. */
+static int scan_string(jcur *j, jstr *s)
+{
+    const uint8_t *p = j->p;
+    size_t i = j->i + 1, n = j->n;
+
+    s->off = i;
+    s->esc = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c == '"') {
+            s->len = i - s->off;
+            j->i = i + 1;
+            return SA_OK;
+        }
+        if (c < 0x20)
+            return SC_E_UTF8;
+        if (c == '\\') {
+            s->esc = 1;
+            if (i + 1 >= n)
+                return SC_E_UTF8;
+            c = p[i + 1];
+            if (c == 'u') {
+                long v;
+                if (i + 6 > n || (v = hex4(p + i + 2)) < 0)
+                    return SC_E_UTF8;
+                if (v == 0)
+                    return SC_E_UTF8;       /* jansson refuses \u0000 */
+                if (v >= 0xDC00 && v <= 0xDFFF)
+                    return SC_E_UTF8;       /* lone low surrogate */
+                if (v >= 0xD800 && v <= 0xDBFF) {
+                    long lo;
+                    if (i + 12 > n || p[i + 6] != '\\' || p[i + 7] != 'u' ||
+                        (lo = hex4(p + i + 8)) < 0xDC00 || lo > 0xDFFF)
+                        return SC_E_UTF8;   /* high surrogate without its low half */
+                    i += 12;
+                } else {
+                    i += 6;
+                }
+                continue;
+            }
+            if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' &&
+                c != 'r' && c != 't')
+                return SC_E_UTF8;
+            i += 2;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p + i, n - i);
+            if (!k)
+                return SC_E_UTF8;
+            i += k;
+            continue;
+        }
+        i++;
+    }
+    return SC_E_UTF8;                       /* unterminated */
+}
+
+static size_t put_utf8(uint8_t *o, unsigned long cp)
+{
+    if (cp < 0x80) {
+        o[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (uint8_t)(0xC0 | (cp >> 6));
+        o[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xE0 | (cp >> 12));
+        o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (uint8_t)(0xF0 | (cp >> 18));
+    o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Decode a string scan_string() validated. The output is never longer than
+ * the raw span, so cap >= s->len always suffices. */
+static size_t unescape(const uint8_t *base, const jstr *s, uint8_t *out)
+{
+    const uint8_t *p = base + s->off;
+    size_t i = 0, o = 0;
+
+    while (i < s->len) {
+        uint8_t c = p[i];
+        if (c != '\\') {
+            out[o++] = c;
+            i++;
+            continue;
+        }
+        c = p[i + 1];
+        switch (c) {
+        case 'b': out[o++] = '\b'; i += 2; break;
+        case 'f': out[o++] = '\f'; i += 2; break;
+        case 'n': out[o++] = '\n'; i += 2; break;
+        case 'r': out[o++] = '\r'; i += 2; break;
+        case 't': out[o++] = '\t'; i += 2; break;
+        case 'u': {
+            unsigned long cp = (unsigned long)hex4(p + i + 2);
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned long lo = (unsigned long)hex4(p + i + 8);
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                i += 12;
+            } else {
+                i += 6;
+            }
+            o += put_utf8(out + o, cp);
+            break;
+        }
+        default: out[o++] = c; i += 2; break;   /* " \ / */
+        }
+    }
+    return o;
+}
+
+/* Scan a number; *is_int when it has no fraction or exponent. For integers
+ * *neg and *mag get the sign and magnitude (*big set when it exceeds 2^63). */
+static int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, int bad)
+{
+    const uint8_t *p = j->p;
+    size_t i = j->i, n = j->n;
+    uint64_t v = 0;
+
+    *is_int = 1;
+    *neg = 0;
+    *big = 0;
+    if (i < n && p[i] == '-') {
+        *neg = 1;
+        i++;
+    }
+    if (i >= n || p[i] < '0' || p[i] > '9')
+        return bad;
+    if (p[i] == '0') {
+        i++;
+    } else {
+        while (i < n && p[i] >= '0' && p[i] <= '9') {
+            unsigned d = (unsigned)(p[i] - '0');
+            if (v > (UINT64_C(9223372036854775808) - d) / 10)
+                *big = 1;
+            else
+                v = v * 10 + d;
+            i++;
+        }
+    }
+    if (i < n && p[i] == '.') {
+        *is_int = 0;
+        i++;
+        if (i >= n || p[i] < '0' || p[i] > '9')
+            return bad;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        *is_int = 0;
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        if (i >= n || p[i] < '0' || p[i] > '9')
+            return bad;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+    }
+    *mag = v;
+    j->i = i;
+    return SA_OK;
+}
+
+static int literal(jcur *j, const char *lit, size_t len)
+{
+    if (j->n - j->i < len || memcmp(j->p + j->i, lit, len) != 0)
+        return 0;
+    j->i += len;
+    return 1;
+}
+
+/* Skip any JSON value (validating it); depth counts enclosing containers. */
+static int skip_value(jcur *j, int depth, int bad)
+{
+    int c = peek(j), rc;
+    jstr s;
+
+    if (c == '"')
+        return scan_string(j, &s);
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        int is_int, neg, big;
+        uint64_t mag;
+        return scan_number(j, &is_int, &neg, &mag, &big, bad);
+    }
+    if (c == 't')
+        return literal(j, "true", 4) ? SA_OK : bad;
+    if (c == 'f')
+        return literal(j, "false", 5) ? SA_OK : bad;
+    if (c == 'n')
+        return literal(j, "null", 4) ? SA_OK : bad;
+    if (c != '{' && c != '[')
+        return bad;
+    if (depth >= SC_MAX_DEPTH)
+        return SC_E_DEPTH;
+    j->i++;
+    ws(j);
+    if (peek(j) == (c == '{' ? '}' : ']')) {
+        j->i++;
+        return SA_OK;
+    }
+    for (;;) {
+        if (c == '{') {
+            if (peek(j) != '"')
+                return bad;
+            if ((rc = scan_string(j, &s)) != SA_OK)
+                return rc;
+            ws(j);
+            if (peek(j) != ':')
+                return bad;
+            j->i++;
+            ws(j);
+        }
+        if ((rc = skip_value(j, depth + 1, bad)) != SA_OK)
+            return rc;
+        ws(j);
+        if (peek(j) == ',') {
+            j->i++;
+            ws(j);
+            continue;
+        }
+        if (peek(j) == (c == '{' ? '}' : ']')) {
+            j->i++;
+            return SA_OK;
+        }
+        return bad;
+    }
+}
+
+/* ---- a flat object walker: known members dispatched, others skipped ----- */
+
+typedef int (*member_fn)(void *ctx, int idx, jcur *j);
+
+typedef struct {
+    const char *const *names;
+    const uint8_t *lens;
+    int count;
+    int bad;                 /* status for malformed JSON */
+    int dup;                 /* status for a duplicate name */
+} walk_spec;
+
+static int name_eq(const uint8_t *a, const char *b, size_t n)
+{
+    size_t k;
+    for (k = 1; k < n; k++)
+        if (a[k] != (uint8_t)b[k])
+            return 0;
+    return 1;
+}
+
+static int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
+{
+    uint8_t name[SC_MAX_NAME];
+    uint8_t seen_store[SC_MAX_UNKNOWN * 24];
+    size_t seen_off[SC_MAX_UNKNOWN], seen_len[SC_MAX_UNKNOWN];
+    size_t nseen = 0, store_used = 0;
+    uint32_t known = 0;
+    int rc;
+
+    ws(j);
+    if (peek(j) != '{')
+        return w->bad;
+    j->i++;
+    ws(j);
+    if (peek(j) == '}') {
+        j->i++;
+        goto end;
+    }
+    for (;;) {
+        jstr s;
+        const uint8_t *nm;
+        size_t nlen;
+        int idx = -1, k;
+
+        if (peek(j) != '"')
+            return w->bad;
+        if ((rc = scan_string(j, &s)) != SA_OK)
+            return rc;
+        if (s.len > SC_MAX_NAME)
+            return SC_E_NAME_LONG;
+        if (s.esc) {
+            nlen = unescape(j->p, &s, name);
+            nm = name;
+        } else {
+            nlen = s.len;
+            nm = j->p + s.off;
+        }
+        for (k = 0; k < w->count; k++) {
+            if (nlen == w->lens[k] && nm[0] == (uint8_t)w->names[k][0] &&
+                name_eq(nm, w->names[k], nlen)) {
+                idx = k;
+                break;
+            }
+        }
+        if (idx >= 0) {
+            if (known & (1u << idx))
+                return w->dup;
+            known |= 1u << idx;
+        } else {
+            size_t q;
+            for (q = 0; q < nseen; q++)
+                if (seen_len[q] == nlen && memcmp(seen_store + seen_off[q], nm, nlen) == 0)
+                    return w->dup;
+            if (nseen == SC_MAX_UNKNOWN || store_used + nlen > sizeof(seen_store))
+                return SC_E_TOO_MANY;
+            memcpy(seen_store + store_used, nm, nlen);
+            seen_off[nseen] = store_used;
+            seen_len[nseen++] = nlen;
+            store_used += nlen;
+        }
+        ws(j);
+        if (peek(j) != ':')
+            return w->bad;
+        j->i++;
+        ws(j);
+        rc = idx >= 0 ? fn(ctx, idx, j) : skip_value(j, 1, w->bad);
+        if (rc != SA_OK)
+            return rc;
+        ws(j);
+        if (peek(j) == ',') {
+            j->i++;
+            ws(j);
+            continue;
+        }
+        if (peek(j) == '}') {
+            j->i++;
+            break;
+        }
+        return w->bad;
+    }
+end:
+    ws(j);
+    return j->i == j->n ? SA_OK : w->bad;
+}
+
+/* ---- header ------------------------------------------------------------- */
+
+static const char *const HDR_NAMES[] = {"alg", "typ", "kid"};
+static const uint8_t HDR_LENS[] = {3, 3, 3};
+
+typedef struct {
+    jstr alg, typ, kid;
+    int has_alg, has_typ, has_kid;
+} hdr_ctx;
+
+static int hdr_member(void *vctx, int idx, jcur *j)
+{
+    hdr_ctx *h = vctx;
+    jstr *s = idx == 0 ? &h->alg : idx == 1 ? &h->typ : &h->kid;
+    int rc;
+
+    if (peek(j) != '"') {
+        rc = skip_value(j, 1, SC_E_HEADER_JSON);
+        if (rc != SA_OK)
+            return rc;
+        return idx == 0 ? SC_E_ALG_MISSING : idx == 1 ? SC_E_TYP : SC_E_KID_TYPE;
+    }
+    if ((rc = scan_string(j, s)) != SA_OK)
+        return rc == SC_E_UTF8 ? SC_E_HEADER_JSON : rc;
+    if (idx == 0)
+        h->has_alg = 1;
+    else if (idx == 1)
+        h->has_typ = 1;
+    else
+        h->has_kid = 1;
+    return SA_OK;
+}
+
+static const walk_spec HDR_SPEC = {HDR_NAMES, HDR_LENS, 3, SC_E_HEADER_JSON, SC_E_HEADER_DUP};
+
+/* Compare a scanned string with a literal, unescaping into tmp if needed. */
+static int str_equals(const uint8_t *base, const jstr *s, const char *lit, size_t litlen,
+                      uint8_t *tmp, int ci)
+{
+    const uint8_t *v = base + s->off;
+    size_t n = s->len, k;
+
+    if (s->esc) {
+        n = unescape(base, s, tmp);
+        v = tmp;
+    }
+    if (n != litlen)
+        return 0;
+    if (!ci)
+        return memcmp(v, lit, n) == 0;
+    for (k = 0; k < n; k++) {
+        uint8_t a = v[k], b = (uint8_t)lit[k];
+        if (a >= 'a' && a <= 'z')
+            a = (uint8_t)(a - 32);
+        if (b >= 'a' && b <= 'z')
+            b = (uint8_t)(b - 32);
+        if (a != b)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- claims ------------------------------------------------------------- */
+
+static const char *const CL_NAMES[] = {"iat", "exp", "ver", "ruid", "uid", "gid", "context",
+                                       "cluster", "host", "payload", "id", "sbcast", "net"};
+static const uint8_t CL_LENS[] = {3, 3, 3, 4, 3, 3, 7, 7, 4, 7, 2, 6, 3};
+static const walk_spec CL_SPEC = {CL_NAMES, CL_LENS, 13, SC_E_CLAIMS_JSON, SC_E_CLAIM_DUP};
+
+typedef struct {
+    int64_t ival[6];          /* iat exp ver ruid uid gid */
+    jstr sval[4];             /* context cluster host payload */
+    size_t raw_off[3], raw_len[3];  /* id sbcast net */
+    uint32_t present;
+    int err_claim;
+} cl_ctx;
+
+static int cl_value(cl_ctx *c, int idx, jcur *j)
+{
+    int rc, ch = peek(j);
+
+    if (idx <= SC_CL_GID) {
+        int is_int, neg, big;
+        uint64_t mag;
+        if (ch != '-' && (ch < '0' || ch > '9')) {
+            rc = skip_value(j, 1, SC_E_CLAIMS_JSON);
+            return rc != SA_OK ? rc : SC_E_INT_TYPE;
+        }
+        if ((rc = scan_number(j, &is_int, &neg, &mag, &big, SC_E_CLAIMS_JSON)) != SA_OK)
+            return rc;
+        if (!is_int)
+            return SC_E_INT_TYPE;
+        if (idx <= SC_CL_EXP) {           /* time_t: any int64 */
+            if (big || (!neg && mag > (uint64_t)INT64_MAX))
+                return SC_E_INT_RANGE;
+            c->ival[idx] = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+        } else {
+            uint64_t hi = idx == SC_CL_VER ? 65535u : 4294967295u;
+            if (big || neg || mag > hi)
+                return SC_E_INT_RANGE;    /* "-0" is refused too */
+            c->ival[idx] = (int64_t)mag;
+        }
+        return SA_OK;
+    }
+    if (idx <= SC_CL_PAYLOAD) {
+        if (ch != '"') {
+            rc = skip_value(j, 1, SC_E_CLAIMS_JSON);
+            return rc != SA_OK ? rc : SC_E_STR_TYPE;
+        }
+        return scan_string(j, &c->sval[idx - SC_CL_CONTEXT]);
+    }
+    if (ch != '{') {
+        rc = skip_value(j, 1, SC_E_CLAIMS_JSON);
+        return rc != SA_OK ? rc : SC_E_OBJ_TYPE;
+    }
+    c->raw_off[idx - SC_CL_ID] = j->i;
+    rc = skip_value(j, 1, SC_E_CLAIMS_JSON);
+    c->raw_len[idx - SC_CL_ID] = j->i - c->raw_off[idx - SC_CL_ID];
+    return rc;
+}
+
+static int cl_member(void *vctx, int idx, jcur *j)
+{
+    cl_ctx *c = vctx;
+    int rc;
+
+    c->present |= 1u << idx;
+    rc = cl_value(c, idx, j);
+    c->err_claim = rc == SA_OK ? -1 : idx;
+    return rc;
+}
+
+static const char *const CTX_NAMES[] = {"auth", "sack", "launch", "sbcast", "net"};
+static const size_t CTX_LENS[] = {4, 4, 6, 6, 3};
+
+/* ---- verification ------------------------------------------------------- */
+
+#define RESULT_SPACE ((sizeof(sc_result) + 15) & ~(size_t)15)
+
+size_t sc_scratch_need(size_t len)
+{
+    /* result, header, claims, then unescaped strings and the payload. */
+    return (RESULT_SPACE + 5 * sa_b64_decoded_max(len) + 16 + 15) & ~(size_t)15;
+}
+
+/* A string claim as (offset, length) in the scratch region, unescaped into
+ * the tail when it has escapes. */
+static void place_string(uint8_t *region, size_t claims_off, const jstr *s, size_t *tail,
+                         int64_t *off, int64_t *len)
+{
+    if (!s->esc) {
+        *off = (int64_t)(claims_off + s->off);
+        *len = (int64_t)s->len;
+        return;
+    }
+    *off = (int64_t)*tail;
+    *len = (int64_t)unescape(region + claims_off, s, region + *tail);
+    *tail += (size_t)*len;
+}
+
+static const sc_key *select_key(const sc_keyset *ks, const uint8_t *hbuf, const hdr_ctx *h,
+                                uint8_t *tmp, size_t *index, int *rc)
+{
+    size_t k;
+
+    if (!ks->by_kid || !h->has_kid) {
+        if (ks->default_index >= ks->nkeys) {
+            *rc = SC_E_NO_KEY;
+            return NULL;
+        }
+        *index = ks->default_index;
+        return &ks->keys[ks->default_index];
+    }
+    for (k = 0; k < ks->nkeys; k++) {
+        const sc_key *key = &ks->keys[k];
+        if (key->kid && str_equals(hbuf, &h->kid, (const char *)key->kid, key->kid_len, tmp, 0)) {
+            *index = k;
+            return key;
+        }
+    }
+    *rc = SC_E_KID_UNKNOWN;
+    return NULL;
+}
+
+int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t len,
+              int64_t now, uint8_t *scratch, size_t cap)
+{
+    sc_result *r = (sc_result *)(void *)scratch;
+    sa_jws_parts parts;
+    hdr_ctx h;
+    cl_ctx c;
+    jcur j;
+    const sc_key *key;
+    size_t dmax, hdr_off, hdr_len = 0, cl_off, cl_len = 0, tail, kindex = 0, k;
+    int rc;
+
+    if (!ks || !pol || !scratch || cap < RESULT_SPACE || (!tok && len))
+        return SA_E_ARG;
+    r->err_claim = -1;
+    rc = sa_jws_split(tok, len, pol->max_len, &parts);
+    if (rc != SA_OK)
+        return rc;
+    if (cap < sc_scratch_need(len))
+        return SC_E_SCRATCH;
+    if (now < 0)
+        now = (int64_t)time(NULL);
+    dmax = sa_b64_decoded_max(len);
+    hdr_off = RESULT_SPACE;
+    cl_off = hdr_off + dmax;
+    tail = cl_off + dmax;
+
+    /* 1. header: decoded and parsed before the MAC, as Slurm reads the kid first */
+    rc = sa_jws_decode_segment(tok, &parts, 0, scratch + hdr_off, dmax, &hdr_len);
+    if (rc != SA_OK)
+        return rc;
+    memset(&h, 0, sizeof(h));
+    j.p = scratch + hdr_off;
+    j.n = hdr_len;
+    j.i = 0;
+    if ((rc = walk_object(&j, &HDR_SPEC, hdr_member, &h)) != SA_OK)
+        return rc == SC_E_ALG_MISSING || rc == SC_E_TYP || rc == SC_E_KID_TYPE ||
+               rc == SC_E_HEADER_DUP ? rc : SC_E_HEADER_JSON;
+
+    /* 2. key: by kid (slurm.jwks) or the default key; its expiry */
+    key = select_key(ks, scratch + hdr_off, &h, scratch + tail, &kindex, &rc);
+    if (!key)
+        return rc;
+    if (key->exp && key->exp < now)
+        return SC_E_KEY_EXPIRED;
+
+    /* 3. HMAC, constant time */
+    rc = sa_jws_hs256_check(key->key, tok, &parts);
+    if (rc != SA_OK)
+        return rc;
+
+    /* 4. alg exactly HS256 (after the MAC, like Slurm's defence against "none") */
+    if (!h.has_alg)
+        return SC_E_ALG_MISSING;
+    if (!str_equals(scratch + hdr_off, &h.alg, "HS256", 5, scratch + tail, 0))
+        return SC_E_ALG;
+    if (h.has_typ && !str_equals(scratch + hdr_off, &h.typ, "JWT", 3, scratch + tail, 1))
+        return SC_E_TYP;
+
+    /* 5. claims */
+    rc = sa_jws_decode_segment(tok, &parts, 1, scratch + cl_off, dmax, &cl_len);
+    if (rc != SA_OK)
+        return rc;
+    memset(&c, 0, sizeof(c));
+    c.err_claim = -1;
+    j.p = scratch + cl_off;
+    j.n = cl_len;
+    j.i = 0;
+    rc = walk_object(&j, &CL_SPEC, cl_member, &c);
+    if (rc != SA_OK) {
+        r->err_claim = c.err_claim;   /* the known claim at fault, or -1 */
+        return rc;
+    }
+
+    /* 6. exp, ruid, required claims, context: Slurm's order */
+    if (!(c.present & (1u << SC_CL_EXP)))
+        return SC_E_EXP_MISSING;
+    if (c.ival[SC_CL_EXP] < now)
+        return SC_E_EXPIRED;
+    if (!(c.present & (1u << SC_CL_RUID)))
+        return SC_E_RUID_MISSING;
+    if (c.ival[SC_CL_RUID] != UINT32_ANY && c.ival[SC_CL_RUID] != (int64_t)pol->verifier_uid)
+        return SC_E_RUID;
+    if (!(c.present & (1u << SC_CL_IAT)))
+        return SC_E_IAT_MISSING;
+    if (!(c.present & (1u << SC_CL_UID)))
+        return SC_E_UID_MISSING;
+    if (!(c.present & (1u << SC_CL_GID)))
+        return SC_E_GID_MISSING;
+    if (!(c.present & (1u << SC_CL_HOST)))
+        return SC_E_HOST_MISSING;
+    if (!(c.present & (1u << SC_CL_CONTEXT)))
+        return SC_E_CONTEXT_MISSING;
+
+    r->iat = c.ival[SC_CL_IAT];
+    r->exp = c.ival[SC_CL_EXP];
+    r->ver = (c.present & (1u << SC_CL_VER)) ? c.ival[SC_CL_VER] : -1;
+    r->ruid = c.ival[SC_CL_RUID];
+    r->uid = c.ival[SC_CL_UID];
+    r->gid = c.ival[SC_CL_GID];
+    r->key_index = (int64_t)kindex;
+
+    {
+        int64_t off, n;
+        place_string(scratch, cl_off, &c.sval[0], &tail, &off, &n);
+        r->context = -1;
+        for (k = 0; k < sizeof(CTX_LENS) / sizeof(CTX_LENS[0]); k++)
+            if ((size_t)n == CTX_LENS[k] && memcmp(scratch + off, CTX_NAMES[k], CTX_LENS[k]) == 0)
+                r->context = (int64_t)k;
+        if (r->context < 0 || !(pol->contexts & (1u << r->context)))
+            return SC_E_CONTEXT;
+    }
+    place_string(scratch, cl_off, &c.sval[2], &tail, &r->host_off, &r->host_len);
+    r->cluster_len = -1;
+    if (c.present & (1u << SC_CL_CLUSTER))
+        place_string(scratch, cl_off, &c.sval[1], &tail, &r->cluster_off, &r->cluster_len);
+    r->payload_len = -1;
+    if (c.present & (1u << SC_CL_PAYLOAD)) {
+        int64_t off, n;
+        size_t plen = 0;
+        place_string(scratch, cl_off, &c.sval[3], &tail, &off, &n);
+        rc = sa_b64_decode((const char *)scratch + off, (size_t)n, scratch + tail, cap - tail, &plen);
+        if (rc != SA_OK) {
+            r->err_claim = SC_CL_PAYLOAD;
+            return SC_E_PAYLOAD;
+        }
+        r->payload_off = (int64_t)tail;
+        r->payload_len = (int64_t)plen;
+        tail += plen;
+    }
+    r->id_len = r->sbcast_len = r->net_len = -1;
+    if (c.present & (1u << SC_CL_ID)) {
+        r->id_off = (int64_t)(cl_off + c.raw_off[0]);
+        r->id_len = (int64_t)c.raw_len[0];
+    }
+    if (c.present & (1u << SC_CL_SBCAST)) {
+        r->sbcast_off = (int64_t)(cl_off + c.raw_off[1]);
+        r->sbcast_len = (int64_t)c.raw_len[1];
+    }
+    if (c.present & (1u << SC_CL_NET)) {
+        r->net_off = (int64_t)(cl_off + c.raw_off[2]);
+        r->net_len = (int64_t)c.raw_len[2];
+    }
+    return SA_OK;
+}
+
+int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
+                    const size_t *lens, size_t n, int64_t now, uint8_t *scratch, size_t cap,
+                    size_t *region_off, int *status)
+{
+    size_t i, off = 0;
+
+    if (!ks || !pol || (n && (!toks || !lens || !scratch || !region_off || !status)))
+        return SA_E_ARG;
+    if (now < 0)
+        now = (int64_t)time(NULL);
+    for (i = 0; i < n; i++) {
+        size_t need = lens[i] > pol->max_len ? RESULT_SPACE : sc_scratch_need(lens[i]);
+        region_off[i] = off;
+        if (cap < off || need > cap - off) {
+            status[i] = SC_E_SCRATCH;
+            continue;
+        }
+        status[i] = sc_verify(ks, pol, toks[i], lens[i], now, scratch + off, need);
+        off += need;
+    }
+    return SA_OK;
+}
