@@ -431,7 +431,7 @@ def test_structure_errors(ring):
         nested = [nested]
     deep["deep"] = nested
     for claims in (json.dumps(deep), "[1]", json.dumps(good_claims()) + "x",
-                   json.dumps(good_claims())[:-1], '{"iat":01}', "{}", ""):
+                   json.dumps(good_claims())[:-1], '{"iat":01}', "{}", " "):
         with pytest.raises(E.ClaimsError):
             v.verify(forge(ring, HDR, claims), now=NOW)
     many = good_claims(**{f"x{i}": i for i in range(40)})
