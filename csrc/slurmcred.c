@@ -89,6 +89,14 @@ static size_t utf8_seq(const uint8_t *p, size_t n)
     return 0;
 }
 
+/* 1 for the bytes a string may hold as they are: 0x20-0x7F except '"' and '\\'. */
+static const uint8_t PLAIN[256] = {
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+};
+
 /* Scan a string at the opening quote; validate everything, decode nothing. */
 static int scan_string(jcur *j, jstr *s)
 {
@@ -99,6 +107,10 @@ static int scan_string(jcur *j, jstr *s)
     s->esc = 0;
     while (i < n) {
         uint8_t c = p[i];
+        if (PLAIN[c]) {            /* printable ASCII other than '"' and '\\' */
+            i++;
+            continue;
+        }
         if (c == '"') {
             s->len = i - s->off;
             j->i = i + 1;
@@ -263,9 +275,18 @@ static int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, 
     return SA_OK;
 }
 
+static int bytes_eq(const uint8_t *a, const char *b, size_t n)
+{
+    size_t k;
+    for (k = 0; k < n; k++)
+        if (a[k] != (uint8_t)b[k])
+            return 0;
+    return 1;
+}
+
 static int literal(jcur *j, const char *lit, size_t len)
 {
-    if (j->n - j->i < len || memcmp(j->p + j->i, lit, len) != 0)
+    if (j->n - j->i < len || !bytes_eq(j->p + j->i, lit, len))
         return 0;
     j->i += len;
     return 1;
@@ -483,7 +504,7 @@ static int str_equals(const uint8_t *base, const jstr *s, const char *lit, size_
     if (n != litlen)
         return 0;
     if (!ci)
-        return memcmp(v, lit, n) == 0;
+        return bytes_eq(v, lit, n);
     for (k = 0; k < n; k++) {
         uint8_t a = v[k], b = (uint8_t)lit[k];
         if (a >= 'a' && a <= 'z')
@@ -573,25 +594,56 @@ static const size_t CTX_LENS[] = {4, 4, 6, 6, 3};
 
 #define RESULT_SPACE ((sizeof(sc_result) + 15) & ~(size_t)15)
 
-size_t sc_scratch_need(size_t len)
+size_t sc_result_space(void)
 {
-    /* result, header, claims, then unescaped strings and the payload. */
-    return (RESULT_SPACE + 5 * sa_b64_decoded_max(len) + 16 + 15) & ~(size_t)15;
+    return RESULT_SPACE;
 }
 
-/* A string claim as (offset, length) in the scratch region, unescaped into
- * the tail when it has escapes. */
-static void place_string(uint8_t *region, size_t claims_off, const jstr *s, size_t *tail,
-                         int64_t *off, int64_t *len)
+size_t sc_scratch_need(size_t len)
+{
+    /* result, output strings, header, claims, unescape area. */
+    return (RESULT_SPACE + 4 * sa_b64_decoded_max(len) + 16 + 15) & ~(size_t)15;
+}
+
+/* The unescaped bytes of a scanned string: in place when it has no escapes,
+ * else decoded into *tmp. */
+static const uint8_t *string_bytes(const uint8_t *base, const jstr *s, uint8_t *tmp, size_t *n)
 {
     if (!s->esc) {
-        *off = (int64_t)(claims_off + s->off);
-        *len = (int64_t)s->len;
-        return;
+        *n = s->len;
+        return base + s->off;
     }
-    *off = (int64_t)*tail;
-    *len = (int64_t)unescape(region + claims_off, s, region + *tail);
-    *tail += (size_t)*len;
+    *n = unescape(base, s, tmp);
+    return tmp;
+}
+
+/* The HS256 tag check of sa_jws_hs256_check(), comparing in constant time
+ * word by word (the tag is not secret once sent, but a timing oracle on it
+ * would let a forger learn the right tag byte by byte). */
+static int hs256_check(const sa_hmac_key *k, const char *tok, const sa_jws_parts *p)
+{
+    uint8_t want[32], got[32];
+    uint64_t a, b, acc = 0;
+    volatile uint64_t sink;
+    size_t n = 0, w;
+    int rc;
+
+    if (!k || !k->ready)
+        return SA_E_ARG;
+    rc = sa_b64url_decode(tok + p->sig_off, p->sig_len, got, sizeof(got), &n);
+    if (rc != SA_OK)
+        return rc == SA_E_BUFFER ? SA_E_SIG_LENGTH : rc;
+    if (n != sizeof(got))
+        return SA_E_SIG_LENGTH;
+    sa_hmac_sha256(k, (const uint8_t *)tok, p->sig_off - 1, want);
+    for (w = 0; w < sizeof(want); w += 8) {
+        memcpy(&a, want + w, 8);
+        memcpy(&b, got + w, 8);
+        acc |= a ^ b;
+    }
+    sink = acc;
+    sa_wipe(want, sizeof(want));
+    return sink == 0 ? SA_OK : SA_E_BAD_SIGNATURE;
 }
 
 static const sc_key *select_key(const sc_keyset *ks, const uint8_t *hbuf, const hdr_ctx *h,
@@ -627,7 +679,9 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
     cl_ctx c;
     jcur j;
     const sc_key *key;
-    size_t dmax, hdr_off, hdr_len = 0, cl_off, cl_len = 0, tail, kindex = 0, k;
+    size_t dmax, out, hdr_off, hdr_len = 0, cl_off, cl_len = 0, tail, kindex = 0, k, n;
+    int canonical = 0;
+    const uint8_t *v;
     int rc;
 
     if (!ks || !pol || !scratch || cap < RESULT_SPACE || (!tok && len))
@@ -641,11 +695,25 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
     if (now < 0)
         now = (int64_t)time(NULL);
     dmax = sa_b64_decoded_max(len);
-    hdr_off = RESULT_SPACE;
+    out = RESULT_SPACE;
+    hdr_off = out + dmax;
     cl_off = hdr_off + dmax;
     tail = cl_off + dmax;
 
-    /* 1. header: decoded and parsed before the MAC, as Slurm reads the kid first */
+    /* 1. header: decoded and parsed before the MAC, as Slurm reads the kid
+     * first; Slurm's own header for a loaded key selects that key directly */
+    for (k = 0; k < ks->nkeys; k++) {
+        const sc_key *kk = &ks->keys[k];
+        if (kk->hdr && kk->hdr_len == parts.header_len &&
+            memcmp(kk->hdr, tok, parts.header_len) == 0)
+            break;
+    }
+    if (k < ks->nkeys) {
+        canonical = 1;
+        kindex = k;
+        key = &ks->keys[k];
+        goto key_selected;
+    }
     rc = sa_jws_decode_segment(tok, &parts, 0, scratch + hdr_off, dmax, &hdr_len);
     if (rc != SA_OK)
         return rc;
@@ -661,21 +729,25 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
     key = select_key(ks, scratch + hdr_off, &h, scratch + tail, &kindex, &rc);
     if (!key)
         return rc;
+key_selected:
     if (key->exp && key->exp < now)
         return SC_E_KEY_EXPIRED;
 
     /* 3. HMAC, constant time */
-    rc = sa_jws_hs256_check(key->key, tok, &parts);
+    rc = hs256_check(key->key, tok, &parts);
     if (rc != SA_OK)
         return rc;
 
-    /* 4. alg exactly HS256 (after the MAC, like Slurm's defence against "none") */
-    if (!h.has_alg)
-        return SC_E_ALG_MISSING;
-    if (!str_equals(scratch + hdr_off, &h.alg, "HS256", 5, scratch + tail, 0))
-        return SC_E_ALG;
-    if (h.has_typ && !str_equals(scratch + hdr_off, &h.typ, "JWT", 3, scratch + tail, 1))
-        return SC_E_TYP;
+    /* 4. alg exactly HS256 (after the MAC, like Slurm's defence against "none");
+     * a canonical header has alg HS256 and typ JWT */
+    if (!canonical) {
+        if (!h.has_alg)
+            return SC_E_ALG_MISSING;
+        if (!str_equals(scratch + hdr_off, &h.alg, "HS256", 5, scratch + tail, 0))
+            return SC_E_ALG;
+        if (h.has_typ && !str_equals(scratch + hdr_off, &h.typ, "JWT", 3, scratch + tail, 1))
+            return SC_E_TYP;
+    }
 
     /* 5. claims */
     rc = sa_jws_decode_segment(tok, &parts, 1, scratch + cl_off, dmax, &cl_len);
@@ -720,34 +792,42 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
     r->gid = c.ival[SC_CL_GID];
     r->key_index = (int64_t)kindex;
 
-    {
-        int64_t off, n;
-        place_string(scratch, cl_off, &c.sval[0], &tail, &off, &n);
-        r->context = -1;
-        for (k = 0; k < sizeof(CTX_LENS) / sizeof(CTX_LENS[0]); k++)
-            if ((size_t)n == CTX_LENS[k] && memcmp(scratch + off, CTX_NAMES[k], CTX_LENS[k]) == 0)
-                r->context = (int64_t)k;
-        if (r->context < 0 || !(pol->contexts & (1u << r->context)))
-            return SC_E_CONTEXT;
-    }
-    place_string(scratch, cl_off, &c.sval[2], &tail, &r->host_off, &r->host_len);
+    v = string_bytes(scratch + cl_off, &c.sval[0], scratch + tail, &n);
+    r->context = -1;
+    for (k = 0; k < sizeof(CTX_LENS) / sizeof(CTX_LENS[0]); k++)
+        if (n == CTX_LENS[k] && bytes_eq(v, CTX_NAMES[k], n))
+            r->context = (int64_t)k;
+    if (r->context < 0 || !(pol->contexts & (1u << r->context)))
+        return SC_E_CONTEXT;
+
+    /* host, cluster, payload back to back at scratch + out (total <= claims length) */
+    v = string_bytes(scratch + cl_off, &c.sval[2], scratch + tail, &n);
+    memcpy(scratch + out, v, n);
+    r->host_len = (int64_t)n;
+    out += n;
     r->cluster_len = -1;
-    if (c.present & (1u << SC_CL_CLUSTER))
-        place_string(scratch, cl_off, &c.sval[1], &tail, &r->cluster_off, &r->cluster_len);
+    if (c.present & (1u << SC_CL_CLUSTER)) {
+        v = string_bytes(scratch + cl_off, &c.sval[1], scratch + tail, &n);
+        memcpy(scratch + out, v, n);
+        r->cluster_len = (int64_t)n;
+        out += n;
+    }
     r->payload_len = -1;
     if (c.present & (1u << SC_CL_PAYLOAD)) {
-        int64_t off, n;
         size_t plen = 0;
-        place_string(scratch, cl_off, &c.sval[3], &tail, &off, &n);
-        rc = sa_b64_decode((const char *)scratch + off, (size_t)n, scratch + tail, cap - tail, &plen);
+        v = string_bytes(scratch + cl_off, &c.sval[3], scratch + tail, &n);
+        rc = sa_b64_decode((const char *)v, n, scratch + out, hdr_off - out, &plen);
         if (rc != SA_OK) {
             r->err_claim = SC_CL_PAYLOAD;
             return SC_E_PAYLOAD;
         }
-        r->payload_off = (int64_t)tail;
         r->payload_len = (int64_t)plen;
-        tail += plen;
     }
+    r->objects = (int64_t)((c.present >> SC_CL_ID) & 7u);
+    r->shape = -1;
+    if (r->host_len < SC_SHAPE_LIMIT && r->cluster_len < SC_SHAPE_LIMIT &&
+        r->payload_len < SC_SHAPE_LIMIT)
+        r->shape = r->host_len + ((r->cluster_len + 1) << 21) + ((r->payload_len + 1) << 42);
     r->id_len = r->sbcast_len = r->net_len = -1;
     if (c.present & (1u << SC_CL_ID)) {
         r->id_off = (int64_t)(cl_off + c.raw_off[0]);

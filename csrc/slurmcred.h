@@ -61,6 +61,9 @@
 #define SC_MAX_DEPTH        16
 #define SC_MAX_NAME         128
 #define SC_MAX_UNKNOWN      32
+/* shape = host_len + (cluster_len + 1) << 21 + (payload_len + 1) << 42 when
+ * every length is below SC_SHAPE_LIMIT (lets a caller check all three at once). */
+#define SC_SHAPE_LIMIT      2097151
 
 /* Contexts: bit i of a context mask allows context i. */
 #define SC_CTX_AUTH    0
@@ -89,6 +92,12 @@ typedef struct {
     size_t kid_len;
     const sa_hmac_key *key;
     int64_t exp;              /* 0: no expiry */
+    /* The base64url header segment Slurm writes for this key
+     * ({"alg":"HS256","kid":...,"typ":"JWT"}, no kid for slurm.key): a token
+     * whose header segment is exactly this selects the key without decoding
+     * and parsing its header (the result is the same). May be NULL. */
+    const char *hdr;
+    size_t hdr_len;
 } sc_key;
 
 typedef struct {
@@ -104,21 +113,27 @@ typedef struct {
     uint32_t contexts;        /* mask of allowed SC_CTX_* */
 } sc_policy;
 
-/* At the start of the scratch buffer. Offsets are relative to the start of
- * the scratch region; a length of -1 means the claim is absent. */
+/* At the start of the scratch buffer. Right after it (at offset
+ * sc_result_space()) come host, cluster and the decoded payload, back to back
+ * (host_len, cluster_len, payload_len bytes; a length of -1 means absent), so
+ * a caller can read all three at once. The raw JSON of "id", "sbcast" and
+ * "net" is at the given offsets from the start of the scratch region. */
 typedef struct {
     int64_t err_claim;        /* on failure: the SC_CL_* at fault, or -1 */
     int64_t iat, exp, ver;    /* ver -1 when absent */
     int64_t ruid, uid, gid;
     int64_t context;          /* SC_CTX_* */
     int64_t key_index;
-    int64_t host_off, host_len;
-    int64_t cluster_off, cluster_len;
-    int64_t payload_off, payload_len;
+    int64_t objects;          /* bit 0 id, bit 1 sbcast, bit 2 net present */
+    int64_t shape;            /* SC_SHAPE(host_len, cluster_len, payload_len), or -1 */
+    int64_t host_len, cluster_len, payload_len;
     int64_t id_off, id_len;
     int64_t sbcast_off, sbcast_len;
     int64_t net_off, net_len;
 } sc_result;
+
+/* Offset of the host/cluster/payload bytes in a scratch region. */
+size_t sc_result_space(void);
 
 /* Scratch bytes one token of len bytes needs (sc_result included). */
 size_t sc_scratch_need(size_t len);

@@ -25,6 +25,7 @@ the old state goes, and the bytes read from files are wiped right after use.
 """
 from __future__ import annotations
 
+import base64
 import binascii
 import os
 import re
@@ -34,6 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._core import ffi, lib
 from .errors import BadArgumentError, JWKSError, KeyFileError, KeyIdError
+from .jansson import jansson_dumps
 from .jsonutil import loads_object
 from .jws import HS256Key
 from .keyfile import NO_OTHER_ACCESS, read_key_file, wipe
@@ -64,19 +66,29 @@ class SlurmKey:
 class _KeyState:
     """An immutable key set plus the C view of it (``sc_keyset``)."""
 
-    __slots__ = ("keys", "by_kid", "default_index", "source", "ks", "_c_keys", "_kids")
+    __slots__ = ("keys", "kids", "headers", "by_kid", "default_index", "source", "ks", "_c_keys",
+                 "_c_bytes")
 
     def __init__(self, keys: List[SlurmKey], by_kid: bool, default_index: int, source: str) -> None:
         self.keys: Tuple[SlurmKey, ...] = tuple(keys)
+        self.kids: Tuple[Optional[str], ...] = tuple(k.kid for k in keys)
         self.by_kid = by_kid
         self.default_index = default_index
         self.source = source
-        self._kids = [ffi.new("uint8_t[]", k.kid.encode("utf-8")) if k.kid is not None else ffi.NULL
-                      for k in keys]
+        #: The JOSE header Slurm (libjwt) writes when signing with each key.
+        self.headers: Tuple[bytes, ...] = tuple(
+            jansson_dumps({"alg": "HS256", "typ": "JWT", **({"kid": k.kid} if by_kid else {})})
+            for k in keys)
         c_keys = ffi.new("sc_key[]", len(keys))
+        self._c_bytes = []  # keeps the kid and header bytes alive as long as c_keys
         for i, k in enumerate(keys):
-            c_keys[i].kid = self._kids[i]
-            c_keys[i].kid_len = len(k.kid.encode("utf-8")) if k.kid is not None else 0
+            if k.kid is not None:
+                kid = k.kid.encode("utf-8")
+                c_keys[i].kid = self._keep(kid)
+                c_keys[i].kid_len = len(kid)
+            hdr = base64.urlsafe_b64encode(self.headers[i]).rstrip(b"=")
+            c_keys[i].hdr = self._keep(hdr)
+            c_keys[i].hdr_len = len(hdr)
             c_keys[i].key = k.key.cdata
             c_keys[i].exp = k.exp or 0
         self._c_keys = c_keys
@@ -86,6 +98,11 @@ class _KeyState:
         ks.default_index = default_index
         ks.by_kid = 1 if by_kid else 0
         self.ks = ks
+
+    def _keep(self, data: bytes) -> Any:
+        buf = ffi.new("char[]", data)
+        self._c_bytes.append(buf)
+        return buf
 
 
 def _hs256(secret: bytearray, what: str) -> HS256Key:

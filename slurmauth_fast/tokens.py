@@ -19,8 +19,8 @@ uid/gid range. Python only turns the C result into a :class:`Credential`
 from __future__ import annotations
 
 import base64
+import functools
 import os
-import re
 import socket
 import struct
 import threading
@@ -34,6 +34,7 @@ from .errors import (AlgorithmError, AudienceError, BadArgumentError, ClaimsErro
                      KeyIdError, NativeBufferError, PayloadError, SigningError, error_for_status,
                      register_status)
 from .identity import Identity, parse_identity
+from .jansson import jansson_dumps
 from .jsonutil import loads_object
 from .jws import DEFAULT_MAX_TOKEN, TokenLike, as_token_bytes
 from .keys import SLURM_AUTH_UID_ANY, Keyring
@@ -108,67 +109,18 @@ class Credential:
     ver: int                      #: -1 when the token has no "ver" claim
     ruid: int
     payload: Optional[bytes]
-    identity: Optional[Identity]
-    kid: Optional[str]            #: kid of the key that verified it (None: slurm.key)
+    identity: Optional[Identity] = None  #: the "id" object, when the token has one
+    kid: Optional[str] = None     #: kid of the key that verified it (None: slurm.key)
     sbcast: Optional[Dict[str, Any]] = None   #: the "sbcast" grants object, if any
     net: Optional[Dict[str, Any]] = None      #: the "net" aliases object, if any
 
 
 # ---- creation ----------------------------------------------------------------
 
-_JSON_ESC = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-             "\t": "\\t"}
-_JSON_NEEDS_ESC = re.compile(r'[\x00-\x1f"\\]')
-
-
-def _jansson_str(s: str) -> str:
-    if "\x00" in s:
-        raise BadArgumentError("strings in a credential cannot contain NUL (libjwt takes C strings)")
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadArgumentError("strings in a credential must be valid Unicode (no lone surrogates)") from None
-    return '"' + _JSON_NEEDS_ESC.sub(lambda m: _JSON_ESC.get(m.group(), "\\u%04X" % ord(m.group())), s) + '"'
-
-
-def jansson_dumps(obj: Any) -> bytes:
-    """Serialise like jansson's ``json_dumps(JSON_COMPACT | JSON_SORT_KEYS)``
-    as libjwt calls it: no whitespace, keys sorted by UTF-8 bytes, integers
-    bare, ``\\u00XX`` with upper-case hex for control characters, '/' and
-    non-ASCII unescaped. Floats are refused (Slurm never writes them)."""
-    return _dump(obj, 0).encode("utf-8")
-
-
-def _dump(obj: Any, depth: int) -> str:
-    if depth > 32:
-        raise BadArgumentError("grant nests too deeply")
-    if obj is None:
-        return "null"
-    if obj is True:
-        return "true"
-    if obj is False:
-        return "false"
-    if isinstance(obj, int):
-        if not -(2 ** 63) <= obj < 2 ** 63:
-            raise BadArgumentError("integer grant outside the 64-bit range jansson stores")
-        return str(int(obj))
-    if isinstance(obj, str):
-        return _jansson_str(obj)
-    if isinstance(obj, Mapping):
-        items = []
-        for k in obj:
-            if not isinstance(k, str):
-                raise BadArgumentError("object keys must be strings")
-            items.append((k.encode("utf-8", "surrogatepass"), k))
-        items.sort()
-        return "{" + ",".join(_jansson_str(k) + ":" + _dump(obj[k], depth + 1) for _, k in items) + "}"
-    if isinstance(obj, (list, tuple)):
-        return "[" + ",".join(_dump(v, depth + 1) for v in obj) + "]"
-    raise BadArgumentError(f"cannot put a {type(obj).__name__} in a credential")
-
-
+@functools.lru_cache(maxsize=1)
 def short_hostname() -> str:
-    """Slurm's xshort_hostname(): the host name up to the first dot."""
+    """Slurm's xshort_hostname(): the host name up to the first dot (read
+    once, as Slurm reads it once when the plugin starts)."""
     return socket.gethostname().split(".", 1)[0]
 
 
@@ -221,20 +173,28 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     claims["host"] = short_hostname() if host is None else host
     if payload:
         claims["payload"] = base64.b64encode(bytes(payload)).decode("ascii")
-    key = keyring.default_key()
-    header: Dict[str, Any] = {"alg": "HS256", "typ": "JWT"}
-    if key.kid is not None:
-        header["kid"] = key.kid
+    state = keyring._state  # one snapshot: the key and its header belong together
+    key = state.keys[state.default_index]
     try:
-        return key.key.sign_raw(jansson_dumps(header), jansson_dumps(claims))
+        return key.key.sign_raw(state.headers[state.default_index], jansson_dumps(claims))
     except BadArgumentError as e:
         raise SigningError(f"cannot sign credential: {e}") from None
 
 
 # ---- verification ------------------------------------------------------------
 
-_RESULT = struct.Struct("=21q")
-assert _RESULT.size == ffi.sizeof("sc_result")
+# sc_result as Python reads it: 11 int64 (err_claim .. shape), the lengths of
+# host, cluster and payload, the id/sbcast/net offsets and lengths; then, at
+# sc_result_space(), the bytes of host, cluster and payload back to back.
+_HEAD = struct.Struct("=11q")
+_LENS = struct.Struct("=3q")
+_OBJECTS = struct.Struct("=6q")
+_LENS_AT = _HEAD.size
+_OBJECTS_AT = _LENS_AT + _LENS.size
+assert _OBJECTS_AT + _OBJECTS.size == ffi.sizeof("sc_result")
+_OUT = lib.sc_result_space()
+_SHAPE_LIMIT = lib.SC_SHAPE_LIMIT
+_sc_verify = lib.sc_verify
 _BASE_SCRATCH = 8192
 
 
@@ -290,13 +250,17 @@ class Verifier:
             pol = self._policies[key] = self._make_policy(_context_mask(key))
         return pol
 
-    def _scratch(self, need: int) -> Tuple[bytearray, Any, int]:
+    def _scratch(self, need: int) -> Tuple[bytearray, Any, int, int]:
+        """This thread's scratch buffer (grown to ``need`` bytes), its cffi
+        pointer, its size and the longest token it surely fits."""
         tls = self._tls
         s = getattr(tls, "s", None)
         if s is None or s[2] < need:
             size = max(need, _BASE_SCRATCH)
             buf = bytearray(size)
-            s = tls.s = (buf, ffi.from_buffer(buf), size)
+            small = size // 4 - 64  # sc_scratch_need(n) < 4n + 64 + 64
+            assert lib.sc_scratch_need(small) <= size
+            s = tls.s = (buf, ffi.from_buffer(buf), size, small)
         return s
 
     def verify(self, token: TokenLike, *, now: Optional[int] = None,
@@ -315,14 +279,14 @@ class Verifier:
             tok = as_token_bytes(token)
         n = len(tok)
         try:
-            buf, ptr, cap = self._tls.s
+            buf, ptr, cap, small = self._tls.s
         except AttributeError:
-            buf, ptr, cap = self._scratch(0)
-        if n > (cap >> 2) - 64 and n <= self.max_len:
-            buf, ptr, cap = self._scratch(lib.sc_scratch_need(n))
-        pol = self._policy if context is None else self._policy_for(context)
+            buf, ptr, cap, small = self._scratch(0)
+        if n > small and n <= self.max_len:
+            buf, ptr, cap, small = self._scratch(lib.sc_scratch_need(n))
         state = self.keyring._state
-        rc = lib.sc_verify(state.ks, pol, tok, n, -1 if now is None else now, ptr, cap)
+        rc = _sc_verify(state.ks, self._policy if context is None else self._policy_for(context),
+                        tok, n, -1 if now is None else now, ptr, cap)
         if rc:
             raise _failure(rc, buf, 0)
         return _credential(buf, 0, state)
@@ -379,7 +343,7 @@ class Verifier:
 
 def _failure(rc: int, buf: bytearray, base: int) -> CredentialError:
     err = error_for_status(rc)
-    claim = _RESULT.unpack_from(buf, base)[0] if rc >= 20 else -1
+    claim = _HEAD.unpack_from(buf, base)[0] if rc >= 20 else -1
     if claim >= 0:
         err = type(err)(f"claim {_CLAIM_NAMES[claim]!r}: {err}", status=rc)
         if claim == lib.SC_CL_ID and isinstance(err, ClaimsError) and not isinstance(err, IdentityError):
@@ -394,30 +358,72 @@ _set = object.__setattr__
 _CTX = CONTEXTS
 
 
+class _Layout:
+    """One struct format reading the head of the result and the host, cluster
+    and payload bytes for given lengths. Tokens from one cluster share those
+    lengths, so the last layout used is tried first (its ``shape`` is checked
+    against the one C computed)."""
+
+    __slots__ = ("shape", "st", "size", "cluster", "payload")
+
+    def __init__(self, hl: int, cl: int, pl: int) -> None:
+        self.cluster = cl >= 0
+        self.payload = pl >= 0
+        lims = hl < _SHAPE_LIMIT and cl < _SHAPE_LIMIT and pl < _SHAPE_LIMIT
+        self.shape = hl + ((cl + 1) << 21) + ((pl + 1) << 42) if lims else -2
+        self.st = struct.Struct(f"=11q{_OUT - _HEAD.size}x{hl}s{max(cl, 0)}s{max(pl, 0)}s")
+        self.size = self.st.size
+
+
+_layouts: Dict[Tuple[int, int, int], _Layout] = {}
+_last = [_Layout(0, -1, -1)]
+
+
+def _layout(buf: bytearray, base: int) -> _Layout:
+    lens = _LENS.unpack_from(buf, base + _LENS_AT)
+    lay = _layouts.get(lens)
+    if lay is None:
+        if len(_layouts) > 4096:
+            _layouts.clear()
+        lay = _layouts[lens] = _Layout(*lens)
+    _last[0] = lay
+    return lay
+
+
 def _credential(buf: bytearray, base: int, state: Any) -> Credential:
-    (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, ho, hl, co, cl, po, pl,
-     io, il, so, sl, no, nl) = _RESULT.unpack_from(buf, base)
-    ho += base
-    try:
-        host = buf[ho:ho + hl].decode("utf-8")
-        cluster = buf[base + co:base + co + cl].decode("utf-8") if cl >= 0 else None
-    except UnicodeDecodeError:  # the C scanner validated UTF-8; defensive only
-        raise ClaimsError("host or cluster is not valid UTF-8") from None
+    """Build the Credential from the C result at ``buf[base:]``."""
+    lay = _last[0]
+    if base + lay.size > len(buf):
+        lay = _layout(buf, base)
+    (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+     host, cluster, payload) = lay.st.unpack_from(buf, base)
+    if shape != lay.shape:
+        lay = _layout(buf, base)
+        (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+         host, cluster, payload) = lay.st.unpack_from(buf, base)
     identity = sbcast = net = None
-    if il >= 0:
-        identity = parse_identity(loads_object(bytes(buf[base + io:base + io + il]), IdentityError,
-                                               "claim 'id'"))
-    if sl >= 0:
-        sbcast = loads_object(bytes(buf[base + so:base + so + sl]), ClaimsError, "claim 'sbcast'")
-    if nl >= 0:
-        net = loads_object(bytes(buf[base + no:base + no + nl]), ClaimsError, "claim 'net'")
+    if objects:
+        io, il, so, sl, no, nl = _OBJECTS.unpack_from(buf, base + _OBJECTS_AT)
+        if objects & 1:
+            identity = parse_identity(loads_object(bytes(buf[base + io:base + io + il]),
+                                                   IdentityError, "claim 'id'"))
+        if objects & 2:
+            sbcast = loads_object(bytes(buf[base + so:base + so + sl]), ClaimsError, "claim 'sbcast'")
+        if objects & 4:
+            net = loads_object(bytes(buf[base + no:base + no + nl]), ClaimsError, "claim 'net'")
     cred = _new(Credential)
-    _set(cred, "__dict__", {
-        "uid": uid, "gid": gid, "host": host, "cluster": cluster, "context": _CTX[ctx],
-        "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
-        "payload": bytes(buf[base + po:base + po + pl]) if pl >= 0 else None,
-        "identity": identity, "kid": state.keys[kidx].kid, "sbcast": sbcast, "net": net,
-    })
+    # The C scanner has validated the UTF-8 of host and cluster. Fields left
+    # out of the instance dict (identity, sbcast, net when absent) read as the
+    # dataclass defaults (None): equality, repr and asdict see the same values.
+    d = {"uid": uid, "gid": gid, "host": host.decode(),
+         "cluster": cluster.decode() if lay.cluster else None, "context": _CTX[ctx],
+         "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
+         "payload": payload if lay.payload else None, "kid": state.kids[kidx]}
+    if objects:
+        d["identity"] = identity
+        d["sbcast"] = sbcast
+        d["net"] = net
+    _set(cred, "__dict__", d)
     return cred
 
 
