@@ -277,6 +277,8 @@ class Verifier:
             tok = token
         else:
             tok = as_token_bytes(token)
+        if now is not None and (type(now) is not int or now < 0):
+            raise BadArgumentError("now must be a non-negative integer unix time")
         n = len(tok)
         try:
             buf, ptr, cap, small = self._tls.s
@@ -301,6 +303,8 @@ class Verifier:
                 toks.append(t if type(t) is bytes else as_token_bytes(t))
             except CredentialError as e:
                 toks.append(e)
+        if now is not None and (type(now) is not int or now < 0):
+            raise BadArgumentError("now must be a non-negative integer unix time")
         n = len(toks)
         if not n:
             return []

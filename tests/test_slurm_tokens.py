@@ -10,8 +10,9 @@ from hypothesis import given, settings, strategies as st
 from slurmauth_fast import errors as E
 from slurmauth_fast.identity import Identity, identity_from_user
 from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring
+from slurmauth_fast.jansson import jansson_dumps
 from slurmauth_fast.tokens import (PROTOCOL_VERSION, RPC_CONTEXTS, Credential, Verifier,
-                                   create_credential, jansson_dumps, verify_credential)
+                                   create_credential, verify_credential)
 
 import libjwt_oracle as oracle
 
@@ -503,3 +504,44 @@ def test_batch_identity_and_expiry(ring):
     toks = [create_credential(ring, uid=1, gid=1, host="h", identity=ident, now=NOW)]
     assert v.verify_batch(toks, now=NOW)[0].identity == ident
     assert isinstance(v.verify_batch(toks, now=NOW + 61)[0], E.ExpiredError)
+
+
+# ---- the canonical-header fast path agrees with the general header path ----------
+
+def test_canonical_header_selects_same_key_as_parsed_header():
+    second = {"kid": "k2", "kty": "oct", "alg": "HS256", "k": base64.b64encode(OTHER).decode(),
+              "exp": NOW + 5}
+    ring = jwks_ring(second)
+    v = verifier(ring)
+    k2 = ring.lookup("k2").key
+    claims = json.dumps(good_claims(exp=NOW + 100)).encode()
+    canonical = b'{"alg":"HS256","kid":"k2","typ":"JWT"}'
+    spaced = b'{ "typ": "JWT", "kid": "k2", "alg": "HS256" }'
+    for hdr in (canonical, spaced):
+        assert v.verify(k2.sign_raw(hdr, claims), now=NOW).kid == "k2"
+        with pytest.raises(E.KeyExpiredError):
+            v.verify(k2.sign_raw(hdr, claims), now=NOW + 6)
+        # a header naming k2, signed with k1: the MAC with k2 fails
+        with pytest.raises(E.SignatureError):
+            v.verify(ring.lookup("k1").key.sign_raw(hdr, claims), now=NOW)
+    # slurm.key's header (no kid) in a jwks keyring: the default key
+    assert v.verify(forge(ring, b'{"alg":"HS256","typ":"JWT"}', claims), now=NOW).kid == "k1"
+
+
+def test_now_must_be_a_non_negative_int(ring):
+    tok = create_credential(ring, uid=1, gid=1, host="h", now=NOW)
+    for bad in (-1, 1.5, "1"):
+        with pytest.raises(E.BadArgumentError):
+            verifier(ring).verify(tok, now=bad)
+        with pytest.raises(E.BadArgumentError):
+            verifier(ring).verify_batch([tok], now=bad)
+
+
+def test_large_strings_use_the_general_layout(ring):
+    host = "h" * 3_000_000  # beyond the 21-bit length shape
+    v = verifier(ring, max_len=10_000_000)
+    tok = create_credential(ring, uid=1, gid=1, host=host, cluster="c", now=NOW)
+    cred = v.verify(tok, now=NOW)
+    assert cred.host == host and cred.cluster == "c" and cred.payload is None
+    small = create_credential(ring, uid=1, gid=1, host="x", now=NOW, payload=b"p")
+    assert (v.verify(small, now=NOW).host, v.verify(small, now=NOW).payload) == ("x", b"p")
