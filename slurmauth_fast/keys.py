@@ -169,6 +169,8 @@ def _parse_jwks(text: Union[str, bytes, bytearray], source: str) -> _KeyState:
                 kid.encode("utf-8")
             except UnicodeEncodeError:
                 raise JWKSError(f"{where}: kid is not valid UTF-8") from None
+            if "\x00" in kid:  # Slurm and libjwt hold the kid as a C string
+                raise JWKSError(f"{where}: kid contains a NUL character")
             if kid in seen:
                 raise JWKSError(f"{where}: kid fields must be unique (same as key #{seen[kid]})")
             seen[kid] = i
