@@ -243,6 +243,10 @@ static int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, 
     if (p[i] == '0') {
         i++;
     } else {
+        size_t start = i;
+        /* 18 digits cannot overflow (10^18 < 2^63); check only beyond them */
+        while (i < n && p[i] >= '0' && p[i] <= '9' && i - start < 18)
+            v = v * 10 + (unsigned)(p[i++] - '0');
         while (i < n && p[i] >= '0' && p[i] <= '9') {
             unsigned d = (unsigned)(p[i] - '0');
             if (v > (UINT64_C(9223372036854775808) - d) / 10)
@@ -354,21 +358,10 @@ static int skip_value(jcur *j, int depth, int bad)
 typedef int (*member_fn)(void *ctx, int idx, jcur *j);
 
 typedef struct {
-    const char *const *names;
-    const uint8_t *lens;
-    int count;
+    int (*lookup)(const uint8_t *name, size_t len);  /* index of a known member, or -1 */
     int bad;                 /* status for malformed JSON */
     int dup;                 /* status for a duplicate name */
 } walk_spec;
-
-static int name_eq(const uint8_t *a, const char *b, size_t n)
-{
-    size_t k;
-    for (k = 1; k < n; k++)
-        if (a[k] != (uint8_t)b[k])
-            return 0;
-    return 1;
-}
 
 static int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
 {
@@ -392,7 +385,7 @@ static int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
         jstr s;
         const uint8_t *nm;
         size_t nlen;
-        int idx = -1, k;
+        int idx;
 
         if (peek(j) != '"')
             return w->bad;
@@ -407,13 +400,7 @@ static int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
             nlen = s.len;
             nm = j->p + s.off;
         }
-        for (k = 0; k < w->count; k++) {
-            if (nlen == w->lens[k] && nm[0] == (uint8_t)w->names[k][0] &&
-                name_eq(nm, w->names[k], nlen)) {
-                idx = k;
-                break;
-            }
-        }
+        idx = w->lookup(nm, nlen);
         if (idx >= 0) {
             if (known & (1u << idx))
                 return w->dup;
@@ -457,8 +444,18 @@ end:
 
 /* ---- header ------------------------------------------------------------- */
 
-static const char *const HDR_NAMES[] = {"alg", "typ", "kid"};
-static const uint8_t HDR_LENS[] = {3, 3, 3};
+static int header_index(const uint8_t *s, size_t n)
+{
+    if (n != 3)
+        return -1;
+    if (bytes_eq(s, "alg", 3))
+        return 0;
+    if (bytes_eq(s, "typ", 3))
+        return 1;
+    if (bytes_eq(s, "kid", 3))
+        return 2;
+    return -1;
+}
 
 typedef struct {
     jstr alg, typ, kid;
@@ -488,7 +485,7 @@ static int hdr_member(void *vctx, int idx, jcur *j)
     return SA_OK;
 }
 
-static const walk_spec HDR_SPEC = {HDR_NAMES, HDR_LENS, 3, SC_E_HEADER_JSON, SC_E_HEADER_DUP};
+static const walk_spec HDR_SPEC = {header_index, SC_E_HEADER_JSON, SC_E_HEADER_DUP};
 
 /* Compare a scanned string with a literal, unescaping into tmp if needed. */
 static int str_equals(const uint8_t *base, const jstr *s, const char *lit, size_t litlen,
@@ -519,10 +516,40 @@ static int str_equals(const uint8_t *base, const jstr *s, const char *lit, size_
 
 /* ---- claims ------------------------------------------------------------- */
 
-static const char *const CL_NAMES[] = {"iat", "exp", "ver", "ruid", "uid", "gid", "context",
-                                       "cluster", "host", "payload", "id", "sbcast", "net"};
-static const uint8_t CL_LENS[] = {3, 3, 3, 4, 3, 3, 7, 7, 4, 7, 2, 6, 3};
-static const walk_spec CL_SPEC = {CL_NAMES, CL_LENS, 13, SC_E_CLAIMS_JSON, SC_E_CLAIM_DUP};
+/* The SC_CL_* index of a claim name, or -1 (dispatch on length, then bytes). */
+static int claim_index(const uint8_t *s, size_t n)
+{
+    switch (n) {
+    case 2:
+        return bytes_eq(s, "id", 2) ? SC_CL_ID : -1;
+    case 3:
+        switch (s[0]) {
+        case 'i': return bytes_eq(s, "iat", 3) ? SC_CL_IAT : -1;
+        case 'e': return bytes_eq(s, "exp", 3) ? SC_CL_EXP : -1;
+        case 'v': return bytes_eq(s, "ver", 3) ? SC_CL_VER : -1;
+        case 'u': return bytes_eq(s, "uid", 3) ? SC_CL_UID : -1;
+        case 'g': return bytes_eq(s, "gid", 3) ? SC_CL_GID : -1;
+        case 'n': return bytes_eq(s, "net", 3) ? SC_CL_NET : -1;
+        default: return -1;
+        }
+    case 4:
+        if (bytes_eq(s, "ruid", 4))
+            return SC_CL_RUID;
+        return bytes_eq(s, "host", 4) ? SC_CL_HOST : -1;
+    case 6:
+        return bytes_eq(s, "sbcast", 6) ? SC_CL_SBCAST : -1;
+    case 7:
+        if (bytes_eq(s, "context", 7))
+            return SC_CL_CONTEXT;
+        if (bytes_eq(s, "cluster", 7))
+            return SC_CL_CLUSTER;
+        return bytes_eq(s, "payload", 7) ? SC_CL_PAYLOAD : -1;
+    default:
+        return -1;
+    }
+}
+
+static const walk_spec CL_SPEC = {claim_index, SC_E_CLAIMS_JSON, SC_E_CLAIM_DUP};
 
 typedef struct {
     int64_t ival[6];          /* iat exp ver ruid uid gid */
