@@ -871,6 +871,20 @@ key_selected:
     return SA_OK;
 }
 
+static size_t region_need(const sc_policy *pol, size_t len)
+{
+    return len > pol->max_len ? RESULT_SPACE : sc_scratch_need(len);
+}
+
+size_t sc_batch_scratch_need(const sc_policy *pol, const size_t *lens, size_t n)
+{
+    size_t i, total = 0;
+
+    for (i = 0; i < n; i++)
+        total += region_need(pol, lens[i]);
+    return total;
+}
+
 int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
                     const size_t *lens, size_t n, int64_t now, uint8_t *scratch, size_t cap,
                     size_t *region_off, int *status)
@@ -882,7 +896,7 @@ int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const
     if (now < 0)
         now = (int64_t)time(NULL);
     for (i = 0; i < n; i++) {
-        size_t need = lens[i] > pol->max_len ? RESULT_SPACE : sc_scratch_need(lens[i]);
+        size_t need = region_need(pol, lens[i]);
         region_off[i] = off;
         if (cap < off || need > cap - off) {
             status[i] = SC_E_SCRATCH;

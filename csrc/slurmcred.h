@@ -142,8 +142,12 @@ size_t sc_scratch_need(size_t len);
 int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t len,
               int64_t now, uint8_t *scratch, size_t cap);
 
+/* Scratch bytes sc_verify_batch() needs for these token lengths. */
+size_t sc_batch_scratch_need(const sc_policy *pol, const size_t *lens, size_t n);
+
 /* Verify n tokens. Token i's result region starts at scratch + region_off[i]
- * (regions are laid out in order, each sc_scratch_need(lens[i]) bytes);
+ * (regions are laid out in order, each sc_scratch_need(lens[i]) bytes, or
+ * just an sc_result for a token longer than pol->max_len);
  * status[i] is its status. Returns SA_OK, or SA_E_ARG on bad arguments. */
 int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
                     const size_t *lens, size_t n, int64_t now, uint8_t *scratch, size_t cap,

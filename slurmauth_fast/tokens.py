@@ -297,49 +297,44 @@ class Verifier:
                      now: Optional[int] = None) -> List[Union[Credential, CredentialError]]:
         """Verify many credentials in one C call (the GIL is released for it).
         Returns, in order, a Credential or the CredentialError for each token."""
-        toks = []
+        if now is not None and (type(now) is not int or now < 0):
+            raise BadArgumentError("now must be a non-negative integer unix time")
+        toks: List[Union[bytes, CredentialError]] = []
         for t in tokens:
+            if type(t) is str:
+                try:
+                    toks.append(t.encode("ascii"))
+                    continue
+                except UnicodeEncodeError:
+                    pass
             try:
                 toks.append(t if type(t) is bytes else as_token_bytes(t))
             except CredentialError as e:
                 toks.append(e)
-        if now is not None and (type(now) is not int or now < 0):
-            raise BadArgumentError("now must be a non-negative integer unix time")
         n = len(toks)
         if not n:
             return []
-        lens = ffi.new("size_t[]", n)
-        ptrs = ffi.new("char *[]", n)
-        keep = []
-        total = 0
-        for i, t in enumerate(toks):
-            if isinstance(t, bytes):
-                c = ffi.from_buffer(t)
-                keep.append(c)
-                ptrs[i] = c
-                lens[i] = len(t)
-                total += lib.sc_scratch_need(len(t)) if len(t) <= self.max_len else 256
-            else:  # not even a token: verified as the empty string, replaced below
-                ptrs[i] = ffi.NULL
-                lens[i] = 0
-                total += lib.sc_scratch_need(0)
+        # Tokens that are not even ASCII are passed as empty (and answered below).
+        ptrs = [ffi.from_buffer(t) if type(t) is bytes else ffi.NULL for t in toks]
+        c_ptrs = ffi.new("char *[]", ptrs)
+        lens = ffi.new("size_t[]", [len(t) if type(t) is bytes else 0 for t in toks])
+        total = lib.sc_batch_scratch_need(self._policy, lens, n)
         buf = bytearray(total)
         offs = ffi.new("size_t[]", n)
         status = ffi.new("int[]", n)
         state = self.keyring._state
-        rc = lib.sc_verify_batch(state.ks, self._policy, ptrs, lens, n, -1 if now is None else now,
-                                 ffi.from_buffer(buf), total, offs, status)
+        rc = lib.sc_verify_batch(state.ks, self._policy, c_ptrs, lens, n,
+                                 -1 if now is None else now, ffi.from_buffer(buf), total, offs,
+                                 status)
         if rc:
             raise error_for_status(rc, "verify_batch")
         out: List[Union[Credential, CredentialError]] = []
-        for i in range(n):
-            t = toks[i]
-            if not isinstance(t, bytes):
-                out.append(t)
+        for t, st, off in zip(toks, ffi.unpack(status, n), ffi.unpack(offs, n)):
+            if type(t) is not bytes:
+                out.append(t)  # type: ignore[arg-type]
                 continue
-            st = status[i]
             try:
-                out.append(_failure(st, buf, offs[i]) if st else _credential(buf, offs[i], state))
+                out.append(_failure(st, buf, off) if st else _credential(buf, off, state))
             except CredentialError as e:  # a malformed "id"/"sbcast"/"net" object
                 out.append(e)
         return out
