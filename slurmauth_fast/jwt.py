@@ -141,13 +141,13 @@ class AuthAltParameters:
             item = raw.strip()
             if not item:
                 continue
-            name, eq, value = item.partition("=")
+            name, eq, text_value = item.partition("=")
             name = name.strip().lower()
-            value = value.strip()
+            value: Union[str, bool] = text_value.strip()
             if name in _VALUE_OPTIONS:
                 if not eq or not value:
                     raise BadArgumentError(f"AuthAltParameters option {name}= needs a value")
-                if "\0" in value:
+                if "\0" in text_value:
                     raise BadArgumentError(f"AuthAltParameters option {name}= contains a NUL byte")
             elif name in _FLAG_OPTIONS:
                 if eq:
@@ -206,7 +206,7 @@ def _b64url(data: Union[str, bytes], exc: type, what: str) -> bytes:
     if status:
         err = error_for_status(status)
         raise err if exc is Base64Error else exc(f"{what}: {err}")
-    return ffi.buffer(out, n[0])[:]
+    return bytes(ffi.buffer(out, n[0]))
 
 
 @dataclass(frozen=True)
@@ -487,8 +487,9 @@ class JWTVerifier:
         if alg == "HS256":
             if self.hs256_key is None:
                 raise AlgorithmError("HS256 token, but no HS256 key is loaded (RS256-only configuration)")
-            claims = self.hs256_key.verify(tok, max_len=self.max_len).claims
-            return header, claims, "HS256", None
+            # The C core re-splits the same bytes: the header checked above is the one MACed.
+            _raw_header, raw_claims = self.hs256_key.verify_raw(tok, max_len=self.max_len)
+            return header, loads_object(raw_claims, ClaimsError, "claims"), "HS256", None
         if alg == "RS256":
             if self.jwks is None:
                 raise AlgorithmError("RS256 token, but no jwks is loaded")
