@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.hashes import SHA256
@@ -196,17 +197,53 @@ def load_hs256_key(path: PathLike, *, slurm_user_uid: Optional[int] = None) -> H
         wipe(buf)
 
 
-def _b64url(data: Union[str, bytes], exc: type, what: str) -> bytes:
-    """Strict base64url (no padding, canonical) through the C core."""
+def _b64(data: Union[str, bytes], exc: type, what: str, *, url: bool = True) -> bytes:
+    """Strict base64 through the C core: base64url without padding (JOSE), or
+    padded standard base64 (``url=False``, for x5c). Canonical encodings only."""
     raw = data.encode("ascii", "replace") if isinstance(data, str) else data
     cap = lib.sa_b64_decoded_max(len(raw))
     out = ffi.new("uint8_t[]", cap + 1)
     n = ffi.new("size_t *")
-    status = lib.sa_b64url_decode(raw, len(raw), out, cap + 1, n)
+    decode = lib.sa_b64url_decode if url else lib.sa_b64_decode
+    status = decode(raw, len(raw), out, cap + 1, n)
     if status:
         err = error_for_status(status)
         raise err if exc is Base64Error else exc(f"{what}: {err}")
     return bytes(ffi.buffer(out, n[0]))
+
+
+def _rsa_public_key(d: Mapping[str, Any], where: str) -> rsa.RSAPublicKey:
+    """The RSA public key of a JWK: from ``n``/``e`` (base64url big-endian
+    integers) and/or the first ``x5c`` certificate (standard base64 DER), which
+    newer Slurm prefers (Azure-style JWKS). When both are given they must agree."""
+    from_ne: Optional[rsa.RSAPublicKey] = None
+    if "n" in d or "e" in d:
+        for f in ("n", "e"):
+            if not isinstance(d.get(f), str) or not d[f]:
+                raise JWKSError(f"{where}: missing or non-string {f}")
+        n = int.from_bytes(_b64(d["n"], JWKSError, f"{where} n"), "big")
+        e = int.from_bytes(_b64(d["e"], JWKSError, f"{where} e"), "big")
+        try:
+            from_ne = rsa.RSAPublicNumbers(e, n).public_key()
+        except ValueError as err:
+            raise JWKSError(f"{where}: invalid RSA public key ({err})") from None
+    if "x5c" not in d:
+        if from_ne is None:
+            raise JWKSError(f"{where}: missing n and e (or x5c)")
+        return from_ne
+    chain = d["x5c"]
+    if not isinstance(chain, list) or not chain or not isinstance(chain[0], str):
+        raise JWKSError(f"{where}: x5c must be a non-empty array of base64 certificates")
+    der = _b64(chain[0], JWKSError, f"{where} x5c[0]", url=False)
+    try:
+        cert_key = x509.load_der_x509_certificate(der).public_key()
+    except ValueError as err:
+        raise JWKSError(f"{where}: x5c[0] is not a DER X.509 certificate ({err})") from None
+    if not isinstance(cert_key, rsa.RSAPublicKey):
+        raise JWKSError(f"{where}: x5c[0] does not hold an RSA key")
+    if from_ne is not None and from_ne.public_numbers() != cert_key.public_numbers():
+        raise JWKSError(f"{where}: n/e and the x5c certificate hold different keys")
+    return cert_key
 
 
 @dataclass(frozen=True)
@@ -227,13 +264,14 @@ class RS256PublicKey:
 class RS256KeySet:
     """The RS256 public keys of ``AuthAltParameters jwks=PATH``, by kid.
 
-    Slurm's rules: ``{"keys":[...]}``; a key whose ``alg`` is not RS256
-    (compared case-insensitively) or whose ``kty`` is not RSA is skipped
-    (slurmctld only ever matches keys with alg RS256); a usable key needs
-    ``kid``, ``n`` and ``e`` (base64url big-endian integers). The first key
-    with a given kid wins, as in Slurm's lookup. We also refuse moduli under
-    :data:`MIN_RSA_BITS` bits. A file with no usable key is an error: it
-    could never verify anything.
+    Slurm's rules: ``{"keys":[...]}``; a key whose ``alg`` is given and is not
+    RS256 (compared case-insensitively) or whose ``kty`` is not RSA is skipped,
+    and so is a key whose ``use`` is given and is not "sig" (RFC 7517: an
+    encryption key must not verify signatures). A usable key needs a ``kid``
+    and its public key as ``n``/``e`` and/or an ``x5c`` certificate (Azure
+    style). The first key with a given kid wins, as in Slurm's lookup. We also
+    refuse moduli under :data:`MIN_RSA_BITS` bits. A file with no usable key is
+    an error: it could never verify anything.
     """
 
     __slots__ = ("_keys", "source")
@@ -274,34 +312,26 @@ class RS256KeySet:
             where = f"jwks {source} key #{i}"
             if not isinstance(d, dict):
                 raise JWKSError(f"{where}: not a JSON object")
-            alg, kty = d.get("alg"), d.get("kty")
-            if not isinstance(alg, str) or alg.upper() != "RS256":
+            alg, kty, use = d.get("alg"), d.get("kty"), d.get("use")
+            if alg is not None and (not isinstance(alg, str) or alg.upper() != "RS256"):
                 log.debug("%s: skipped (alg %r is not RS256)", where, alg)
                 continue
-            if kty != "RSA":
-                log.debug("%s: skipped (kty %r is not RSA)", where, kty)
+            if kty != "RSA" or (use is not None and use != "sig"):
+                log.debug("%s: skipped (kty %r, use %r: not an RSA signing key)", where, kty, use)
                 continue
             kid = d.get("kid")
             if not isinstance(kid, str) or not kid:
                 raise JWKSError(f"{where}: an RS256 key needs a non-empty string kid")
-            for f in ("n", "e"):
-                if not isinstance(d.get(f), str) or not d[f]:
-                    raise JWKSError(f"{where} (kid {kid!r}): missing or non-string {f}")
-            n = int.from_bytes(_b64url(d["n"], JWKSError, f"{where} n"), "big")
-            e = int.from_bytes(_b64url(d["e"], JWKSError, f"{where} e"), "big")
-            if n.bit_length() < min_bits:
-                raise JWKSError(f"{where} (kid {kid!r}): RSA modulus of {n.bit_length()} bits "
+            pub = _rsa_public_key(d, f"{where} (kid {kid!r})")
+            if pub.key_size < min_bits:
+                raise JWKSError(f"{where} (kid {kid!r}): RSA modulus of {pub.key_size} bits "
                                 f"is under the {min_bits}-bit minimum")
-            try:
-                pub = rsa.RSAPublicNumbers(e, n).public_key()
-            except ValueError as err:
-                raise JWKSError(f"{where} (kid {kid!r}): invalid RSA public key ({err})") from None
             if kid in keys:
                 log.warning("%s: duplicate kid %r ignored (the first one is used, as Slurm does)", where, kid)
                 continue
             keys[kid] = RS256PublicKey(kid, pub)
         if not keys:
-            raise JWKSError(f"jwks {source}: no usable RS256 key (kty RSA, alg RS256, kid, n, e)")
+            raise JWKSError(f"jwks {source}: no usable RS256 key (kty RSA, alg RS256, kid, n/e or x5c)")
         return cls(keys, source)
 
     @classmethod
@@ -479,7 +509,7 @@ class JWTVerifier:
             raise SegmentError("token must have exactly three '.'-separated segments")
         if not parts[0] or not parts[1]:
             raise SegmentError("token header or payload segment is empty")
-        header = loads_object(_b64url(parts[0], Base64Error, "header"), HeaderError, "JOSE header")
+        header = loads_object(_b64(parts[0], Base64Error, "header"), HeaderError, "JOSE header")
         typ = header.get("typ")
         if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
             raise HeaderError("JOSE header typ is not JWT")
@@ -499,14 +529,14 @@ class JWTVerifier:
             if not isinstance(kid, str):
                 raise KeyIdError("RS256 token kid is not a string")
             pub = self.jwks.lookup(kid)
-            sig = _b64url(parts[2], Base64Error, "signature")
+            sig = _b64(parts[2], Base64Error, "signature")
             if len(sig) != (pub.bits + 7) // 8:
                 raise SignatureLengthError(f"RS256 signature is {len(sig)} bytes, not {(pub.bits + 7) // 8}")
             try:
                 pub.key.verify(sig, parts[0] + b"." + parts[1], padding.PKCS1v15(), SHA256())
             except InvalidSignature:
                 raise SignatureError("RS256 signature mismatch") from None
-            claims = loads_object(_b64url(parts[1], Base64Error, "payload"), ClaimsError, "claims")
+            claims = loads_object(_b64(parts[1], Base64Error, "payload"), ClaimsError, "claims")
             return header, claims, "RS256", kid
         if alg is None:
             raise AlgorithmError("JOSE header has no alg")

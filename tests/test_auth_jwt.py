@@ -5,14 +5,17 @@ ctypes) and ``cryptography`` for RSA keys. Every rejection is asserted with
 its specific exception class.
 """
 import base64
+import datetime
 import json
 import os
 import pwd
 
 import jwt as pyjwt
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -259,9 +262,37 @@ def test_jwks_skips_other_algs_and_kty(jwks_doc):
     # an RS256-tagged key of another kty is skipped too
     doc = {"keys": [dict(jwks_doc["keys"][2], kty="oct", kid="x"), jwks_doc["keys"][3]]}
     assert RS256KeySet.from_jwks(json.dumps(doc)).kids == ("k2",)
-    # and a key without alg (slurmctld never matches one)
-    doc = {"keys": [{k: v for k, v in jwks_doc["keys"][2].items() if k != "alg"}, jwks_doc["keys"][3]]}
+    # and an encryption key
+    doc = {"keys": [dict(jwks_doc["keys"][2], use="enc"), jwks_doc["keys"][3]]}
     assert RS256KeySet.from_jwks(json.dumps(doc)).kids == ("k2",)
+    # a key without alg is an RSA signing key all the same (Azure-style JWKS)
+    doc = {"keys": [{k: v for k, v in jwks_doc["keys"][2].items() if k not in ("alg", "use")}]}
+    assert RS256KeySet.from_jwks(json.dumps(doc)).kids == ("k1",)
+
+
+def self_signed(priv):
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(priv.public_key())
+            .serial_number(1).not_valid_before(datetime.datetime(2020, 1, 1))
+            .not_valid_after(datetime.datetime(2040, 1, 1)).sign(priv, hashes.SHA256()))
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def test_jwks_x5c(rsa_keys):
+    """Azure-style keys: the certificate alone, or beside n/e when they agree."""
+    x5c = self_signed(rsa_keys["k1"])
+    only_cert = {"kty": "RSA", "kid": "k1", "x5c": [x5c]}
+    both = dict(rsa_jwk(rsa_keys["k1"], "k1"), x5c=[x5c])
+    for jwk in (only_cert, both):
+        v = JWTVerifier(jwks=RS256KeySet.from_jwks(json.dumps({"keys": [jwk]})))
+        assert v.verify(rs(claims(), rsa_keys["k1"]), now=NOW).kid == "k1"
+    with pytest.raises(E.JWKSError, match="different keys"):
+        RS256KeySet.from_jwks(json.dumps({"keys": [dict(rsa_jwk(rsa_keys["k2"], "k1"), x5c=[x5c])]}))
+    ec_cert = self_signed(ec.generate_private_key(ec.SECP256R1()))
+    for bad, match in (([ec_cert], "does not hold an RSA key"), (["AAAA"], "certificate"),
+                       ([x5c.rstrip("=") + "!"], "x5c"), ([], "x5c"), (x5c, "x5c")):
+        with pytest.raises(E.JWKSError, match=match):
+            RS256KeySet.from_jwks(json.dumps({"keys": [dict(only_cert, x5c=bad)]}))
 
 
 def test_jwks_first_duplicate_kid_wins(jwks_doc, rsa_keys):
@@ -290,6 +321,7 @@ def test_jwks_document_rules(doc, match):
     ({"kid": ""}, "kid"),
     ({"kid": 7}, "kid"),
     ({"n": None}, "n"),
+    ({"n": None, "e": None}, "missing n and e"),
     ({"e": 65537}, "e"),
     ({"n": "not base64url!"}, "n"),
     ({"n": "AQAB=="}, "n"),

@@ -87,7 +87,8 @@ def test_jwt_verify_round_trip(capsys, ssl, monkeypatch):
     rc, out, err = run(capsys, "jwt-verify", "--state-save-location", str(ssl), "--username", "daemon")
     assert rc == 0, err
     got = json.loads(out)
-    assert (got["username"], got["acting_for"], got["uid"], got["alg"]) == ("root", "daemon", pwd.getpwnam("daemon").pw_uid, "HS256")
+    daemon = pwd.getpwnam("daemon").pw_uid
+    assert (got["username"], got["acting_for"], got["uid"], got["alg"]) == ("root", "daemon", daemon, "HS256")
     # a tampered token fails with exit code 1
     h, c, s = tok.split(".")
     forged = h + "." + base64.urlsafe_b64encode(b'{"exp":9999999999,"iat":1,"sun":"root"}').decode().rstrip("=")
