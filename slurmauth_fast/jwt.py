@@ -70,7 +70,7 @@ from .errors import (
     UserClaimError,
     error_for_status,
 )
-from .identity import Identity, parse_identity
+from .identity import Identity, identity_from_user, parse_identity
 from .jsonutil import dumps_compact, loads_object
 from .jws import DEFAULT_MAX_TOKEN, HS256Key, TokenLike, as_token_bytes
 from .keyfile import NO_OTHER_ACCESS, NO_OTHER_WRITE, PathLike, read_key_file, wipe
@@ -363,7 +363,8 @@ def check_lifespan(lifespan: int) -> int:
 
 def create_token(key: HS256Key, username: Optional[str] = None, *, lifespan: int = DEFAULT_LIFESPAN,
                  caller_uid: Optional[int] = None, slurm_user_uid: int = 0,
-                 disable_token_creation: bool = False, now: Optional[int] = None) -> str:
+                 disable_token_creation: bool = False, now: Optional[int] = None,
+                 client_ids: bool = False) -> str:
     """Mint a token exactly as ``scontrol token`` (slurmctld with libjwt) does.
 
     Claims ``{"exp": now + lifespan, "iat": now, "sun": username}`` as compact
@@ -371,6 +372,10 @@ def create_token(key: HS256Key, username: Optional[str] = None, *, lifespan: int
     the caller's own name; ``caller_uid`` (default ``os.getuid()``) may mint for
     another user only if it is root or ``slurm_user_uid``. With
     ``disable_token_creation`` only root and SlurmUser may mint at all.
+
+    ``client_ids=True`` (not something scontrol does) adds the user's ``uid``,
+    ``gid`` and ``id`` object from the local user database, for controllers
+    that run with ``use_jwt_client_ids[_only]`` and do not know the user.
     """
     check_lifespan(lifespan)
     uid = os.getuid() if caller_uid is None else caller_uid
@@ -392,7 +397,15 @@ def create_token(key: HS256Key, username: Optional[str] = None, *, lifespan: int
     exp = iat + lifespan
     if exp > _INT64[1]:
         raise LifespanError("token expiry does not fit in 64 bits")
-    return key.sign_raw(_HEADER_HS256, dumps_compact({"exp": exp, "iat": iat, "sun": username}))
+    claims: Dict[str, Any] = {"exp": exp, "iat": iat, "sun": username}
+    if client_ids:
+        try:
+            user_uid, user_gid = _lookup_user(username)
+        except UnknownUserError as err:
+            raise TokenCreationError(f"client ids: {err}") from None
+        ident = identity_from_user(user_uid, user_gid)
+        claims.update(uid=user_uid, gid=user_gid, id=ident.to_json())
+    return key.sign_raw(_HEADER_HS256, dumps_compact(claims))
 
 
 # --- verification -------------------------------------------------------------

@@ -47,6 +47,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--lifespan", type=int, default=slurm_jwt.DEFAULT_LIFESPAN, metavar="N",
                    help=f"lifespan in seconds (default {slurm_jwt.DEFAULT_LIFESPAN})")
     p.add_argument("--key", metavar="PATH", help="the HS256 key file (overrides jwt_key= and DIR)")
+    p.add_argument("--client-ids", action="store_true",
+                   help="also put the user's uid, gid and id object into the token (for use_jwt_client_ids; "
+                        "scontrol never does)")
     _common(p)
     p.set_defaults(func=_token)
 
@@ -72,7 +75,8 @@ def _token(args: argparse.Namespace) -> int:
     with key:
         token = slurm_jwt.create_token(key, args.username, lifespan=args.lifespan,
                                        slurm_user_uid=args.slurm_user,
-                                       disable_token_creation=params.disable_token_creation)
+                                       disable_token_creation=params.disable_token_creation,
+                                       client_ids=args.client_ids)
     print(f"SLURM_JWT={token}")
     return EXIT_OK
 

@@ -719,6 +719,20 @@ def test_client_ids_fall_back_to_local_users(ids_verifier, hkey):
     assert only.verify(hs(id_claims()), now=NOW).uid == 2001
 
 
+def test_minted_client_ids_round_trip(hkey, libjwt):
+    tok = slurm_jwt.create_token(hkey, "daemon", caller_uid=0, now=NOW, client_ids=True)
+    ident = identity_from_user(DAEMON.pw_uid, DAEMON.pw_gid)
+    c = {"exp": NOW + 1800, "gid": DAEMON.pw_gid, "iat": NOW, "id": ident.to_json(), "sun": "daemon",
+         "uid": DAEMON.pw_uid}
+    assert unb64u(tok.split(".")[1]) == json.dumps(c, sort_keys=True, separators=(",", ":")).encode()
+    assert libjwt.decode(tok, KEY) == (0, c)
+    only = JWTVerifier(hs256_key=hkey, use_jwt_client_ids_only=True)
+    cred = only.verify(tok, now=NOW)
+    assert (cred.uid, cred.gid, cred.identity) == (DAEMON.pw_uid, DAEMON.pw_gid, ident)
+    with pytest.raises(E.TokenCreationError, match="client ids"):
+        slurm_jwt.create_token(hkey, NO_SUCH_USER, caller_uid=0, client_ids=True)
+
+
 @pytest.mark.parametrize("change, exc", [
     ({"gid": None}, E.ClaimsError),
     ({"uid": None}, E.ClaimsError),

@@ -96,6 +96,16 @@ def test_jwt_verify_round_trip(capsys, ssl, monkeypatch):
     assert rc == cli.EXIT_FAILED and out == "" and "signature" in err
 
 
+def test_token_client_ids(capsys, ssl, monkeypatch):
+    rc, out, _ = run(capsys, "token", "--state-save-location", str(ssl), "--username", "daemon", "--client-ids")
+    assert rc == 0
+    tok, c = claims_of(out)
+    assert (c["sun"], c["uid"], c["id"]["name"]) == ("daemon", pwd.getpwnam("daemon").pw_uid, "daemon")
+    rc, out, _ = run(capsys, "jwt-verify", tok, "--state-save-location", str(ssl),
+                     "--auth-alt-parameters", "use_jwt_client_ids_only")
+    assert rc == 0 and json.loads(out)["id"]["name"] == "daemon"
+
+
 def test_jwt_verify_without_token(capsys, ssl, monkeypatch):
     monkeypatch.delenv("SLURM_JWT", raising=False)
     rc, _, err = run(capsys, "jwt-verify", "--state-save-location", str(ssl))
