@@ -8,12 +8,13 @@ What Slurm does, and so what this module does:
   header ``{"alg":"HS256","typ":"JWT"}``. The lifespan defaults to 1800 s; a
   lifespan <= 0 or >= 4294967294 (``NO_VAL``) is refused. Only root or
   SlurmUser may mint a token for another user, and with AuthAltParameters
-  ``disable_token_creation`` nobody else may mint at all. The key is the raw
+  ``disable_token_creation`` only they may mint at all. The key is the raw
   bytes of ``StateSaveLocation/jwt_hs256.key`` or of ``jwt_key=PATH``, which
   must grant "other" no access.
 * **Verification** (slurmctld/slurmdbd): alg HS256 with that key, or RS256
   with a public key picked by ``kid`` from the JWKS file named by ``jwks=PATH``
-  (which may be world-readable but never world-writable). ``exp`` is required
+  (which may be world-readable but never world-writable; see
+  :class:`RS256KeySet` for which keys count). ``exp`` is required
   and a token with ``exp < now`` is rejected; ``iat`` is required. The user is
   the string claim "sun", else "username", else the claim named by
   ``userclaimfield=``. The client also packs a username on the wire; when it
@@ -512,9 +513,9 @@ class JWTVerifier:
 
     # -- signature -----------------------------------------------------------
 
-    def _check_signature(self, tok: bytes) -> Tuple[Dict[str, Any], Dict[str, Any], str, Optional[str]]:
+    def _check_signature(self, tok: bytes) -> Tuple[Dict[str, Any], str, Optional[str]]:
         """Dispatch on the (unverified, strictly parsed) header's alg, verify the
-        signature with the matching key, return (header, claims, alg, kid)."""
+        signature with the matching key, return (claims, alg, kid)."""
         if len(tok) > self.max_len:
             raise TokenTooLargeError(f"token of {len(tok)} bytes exceeds the {self.max_len}-byte limit")
         parts = tok.split(b".")
@@ -532,7 +533,7 @@ class JWTVerifier:
                 raise AlgorithmError("HS256 token, but no HS256 key is loaded (RS256-only configuration)")
             # The C core re-splits the same bytes: the header checked above is the one MACed.
             _raw_header, raw_claims = self.hs256_key.verify_raw(tok, max_len=self.max_len)
-            return header, loads_object(raw_claims, ClaimsError, "claims"), "HS256", None
+            return loads_object(raw_claims, ClaimsError, "claims"), "HS256", None
         if alg == "RS256":
             if self.jwks is None:
                 raise AlgorithmError("RS256 token, but no jwks is loaded")
@@ -550,7 +551,7 @@ class JWTVerifier:
             except InvalidSignature:
                 raise SignatureError("RS256 signature mismatch") from None
             claims = loads_object(_b64(parts[1], Base64Error, "payload"), ClaimsError, "claims")
-            return header, claims, "RS256", kid
+            return claims, "RS256", kid
         if alg is None:
             raise AlgorithmError("JOSE header has no alg")
         if not isinstance(alg, str):
@@ -586,8 +587,9 @@ class JWTVerifier:
         """Verify ``token`` as slurmctld does. ``username`` is the name the client
         packed beside it (None when it packed none). Raises a
         :class:`~slurmauth_fast.errors.CredentialError` subclass naming the rule."""
-        tok = as_token_bytes(token)
-        _header, claims, alg, kid = self._check_signature(tok)
+        if username is not None and not isinstance(username, str):
+            raise BadArgumentError(f"username must be a str or None, not {type(username).__name__}")
+        claims, alg, kid = self._check_signature(as_token_bytes(token))
         exp = _int_claim(claims, "exp", *_INT64)
         if exp < (int(time.time()) if now is None else now):
             raise ExpiredError("token expired")

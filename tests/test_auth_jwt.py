@@ -629,6 +629,8 @@ def test_malformed_tokens(hs_verifier):
         JWTVerifier(hs256_key=HS256Key(KEY), max_len=64).verify(good, now=NOW)
     with pytest.raises(E.BadArgumentError):
         hs_verifier.verify(12345, now=NOW)
+    with pytest.raises(E.BadArgumentError):
+        hs_verifier.verify(good, username=b"root", now=NOW)
 
 
 def test_duplicate_claim_refused(hkey, hs_verifier):
