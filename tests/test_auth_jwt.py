@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 import libjwt_oracle
@@ -801,3 +801,34 @@ def test_any_single_change_is_rejected(pos, ch):
     except E.CredentialError:
         return
     pytest.fail(f"mutated token accepted: {cred}")
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=12),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                        max_size=3),
+                           max_leaves=8)
+
+
+def mostly(value, other=json_values):
+    """Usually ``value`` (so that many examples get far into the checks), sometimes anything."""
+    return st.one_of(st.just(value), st.just(value), st.just(value), other)
+
+
+@given(header=st.fixed_dictionaries({"alg": mostly("HS256", st.sampled_from(["RS256", "none"]) | json_values)},
+                                    optional={"typ": mostly("JWT"), "kid": json_values}),
+       body=st.fixed_dictionaries({"exp": mostly(NOW), "iat": mostly(NOW), "sun": mostly("root")},
+                                  optional={k: json_values | st.sampled_from(["root", "daemon", 0, 1])
+                                            for k in ("username", "uid", "gid", "id", "email")}),
+       wire=st.none() | st.sampled_from(["root", "daemon", ""]))
+def test_signed_garbage_never_crashes(header, body, wire):
+    """Whatever a key holder signs, the verifier answers with a credential or a
+    SlurmAuthError subclass: never another exception."""
+    tok = HS256Key(KEY).sign_raw(json.dumps(header).encode(), json.dumps(body).encode())
+    for v in (JWTVerifier(hs256_key=HS256Key(KEY), use_jwt_client_ids=True, userclaimfield="email"),
+              JWTVerifier(hs256_key=HS256Key(KEY))):
+        try:
+            cred = v.verify(tok, username=wire, now=NOW)
+        except E.SlurmAuthError:
+            continue
+        assert header["alg"] == "HS256" and cred.exp >= NOW
+        event("accepted")
