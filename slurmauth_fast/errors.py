@@ -196,6 +196,7 @@ class TokenCreationDeniedError(TokenCreationError):
 
 # --- end auth/jwt -----------------------------------------------------------
 
+
 # C status code -> (exception class, message). Codes from csrc/sa_status.h.
 _STATUS: Dict[int, Tuple[Type[SlurmAuthError], str]] = {
     1: (TokenTooLargeError, "token exceeds the size limit"),
