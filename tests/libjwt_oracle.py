@@ -1,122 +1,151 @@
-"""Debian's libjwt (the library Slurm links) through ctypes: an independent
-oracle that mints tokens the way Slurm's create_internal() does and decodes
-ours. Tests using it skip when libjwt is not installed (CI installs libjwt-dev)."""
+"""libjwt (the library Slurm itself uses) through ctypes, as an independent
+issuer and verifier in tests. Debian package libjwt0/libjwt-dev (1.10.x API).
+
+``load()`` returns None when the library is absent; tests then skip with
+:data:`MISSING`.
+"""
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import json
-import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
-import pytest
+MISSING = ("libjwt is not installed (Debian package libjwt-dev: "
+           "/usr/lib/x86_64-linux-gnu/libjwt.so.0); .ci/run installs it")
 
-LIBJWT_PATH = "/usr/lib/x86_64-linux-gnu/libjwt.so.0"
-JWT_ALG_HS256 = 1  # jwt_alg_t: JWT_ALG_NONE = 0, JWT_ALG_HS256 = 1 (/usr/include/jwt.h)
+# jwt_alg_t from <jwt.h>
+JWT_ALG_NONE, JWT_ALG_HS256, JWT_ALG_HS384, JWT_ALG_HS512, JWT_ALG_RS256 = 0, 1, 2, 3, 4
 
-_lib: Optional[ctypes.CDLL] = None
-_libc = ctypes.CDLL(None)
-_libc.free.argtypes = [ctypes.c_void_p]
+_CANDIDATES = ("libjwt.so.0", "/usr/lib/x86_64-linux-gnu/libjwt.so.0")
 
-
-def libjwt() -> ctypes.CDLL:
-    global _lib
-    if _lib is None:
-        if not os.path.exists(LIBJWT_PATH):
-            pytest.skip(f"libjwt not installed ({LIBJWT_PATH}); apt-get install libjwt-dev")
-        lib = ctypes.CDLL(LIBJWT_PATH)
-        vp, cp = ctypes.c_void_p, ctypes.c_char_p
-        lib.jwt_new.argtypes = [ctypes.POINTER(vp)]
-        lib.jwt_free.argtypes = [vp]
-        lib.jwt_set_alg.argtypes = [vp, ctypes.c_int, cp, ctypes.c_int]
-        lib.jwt_add_grant.argtypes = [vp, cp, cp]
-        lib.jwt_add_grant_int.argtypes = [vp, cp, ctypes.c_long]
-        lib.jwt_add_grants_json.argtypes = [vp, cp]
-        lib.jwt_add_header.argtypes = [vp, cp, cp]
-        lib.jwt_encode_str.argtypes = [vp]
-        lib.jwt_encode_str.restype = vp
-        lib.jwt_decode.argtypes = [ctypes.POINTER(vp), cp, cp, ctypes.c_int]
-        lib.jwt_get_grants_json.argtypes = [vp, cp]
-        lib.jwt_get_grants_json.restype = vp
-        lib.jwt_get_headers_json.argtypes = [vp, cp]
-        lib.jwt_get_headers_json.restype = vp
-        lib.jwt_Base64encode.argtypes = [cp, cp, ctypes.c_int]
-        _lib = lib
-    return _lib
+Grant = Tuple[str, Union[int, str]]
 
 
-def _take_str(p: Optional[int]) -> str:
-    assert p, "libjwt returned NULL"
-    s = ctypes.string_at(p).decode("utf-8")
-    _libc.free(p)
-    return s
+class LibJWT:
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        P, S, I, L = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_long
+        self._lib = lib
+        sig = {
+            "jwt_new": (I, [ctypes.POINTER(P)]),
+            "jwt_free": (None, [P]),
+            "jwt_set_alg": (I, [P, I, S, I]),
+            "jwt_add_grant": (I, [P, S, S]),
+            "jwt_add_grant_int": (I, [P, S, L]),
+            "jwt_add_grants_json": (I, [P, S]),
+            "jwt_add_header": (I, [P, S, S]),
+            "jwt_encode_str": (P, [P]),
+            "jwt_decode": (I, [ctypes.POINTER(P), S, S, I]),
+            "jwt_get_grant": (S, [P, S]),
+            "jwt_get_grant_int": (L, [P, S]),
+            "jwt_get_grants_json": (P, [P, S]),
+            "jwt_get_header": (S, [P, S]),
+            "jwt_get_headers_json": (P, [P, S]),
+            "jwt_Base64encode": (I, [S, S, I]),
+        }
+        for name, (res, args) in sig.items():
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = res, args
+        self._libc = ctypes.CDLL(None)
+        self._libc.free.argtypes = [P]
+
+    def _take_str(self, p: Optional[int]) -> str:
+        assert p, "libjwt returned NULL"
+        try:
+            return ctypes.string_at(p).decode("utf-8")
+        finally:
+            self._libc.free(p)
+
+    def encode(self, grants: Iterable[Grant], *, alg: int = JWT_ALG_HS256, key: bytes = b"",
+               headers: Iterable[Tuple[str, str]] = (), grants_json: Optional[str] = None) -> str:
+        """Build a token the way Slurm's auth_p_token_generate does: grants added
+        one by one (ints with jwt_add_grant_int, strings with jwt_add_grant)."""
+        j = ctypes.c_void_p()
+        assert self._lib.jwt_new(ctypes.byref(j)) == 0
+        try:
+            for name, value in grants:
+                if isinstance(value, int):
+                    rc = self._lib.jwt_add_grant_int(j, name.encode(), value)
+                else:
+                    rc = self._lib.jwt_add_grant(j, name.encode(), value.encode("utf-8"))
+                assert rc == 0, f"jwt_add_grant {name}: {rc}"
+            if grants_json is not None:
+                assert self._lib.jwt_add_grants_json(j, grants_json.encode("utf-8")) == 0
+            for name, value in headers:
+                assert self._lib.jwt_add_header(j, name.encode(), value.encode()) == 0
+            assert self._lib.jwt_set_alg(j, alg, key, len(key)) == 0, "jwt_set_alg"
+            return self._take_str(self._lib.jwt_encode_str(j))
+        finally:
+            self._lib.jwt_free(j)
+
+    def decode(self, token: str, key: bytes) -> Tuple[int, Optional[Dict[str, Any]]]:
+        """jwt_decode with a key: (0, grants) when libjwt accepts the token,
+        (errno, None) when it refuses it."""
+        j = ctypes.c_void_p()
+        rc = self._lib.jwt_decode(ctypes.byref(j), token.encode("ascii"), key, len(key))
+        if rc:
+            return rc, None
+        try:
+            return 0, json.loads(self._take_str(self._lib.jwt_get_grants_json(j, None)))
+        finally:
+            self._lib.jwt_free(j)
 
 
-def slurm_create_internal(key: bytes, *, kid: Optional[str], context: str, uid: int, gid: int,
-                          r_uid: int, host: str, iat: int, lifespan: int, version: int,
-                          cluster: Optional[str] = None, data: Optional[bytes] = None,
-                          extra: Optional[str] = None) -> str:
-    """Mint a credential with libjwt, making the same calls in the same order
-    as Slurm's auth/slurm create_internal()."""
-    lib = libjwt()
-    jwt = ctypes.c_void_p()
-    assert lib.jwt_new(ctypes.byref(jwt)) == 0
-    try:
-        def ok(rc: int, what: str) -> None:
-            assert rc == 0, f"libjwt failed on {what}"
-        ok(lib.jwt_add_grant_int(jwt, b"iat", iat), "iat")
-        ok(lib.jwt_add_grant_int(jwt, b"exp", iat + lifespan), "exp")
-        ok(lib.jwt_add_grant_int(jwt, b"ver", version), "ver")
-        ok(lib.jwt_add_grant_int(jwt, b"ruid", r_uid), "ruid")
-        ok(lib.jwt_add_grant(jwt, b"context", context.encode()), "context")
+    def decode_full(self, token: str, key: bytes) -> Optional[Tuple[Dict[str, Any], Dict[str, Any]]]:
+        """jwt_decode with a key: (header, grants), or None when libjwt refuses."""
+        j = ctypes.c_void_p()
+        if self._lib.jwt_decode(ctypes.byref(j), token.encode("ascii"), key, len(key)):
+            return None
+        try:
+            header = json.loads(self._take_str(self._lib.jwt_get_headers_json(j, None)))
+            return header, json.loads(self._take_str(self._lib.jwt_get_grants_json(j, None)))
+        finally:
+            self._lib.jwt_free(j)
+
+    def slurm_create_internal(self, key: bytes, *, kid: Optional[str], context: str, uid: int,
+                              gid: int, r_uid: int, host: str, iat: int, lifespan: int,
+                              version: int, cluster: Optional[str] = None,
+                              data: Optional[bytes] = None, extra: Optional[str] = None) -> str:
+        """Mint an auth/slurm credential making the same libjwt calls, in the
+        same order, as Slurm's create_internal(): iat, exp, ver, ruid, context,
+        [cluster], [extra grants JSON], uid, gid, host, [payload via
+        jwt_Base64encode], [kid header], jwt_set_alg(HS256)."""
+        grants: list = [("iat", iat), ("exp", iat + lifespan), ("ver", version), ("ruid", r_uid),
+                        ("context", context)]
         if cluster is not None:
-            ok(lib.jwt_add_grant(jwt, b"cluster", cluster.encode()), "cluster")
-        if extra is not None:
-            ok(lib.jwt_add_grants_json(jwt, extra.encode()), "extra")
-        ok(lib.jwt_add_grant_int(jwt, b"uid", uid), "uid")
-        ok(lib.jwt_add_grant_int(jwt, b"gid", gid), "gid")
-        ok(lib.jwt_add_grant(jwt, b"host", host.encode()), "host")
-        if data:
-            buf = ctypes.create_string_buffer(2 * len(data) + 4)
-            lib.jwt_Base64encode(buf, data, len(data))
-            ok(lib.jwt_add_grant(jwt, b"payload", buf.value), "payload")
-        if kid is not None:
-            ok(lib.jwt_add_header(jwt, b"kid", kid.encode()), "kid")
-        ok(lib.jwt_set_alg(jwt, JWT_ALG_HS256, key, len(key)), "alg")
-        return _take_str(lib.jwt_encode_str(jwt))
-    finally:
-        lib.jwt_free(jwt)
+            grants.append(("cluster", cluster))
+        j = ctypes.c_void_p()
+        assert self._lib.jwt_new(ctypes.byref(j)) == 0
+        try:
+            def add(name: str, value: Union[int, str]) -> None:
+                if isinstance(value, int):
+                    rc = self._lib.jwt_add_grant_int(j, name.encode(), value)
+                else:
+                    rc = self._lib.jwt_add_grant(j, name.encode(), value.encode("utf-8"))
+                assert rc == 0, f"jwt_add_grant {name}: {rc}"
+            for name, value in grants:
+                add(name, value)
+            if extra is not None:
+                assert self._lib.jwt_add_grants_json(j, extra.encode("utf-8")) == 0
+            add("uid", uid)
+            add("gid", gid)
+            add("host", host)
+            if data:
+                buf = ctypes.create_string_buffer(2 * len(data) + 4)
+                self._lib.jwt_Base64encode(buf, data, len(data))
+                assert self._lib.jwt_add_grant(j, b"payload", buf.value) == 0
+            if kid is not None:
+                assert self._lib.jwt_add_header(j, b"kid", kid.encode("utf-8")) == 0
+            assert self._lib.jwt_set_alg(j, JWT_ALG_HS256, key, len(key)) == 0
+            return self._take_str(self._lib.jwt_encode_str(j))
+        finally:
+            self._lib.jwt_free(j)
 
 
-def encode(key: bytes, *, ints: Dict[str, int] = {}, strs: Dict[str, str] = {},
-           json_grants: Optional[str] = None, headers: Dict[str, str] = {}) -> str:
-    """Mint an arbitrary HS256 token with libjwt."""
-    lib = libjwt()
-    jwt = ctypes.c_void_p()
-    assert lib.jwt_new(ctypes.byref(jwt)) == 0
-    try:
-        for k, v in ints.items():
-            assert lib.jwt_add_grant_int(jwt, k.encode(), v) == 0
-        for k, s in strs.items():
-            assert lib.jwt_add_grant(jwt, k.encode(), s.encode()) == 0
-        if json_grants is not None:
-            assert lib.jwt_add_grants_json(jwt, json_grants.encode()) == 0
-        for k, s in headers.items():
-            assert lib.jwt_add_header(jwt, k.encode(), s.encode()) == 0
-        assert lib.jwt_set_alg(jwt, JWT_ALG_HS256, key, len(key)) == 0
-        return _take_str(lib.jwt_encode_str(jwt))
-    finally:
-        lib.jwt_free(jwt)
-
-
-def decode(token: str, key: bytes) -> Optional[Tuple[Dict[str, Any], Dict[str, Any]]]:
-    """libjwt's jwt_decode with the key: (header, grants), or None when it refuses."""
-    lib = libjwt()
-    jwt = ctypes.c_void_p()
-    if lib.jwt_decode(ctypes.byref(jwt), token.encode(), key, len(key)) != 0:
-        return None
-    try:
-        grants = json.loads(_take_str(lib.jwt_get_grants_json(jwt, None)))
-        header = json.loads(_take_str(lib.jwt_get_headers_json(jwt, None)))
-        return header, grants
-    finally:
-        lib.jwt_free(jwt)
+def load() -> Optional[LibJWT]:
+    for name in _CANDIDATES + tuple(filter(None, [ctypes.util.find_library("jwt")])):
+        try:
+            return LibJWT(ctypes.CDLL(name))
+        except OSError:
+            continue
+    return None
