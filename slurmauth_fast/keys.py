@@ -35,8 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._core import ffi, lib
 from .errors import BadArgumentError, JWKSError, KeyFileError, KeyIdError
-from .jansson import jansson_dumps
-from .jsonutil import loads_object
+from .jsonutil import dumps_compact, loads_object
 from .jws import HS256Key
 from .keyfile import NO_OTHER_ACCESS, read_key_file, wipe
 
@@ -77,7 +76,7 @@ class _KeyState:
         self.source = source
         #: The JOSE header Slurm (libjwt) writes when signing with each key.
         self.headers: Tuple[bytes, ...] = tuple(
-            jansson_dumps({"alg": "HS256", "typ": "JWT", **({"kid": k.kid} if by_kid else {})})
+            dumps_compact({"alg": "HS256", "typ": "JWT", **({"kid": k.kid} if by_kid else {})})
             for k in keys)
         c_keys = ffi.new("sc_key[]", len(keys))
         self._c_bytes = []  # keeps the kid and header bytes alive as long as c_keys

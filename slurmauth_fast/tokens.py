@@ -34,8 +34,7 @@ from .errors import (AlgorithmError, AudienceError, BadArgumentError, ClaimsErro
                      KeyIdError, NativeBufferError, PayloadError, SigningError, error_for_status,
                      register_status)
 from .identity import Identity, parse_identity
-from .jansson import jansson_dumps
-from .jsonutil import loads_object
+from .jsonutil import dumps_compact, loads_object
 from .jws import DEFAULT_MAX_TOKEN, TokenLike, as_token_bytes
 from .keys import SLURM_AUTH_UID_ANY, Keyring
 
@@ -130,6 +129,41 @@ def _uint32(value: Any, name: str) -> int:
     return value
 
 
+_INT64 = range(-(2 ** 63), 2 ** 63)
+
+
+def _check_grant(obj: Any, where: str, depth: int = 0) -> None:
+    """What libjwt/jansson can hold: strings that are valid UTF-8 C strings (no
+    NUL), 64-bit integers, booleans, null, and objects/arrays of those. Floats
+    are refused: Slurm never writes them and jansson formats them differently
+    from Python."""
+    t = type(obj)
+    if t is str:
+        if "\x00" in obj:
+            raise BadArgumentError(f"{where} contains NUL (libjwt takes C strings)")
+        if not obj.isascii():
+            try:
+                obj.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadArgumentError(f"{where} is not valid Unicode (lone surrogate)") from None
+    elif t is int:
+        if obj not in _INT64:
+            raise BadArgumentError(f"{where} is outside the 64-bit range jansson stores")
+    elif depth > 32:
+        raise BadArgumentError(f"{where} nests too deeply")
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            if type(k) is not str:
+                raise BadArgumentError(f"{where} has a non-string key")
+            _check_grant(k, f"{where} key", depth + 1)
+            _check_grant(v, f"{where}[{k[:32]!r}]", depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _check_grant(v, f"{where}[{i}]", depth + 1)
+    elif obj is not None and t is not bool:
+        raise BadArgumentError(f"{where}: cannot put a {t.__name__} in a credential")
+
+
 def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[str] = None,
                       context: str = "auth", ruid: int = SLURM_AUTH_UID_ANY,
                       payload: Optional[bytes] = None, ttl: int = DEFAULT_TTL,
@@ -173,10 +207,11 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     claims["host"] = short_hostname() if host is None else host
     if payload:
         claims["payload"] = base64.b64encode(bytes(payload)).decode("ascii")
+    _check_grant(claims, "claims")
     state = keyring._state  # one snapshot: the key and its header belong together
     key = state.keys[state.default_index]
     try:
-        return key.key.sign_raw(state.headers[state.default_index], jansson_dumps(claims))
+        return key.key.sign_raw(state.headers[state.default_index], dumps_compact(claims))
     except BadArgumentError as e:
         raise SigningError(f"cannot sign credential: {e}") from None
 
