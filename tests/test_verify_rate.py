@@ -1,0 +1,133 @@
+"""The benchmark runner works (benchmarks/verify_rate.py, slurmauth_fast.verify_rate):
+every contender runs for a tiny duration and the JSON has the expected keys.
+No timing is asserted: only that each contender ran and verified the same credential."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from slurmauth_fast import verify_rate as vr
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = vr.Options(seconds=0.02, rounds=2, batch=8, threads=(1, 2), thread_seconds=0.05,
+                  clients=(1,), socket_seconds=0.2)
+
+
+def _have(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def report():
+    return vr.run(TINY)
+
+
+@pytest.fixture(scope="module")
+def doc(report):
+    return json.loads(json.dumps(report.to_json()))
+
+
+def test_json_shape(doc):
+    assert set(doc) == {"meta", "rows", "skipped", "threads", "socket", "targets", "notes"}
+    assert {"token_bytes", "frame_bytes", "key_bytes", "batch", "rounds", "cpus"} <= set(doc["meta"])
+    assert 300 <= doc["meta"]["token_bytes"] <= 420  # an RPC credential like Slurm's
+    for row in doc["rows"]:
+        assert {"name", "group", "unit", "what", "ns_per_op", "median_ns_per_op", "per_second",
+                "samples_ns", "vs_pyjwt", "vs_floor"} <= set(row)
+        assert len(row["samples_ns"]) == TINY.rounds
+        assert row["ns_per_op"] > 0 and row["per_second"] > 0
+    assert [t["name"] for t in doc["targets"]] == [
+        "verify vs PyJWT", "verify vs libjwt jwt_decode",
+        "verify_batch per token vs OpenSSL HMAC floor",
+        "verify_rpc (whole frame) vs PyJWT (token only)"]
+
+
+def test_every_contender_ran_or_says_why(doc):
+    names = {r["name"] for r in doc["rows"]}
+    assert {"slurmauth_fast verify", "slurmauth_fast verify_batch", "slurmauth_fast create_credential",
+            "minimal Python hmac+json"} <= names
+    expected = ["slurmauth_fast verify_rpc", vr.BASELINE, "joserfc jwt.decode", vr.FLOOR,
+                "libjwt jwt_decode", "munged decode (slurmauth_fast.munge)"]
+    for name in expected:
+        assert (name in names) != (name in doc["skipped"]), name
+    assert (vr.BASELINE in names) == _have("jwt")
+    assert ("joserfc jwt.decode" in names) == _have("joserfc")
+    assert ("slurmauth_fast verify_rpc" in names) == _have("slurmauth_fast.rpc")
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_native_helpers_ran(doc):
+    """CI installs gcc, libssl-dev and libjwt-dev: both C helpers must compile and run."""
+    names = {r["name"] for r in doc["rows"]}
+    if not os.path.exists("/usr/include/openssl/hmac.h"):
+        pytest.skip("libssl-dev is not installed")
+    assert {vr.FLOOR, "OpenSSL EVP_MAC (dup'd ctx)"} <= names, doc["skipped"]
+    if os.path.exists("/usr/include/jwt.h"):
+        assert {"libjwt jwt_decode", "libjwt jwt_decode + claims"} <= names, doc["skipped"]
+
+
+def test_threads_and_sockets(doc):
+    assert [(t["api"], t["threads"]) for t in doc["threads"]] == [
+        ("verify_batch", 1), ("verify_batch", 2), ("verify", 1), ("verify", 2)]
+    assert all(t["per_second"] > 0 for t in doc["threads"])
+    if _have("slurmauth_fast.shim"):
+        assert [s["clients"] for s in doc["socket"]] == [1]
+        assert doc["socket"][0]["requests"] > 0
+    else:
+        assert doc["socket"] == [] and "socket run (clients -> shim)" in doc["skipped"]
+
+
+def test_table_names_every_row(report):
+    text = vr.format_report(report)
+    for r in report.rows:
+        assert r.name in text
+    assert "targets" in text
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or not os.path.exists("/usr/include/openssl/hmac.h"),
+                    reason="needs a C compiler and libssl-dev")
+def test_floor_helper_refuses_a_wrong_tag(tmp_path):
+    """The C floor checks the tag it computes: a wrong expectation fails the run
+    instead of timing some other work."""
+    inp = vr.make_inputs(64)
+    c = vr.native_peers(inp, str(tmp_path))[0][0]
+    assert set(c.measure(0.01)) == {vr.FLOOR, "OpenSSL EVP_MAC (dup'd ctx)"}
+    c.args[2] = "00" * 32
+    with pytest.raises(RuntimeError, match="tag mismatch"):
+        c.measure(0.01)
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/include/jwt.h") or shutil.which("cc") is None,
+                    reason="needs a C compiler and libjwt-dev")
+def test_libjwt_helper_refuses_a_forged_token(tmp_path):
+    inp = vr.make_inputs(64)
+    c = vr.native_peers(inp, str(tmp_path))[0][1]
+    assert set(c.measure(0.01)) == {"libjwt jwt_decode", "libjwt jwt_decode + claims"}
+    with open(c.args[1], "wb") as f:
+        f.write(inp.token[:-2] + (b"AA" if not inp.token.endswith(b"AA") else b"BB"))
+    with pytest.raises(RuntimeError, match="refused"):
+        c.measure(0.01)
+
+
+def test_script_writes_json_and_chart(tmp_path):
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    res = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "verify_rate.py"), "--seconds", "0.01",
+         "--rounds", "1", "--batch", "4", "--threads", "1", "--thread-seconds", "0.02",
+         "--clients", "0", "--no-native", "--no-munge", "-q", "--json", str(out), "--png", str(png)],
+        capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "slurmauth_fast verify" in res.stdout
+    doc = json.loads(out.read_text())
+    assert doc["rows"] and doc["threads"] and doc["socket"] == []
+    if _have("matplotlib"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert "chart: skipped" in res.stdout and not png.exists()
