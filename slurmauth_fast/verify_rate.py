@@ -715,6 +715,34 @@ def format_report(report: Report) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(report: Report) -> str:
+    """The rate table as Markdown (for README)."""
+    m = report.meta
+    base, floor = report.row(BASELINE), report.row(FLOOR)
+    out = [f"{m['time']}, {m['cpus']} CPUs, token {m['token_bytes']} B"
+           + (f", frame {m['frame_bytes']} B" if m["frame_bytes"] else "")
+           + f", key {m['key_bytes']} B, best of {m['rounds']} rounds x "
+           f"{m['seconds_per_contender'] / m['rounds']:.2g} s:", "",
+           "| contender | ns/op | ops/s | vs PyJWT | x floor |", "|---|---:|---:|---:|---:|"]
+    for r in report.rows:
+        vs = f"{base.ns / r.ns:.1f}x" if base else "-"
+        fl = f"{r.ns / floor.ns:.2f}x" if floor else "-"
+        out.append(f"| {r.name} | {r.ns:,.0f} | {r.per_second:,.0f} | {vs} | {fl} |")
+    if report.threads:
+        out += ["", "| threads | tokens/s | speedup |", "|---|---:|---:|"]
+        out += [f"| {t.api} x {t.threads} | {t.per_second:,.0f} | {t.speedup:.2f}x |"
+                for t in report.threads]
+    if report.sockets:
+        out += ["", "| client processes -> shim | RPCs/s |", "|---|---:|"]
+        out += [f"| {s.clients} | {s.per_second:,.0f} |" for s in report.sockets]
+    out += ["", "| target | want | got | |", "|---|---|---:|---|"]
+    for t in report.targets:
+        got = "-" if t.got is None else f"{t.got:.2f}x"
+        out.append(f"| {t.name} | {t.want} | {got} | "
+                   f"{ {True: 'met', False: '**not met**', None: 'not measured'}[t.met]} |")
+    return "\n".join(out)
+
+
 def write_png(report: Report, path: str) -> Optional[str]:
     """A bar chart of the rates (log scale); returns why not when matplotlib is absent."""
     try:
@@ -780,6 +808,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the results as JSON here (default %(default)s; '' to skip)")
     p.add_argument("--png", metavar="PATH", default="verify_rate.png",
                    help="write a bar chart here when matplotlib is installed (default %(default)s; '' to skip)")
+    p.add_argument("--markdown", metavar="PATH", default="",
+                   help="also write the tables as Markdown here (as in README)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -803,6 +833,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(report.to_json(), f, indent=1)
         print(f"\nJSON: {args.json}")
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(format_markdown(report) + "\n")
     if args.png:
         why = write_png(report, args.png)
         print(f"chart: {args.png}" if why is None else f"chart: skipped: {why}")

@@ -121,12 +121,14 @@ def test_script_writes_json_and_chart(tmp_path):
     res = subprocess.run(
         [sys.executable, os.path.join(ROOT, "benchmarks", "verify_rate.py"), "--seconds", "0.01",
          "--rounds", "1", "--batch", "4", "--threads", "1", "--thread-seconds", "0.02",
-         "--clients", "0", "--no-native", "--no-munge", "-q", "--json", str(out), "--png", str(png)],
+         "--clients", "0", "--no-native", "--no-munge", "-q", "--json", str(out), "--png", str(png),
+         "--markdown", str(tmp_path / "r.md")],
         capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "slurmauth_fast verify" in res.stdout
     doc = json.loads(out.read_text())
     assert doc["rows"] and doc["threads"] and doc["socket"] == []
+    assert "| slurmauth_fast verify |" in (tmp_path / "r.md").read_text()
     if _have("matplotlib"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
