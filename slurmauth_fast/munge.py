@@ -130,7 +130,7 @@ _CDEF = """
 typedef struct munge_ctx *munge_ctx_t;
 typedef unsigned int uid_t;
 typedef unsigned int gid_t;
-typedef long time_t;
+typedef long time_t;  /* glibc LP64 and classic ILP32 ABIs */
 
 int munge_encode(char **cred, munge_ctx_t ctx, const void *buf, int len);
 int munge_decode(const char *cred, munge_ctx_t ctx, void **buf, int *len,
@@ -367,7 +367,10 @@ class MungeContext:
             raise MungeBadArgumentError(f"payload must be bytes, not {type(payload).__name__}",
                                         munge_errno=EMUNGE_BAD_ARG)
         lib, libc = _load()
-        buf = ffi.from_buffer(payload)
+        try:
+            buf = ffi.from_buffer(payload)
+        except (TypeError, ValueError) as e:  # e.g. a non-contiguous memoryview
+            raise MungeBadArgumentError(f"payload: {e}", munge_errno=EMUNGE_BAD_ARG) from None
         n = len(buf)
         if n > _INT_MAX:
             raise MungeBadArgumentError("payload is larger than libmunge accepts", munge_errno=EMUNGE_BAD_ARG)

@@ -288,6 +288,23 @@ def test_munged_down_stale_socket(tmp_path):
     assert "refused" in str(ei.value).lower()
 
 
+def test_munged_wedged_times_out(tmp_path):
+    # Something listens on the socket but never answers (a wedged munged):
+    # libmunge gives up after its own receive timeout (about 10 s in 0.5.15;
+    # EMUNGE_TIMEOUT is unused there) and reports a socket error; no hang.
+    skip_unless_munge()
+    path = str(tmp_path / "wedged.socket")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(8)
+    try:
+        with pytest.raises(errors.MungeSocketError) as ei:
+            call_with_deadline(lambda: MungeContext(socket=path).decode("MUNGE:AAAA:"))
+        assert "timed-out" in str(ei.value).lower()
+    finally:
+        s.close()
+
+
 # -- the munge command-line tools ------------------------------------------------------
 
 @pytest.mark.skipif(MUNGE_CLI is None or UNMUNGE_CLI is None, reason="munge/unmunge commands not installed")
