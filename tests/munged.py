@@ -39,14 +39,19 @@ MUNGED_DEFAULT_TTL = 300
 MUNGED_MAX_TTL = 3600
 
 
-def skip_unless_munge() -> None:
-    """Skip the calling test/fixture unless munged and libmunge are installed."""
+def skip_unless_libmunge() -> None:
+    """Skip the calling test/fixture unless libmunge is installed."""
     from slurmauth_fast import munge
 
-    if MUNGED is None:
-        pytest.skip("munged is not installed (Debian package 'munge'; .ci/run installs it)")
     if not munge.available():
         pytest.skip("libmunge.so.2 is not installed (Debian package 'libmunge2'; .ci/run installs it)")
+
+
+def skip_unless_munge() -> None:
+    """Skip the calling test/fixture unless munged and libmunge are installed."""
+    if MUNGED is None:
+        pytest.skip("munged is not installed (Debian package 'munge'; .ci/run installs it)")
+    skip_unless_libmunge()
 
 
 class MungedDaemon:

@@ -21,7 +21,7 @@ from slurmauth_fast import errors, munge
 from slurmauth_fast.munge import Cipher, Mac, MungeContext, Zip
 
 from munged import (MUNGE_CLI, MUNGED_DEFAULT_TTL, MUNGED_MAX_TTL, UNMUNGE_CLI, MungedDaemon,
-                    munged, run_as, skip_unless_munge)
+                    munged, run_as, skip_unless_libmunge, skip_unless_munge)
 
 __all__ = ["munged"]  # the fixture, imported for pytest
 
@@ -278,7 +278,7 @@ def test_munged_down_no_socket(tmp_path):
 def test_munged_down_stale_socket(tmp_path):
     # A socket file nobody listens on (munged killed hard): connection refused.
     # libmunge retries for a couple of seconds, then reports a socket error.
-    skip_unless_munge()
+    skip_unless_libmunge()
     path = str(tmp_path / "stale.socket")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
@@ -292,7 +292,7 @@ def test_munged_wedged_times_out(tmp_path):
     # Something listens on the socket but never answers (a wedged munged):
     # libmunge gives up after its own receive timeout (about 10 s in 0.5.15;
     # EMUNGE_TIMEOUT is unused there) and reports a socket error; no hang.
-    skip_unless_munge()
+    skip_unless_libmunge()
     path = str(tmp_path / "wedged.socket")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
@@ -418,7 +418,6 @@ def test_every_munge_error_code_has_its_class():
 
 
 def test_strerror_from_libmunge():
-    if not munge.available():
-        pytest.skip("libmunge.so.2 is not installed (Debian package 'libmunge2')")
+    skip_unless_libmunge()
     assert munge.strerror(15) == "Expired credential"
     assert munge.strerror(6) == "Socket communication error"
