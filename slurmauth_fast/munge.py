@@ -144,7 +144,6 @@ int munge_ctx_get(munge_ctx_t ctx, int opt, ...);
 int munge_ctx_set(munge_ctx_t ctx, int opt, ...);
 
 int munge_enum_is_valid(int type, int val);
-const char *munge_enum_int_to_str(int type, int val);
 
 void free(void *ptr);
 void *memset(void *s, int c, size_t n);
@@ -191,6 +190,16 @@ def strerror(munge_errno: int) -> str:
     lib, _ = _load()
     s = lib.munge_strerror(int(munge_errno))
     return ffi.string(s).decode("utf-8", "replace") if s != ffi.NULL else f"munge error {munge_errno}"
+
+
+def is_supported(value: Union[Cipher, Mac, Zip]) -> bool:
+    """Whether this libmunge build supports a cipher, MAC or compression type
+    (``munge_enum_is_valid``; e.g. bzlib is a compile-time option)."""
+    kind = {Cipher: 0, Mac: 1, Zip: 2}.get(type(value))  # munge_enum_t
+    if kind is None:
+        raise MungeBadArgumentError(f"not a Cipher, Mac or Zip: {value!r}", munge_errno=EMUNGE_BAD_ARG)
+    lib, _ = _load()
+    return bool(lib.munge_enum_is_valid(kind, int(value)))
 
 
 def _wipe_free(libc: Any, ptr: Any, n: int) -> None:

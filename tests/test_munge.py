@@ -417,6 +417,16 @@ def test_every_munge_error_code_has_its_class():
     assert net == {errors.MungeSocketError, errors.MungeTimeoutError}
 
 
+def test_is_supported():
+    skip_unless_libmunge()
+    # Debian's libmunge2 0.5.15 is built with every cipher, MAC and zip.
+    for kind in (Cipher, Mac, Zip):
+        for v in kind:
+            assert munge.is_supported(v) is (v is not Mac.NONE), v
+    with pytest.raises(errors.MungeBadArgumentError):
+        munge.is_supported(4)
+
+
 def test_strerror_from_libmunge():
     skip_unless_libmunge()
     assert munge.strerror(15) == "Expired credential"
