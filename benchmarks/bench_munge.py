@@ -1,5 +1,6 @@
 """pytest-benchmark: MUNGE encode/decode through a real private munged, beside
-HS256Key.verify of an auth/slurm-shaped token carrying the same body-hash payload.
+auth/slurm's verification (tokens.Verifier, and the bare HS256Key.verify) of a
+credential carrying the same body-hash payload.
 
 Every MUNGE operation is a round trip over munged's unix socket (munged does
 the crypto and the replay cache), so it is bounded by the daemon, not by this
@@ -20,6 +21,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "tests"))
 from munged import MungedDaemon, skip_unless_munge  # noqa: E402
 
 from slurmauth_fast import HS256Key  # noqa: E402
+from slurmauth_fast.keys import Keyring  # noqa: E402
+from slurmauth_fast.tokens import Verifier, create_credential  # noqa: E402
 from slurmauth_fast.munge import MungeContext  # noqa: E402
 
 #: A Slurm body-hash payload: type byte 2 (K12) then a 32-byte digest (spec section 3).
@@ -75,3 +78,11 @@ def test_hs256_verify_comparable_token(benchmark):
               "payload": base64.b64encode(PAYLOAD).decode()}
     token = key.sign(claims)
     assert benchmark(key.verify, token).claims == claims
+
+
+def test_auth_slurm_verify_same_payload(benchmark):
+    """auth/slurm (plugin 103) verification of an RPC credential with the same payload."""
+    keyring = Keyring.from_key_bytes(os.urandom(32))
+    token = create_credential(keyring, uid=1000, gid=1000, host="login01", payload=PAYLOAD, ttl=3600)
+    verifier = Verifier(keyring)
+    assert benchmark(verifier.verify, token).payload == PAYLOAD
