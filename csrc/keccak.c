@@ -13,48 +13,82 @@ static const uint64_t RC[24] = {
     0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
 };
 
-/* rho offsets and pi destinations along the (1,0) -> ... lane cycle */
-static const unsigned RHO[24] = {
-    1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14,
-    27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44,
-};
-static const unsigned PI[24] = {
-    10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4,
-    15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1,
-};
+#define ROL64(x, n) (((x) << (n)) | ((x) >> (64 - (n))))
 
-#define ROL64(x, n) (((x) << (n)) | ((x) >> ((64 - (n)) & 63)))
-
+/* One round per iteration, fully unrolled (FIPS 202 section 3.2: theta,
+ * rho, pi, chi, iota); lane (x, y) is a[x + 5y]. The rotation offsets are
+ * FIPS 202 table 2; a zero offset is written without ROL64. */
 void sa_keccak_p1600(uint64_t a[25], unsigned rounds)
 {
-    uint64_t c[5], d, t, u;
-    unsigned r, i, j;
+    uint64_t b[25], c0, c1, c2, c3, c4, d0, d1, d2, d3, d4;
+    unsigned r;
 
     if (rounds > 24)
         rounds = 24;
     for (r = 24 - rounds; r < 24; r++) {
         /* theta */
-        for (i = 0; i < 5; i++)
-            c[i] = a[i] ^ a[i + 5] ^ a[i + 10] ^ a[i + 15] ^ a[i + 20];
-        for (i = 0; i < 5; i++) {
-            d = c[(i + 4) % 5] ^ ROL64(c[(i + 1) % 5], 1);
-            for (j = 0; j < 25; j += 5)
-                a[j + i] ^= d;
-        }
-        /* rho and pi */
-        t = a[1];
-        for (i = 0; i < 24; i++) {
-            u = a[PI[i]];
-            a[PI[i]] = ROL64(t, RHO[i]);
-            t = u;
-        }
+        c0 = a[0] ^ a[5] ^ a[10] ^ a[15] ^ a[20];
+        c1 = a[1] ^ a[6] ^ a[11] ^ a[16] ^ a[21];
+        c2 = a[2] ^ a[7] ^ a[12] ^ a[17] ^ a[22];
+        c3 = a[3] ^ a[8] ^ a[13] ^ a[18] ^ a[23];
+        c4 = a[4] ^ a[9] ^ a[14] ^ a[19] ^ a[24];
+        d0 = c4 ^ ROL64(c1, 1);
+        d1 = c0 ^ ROL64(c2, 1);
+        d2 = c1 ^ ROL64(c3, 1);
+        d3 = c2 ^ ROL64(c4, 1);
+        d4 = c3 ^ ROL64(c0, 1);
+        /* rho and pi: b[y, 2x+3y] = rot(a[x, y] ^ d[x], r[x, y]) */
+        b[0] = a[0] ^ d0;
+        b[10] = ROL64(a[1] ^ d1, 1);
+        b[20] = ROL64(a[2] ^ d2, 62);
+        b[5] = ROL64(a[3] ^ d3, 28);
+        b[15] = ROL64(a[4] ^ d4, 27);
+        b[16] = ROL64(a[5] ^ d0, 36);
+        b[1] = ROL64(a[6] ^ d1, 44);
+        b[11] = ROL64(a[7] ^ d2, 6);
+        b[21] = ROL64(a[8] ^ d3, 55);
+        b[6] = ROL64(a[9] ^ d4, 20);
+        b[7] = ROL64(a[10] ^ d0, 3);
+        b[17] = ROL64(a[11] ^ d1, 10);
+        b[2] = ROL64(a[12] ^ d2, 43);
+        b[12] = ROL64(a[13] ^ d3, 25);
+        b[22] = ROL64(a[14] ^ d4, 39);
+        b[23] = ROL64(a[15] ^ d0, 41);
+        b[8] = ROL64(a[16] ^ d1, 45);
+        b[18] = ROL64(a[17] ^ d2, 15);
+        b[3] = ROL64(a[18] ^ d3, 21);
+        b[13] = ROL64(a[19] ^ d4, 8);
+        b[14] = ROL64(a[20] ^ d0, 18);
+        b[24] = ROL64(a[21] ^ d1, 2);
+        b[9] = ROL64(a[22] ^ d2, 61);
+        b[19] = ROL64(a[23] ^ d3, 56);
+        b[4] = ROL64(a[24] ^ d4, 14);
         /* chi */
-        for (j = 0; j < 25; j += 5) {
-            for (i = 0; i < 5; i++)
-                c[i] = a[j + i];
-            for (i = 0; i < 5; i++)
-                a[j + i] = c[i] ^ (~c[(i + 1) % 5] & c[(i + 2) % 5]);
-        }
+        a[0] = b[0] ^ (~b[1] & b[2]);
+        a[1] = b[1] ^ (~b[2] & b[3]);
+        a[2] = b[2] ^ (~b[3] & b[4]);
+        a[3] = b[3] ^ (~b[4] & b[0]);
+        a[4] = b[4] ^ (~b[0] & b[1]);
+        a[5] = b[5] ^ (~b[6] & b[7]);
+        a[6] = b[6] ^ (~b[7] & b[8]);
+        a[7] = b[7] ^ (~b[8] & b[9]);
+        a[8] = b[8] ^ (~b[9] & b[5]);
+        a[9] = b[9] ^ (~b[5] & b[6]);
+        a[10] = b[10] ^ (~b[11] & b[12]);
+        a[11] = b[11] ^ (~b[12] & b[13]);
+        a[12] = b[12] ^ (~b[13] & b[14]);
+        a[13] = b[13] ^ (~b[14] & b[10]);
+        a[14] = b[14] ^ (~b[10] & b[11]);
+        a[15] = b[15] ^ (~b[16] & b[17]);
+        a[16] = b[16] ^ (~b[17] & b[18]);
+        a[17] = b[17] ^ (~b[18] & b[19]);
+        a[18] = b[18] ^ (~b[19] & b[15]);
+        a[19] = b[19] ^ (~b[15] & b[16]);
+        a[20] = b[20] ^ (~b[21] & b[22]);
+        a[21] = b[21] ^ (~b[22] & b[23]);
+        a[22] = b[22] ^ (~b[23] & b[24]);
+        a[23] = b[23] ^ (~b[24] & b[20]);
+        a[24] = b[24] ^ (~b[20] & b[21]);
         /* iota */
         a[0] ^= RC[r];
     }
