@@ -228,6 +228,8 @@ def parse_frame(data: BytesLike, *, length_prefix: bool = True,
     Raises a :class:`~slurmauth_fast.errors.FrameError` or
     :class:`~slurmauth_fast.errors.PackError` subclass; the message names the
     offset of the field that failed."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BadArgumentError(f"frame must be bytes-like, not {type(data).__name__}")
     view = memoryview(data).cast("B")
     lo, hi = _version_range(versions)
     opts = ffi.new("sa_rpc_opts *", {

@@ -321,6 +321,12 @@ def test_body_length_errors():
         parse_frame(oracle(1008, b"", credential=TOKEN, body_length=0xFFFFFFFF))
 
 
+@pytest.mark.parametrize("bad", ["a string", None, 42])
+def test_parse_frame_wants_bytes(bad):
+    with pytest.raises(E.BadArgumentError):
+        parse_frame(bad)
+
+
 def test_frame_errors_carry_slurm_errno_and_offset():
     with pytest.raises(E.FrameError) as ei:
         parse_frame(GOOD + b"junk")
