@@ -28,9 +28,11 @@ then check that the credential's payload hashes this very body and msg_type.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
+import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Tuple, Union
 
 from ._core import ffi, lib
 from .bodyhash import HASH_K12, HASH_NONE, HASH_SHA3, body_hash_payload, check_body_hash
@@ -189,17 +191,17 @@ def _swap16(v: int) -> int:
     return ((v & 0xFF) << 8) | (v >> 8)
 
 
-def _orig_addr(f: object, view: memoryview) -> Optional[OrigAddr]:
-    fam = f.addr_family  # type: ignore[attr-defined]
+def _orig_addr(f: Any, view: memoryview) -> Optional[OrigAddr]:
+    fam = f.addr_family
     if fam == AF_UNSPEC:
         return None
     if fam == AF_INET:
-        host = str(ipaddress.IPv4Address(int(f.addr_v4).to_bytes(4, "little")))  # type: ignore[attr-defined]
-        return OrigAddr(fam, host, _swap16(f.addr_port))  # type: ignore[attr-defined]
+        host = socket.inet_ntop(socket.AF_INET, int(f.addr_v4).to_bytes(4, "little"))
+        return OrigAddr(fam, host, _swap16(f.addr_port))
     if fam == AF_INET6:
-        off = f.addr_v6_off  # type: ignore[attr-defined]
-        host = str(ipaddress.IPv6Address(bytes(view[off:off + 16])))
-        return OrigAddr(fam, host, _swap16(f.addr_port))  # type: ignore[attr-defined]
+        off = f.addr_v6_off
+        return OrigAddr(fam, str(ipaddress.IPv6Address(bytes(view[off:off + 16]))),
+                        _swap16(f.addr_port))
     return OrigAddr(fam)
 
 
@@ -207,8 +209,17 @@ def _str_view(view: memoryview, off: int, wire_len: int) -> Optional[bytes]:
     return bytes(view[off:off + wire_len - 1]) if wire_len else None
 
 
+@functools.lru_cache(maxsize=64)
+def _parse_opts(lo: int, hi: int, max_frame: int, length_prefix: bool, slurmdbd: bool) -> Any:
+    """The C options struct for one configuration (built once, read-only after)."""
+    return ffi.new("sa_rpc_opts *", {
+        "min_version": lo, "max_version": hi, "max_frame": min(max(max_frame, 0), 0xFFFFFFFF),
+        "length_prefix": 1 if length_prefix else 0, "slurmdbd": 1 if slurmdbd else 0,
+    })
+
+
 def _version_range(versions: Iterable[int]) -> Tuple[int, int]:
-    vs = tuple(versions)
+    vs = versions if versions is DEFAULT_VERSIONS else tuple(versions)
     if not vs or not all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in vs):
         raise BadArgumentError("versions must be uint16 protocol versions")
     return min(vs), max(vs)
@@ -232,11 +243,7 @@ def parse_frame(data: BytesLike, *, length_prefix: bool = True,
         raise BadArgumentError(f"frame must be bytes-like, not {type(data).__name__}")
     view = memoryview(data).cast("B")
     lo, hi = _version_range(versions)
-    opts = ffi.new("sa_rpc_opts *", {
-        "min_version": lo, "max_version": hi,
-        "max_frame": min(max(int(max_frame), 0), 0xFFFFFFFF),
-        "length_prefix": 1 if length_prefix else 0, "slurmdbd": 1 if slurmdbd else 0,
-    })
+    opts = _parse_opts(lo, hi, int(max_frame), bool(length_prefix), bool(slurmdbd))
     f = ffi.new("sa_rpc_frame *")
     rc = lib.sa_rpc_parse(ffi.from_buffer(view), len(view), opts, f)
     if rc:
