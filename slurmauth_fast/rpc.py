@@ -276,18 +276,17 @@ def parse_frame(data: BytesLike, *, length_prefix: bool = True,
 AddrLike = Union[OrigAddr, Tuple[str, int]]
 
 
-def _set_addr(msg: object, keep: list, orig_addr: Optional[AddrLike]) -> None:
+def _set_addr(msg: Any, keep: list, orig_addr: Optional[AddrLike]) -> None:
     if orig_addr is None:
         return
-    if isinstance(orig_addr, tuple):
+    if isinstance(orig_addr, tuple) and len(orig_addr) == 2 and isinstance(orig_addr[0], str):
         host, port = orig_addr
-        fam = AF_INET6 if ":" in host else AF_INET
-        orig_addr = OrigAddr(fam, host, port)
+        orig_addr = OrigAddr(AF_INET6 if ":" in host else AF_INET, host, port)
     if not isinstance(orig_addr, OrigAddr):
         raise BadArgumentError("orig_addr must be an OrigAddr or a (host, port) tuple")
-    if not 0 <= orig_addr.family <= 0xFFFF or not 0 <= orig_addr.port <= 0xFFFF:
+    if not all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in (orig_addr.family, orig_addr.port)):
         raise BadArgumentError("orig_addr family and port must be uint16")
-    msg.addr_family = orig_addr.family  # type: ignore[attr-defined]
+    msg.addr_family = orig_addr.family
     if orig_addr.family not in (AF_INET, AF_INET6):
         return
     try:
@@ -296,15 +295,15 @@ def _set_addr(msg: object, keep: list, orig_addr: Optional[AddrLike]) -> None:
         raise BadArgumentError(f"orig_addr host {orig_addr.host!r} is not an IP address") from None
     if (ip.version == 6) != (orig_addr.family == AF_INET6):
         raise BadArgumentError("orig_addr host does not match its family")
-    msg.addr_port = _swap16(orig_addr.port)  # type: ignore[attr-defined]
+    msg.addr_port = _swap16(orig_addr.port)
     if ip.version == 4:
-        msg.addr_v4 = int.from_bytes(ip.packed, "little")  # type: ignore[attr-defined]
+        msg.addr_v4 = int.from_bytes(ip.packed, "little")
     else:
         keep.append(ffi.from_buffer(ip.packed))
-        msg.addr_v6 = keep[-1]  # type: ignore[attr-defined]
+        msg.addr_v6 = keep[-1]
 
 
-def _set_str(msg: object, keep: list, field: str, value: Optional[StrLike]) -> None:
+def _set_str(msg: Any, keep: list, field: str, value: Optional[StrLike]) -> None:
     b = str_bytes(value, field)
     if b is not None:
         keep.append(ffi.from_buffer(b))

@@ -337,7 +337,8 @@ def test_frame_errors_carry_slurm_errno_and_offset():
 @pytest.mark.parametrize("kw", [
     dict(plugin=99), dict(plugin=AUTH_NONE, credential="x"), dict(flags=NO_AUTH_CRED, credential="x"),
     dict(username="bob"), dict(flags=0x10000), dict(version=-1), dict(orig_addr=("not-an-ip", 1)),
-    dict(orig_addr=OrigAddr(2, "::1", 1)), dict(credential="a\0b"),
+    dict(orig_addr=OrigAddr(2, "::1", 1)), dict(credential="a\0b"), dict(orig_addr=(1, 2)),
+    dict(orig_addr=("10.0.0.1", "80")), dict(orig_addr=("10.0.0.1", 70000)), dict(orig_addr="10.0.0.1"),
 ])
 def test_pack_frame_argument_errors(kw):
     with pytest.raises((E.BadArgumentError, E.PackError)):
