@@ -332,14 +332,19 @@ def pack_frame(msg_type: int, body: BytesLike, *, credential: Optional[StrLike] 
     if username is not None and (no_auth or plugin != AUTH_JWT):
         raise BadArgumentError("username is packed only by auth/jwt (plugin 102)")
 
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise BadArgumentError(f"body must be bytes-like, not {type(body).__name__}")
     keep: list = []   # cdata buffers the C struct points into, alive until packed
     m = ffi.new("sa_rpc_msg *")
     m.version, m.flags, m.msg_type = version, flags, msg_type
     m.auth_plugin = plugin
     m.length_prefix = 1 if length_prefix else 0
     if forward is not None:
-        if not 1 <= forward.cnt <= 0xFFFF:
-            raise BadArgumentError("forward.cnt must be 1..65535")
+        for name, v, top in (("cnt", forward.cnt, 0xFFFF), ("timeout", forward.timeout, 0xFFFFFFFF),
+                             ("tree_width", forward.tree_width, 0xFFFF),
+                             ("tree_depth", forward.tree_depth, 0xFFFF)):
+            if not isinstance(v, int) or not (1 if name == "cnt" else 0) <= v <= top:
+                raise BadArgumentError(f"forward.{name} {v!r} is out of range")
         if forward.net_cred is not None and not flags & PACK_ADDRS:
             raise BadArgumentError("forward.net_cred is packed only with the PACK_ADDRS flag")
         m.forward_cnt = forward.cnt

@@ -338,11 +338,18 @@ def test_frame_errors_carry_slurm_errno_and_offset():
     dict(plugin=99), dict(plugin=AUTH_NONE, credential="x"), dict(flags=NO_AUTH_CRED, credential="x"),
     dict(username="bob"), dict(flags=0x10000), dict(version=-1), dict(orig_addr=("not-an-ip", 1)),
     dict(orig_addr=OrigAddr(2, "::1", 1)), dict(credential="a\0b"), dict(orig_addr=(1, 2)),
+    dict(forward=Forward(0, "n", 1, 1, 1)), dict(forward=Forward(1, "n", -1, 1, 1)),
+    dict(forward=Forward(1, "n", 1, 1 << 16, 1)), dict(forward=Forward(1, 5, 1, 1, 1)),
     dict(orig_addr=("10.0.0.1", "80")), dict(orig_addr=("10.0.0.1", 70000)), dict(orig_addr="10.0.0.1"),
 ])
 def test_pack_frame_argument_errors(kw):
     with pytest.raises((E.BadArgumentError, E.PackError)):
         pack_frame(1008, b"", **kw)
+
+
+def test_pack_frame_body_must_be_bytes():
+    with pytest.raises(E.BadArgumentError):
+        pack_frame(1008, "text body")
 
 
 # --- robustness -----------------------------------------------------------------
