@@ -49,3 +49,18 @@ def test_sha3_256_1mib(benchmark, impl):
     fn = (lambda: sha3_256(BIG_BODY)) if impl == "slurmauth_fast" else \
          (lambda: hashlib.sha3_256(BIG_BODY).digest())
     assert benchmark(fn) == hashlib.sha3_256(BIG_BODY).digest()
+
+
+def test_verify_rpc_ping(benchmark):
+    """Parse + auth/slurm verification (issue-3 Verifier) + K12 body hash, per frame."""
+    tokens = pytest.importorskip("slurmauth_fast.tokens")
+    keys = pytest.importorskip("slurmauth_fast.keys")
+    from slurmauth_fast.rpc import verify_rpc
+
+    keyring = keys.Keyring.from_key_bytes(bytes(range(32)))
+    body = MID_BODY
+    token = tokens.create_credential(keyring, uid=1000, gid=1000, host="login1", ttl=3600,
+                                     payload=body_hash_payload(body, 4001))
+    data = pack_frame(4001, body, credential=token)
+    verifier = tokens.Verifier(keyring)
+    assert benchmark(verify_rpc, data, verifier).credential.uid == 1000
