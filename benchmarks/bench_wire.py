@@ -9,8 +9,9 @@ import hashlib
 import pytest
 from Crypto.Hash import KangarooTwelve as PyK12
 
+from slurmauth_fast import keys, tokens
 from slurmauth_fast.bodyhash import body_hash_payload, check_body_hash, k12, sha3_256
-from slurmauth_fast.rpc import Forward, pack_frame, parse_frame
+from slurmauth_fast.rpc import Forward, pack_frame, parse_frame, verify_rpc
 
 TOKEN = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + "x" * 300 + "." + "s" * 43
 PING = pack_frame(1008, b"", credential=TOKEN, orig_addr=("10.0.0.1", 6817))
@@ -52,11 +53,7 @@ def test_sha3_256_1mib(benchmark, impl):
 
 
 def test_verify_rpc_ping(benchmark):
-    """Parse + auth/slurm verification (issue-3 Verifier) + K12 body hash, per frame."""
-    tokens = pytest.importorskip("slurmauth_fast.tokens")
-    keys = pytest.importorskip("slurmauth_fast.keys")
-    from slurmauth_fast.rpc import verify_rpc
-
+    """Parse + auth/slurm verification (tokens.Verifier) + K12 body hash, per frame."""
     keyring = keys.Keyring.from_key_bytes(bytes(range(32)))
     body = MID_BODY
     token = tokens.create_credential(keyring, uid=1000, gid=1000, host="login1", ttl=3600,

@@ -20,7 +20,8 @@ frame that does not parse or verify is logged (class and reason, never the
 token) and the connection is closed without a reply, as Slurm does.
 
 Run it with ``slurmauth-fast shim --unix /run/shim.sock`` or
-``--listen 127.0.0.1:6817``; SIGINT/SIGTERM stop it cleanly.
+``--listen 127.0.0.1:6817``; SIGHUP re-reads the keys, SIGINT/SIGTERM stop it
+cleanly.
 """
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ import logging
 import os
 import signal
 import struct
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from .bodyhash import HASH_K12, body_hash_payload
 from .errors import FrameTooLargeError, SlurmAuthError
+from .keys import Keyring
 from .rpc import (
     DEFAULT_VERSIONS,
     REQUEST_PING,
@@ -42,9 +44,7 @@ from .rpc import (
     parse_frame,
     verify_rpc,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .keys import Keyring
+from .tokens import Verifier, create_credential
 
 log = logging.getLogger("slurmauth_fast.shim")
 
@@ -66,12 +66,10 @@ class ControllerShim:
     and ``block_zero_hash`` are Slurm's CommunicationParameters of the same
     names."""
 
-    def __init__(self, keyring: "Keyring", *, verifier_uid: Optional[int] = None,
+    def __init__(self, keyring: Keyring, *, verifier_uid: Optional[int] = None,
                  max_frame: int = DEFAULT_MAX_FRAME, timeout: float = DEFAULT_TIMEOUT,
                  block_null_hash: bool = False, block_zero_hash: bool = False,
                  versions: Tuple[int, int] = DEFAULT_VERSIONS, hash_type: int = HASH_K12) -> None:
-        from .tokens import Verifier   # issue-3 module; imported here so the CLI loads without it
-
         self.keyring = keyring
         self.verifier = Verifier(keyring, verifier_uid=verifier_uid)
         self.max_frame = max_frame
@@ -142,12 +140,21 @@ class ControllerShim:
 
     def reply(self, msg_type: int, body: bytes, *, requester_uid: int, version: int) -> bytes:
         """A frame signed as slurmctld signs replies: context "auth", ruid = requester."""
-        from .tokens import create_credential
-
         token = create_credential(
             self.keyring, uid=os.getuid(), gid=os.getgid(), context="auth",
             ruid=requester_uid, payload=body_hash_payload(body, msg_type, self.hash_type))
         return pack_frame(msg_type, body, credential=token, version=version)
+
+    def reload_keys(self) -> None:
+        """Re-read slurm.key/slurm.jwks, as ``scontrol reconfigure`` makes
+        slurmctld do (the CLI calls this on SIGHUP). A bad file keeps the old
+        keys in force."""
+        try:
+            self.keyring.reload()
+        except SlurmAuthError as e:
+            log.error("key reload failed, keeping the current keys: %s", e)
+        else:
+            log.warning("keys reloaded from %s", self.keyring.source)
 
     # -- servers ---------------------------------------------------------------
 
@@ -191,6 +198,7 @@ async def _serve(shim: ControllerShim, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, shim.reload_keys)
     if args.unix:
         await shim.start_unix(args.unix)
         print(f"listening on unix:{args.unix}", flush=True)
@@ -210,8 +218,6 @@ async def _serve(shim: ControllerShim, args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .keys import Keyring
-
     if not args.unix and not args.listen:
         print("slurmauth-fast shim: give --unix PATH and/or --listen HOST:PORT")
         return 2

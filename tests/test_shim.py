@@ -12,14 +12,10 @@ import sys
 
 import pytest
 
-tokens = pytest.importorskip("slurmauth_fast.tokens", reason="auth/slurm tokens (issue 3) not merged yet")
-keys = pytest.importorskip("slurmauth_fast.keys", reason="auth/slurm keys (issue 3) not merged yet")
-
-from slurmauth_fast import errors as E  # noqa: E402
-from slurmauth_fast.rpc import (  # noqa: E402
-    REQUEST_PING, RESPONSE_SLURM_RC, body_hash_payload, pack_frame, parse_frame, verify_rpc,
-)
-from slurmauth_fast.shim import ControllerShim  # noqa: E402
+from slurmauth_fast import errors as E
+from slurmauth_fast import keys, tokens
+from slurmauth_fast.rpc import REQUEST_PING, RESPONSE_SLURM_RC, body_hash_payload, pack_frame, verify_rpc
+from slurmauth_fast.shim import ControllerShim
 
 KEY = b"shim test key: 32 bytes long!!!!"
 CLIENT_UID = 1000
@@ -204,6 +200,44 @@ def test_cli_shim_subprocess(keyring, tmp_path):
     assert "shim stopped" in out
     assert "rejected" in err and "msg_type 1008 from uid 1000" in err
     assert not sock.exists()
+
+
+def test_cli_shim_reloads_keys_on_sighup(keyring, tmp_path):
+    key = tmp_path / "slurm.key"
+    key.write_bytes(KEY)
+    key.chmod(0o600)
+    sock = tmp_path / "shim.sock"
+    new_key = b"the rotated key, 32 bytes long!!"
+    env = dict(os.environ, SLURM_SACK_JWKS=str(tmp_path / "none.jwks"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slurmauth_fast.cli", "shim", "--unix", str(sock), "--key", str(key),
+         "--conf-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    async def send(frame):
+        reader, writer = await asyncio.open_unix_connection(str(sock))
+        writer.write(frame)
+        reply = await read_reply(reader)
+        writer.close()
+        return reply
+
+    try:
+        assert proc.stdout.readline().startswith("listening on unix:")
+        rotated = keys.Keyring.from_key_bytes(new_key)
+        assert asyncio.run(send(ping(rotated))) == b""          # not yet known
+        key.write_bytes(new_key)
+        proc.send_signal(signal.SIGHUP)
+        reply = b""
+        for _ in range(50):                                     # the reload is asynchronous
+            reply = asyncio.run(send(ping(rotated)))
+            if reply:
+                break
+        check_reply(rotated, reply)
+        assert asyncio.run(send(ping(keyring))) == b""          # the old key is gone
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "keys reloaded" in err
 
 
 def test_cli_refuses_an_unsafe_key_file(tmp_path):

@@ -1,16 +1,14 @@
 """verify_rpc end to end: real auth/slurm tokens (issue-3 create_credential,
 signed with real keys) checked by the real tokens.Verifier, then the body
 hash against the frame's body and msg_type."""
+import struct
+import time
+
 import pytest
 
-tokens = pytest.importorskip("slurmauth_fast.tokens", reason="auth/slurm tokens (issue 3) not merged yet")
-keys = pytest.importorskip("slurmauth_fast.keys", reason="auth/slurm keys (issue 3) not merged yet")
-
-import struct  # noqa: E402
-import time  # noqa: E402
-
-from slurmauth_fast import errors as E  # noqa: E402
-from slurmauth_fast.rpc import (  # noqa: E402
+from slurmauth_fast import errors as E
+from slurmauth_fast import keys, tokens
+from slurmauth_fast.rpc import (
     AUTH_JWT, AUTH_MUNGE, AUTH_NONE, HASH_K12, HASH_NONE, HASH_SHA3, NO_AUTH_CRED, REQUEST_PING,
     body_hash_payload, pack_frame, parse_frame, verify_rpc,
 )
