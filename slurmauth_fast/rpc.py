@@ -236,6 +236,9 @@ def parse_frame(data: BytesLike, *, length_prefix: bool = True,
     lowest and highest of ``versions`` (Slurm's range check; default 24.11
     through 26.05 — use :func:`supported_versions` for another current
     version). ``max_frame`` caps total_len before anything else is read.
+    Stricter than Slurm in two places: bytes after ``body_length`` are refused
+    (Slurm ignores them, but they are not covered by the body hash), and so is
+    a packstr with a NUL inside it (C would see a shorter string).
     Raises a :class:`~slurmauth_fast.errors.FrameError` or
     :class:`~slurmauth_fast.errors.PackError` subclass; the message names the
     offset of the field that failed."""

@@ -2,7 +2,10 @@
  * then that many bytes), each copied into a heap block of exactly its size
  * so AddressSanitizer catches a read one byte past the end. Built by
  * tests/test_fuzz_sanitizers.py with -fsanitize=address,undefined; the same
- * entry point serves a libFuzzer harness (LLVMFuzzerTestOneInput below). */
+ * entry point serves a libFuzzer harness (LLVMFuzzerTestOneInput below):
+ *   clang -std=c99 -D_DEFAULT_SOURCE -DSA_LIBFUZZER -g -O1 \
+ *         -fsanitize=fuzzer,address,undefined -Icsrc csrc/*.c tests/fuzz/standalone_driver.c -o fz
+ *   ./fz -max_total_time=60 CORPUS_DIR */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
