@@ -4,7 +4,8 @@
  * tests/test_fuzz_sanitizers.py with -fsanitize=address,undefined; the same
  * entry point serves a libFuzzer harness (LLVMFuzzerTestOneInput below):
  *   clang -std=c99 -D_DEFAULT_SOURCE -DSA_LIBFUZZER -g -O1 \
- *         -fsanitize=fuzzer,address,undefined -Icsrc csrc/*.c tests/fuzz/standalone_driver.c -o fz
+ *         -fsanitize=fuzzer,address,undefined -Icsrc SOURCES -o fz
+ * with SOURCES = every .c file in csrc plus this file; then
  *   ./fz -max_total_time=60 CORPUS_DIR */
 #include <stdint.h>
 #include <stdio.h>
