@@ -23,7 +23,7 @@ from munged import MungedDaemon, skip_unless_munge  # noqa: E402
 from slurmauth_fast import HS256Key  # noqa: E402
 from slurmauth_fast.keys import Keyring  # noqa: E402
 from slurmauth_fast.tokens import Verifier, create_credential  # noqa: E402
-from slurmauth_fast.munge import MungeContext  # noqa: E402
+from slurmauth_fast.munge import MungeContext, pack_munge_rpc, verify_munge_rpc  # noqa: E402
 
 #: A Slurm body-hash payload: type byte 2 (K12) then a 32-byte digest (spec section 3).
 PAYLOAD = b"\x02" + os.urandom(32)
@@ -45,6 +45,15 @@ def test_munge_decode(benchmark, ctx):
     got = benchmark.pedantic(ctx.decode, setup=lambda: ((ctx.encode(PAYLOAD),), {}),
                              rounds=ROUNDS, iterations=1)
     assert got.payload == PAYLOAD
+
+
+def test_verify_munge_rpc(benchmark, ctx):
+    """A whole auth/munge RPC: parse the frame, decode through munged, check the K12 body hash."""
+    body = os.urandom(256)
+    v = benchmark.pedantic(verify_munge_rpc, setup=lambda: ((pack_munge_rpc(2003, body, context=ctx),),
+                                                            {"context": ctx}),
+                           rounds=ROUNDS, iterations=1)
+    assert bytes(v.frame.body) == body
 
 
 def test_munge_decode_4_threads(benchmark, ctx):

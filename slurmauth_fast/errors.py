@@ -461,6 +461,11 @@ class MungeUnauthorizedError(MungeError, AudienceError):
     code = 18
 
 
+class MungeRestrictionNotEnforcedError(MungeError):
+    """munged let this process decode a credential restricted to another uid
+    (MUNGE built to let root decode anything); Slurm refuses to run so."""
+
+
 _MUNGE_ERRORS: Dict[int, Type[MungeError]] = {
     c.code: c for c in (
         MungeInternalError, MungeBadArgumentError, MungeBadLengthError, MungeOverflowError,

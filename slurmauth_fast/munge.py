@@ -33,22 +33,29 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional, Tuple, Union
 
 import cffi
 
+from .bodyhash import HASH_K12, body_hash_payload, check_body_hash
 from .errors import (
+    MissingCredentialError,
     MungeBadArgumentError,
     MungeBadCredentialError,
     MungeBadLengthError,
     MungeBadMacError,
     MungeError,
     MungeNoMemoryError,
+    MungeRestrictionNotEnforcedError,
+    MungeUnauthorizedError,
     MungeUnavailableError,
+    UnsupportedAuthPluginError,
     munge_error_class,
 )
+from .rpc import AUTH_MUNGE, RpcFrame, pack_frame, parse_frame
 
 #: The shared object Slurm and the munge tools link against (Debian: libmunge2).
 LIBMUNGE = "libmunge.so.2"
@@ -487,3 +494,91 @@ def decode(cred: CredLike, context: Optional[MungeContext] = None, *,
            max_len: int = DEFAULT_MAX_CRED) -> MungeCredential:
     """Decode ``cred`` through munged (``context`` supplies the socket)."""
     return (context or _DEFAULT_CONTEXT).decode(cred, max_len=max_len)
+
+
+def check_uid_restriction_enforced(context: Optional[MungeContext] = None) -> None:
+    """Slurm's start-up self-test for auth/munge: MUNGE has a compile-time
+    option letting root decode any credential regardless of its uid
+    restriction, and Slurm daemons refuse to run with it. This encodes a
+    credential restricted to (this uid + 1) and makes sure munged refuses to
+    decode it for us; raises :class:`MungeRestrictionNotEnforcedError` if it
+    does not (and any other MungeError, e.g. munged down, as is)."""
+    ctx = context or _DEFAULT_CONTEXT
+    other = (os.getuid() + 1) % _UID_ANY
+    cred = MungeContext(socket=ctx.socket, uid_restriction=other).encode()
+    try:
+        ctx.decode(cred)
+    except MungeUnauthorizedError:
+        return
+    raise MungeRestrictionNotEnforcedError(
+        f"munged let uid {os.getuid()} decode a credential restricted to uid {other}: "
+        "MUNGE allows root to decode any credential (Slurm refuses to start)")
+
+
+# -- auth/munge RPCs (plugin 101) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifiedMungeRpc:
+    """An RPC whose MUNGE credential munged decoded and whose body hash matched.
+    The sender's identity is ``credential.uid`` / ``credential.gid``."""
+
+    frame: RpcFrame
+    credential: MungeCredential
+
+
+def _rpc_context(context: Optional[MungeContext], socket: Optional[str]) -> MungeContext:
+    if context is not None and socket is not None:
+        raise MungeBadArgumentError("give either context or socket, not both", munge_errno=EMUNGE_BAD_ARG)
+    if context is not None:
+        if not isinstance(context, MungeContext):
+            raise MungeBadArgumentError("context must be a MungeContext", munge_errno=EMUNGE_BAD_ARG)
+        return context
+    return MungeContext(socket=socket) if socket is not None else _DEFAULT_CONTEXT
+
+
+def verify_munge_rpc(frame_bytes: Union[RpcFrame, PayloadLike], *, context: Optional[MungeContext] = None,
+                     socket: Optional[str] = None, block_null_hash: bool = False,
+                     block_zero_hash: bool = False, length_prefix: bool = True,
+                     max_cred: int = DEFAULT_MAX_CRED) -> VerifiedMungeRpc:
+    """Authenticate one auth/munge RPC as a Slurm daemon does.
+
+    ``frame_bytes`` is the frame (``length_prefix``: starting with its uint32
+    total length) or an already parsed :class:`~slurmauth_fast.rpc.RpcFrame`.
+    The auth section must be plugin 101 carrying a credential string; munged
+    (at ``socket``, or ``context.socket``) decodes it, which checks the MAC, the
+    time-to-live, the replay cache and any uid/gid restriction against this
+    process; then the credential's payload must bind this body and msg_type
+    (spec section 3; ``block_null_hash`` / ``block_zero_hash`` are Slurm's
+    CommunicationParameters). As in Slurm, a credential without payload counts
+    as carrying no hash, and the credential is consumed (replay cache) even
+    when the body hash then fails.
+    """
+    ctx = _rpc_context(context, socket)
+    frame = frame_bytes if isinstance(frame_bytes, RpcFrame) else parse_frame(frame_bytes,
+                                                                            length_prefix=length_prefix)
+    if frame.auth_plugin is None:
+        raise MissingCredentialError("RPC has no auth section (NO_AUTH_CRED)")
+    if frame.auth_plugin != AUTH_MUNGE:
+        raise UnsupportedAuthPluginError(f"auth plugin {frame.auth_plugin} is not auth/munge ({AUTH_MUNGE})")
+    if frame.auth_cred is None:
+        raise MissingCredentialError("auth/munge section carries a NULL credential")
+    cred = ctx.decode(frame.auth_cred, max_len=max_cred)
+    check_body_hash(cred.payload, frame.body, frame.msg_type,
+                    block_null_hash=block_null_hash, block_zero_hash=block_zero_hash)
+    return VerifiedMungeRpc(frame, cred)
+
+
+def pack_munge_rpc(msg_type: int, body: PayloadLike, *, context: Optional[MungeContext] = None,
+                   socket: Optional[str] = None, hash_type: Optional[int] = HASH_K12,
+                   **frame_options: Any) -> bytes:
+    """Pack an RPC the way a Slurm sender with AuthType=auth/munge does: munged
+    encodes a credential whose payload is the body hash of ``body`` and
+    ``msg_type`` (``hash_type`` HASH_K12, Slurm's default; HASH_SHA3; HASH_NONE;
+    or None for no payload at all), packed as plugin 101. ``context`` sets the
+    socket, ttl and the uid restriction (Slurm restricts to the receiver's uid
+    when it knows it). ``frame_options`` go to :func:`~slurmauth_fast.rpc.pack_frame`."""
+    ctx = _rpc_context(context, socket)
+    payload = b"" if hash_type is None else body_hash_payload(body, msg_type, hash_type)
+    cred = ctx.encode(payload)
+    return pack_frame(msg_type, body, credential=cred, plugin=AUTH_MUNGE, **frame_options)
