@@ -48,6 +48,7 @@ from .errors import (
     MungeBadLengthError,
     MungeBadMacError,
     MungeError,
+    MungeInternalError,
     MungeNoMemoryError,
     MungeRestrictionNotEnforcedError,
     MungeUnauthorizedError,
@@ -90,13 +91,9 @@ _OPT_SOCKET = 8
 _OPT_UID_RESTRICTION = 9
 _OPT_GID_RESTRICTION = 10
 
-# munge.h: munge_err_t values handled specially here.
+# munge.h: munge_err_t values handled specially here (the exception classes
+# in errors.py carry the others as their ``code``).
 EMUNGE_SUCCESS = 0
-EMUNGE_BAD_ARG = 2
-EMUNGE_BAD_LENGTH = 3
-EMUNGE_NO_MEMORY = 5
-EMUNGE_BAD_CRED = 8
-EMUNGE_BAD_MAC = 11
 #: Codes for which munge_decode still returns the credential's contents.
 _CONTENTS_RETURNED = frozenset({15, 16, 17})  # EXPIRED, REWOUND, REPLAYED
 
@@ -204,7 +201,7 @@ def is_supported(value: Union[Cipher, Mac, Zip]) -> bool:
     (``munge_enum_is_valid``; e.g. bzlib is a compile-time option)."""
     kind = {Cipher: 0, Mac: 1, Zip: 2}.get(type(value))  # munge_enum_t
     if kind is None:
-        raise MungeBadArgumentError(f"not a Cipher, Mac or Zip: {value!r}", munge_errno=EMUNGE_BAD_ARG)
+        raise MungeBadArgumentError(f"not a Cipher, Mac or Zip: {value!r}")
     lib, _ = _load()
     return bool(lib.munge_enum_is_valid(kind, int(value)))
 
@@ -251,20 +248,17 @@ def _as_cred_bytes(cred: CredLike, max_len: int) -> bytes:
         try:
             raw = cred.encode("ascii")
         except UnicodeEncodeError:
-            raise MungeBadCredentialError("MUNGE credential contains non-ASCII characters",
-                                          munge_errno=EMUNGE_BAD_CRED) from None
+            raise MungeBadCredentialError("MUNGE credential contains non-ASCII characters") from None
     elif isinstance(cred, (bytes, bytearray, memoryview)):
         raw = bytes(cred)
     else:
-        raise MungeBadArgumentError(f"credential must be str or bytes, not {type(cred).__name__}",
-                                    munge_errno=EMUNGE_BAD_ARG)
+        raise MungeBadArgumentError(f"credential must be str or bytes, not {type(cred).__name__}")
     if len(raw) > max_len:
-        raise MungeBadLengthError(f"MUNGE credential is {len(raw)} bytes, over the {max_len}-byte limit",
-                                  munge_errno=EMUNGE_BAD_LENGTH)
+        raise MungeBadLengthError(f"MUNGE credential is {len(raw)} bytes, over the {max_len}-byte limit")
     if b"\0" in raw:
         # libmunge reads a NUL-terminated string: an embedded NUL would make it
         # decode a prefix of what the caller holds.
-        raise MungeBadCredentialError("MUNGE credential contains a NUL byte", munge_errno=EMUNGE_BAD_CRED)
+        raise MungeBadCredentialError("MUNGE credential contains a NUL byte")
     return raw
 
 
@@ -272,16 +266,14 @@ def _check_id(name: str, value: Optional[int]) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _UID_ANY:
-        raise MungeBadArgumentError(f"{name} must be None or an integer in 0..4294967294, not {value!r}",
-                                    munge_errno=EMUNGE_BAD_ARG)
+        raise MungeBadArgumentError(f"{name} must be None or an integer in 0..4294967294, not {value!r}")
 
 
 def _check_c_string(name: str, value: Optional[str]) -> None:
     if value is None:
         return
     if not isinstance(value, str) or "\0" in value or not value:
-        raise MungeBadArgumentError(f"{name} must be a non-empty str without NUL, not {value!r}",
-                                    munge_errno=EMUNGE_BAD_ARG)
+        raise MungeBadArgumentError(f"{name} must be a non-empty str without NUL, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -317,8 +309,7 @@ class MungeContext:
         _check_c_string("socket", self.socket)
         _check_c_string("realm", self.realm)
         if isinstance(self.ttl, bool) or not isinstance(self.ttl, int) or not -1 <= self.ttl <= _INT_MAX:
-            raise MungeBadArgumentError(f"ttl must be an integer in -1..{_INT_MAX}, not {self.ttl!r}",
-                                        munge_errno=EMUNGE_BAD_ARG)
+            raise MungeBadArgumentError(f"ttl must be an integer in -1..{_INT_MAX}, not {self.ttl!r}")
         _check_id("uid_restriction", self.uid_restriction)
         _check_id("gid_restriction", self.gid_restriction)
         for name, kind in (("cipher", Cipher), ("mac", Mac), ("zip", Zip)):
@@ -326,13 +317,11 @@ class MungeContext:
             try:
                 object.__setattr__(self, name, kind(value))
             except ValueError:
-                raise MungeBadArgumentError(f"{name} must be a {kind.__name__}, not {value!r}",
-                                            munge_errno=EMUNGE_BAD_ARG) from None
+                raise MungeBadArgumentError(f"{name} must be a {kind.__name__}, not {value!r}") from None
         if self.mac == Mac.NONE:
             # munge.h: "mac disabled -- invalid"; munged fails the encode
             # (as EMUNGE_SNAFU), so refuse it here with the specific error.
-            raise MungeBadMacError("mac must not be Mac.NONE: MUNGE credentials always carry a MAC",
-                                   munge_errno=EMUNGE_BAD_MAC)
+            raise MungeBadMacError("mac must not be Mac.NONE: MUNGE credentials always carry a MAC")
 
     # -- libmunge context handling ------------------------------------------
 
@@ -340,7 +329,7 @@ class MungeContext:
         """A fresh munge_ctx_t with these settings (caller destroys it)."""
         ctx = lib.munge_ctx_create()
         if ctx == ffi.NULL:
-            raise MungeNoMemoryError("munge_ctx_create failed", munge_errno=EMUNGE_NO_MEMORY)
+            raise MungeNoMemoryError("munge_ctx_create failed")
         try:
             keep: list = []  # C strings must outlive the munge_ctx_set call only
             opts = []
@@ -380,16 +369,15 @@ class MungeContext:
         """Ask munged for a credential carrying ``payload``; returns the
         ``"MUNGE:...:"`` string that Slurm packs into the auth section."""
         if not isinstance(payload, (bytes, bytearray, memoryview)):
-            raise MungeBadArgumentError(f"payload must be bytes, not {type(payload).__name__}",
-                                        munge_errno=EMUNGE_BAD_ARG)
+            raise MungeBadArgumentError(f"payload must be bytes, not {type(payload).__name__}")
         lib, libc = _load()
         try:
             buf = ffi.from_buffer(payload)
         except (TypeError, ValueError) as e:  # e.g. a non-contiguous memoryview
-            raise MungeBadArgumentError(f"payload: {e}", munge_errno=EMUNGE_BAD_ARG) from None
+            raise MungeBadArgumentError(f"payload: {e}") from None
         n = len(buf)
         if n > _INT_MAX:
-            raise MungeBadArgumentError("payload is larger than libmunge accepts", munge_errno=EMUNGE_BAD_ARG)
+            raise MungeBadArgumentError("payload is larger than libmunge accepts")
         ctx = self._new_ctx(lib, for_encode=True)
         cred_p = ffi.new("char **")
         try:
@@ -397,7 +385,7 @@ class MungeContext:
             if err != EMUNGE_SUCCESS:
                 raise _error(lib, ctx, err, "munge encode failed")
             if cred_p[0] == ffi.NULL:  # pragma: no cover - libmunge always sets it on success
-                raise MungeError("munge_encode returned no credential", munge_errno=1)
+                raise MungeInternalError("munge_encode returned no credential")
             return ffi.string(cred_p[0]).decode("ascii")
         finally:
             if cred_p[0] != ffi.NULL:
@@ -529,10 +517,10 @@ class VerifiedMungeRpc:
 
 def _rpc_context(context: Optional[MungeContext], socket: Optional[str]) -> MungeContext:
     if context is not None and socket is not None:
-        raise MungeBadArgumentError("give either context or socket, not both", munge_errno=EMUNGE_BAD_ARG)
+        raise MungeBadArgumentError("give either context or socket, not both")
     if context is not None:
         if not isinstance(context, MungeContext):
-            raise MungeBadArgumentError("context must be a MungeContext", munge_errno=EMUNGE_BAD_ARG)
+            raise MungeBadArgumentError("context must be a MungeContext")
         return context
     return MungeContext(socket=socket) if socket is not None else _DEFAULT_CONTEXT
 
@@ -582,3 +570,10 @@ def pack_munge_rpc(msg_type: int, body: PayloadLike, *, context: Optional[MungeC
     payload = b"" if hash_type is None else body_hash_payload(body, msg_type, hash_type)
     cred = ctx.encode(payload)
     return pack_frame(msg_type, body, credential=cred, plugin=AUTH_MUNGE, **frame_options)
+
+
+__all__ = [
+    "DEFAULT_MAX_CRED", "DEFAULT_SOCKET", "LIBMUNGE", "TTL_DEFAULT", "TTL_MAXIMUM", "Cipher", "Mac",
+    "MungeContext", "MungeCredential", "VerifiedMungeRpc", "Zip", "available", "check_uid_restriction_enforced",
+    "decode", "encode", "is_supported", "pack_munge_rpc", "strerror", "verify_munge_rpc",
+]
