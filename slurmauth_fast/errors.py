@@ -98,6 +98,26 @@ class AudienceError(CredentialError):
     """The credential is not for this verifier (ruid, context, user)."""
 
 
+# --- auth/slurm credentials and keys (issue #3) ---------------------------
+
+class IdentityError(ClaimsError):
+    """The "id" identity object of a credential is malformed (names the field)."""
+
+
+class ContextError(AudienceError):
+    """The credential's context is not one this verifier accepts."""
+
+
+class PayloadError(ClaimsError):
+    """The credential's payload claim is not strict padded standard base64."""
+
+
+class KeyExpiredError(ExpiredError):
+    """The slurm.jwks key that signed the credential has expired."""
+
+# --- end auth/slurm ---------------------------------------------------------
+
+
 # --- keys -----------------------------------------------------------------
 
 class KeyFileError(SlurmAuthError):

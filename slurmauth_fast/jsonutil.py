@@ -67,7 +67,8 @@ def loads_object(raw: bytes, exc: Type[SlurmAuthError], what: str) -> Dict[str, 
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise exc(f"{what} is not valid UTF-8") from None
-    if _depth(text) > MAX_DEPTH:
+    # Counting brackets bounds the depth from above; scan only when it might be too deep.
+    if text.count("{") + text.count("[") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
         raise exc(f"{what} nests deeper than {MAX_DEPTH} levels")
     try:
         obj = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)

@@ -1,0 +1,129 @@
+"""SHA-256 (portable and SHA-NI) and HMAC-SHA256 against RFC 4231 and independent oracles."""
+import hashlib
+import hmac as std_hmac
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as c_hmac
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import load_vectors
+from slurmauth_fast import HS256Key
+from slurmauth_fast._core import ffi, lib
+from slurmauth_fast.errors import BadArgumentError
+
+IMPLS = [lib.SA_SHA256_PORTABLE, lib.SA_SHA256_SHANI]
+
+
+@pytest.fixture(params=IMPLS, ids=["portable", "sha-ni"])
+def impl(request):
+    if request.param == lib.SA_SHA256_SHANI and not lib.sa_sha256_shani_available():
+        pytest.skip("this CPU has no SHA-NI")
+    assert lib.sa_sha256_select(request.param) == request.param
+    assert lib.sa_sha256_active() == request.param
+    yield request.param
+    lib.sa_sha256_select(lib.SA_SHA256_AUTO)
+
+
+def sha256(data: bytes) -> bytes:
+    out = ffi.new("uint8_t[32]")
+    lib.sa_sha256(data, len(data), out)
+    return bytes(out)
+
+
+def cryptography_hmac(key: bytes, msg: bytes) -> bytes:
+    h = c_hmac.HMAC(key, hashes.SHA256())
+    h.update(msg)
+    return h.finalize()
+
+
+def test_auto_selects_shani_when_available():
+    lib.sa_sha256_select(lib.SA_SHA256_AUTO)
+    want = lib.SA_SHA256_SHANI if lib.sa_sha256_shani_available() else lib.SA_SHA256_PORTABLE
+    assert lib.sa_sha256_active() == want
+
+
+def test_unknown_impl_refused():
+    before = lib.sa_sha256_active()
+    assert lib.sa_sha256_select(99) == -1
+    assert lib.sa_sha256_active() == before
+
+
+@pytest.mark.parametrize("n", [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 1000, 4096 + 3])
+def test_sha256_boundaries(impl, n):
+    data = bytes((i * 7 + 3) & 0xFF for i in range(n))
+    assert sha256(data) == hashlib.sha256(data).digest()
+
+
+def test_sha256_streaming_split_points(impl):
+    data = bytes(range(256)) * 3
+    for cut in (0, 1, 63, 64, 65, 200, len(data)):
+        ctx = ffi.new("sa_sha256_ctx *")
+        lib.sa_sha256_init(ctx)
+        lib.sa_sha256_update(ctx, data[:cut], cut)
+        lib.sa_sha256_update(ctx, data[cut:], len(data) - cut)
+        out = ffi.new("uint8_t[32]")
+        lib.sa_sha256_final(ctx, out)
+        assert bytes(out) == hashlib.sha256(data).digest()
+
+
+@pytest.mark.parametrize("case", load_vectors("rfc4231_hmac_sha256.json")["cases"], ids=lambda c: f"rfc4231-{c['case']}")
+def test_rfc4231(impl, case):
+    key = HS256Key(bytes.fromhex(case["key"]))
+    mac = key.mac(bytes.fromhex(case["data"]))
+    if case["truncate"]:
+        mac = mac[: case["truncate"]]
+    assert mac.hex() == case["mac"]
+
+
+@given(key=st.binary(min_size=1, max_size=200), msg=st.binary(max_size=600))
+def test_hmac_matches_cryptography_portable(key, msg):
+    assert lib.sa_sha256_select(lib.SA_SHA256_PORTABLE) == lib.SA_SHA256_PORTABLE
+    try:
+        assert HS256Key(key).mac(msg) == cryptography_hmac(key, msg)
+    finally:
+        lib.sa_sha256_select(lib.SA_SHA256_AUTO)
+
+
+@pytest.mark.skipif(not lib.sa_sha256_shani_available(), reason="this CPU has no SHA-NI")
+@given(key=st.binary(min_size=1, max_size=200), msg=st.binary(max_size=600))
+def test_hmac_matches_cryptography_shani(key, msg):
+    assert lib.sa_sha256_select(lib.SA_SHA256_SHANI) == lib.SA_SHA256_SHANI
+    try:
+        assert HS256Key(key).mac(msg) == cryptography_hmac(key, msg)
+        assert HS256Key(key).mac(msg) == std_hmac.new(key, msg, hashlib.sha256).digest()
+    finally:
+        lib.sa_sha256_select(lib.SA_SHA256_AUTO)
+
+
+def test_empty_key_refused():
+    with pytest.raises(BadArgumentError, match="empty"):
+        HS256Key(b"")
+
+
+def test_key_type_checked():
+    with pytest.raises(BadArgumentError):
+        HS256Key("not bytes")  # type: ignore[arg-type]
+
+
+def test_ct_equal():
+    a = bytes(range(32))
+    assert lib.sa_ct_equal(a, a, 32) == 1
+    for i in range(32):
+        b = bytearray(a)
+        b[i] ^= 0x80
+        assert lib.sa_ct_equal(a, bytes(b), 32) == 0
+    assert lib.sa_ct_equal(b"", b"", 0) == 1
+
+
+def test_key_states_wiped_on_close_and_repr_hides_secret():
+    secret = b"supersecret-key-material-123456"
+    key = HS256Key(secret)
+    ctx = key.cdata
+    assert any(bytes(ffi.buffer(ctx)))
+    assert secret.decode() not in repr(key) and "secret not shown" in repr(key)
+    key.close()
+    assert not any(bytes(ffi.buffer(ctx)))
+    with pytest.raises(BadArgumentError, match="closed"):
+        key.mac(b"x")
