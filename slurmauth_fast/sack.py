@@ -762,7 +762,9 @@ class SackServer:
         identity: Optional[Identity] = None
         if self.use_client_ids:
             try:
-                identity = identity_from_user(peer.uid)
+                # Slurm's fetch_identity(uid, gid): the group list is built
+                # from the peer's gid as the kernel reports it.
+                identity = identity_from_user(peer.uid, peer.gid)
             except (LookupError, OSError, SlurmAuthError) as e:
                 # Slurm signs without the "id" object when the lookup fails.
                 log.warning("no identity for uid=%d: %s", peer.uid, e)

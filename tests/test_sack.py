@@ -295,7 +295,7 @@ def test_create_with_client_ids(keyring, sockdir):
         cred = Verifier(keyring).verify(sack.sack_create(0, socket_path=k.path))
     finally:
         k.close()
-    assert cred.identity == identity_from_user(os.getuid())
+    assert cred.identity == identity_from_user(os.getuid(), os.getgid())
     assert cred.exp - cred.iat == 123
 
 
@@ -668,8 +668,21 @@ def run_as(uid, gid, fn):
     return result
 
 
-@pytest.mark.skipif(os.getuid() != 0, reason="needs root to setuid to an unprivileged user")
-def test_second_uid_gets_only_its_own_credentials(daemon, keyring):
+@pytest.fixture
+def ids_daemon(sockdir, keyfile):
+    """The daemon with use_client_ids, on a socket an unprivileged user can reach."""
+    path = os.path.join(sockdir, "ids.socket")
+    proc = start_daemon(path, keyfile, "--use-client-ids")
+    yield path
+    stop_daemon(proc, path)
+
+
+needs_root = pytest.mark.skipif(os.getuid() != 0, reason="needs root to setuid to an unprivileged user")
+
+
+@needs_root
+def test_second_uid_gets_only_its_own_credentials(ids_daemon, keyring):
+    daemon = ids_daemon
     for_root = create_credential(keyring, uid=0, gid=0, ruid=0)
     for_nobody = create_credential(keyring, uid=0, gid=0, ruid=NOBODY)
     for_anyone = create_credential(keyring, uid=0, gid=0, ruid=SLURM_AUTH_UID_ANY)
@@ -693,12 +706,31 @@ def test_second_uid_gets_only_its_own_credentials(daemon, keyring):
         cred = Verifier(keyring, verifier_uid=int(r_uid)).verify(tok)
         assert (cred.uid, cred.gid) == (NOBODY, NOBODY)  # whatever it asked
         assert cred.ruid == int(r_uid) and cred.context == "sack" and cred.payload == b"mine"
+        assert cred.identity == identity_from_user(NOBODY, NOBODY)
     assert res["verify"] == {"root": "refused", "nobody": "ok", "anyone": "ok",
                              "own_for_root": "refused", "own_for_self": "ok"}
     # the token nobody asked for root is good for root
     sack.sack_verify(res["tokens"]["0"], socket_path=daemon)
     with pytest.raises(errors.SackVerifyRefusedError):
         sack.sack_verify(res["tokens"][str(NOBODY)], socket_path=daemon)
+
+
+@needs_root
+def test_uid_without_passwd_entry_is_signed_without_id(ids_daemon, keyring):
+    """Slurm signs without the "id" object when the identity lookup fails."""
+    import pwd
+    uid = next(u for u in range(54321, 60000) if not _has_passwd(pwd, u))
+    res = run_as(uid, uid, lambda: {"token": sack.sack_create(0, socket_path=ids_daemon)})
+    cred = Verifier(keyring).verify(res["token"])
+    assert (cred.uid, cred.gid, cred.identity) == (uid, uid, None)
+
+
+def _has_passwd(pwd, uid):
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
 
 
 # --- daemon lifecycle: SIGHUP reload, SIGTERM ------------------------------------
@@ -731,7 +763,7 @@ def test_sighup_reloads_keys_without_dropping_the_socket(sockdir):
             except errors.SignatureError:
                 assert time.monotonic() < deadline, "keys were not reloaded"
                 time.sleep(0.05)
-        assert cred.identity == identity_from_user(0)
+        assert cred.identity == identity_from_user(0, 0)
         assert os.stat(path).st_ino == ino  # same socket
         with pytest.raises(errors.SackVerifyRefusedError):
             sack.sack_verify(old_tok, socket_path=path)
