@@ -117,7 +117,10 @@ def _pack_mem(data: BytesLike) -> bytes:
 
 def _pack_str(text: Union[str, bytes]) -> bytes:
     """Slurm's packstr: packmem of the string including its terminating NUL."""
-    raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    try:
+        raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    except (UnicodeEncodeError, TypeError):
+        raise BadArgumentError("a packstr string must be ASCII str or bytes") from None
     if b"\0" in raw:
         raise BadArgumentError("a packstr string cannot contain NUL")
     return _pack_mem(raw + b"\0")
@@ -164,6 +167,8 @@ def encode_request(rpc: int, body: BytesLike, *, version: int = PROTOCOL_VERSION
 def encode_create_request(r_uid: int, data: BytesLike = b"", *, version: int = PROTOCOL_VERSION) -> bytes:
     """A SACK_CREATE request: ``uint32 r_uid, packmem data``."""
     _check_uid(r_uid, "r_uid")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BadArgumentError(f"data must be bytes, not {type(data).__name__}")
     return encode_request(SACK_CREATE, _U32.pack(r_uid) + _pack_mem(data), version=version)
 
 
@@ -687,32 +692,22 @@ class SackServer:
             self._drop(conn)
 
     def _read(self, conn: _Conn) -> None:
-        try:
-            chunk = conn.sock.recv(min(conn.need - len(conn.buf), 65536))
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._drop(conn)
-            return
-        if not chunk:  # the client went away before sending a whole request
-            self._drop(conn)
-            return
-        conn.buf += chunk
-        if len(conn.buf) < conn.need:
-            return
-        if conn.need == HEADER_LEN:
-            conn.version, length, conn.rpc = _HDR.unpack_from(conn.buf)
-            if length < MIN_LENGTH or length > self.max_request - 2:
-                log.debug("SACK request from uid=%d: bad length %d", conn.peer.uid, length)
+        """Read what is available, never past the declared length; answer once
+        the request is complete."""
+        while len(conn.buf) < conn.need:
+            try:
+                chunk = conn.sock.recv(min(conn.need - len(conn.buf), 65536))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
                 self._drop(conn)
                 return
-            if conn.rpc not in (SACK_CREATE, SACK_VERIFY):
-                log.error("SACK request from uid=%d pid=%d: unexpected rpc=%d",
-                          conn.peer.uid, conn.peer.pid, conn.rpc)
+            if not chunk:  # the client went away before sending a whole request
                 self._drop(conn)
                 return
-            conn.need = 2 + length
-            if len(conn.buf) < conn.need:
+            conn.buf += chunk
+            if len(conn.buf) == HEADER_LEN == conn.need and not self._parse_header(conn):
+                self._drop(conn)
                 return
         reply = self._handle(conn)
         if reply is None:
@@ -724,6 +719,19 @@ class SackServer:
         if conn.out is not None and conn.sock.fileno() >= 0:
             assert self._sel is not None
             self._sel.modify(conn.sock, selectors.EVENT_WRITE, conn)
+
+    def _parse_header(self, conn: _Conn) -> bool:
+        """Check the header before reading any body: length within the cap, a
+        known rpc. Sets how many bytes the whole request has."""
+        conn.version, length, conn.rpc = _HDR.unpack_from(conn.buf)
+        if length < MIN_LENGTH or length > self.max_request - 2:
+            log.debug("SACK request from uid=%d pid=%d: bad length %d", conn.peer.uid, conn.peer.pid, length)
+            return False
+        if conn.rpc not in (SACK_CREATE, SACK_VERIFY):
+            log.error("SACK request from uid=%d pid=%d: unexpected rpc=%d", conn.peer.uid, conn.peer.pid, conn.rpc)
+            return False
+        conn.need = 2 + length
+        return True
 
     def _write(self, conn: _Conn) -> None:
         assert conn.out is not None

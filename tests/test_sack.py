@@ -175,6 +175,17 @@ def test_client_rejects_bad_r_uid(bad):
         sack.encode_create_request(bad)
 
 
+@pytest.mark.parametrize("call", [
+    lambda: sack.encode_create_request(0, "text"),
+    lambda: sack.encode_verify_request("tok\u00e9n"),
+    lambda: sack.encode_verify_request("tok\0en"),
+    lambda: sack.encode_verify_request(12),
+])
+def test_client_rejects_bad_arguments(call):
+    with pytest.raises(errors.BadArgumentError):
+        call()
+
+
 # --- socket paths -------------------------------------------------------------
 
 def test_client_socket_order():
@@ -255,6 +266,19 @@ def test_bind_replaces_stale_refuses_live_and_non_socket(keyring, kiosk, sockdir
     with pytest.raises(errors.SackServerError, match="not a socket"):
         sack.SackServer(keyring, socket_path=plain).bind()
     assert Path(plain).read_text() == "x"
+
+
+def test_runtime_directory_socket(keyring, sockdir):
+    rt = os.path.join(sockdir, "rt")
+    os.mkdir(rt)
+    server = sack.SackServer(keyring, env={"RUNTIME_DIRECTORY": rt})
+    assert server.path == os.path.join(rt, "sack.socket")
+    server.bind()
+    try:
+        assert stat.S_ISSOCK(os.stat(server.path).st_mode)
+    finally:
+        server.close()
+    assert not os.path.exists(server.path)
 
 
 def test_bind_creates_missing_parent_0755(keyring, sockdir):
