@@ -3,6 +3,7 @@
 Everything runs over real unix sockets with real keys (slurm.key files) and
 real tokens; tokens are checked independently with tokens.Verifier.
 """
+import base64
 import json
 import os
 import shutil
@@ -79,9 +80,15 @@ def keyfile(sockdir):
     return write_key(Path(sockdir) / "slurm.key", os.urandom(32))
 
 
+def load_keys(keyfile, jwks=None):
+    """Load from exactly these files (no /etc/slurm, no SLURM_* environment)."""
+    return Keyring.load(key_path=str(keyfile), jwks_path=jwks and str(jwks),
+                        conf_dir=os.path.dirname(keyfile), env={})
+
+
 @pytest.fixture(scope="module")
 def keyring(keyfile):
-    return Keyring.load(key_path=str(keyfile))
+    return load_keys(keyfile)
 
 
 @pytest.fixture(scope="module")
@@ -579,10 +586,11 @@ def test_max_connections_queue_in_backlog(keyring, sockdir):
 # --- many concurrent clients against the real daemon (CLI subprocess) -------
 
 def start_daemon(path, keyfile, *extra):
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SLURM_CONF", "SLURM_SACK_KEY", "SLURM_SACK_JWKS", "RUNTIME_DIRECTORY")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--socket", path, "--key", str(keyfile),
-         *extra], env=env, stderr=subprocess.PIPE)
+         "--conf-dir", os.path.dirname(keyfile), *extra], env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + HANG_GUARD
     while True:
         if proc.poll() is not None:
@@ -761,7 +769,7 @@ def _has_passwd(pwd, uid):
 
 def test_sighup_reloads_keys_without_dropping_the_socket(sockdir):
     keyfile = write_key(Path(sockdir) / "reload.key", os.urandom(32))
-    old = Keyring.load(key_path=str(keyfile))
+    old = load_keys(keyfile)
     path = os.path.join(sockdir, "hup.socket")
     proc = start_daemon(path, keyfile, "--use-client-ids")
     try:
@@ -776,7 +784,7 @@ def test_sighup_reloads_keys_without_dropping_the_socket(sockdir):
         pending.sendall(req[:5])
 
         write_key(keyfile, os.urandom(32))
-        new = Keyring.load(key_path=str(keyfile))
+        new = load_keys(keyfile)
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + HANG_GUARD
         while True:
@@ -802,6 +810,46 @@ def test_sighup_reloads_keys_without_dropping_the_socket(sockdir):
             Verifier(new).verify(sack.sack_create(0, socket_path=path))
     finally:
         stop_daemon(proc, path)
+
+
+def jwks_doc(*keys):
+    return json.dumps({"keys": [
+        dict({"kty": "oct", "alg": "HS256", "kid": kid,
+              "k": base64.urlsafe_b64encode(secret).rstrip(b"=").decode()}, **extra)
+        for kid, secret, extra in keys]})
+
+
+def test_jwks_kiosk_signs_with_default_kid_and_reloads():
+    d = short_dir()
+    try:
+        ka, kb = os.urandom(32), os.urandom(32)
+        jwks = Path(d) / "slurm.jwks"
+        write_key(jwks, jwks_doc(("a", ka, {}), ("b", kb, {"use": "default"})).encode())
+        path = os.path.join(d, "jwks.socket")
+        proc = start_daemon(path, Path(d) / "slurm.key", "--jwks", str(jwks))  # no slurm.key: jwks wins
+        try:
+            tok = sack.sack_create(0, socket_path=path)
+            header = json.loads(base64.urlsafe_b64decode(tok.split(".")[0] + "=="))
+            assert header["kid"] == "b"
+            keys = Keyring.from_jwks(jwks.read_text())
+            assert Verifier(keys).verify(tok).kid == "b"
+            by_a = create_credential(Keyring.from_jwks(jwks_doc(("a", ka, {}))), uid=1, gid=1)
+            sack.sack_verify(by_a, socket_path=path)  # any loaded kid verifies
+            write_key(jwks, jwks_doc(("b", kb, {})).encode())  # "a" retired
+            proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + HANG_GUARD
+            while True:
+                try:
+                    sack.sack_verify(by_a, socket_path=path)
+                except errors.SackVerifyRefusedError:
+                    break
+                assert time.monotonic() < deadline, "jwks was not reloaded"
+                time.sleep(0.05)
+            sack.sack_verify(tok, socket_path=path)
+        finally:
+            stop_daemon(proc, path)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_cli_sackd_bad_key_exits_3(sockdir):
