@@ -585,16 +585,19 @@ def test_max_connections_queue_in_backlog(keyring, sockdir):
 
 # --- many concurrent clients against the real daemon (CLI subprocess) -------
 
-def start_daemon(path, keyfile, *extra):
+def start_daemon(path, keyfile, *extra, preexec_fn=None):
     env = {k: v for k, v in os.environ.items()
            if k not in ("SLURM_CONF", "SLURM_SACK_KEY", "SLURM_SACK_JWKS", "RUNTIME_DIRECTORY")}
+    log = tempfile.TemporaryFile()  # not a pipe: a chatty daemon can never block on it
     proc = subprocess.Popen(
         [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--socket", path, "--key", str(keyfile),
-         "--conf-dir", os.path.dirname(keyfile), *extra], env=env, stderr=subprocess.PIPE)
+         "--conf-dir", os.path.dirname(keyfile), *extra], env=env, stderr=log, preexec_fn=preexec_fn)
+    proc.log = log
     deadline = time.monotonic() + HANG_GUARD
     while True:
         if proc.poll() is not None:
-            raise AssertionError("sackd exited: " + proc.stderr.read().decode())
+            log.seek(0)
+            raise AssertionError("sackd exited: " + log.read().decode())
         try:
             sack.sack_verify(sack.sack_create(0, socket_path=path), socket_path=path)
             return proc
@@ -604,9 +607,15 @@ def start_daemon(path, keyfile, *extra):
 
 
 def stop_daemon(proc, path):
+    """SIGTERM: exit 0 with the socket removed. Returns the daemon's stderr."""
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(HANG_GUARD) == 0
+    code = proc.wait(HANG_GUARD)
+    proc.log.seek(0)
+    err = proc.log.read().decode()
+    proc.log.close()
+    assert code == 0, err
     assert not os.path.exists(path)
+    return err
 
 
 @pytest.fixture
@@ -671,6 +680,33 @@ def test_concurrent_client_processes(daemon, keyring):
         pids.append(pid)
     codes = [os.waitpid(p, 0)[1] for p in pids]
     assert codes == [0] * len(pids)
+
+
+def test_fd_exhaustion_pauses_accepts_then_recovers(sockdir, keyfile, keyring):
+    """With its file descriptors used up by silent clients the daemon stops
+    accepting (accept fails with EMFILE) instead of spinning or dying, and
+    serves again once their deadlines close them."""
+    import resource
+
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    path = os.path.join(sockdir, "fd.socket")
+    proc = start_daemon(path, keyfile, "--timeout", "0.5", preexec_fn=low_fd_limit)
+    try:
+        idle = []
+        for _ in range(120):  # more than the daemon has descriptors
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            idle.append(s)
+        tok = sack.sack_create(0, b"fd", socket_path=path, timeout=HANG_GUARD)
+        assert Verifier(keyring).verify(tok).payload == b"fd"
+        for s in idle:
+            s.close()
+        assert proc.poll() is None
+    finally:
+        log = stop_daemon(proc, path)
+    assert "pausing accepts" in log  # the EMFILE path was taken
 
 
 # --- a real second uid -----------------------------------------------------------
