@@ -728,7 +728,8 @@ class SackServer:
             log.debug("SACK request from uid=%d pid=%d: bad length %d", conn.peer.uid, conn.peer.pid, length)
             return False
         if conn.rpc not in (SACK_CREATE, SACK_VERIFY):
-            log.error("SACK request from uid=%d pid=%d: unexpected rpc=%d", conn.peer.uid, conn.peer.pid, conn.rpc)
+            log.error("SACK request from uid=%d pid=%d: unexpected rpc=%d",
+                      conn.peer.uid, conn.peer.pid, conn.rpc)
             return False
         conn.need = 2 + length
         return True
