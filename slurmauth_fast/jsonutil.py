@@ -9,6 +9,7 @@ and nesting deeper than :data:`MAX_DEPTH`.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, List, Tuple, Type
 
 from .errors import SlurmAuthError
@@ -16,10 +17,24 @@ from .errors import SlurmAuthError
 MAX_DEPTH = 16
 
 
+# One JSON escape sequence: \uXXXX, or a backslash and the character it escapes.
+_ESCAPE = re.compile(r"\\(?:u([0-9a-f]{4})|.)")
+
+
+def _upper_hex(m: "re.Match[str]") -> str:
+    return "\\u" + m.group(1).upper() if m.group(1) else m.group(0)
+
+
 def dumps_compact(obj: Any) -> bytes:
-    """Serialise like libjwt/jansson: compact, keys sorted, UTF-8."""
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    """Serialise like libjwt/jansson: compact, keys sorted, UTF-8.
+
+    jansson writes control characters without a short form as ``\\u001F``
+    (upper-case hex) where Python writes ``\\u001f``; the escapes are rewritten
+    so the bytes (and so the signature) match libjwt's exactly."""
+    text = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
+    if "\\u" in text:
+        text = _ESCAPE.sub(_upper_hex, text)
+    return text.encode("utf-8")
 
 
 class _Duplicate(ValueError):
