@@ -37,7 +37,6 @@ another thread, so a reload (SIGHUP) cannot race a signature.
 """
 from __future__ import annotations
 
-import argparse
 import errno
 import logging
 import os
@@ -48,7 +47,7 @@ import stat
 import struct
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from .errors import (
     BadArgumentError,
@@ -801,49 +800,6 @@ class SackServer:
             return
         self._verifiers.clear()
         log.info("keys reloaded")
-
-
-# --- command line -----------------------------------------------------------
-
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "sackd", help="run a SACK auth kiosk (compatible with Slurm's sackd)",
-        description="Serve SACK_CREATE/SACK_VERIFY on a unix socket (mode 0666). "
-                    "SIGHUP reloads the keys, SIGTERM stops and removes the socket.")
-    p.add_argument("--socket", metavar="PATH",
-                   help="socket path (default: by --role; sackd: $RUNTIME_DIRECTORY/sack.socket "
-                        "or /run/slurm/sack.socket)")
-    p.add_argument("--role", choices=SERVER_ROLES, default="sackd",
-                   help="pick Slurm's socket path for this daemon (default sackd)")
-    p.add_argument("--conf-dir", metavar="DIR", help="directory of slurm.key/slurm.jwks")
-    p.add_argument("--key", metavar="PATH", help="slurm.key path")
-    p.add_argument("--jwks", metavar="PATH", help="slurm.jwks path")
-    p.add_argument("--use-client-ids", action="store_true",
-                   help="add the caller's identity ('id' object) to credentials (AuthInfo=use_client_ids)")
-    p.add_argument("--cluster", metavar="NAME", help="ClusterName to put into credentials")
-    p.add_argument("--ttl", type=int, default=60, help="credential lifespan in seconds (default 60)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                   help="seconds a client may take per request (default 10)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (repeatable)")
-    p.set_defaults(func=_cmd_sackd)
-
-
-def _cmd_sackd(args: argparse.Namespace) -> int:
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="sackd: %(levelname)s: %(message)s")
-    if args.ttl <= 0:
-        raise BadArgumentError("--ttl must be positive")
-    keyring = Keyring.load(key_path=args.key, jwks_path=args.jwks, conf_dir=args.conf_dir)
-    server = SackServer(keyring, socket_path=args.socket, role=args.role,
-                        use_client_ids=args.use_client_ids, cluster=args.cluster, ttl=args.ttl,
-                        request_timeout=args.timeout)
-    server.bind()
-    server.install_signal_handlers()
-    try:
-        server.serve_forever()
-    finally:
-        server.close()
-    return 0
 
 
 __all__ = [

@@ -900,5 +900,16 @@ def test_cli_sackd_bad_key_exits_3(sockdir):
 
 
 def test_cli_help_lists_sackd():
-    from slurmauth_fast import cli
+    from slurmauth_fast import cli, sack_cli
     assert "sackd" in cli.build_parser().format_help()
+    assert sack_cli.ROLES == sack.SERVER_ROLES
+
+
+@pytest.mark.parametrize("argv", [["--ttl", "0"], ["--ttl", "1.5"], ["--role", "slurmd"], ["--timeout", "x"],
+                                  ["--timeout", "nan"]])
+def test_cli_sackd_usage_errors(argv, keyfile, sockdir):
+    proc = subprocess.run([sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--key", str(keyfile),
+                           "--socket", os.path.join(sockdir, "usage.socket"), *argv],
+                          capture_output=True, timeout=HANG_GUARD)
+    assert proc.returncode == 2, proc.stderr
+    assert not os.path.exists(os.path.join(sockdir, "usage.socket"))
