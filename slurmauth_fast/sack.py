@@ -464,6 +464,11 @@ class SackServer:
         self._stop = False
         self._reload = False
 
+    @property
+    def connection_count(self) -> int:
+        """Connections being served now (at most ``max_connections``)."""
+        return len(self._conns)
+
     # -- setup -------------------------------------------------------------
 
     def bind(self) -> None:

@@ -573,6 +573,15 @@ def test_max_connections_queue_in_backlog(keyring, sockdir):
             s = socket.socket(socket.AF_UNIX)
             s.connect(k.path)
             idle.append(s)
+        seen = set()
+        deadline = time.monotonic() + HANG_GUARD
+        while 4 not in seen:
+            seen.add(k.server.connection_count)
+            assert time.monotonic() < deadline
+        for _ in range(200):
+            seen.add(k.server.connection_count)
+            time.sleep(0.001)
+        assert max(seen) == 4  # the other four wait in the listen backlog
         # more than the cap are connected but silent; a real client still gets
         # served once their deadlines free slots
         tok = sack.sack_create(0, socket_path=k.path, timeout=HANG_GUARD)
