@@ -479,6 +479,28 @@ def test_any_version_is_served_like_slurm(kiosk, version):
     sack.sack_verify(tok, socket_path=kiosk.path, version=version)
 
 
+def test_bytes_after_the_request_are_never_read(kiosk):
+    """One request per connection: what follows the declared length is left
+    unread (not taken as a second request) and the reply still arrives."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(HANG_GUARD)
+    s.connect(kiosk.path)
+    s.sendall(sack.encode_create_request(0, b"one") + sack.encode_create_request(0, b"two"))
+    reply = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:  # the kiosk closed with "two" unread
+            break
+        if not chunk:
+            break
+        reply += chunk
+    s.close()
+    (n,) = struct.unpack(">I", reply[:4])
+    assert len(reply) == 4 + n
+    assert Verifier(kiosk.keyring).verify(reply[4:-1].decode()).payload == b"one"
+
+
 def test_byte_at_a_time_client_is_served(kiosk):
     req = sack.encode_create_request(0, b"slow")
     s = socket.socket(socket.AF_UNIX)
