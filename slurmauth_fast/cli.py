@@ -23,6 +23,7 @@ EXIT_CONFIG = 3
 #: Modules that contribute subcommands (one line each).
 COMMANDS: List[str] = [
     "slurmauth_fast.jwt_cli",
+    "slurmauth_fast.slurm_cli",
     "slurmauth_fast.sack_cli",
 ]
 
