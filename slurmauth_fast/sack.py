@@ -32,8 +32,11 @@ against the request size cap before any body byte is read, reads never go
 past the declared length, replies the peer does not drain are written as the
 socket becomes writable, and the number of open connections is capped (new
 ones wait in the listen backlog). Signing and verifying run inline on the
-loop: they are a few microseconds of C with the keyring never shared with
-another thread, so a reload (SIGHUP) cannot race a signature.
+loop: tens of microseconds, with the keyring never shared with another
+thread, so a reload (SIGHUP) cannot race a signature. With use_client_ids the
+passwd/group lookup for the caller also runs on the loop, as Slurm's does on
+its worker: it is as fast as the local NSS, and a slow directory service
+slows every caller.
 """
 from __future__ import annotations
 
