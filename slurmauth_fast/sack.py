@@ -34,9 +34,9 @@ socket becomes writable, and the number of open connections is capped (new
 ones wait in the listen backlog). Signing and verifying run inline on the
 loop: tens of microseconds, with the keyring never shared with another
 thread, so a reload (SIGHUP) cannot race a signature. With use_client_ids the
-passwd/group lookup for the caller also runs on the loop, as Slurm's does on
-its worker: it is as fast as the local NSS, and a slow directory service
-slows every caller.
+passwd/group lookup of the caller (NSS: possibly LDAP or sssd) runs on a small
+worker pool instead, so a slow directory service delays only the callers
+being looked up; the loop signs once the lookup is done.
 """
 from __future__ import annotations
 
@@ -49,8 +49,10 @@ import socket
 import stat
 import struct
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Deque, Dict, List, Mapping, Optional, Tuple, Union
 
 from .errors import (
     BadArgumentError,
@@ -403,6 +405,17 @@ def peer_credentials(sock: socket.socket) -> PeerCred:
     return PeerCred(*_UCRED.unpack(raw))
 
 
+def _lookup_identity(uid: int, gid: int) -> Optional[Identity]:
+    """Slurm's fetch_identity(uid, gid): the passwd entry and the group list
+    built from the caller's gid as the kernel reports it. When the lookup
+    fails Slurm signs without the "id" object, and so do we (None)."""
+    try:
+        return identity_from_user(uid, gid)
+    except (LookupError, OSError, SlurmAuthError) as e:
+        log.warning("no identity for uid=%d: %s", uid, e)
+        return None
+
+
 class _Conn:
     """One client connection: what is read so far, and the reply being written."""
 
@@ -440,12 +453,12 @@ class SackServer:
     def __init__(self, keyring: Keyring, *, socket_path: Optional[str] = None, role: str = "sackd",
                  use_client_ids: bool = False, cluster: Optional[str] = None, ttl: int = 60,
                  request_timeout: float = DEFAULT_TIMEOUT, max_request: int = DEFAULT_MAX_REQUEST,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS, lookup_workers: int = 4,
                  env: Optional[Mapping[str, str]] = None) -> None:
         if not request_timeout > 0:
             raise BadArgumentError("request_timeout must be positive")
-        if max_request < HEADER_LEN or max_connections < 1:
-            raise BadArgumentError("max_request and max_connections are too small")
+        if max_request < HEADER_LEN or max_connections < 1 or lookup_workers < 1:
+            raise BadArgumentError("max_request, max_connections and lookup_workers are too small")
         self.keyring = keyring
         self.path = server_socket_path(socket_path, role=role, env=env)
         self.use_client_ids = use_client_ids
@@ -454,6 +467,7 @@ class SackServer:
         self.request_timeout = request_timeout
         self.max_request = max_request
         self.max_connections = max_connections
+        self.lookup_workers = lookup_workers
         self._lsock: Optional[socket.socket] = None
         self._bound_ino: Optional[Tuple[int, int]] = None
         self._wake_r, self._wake_w = socket.socketpair()
@@ -462,6 +476,9 @@ class SackServer:
         self._sel: Optional[selectors.BaseSelector] = None
         self._conns: Dict[int, _Conn] = {}  # insertion order = deadline order
         self._verifiers: Dict[int, Verifier] = {}
+        self._pool: Optional[ThreadPoolExecutor] = None
+        # identity lookups done by the pool, for the loop to sign and answer
+        self._looked_up: "Deque[Tuple[_Conn, CreateRequest, Future[Optional[Identity]]]]" = deque()
         self._listening = False
         self._accept_pause_until = 0.0
         self._stop = False
@@ -583,6 +600,8 @@ class SackServer:
             self.bind()
         sel = self._sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ, _WAKER)
+        if self.use_client_ids:
+            self._pool = ThreadPoolExecutor(self.lookup_workers, thread_name_prefix="sack-lookup")
         self._set_listening(True)
         try:
             while not self._stop:
@@ -593,12 +612,17 @@ class SackServer:
                         self._drain_waker()
                     else:
                         self._on_event(key.data, mask)
+                self._finish_lookups()
                 if self._reload:
                     self._do_reload()
                 self._expire()
         finally:
             for conn in list(self._conns.values()):
                 self._drop(conn)
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)  # a lookup stuck in NSS must not hold up the stop
+                self._pool = None
+            self._looked_up.clear()
             sel.close()
             self._sel = None
             self._listening = False
@@ -716,16 +740,7 @@ class SackServer:
             if len(conn.buf) == HEADER_LEN == conn.need and not self._parse_header(conn):
                 self._drop(conn)
                 return
-        reply = self._handle(conn)
-        if reply is None:
-            self._drop(conn)
-            return
-        conn.buf = bytearray()
-        conn.out = memoryview(reply)
-        self._write(conn)
-        if conn.out is not None and conn.sock.fileno() >= 0:
-            assert self._sel is not None
-            self._sel.modify(conn.sock, selectors.EVENT_WRITE, conn)
+        self._dispatch(conn)
 
     def _parse_header(self, conn: _Conn) -> bool:
         """Check the header before reading any body: length within the cap, a
@@ -756,34 +771,75 @@ class SackServer:
 
     # -- requests ----------------------------------------------------------
 
-    def _handle(self, conn: _Conn) -> Optional[bytes]:
-        """Answer a complete request, or None to close without a reply."""
-        body = memoryview(conn.buf)[HEADER_LEN:]
+    def _dispatch(self, conn: _Conn) -> None:
+        """Answer a complete request; a SACK_CREATE with use_client_ids first
+        has the caller looked up on a worker thread. Any failure closes the
+        connection without a reply."""
         peer = conn.peer
         log.debug("SACK rpc=%d version=%d from uid=%d gid=%d pid=%d",
                   conn.rpc, conn.version, peer.uid, peer.gid, peer.pid)
+        body = memoryview(conn.buf)[HEADER_LEN:]
+        reply: Optional[bytes] = None
         try:
-            if conn.rpc == SACK_CREATE:
-                return self._create(peer, decode_create_body(body))
-            return self._verify(peer, decode_verify_body(body))
+            if conn.rpc == SACK_VERIFY:
+                reply = self._verify(peer, decode_verify_body(body))
+            elif self.use_client_ids:
+                self._start_lookup(conn, decode_create_body(body))
+                return
+            else:
+                reply = self._create(peer, decode_create_body(body), None)
         except CredentialError as e:
             log.debug("SACK_VERIFY for uid=%d pid=%d failed: %s", peer.uid, peer.pid, e)
         except SlurmAuthError as e:
             log.info("SACK rpc=%d from uid=%d pid=%d refused: %s", conn.rpc, peer.uid, peer.pid, e)
         finally:
             body.release()
-        return None
+            conn.buf = bytearray()
+        self._answer(conn, reply)
 
-    def _create(self, peer: PeerCred, req: CreateRequest) -> bytes:
-        identity: Optional[Identity] = None
-        if self.use_client_ids:
+    def _answer(self, conn: _Conn, reply: Optional[bytes]) -> None:
+        """Send ``reply`` (as far as the socket takes it now), or close on None."""
+        if reply is None:
+            self._drop(conn)
+            return
+        conn.out = memoryview(reply)
+        self._write(conn)
+        if conn.sock.fileno() >= 0:  # not all sent: finish when writable
+            assert self._sel is not None
             try:
-                # Slurm's fetch_identity(uid, gid): the group list is built
-                # from the peer's gid as the kernel reports it.
-                identity = identity_from_user(peer.uid, peer.gid)
-            except (LookupError, OSError, SlurmAuthError) as e:
-                # Slurm signs without the "id" object when the lookup fails.
-                log.warning("no identity for uid=%d: %s", peer.uid, e)
+                self._sel.modify(conn.sock, selectors.EVENT_WRITE, conn)
+            except KeyError:  # unregistered while its identity was looked up
+                self._sel.register(conn.sock, selectors.EVENT_WRITE, conn)
+
+    def _start_lookup(self, conn: _Conn, req: CreateRequest) -> None:
+        """Look the caller up (passwd, group list) off the loop: a slow
+        directory service then delays only its own callers. The connection's
+        deadline keeps running; it is not read meanwhile."""
+        assert self._sel is not None and self._pool is not None
+        self._sel.unregister(conn.sock)
+        future = self._pool.submit(_lookup_identity, conn.peer.uid, conn.peer.gid)
+
+        def done(f: "Future[Optional[Identity]]") -> None:
+            self._looked_up.append((conn, req, f))
+            self._wake()
+
+        future.add_done_callback(done)
+
+    def _finish_lookups(self) -> None:
+        while self._looked_up:
+            conn, req, future = self._looked_up.popleft()
+            if conn.sock.fileno() < 0:
+                continue  # closed meanwhile (deadline passed, or stopping)
+            reply: Optional[bytes] = None
+            try:
+                reply = self._create(conn.peer, req, future.result())
+            except SlurmAuthError as e:
+                log.info("SACK_CREATE from uid=%d pid=%d refused: %s", conn.peer.uid, conn.peer.pid, e)
+            except Exception:
+                log.exception("SACK_CREATE from uid=%d pid=%d failed", conn.peer.uid, conn.peer.pid)
+            self._answer(conn, reply)
+
+    def _create(self, peer: PeerCred, req: CreateRequest, identity: Optional[Identity]) -> bytes:
         token = create_credential(self.keyring, uid=peer.uid, gid=peer.gid, context="sack",
                                   ruid=req.r_uid, payload=req.data or None, ttl=self.ttl,
                                   cluster=self.cluster, identity=identity)

@@ -330,6 +330,62 @@ def test_create_with_client_ids(keyring, sockdir):
     assert cred.exp - cred.iat == 123
 
 
+def test_slow_identity_lookup_delays_only_its_caller(keyring, sockdir, monkeypatch):
+    """With use_client_ids the passwd/group lookup runs off the loop: while one
+    caller's lookup hangs (a stuck directory service), others are served."""
+    release, entered = threading.Event(), threading.Event()
+    real = sack.identity_from_user
+    calls = []
+
+    def lookup(uid, gid=None):
+        calls.append(uid)
+        if len(calls) == 1:  # the first lookup hangs until released
+            entered.set()
+            assert release.wait(HANG_GUARD)
+        return real(uid, gid)
+
+    monkeypatch.setattr(sack, "identity_from_user", lookup)
+    k = ThreadKiosk(keyring, os.path.join(sockdir, "slowid.socket"), use_client_ids=True)
+    try:
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("tok", sack.sack_create(
+            0, b"first", socket_path=k.path, timeout=HANG_GUARD)))
+        t.start()
+        assert entered.wait(HANG_GUARD)
+        tok = sack.sack_create(0, b"second", socket_path=k.path, timeout=HANG_GUARD)
+        sack.sack_verify(tok, socket_path=k.path, timeout=HANG_GUARD)
+        assert "tok" not in out  # the first is still waiting for its lookup
+        release.set()
+        t.join(HANG_GUARD)
+        cred = Verifier(keyring).verify(out["tok"])
+        assert cred.payload == b"first" and cred.identity == real(os.getuid(), os.getgid())
+    finally:
+        release.set()
+        k.close()
+
+
+def test_lookup_outliving_the_deadline_is_dropped(keyring, sockdir, monkeypatch):
+    release = threading.Event()
+    real = sack.identity_from_user
+
+    def stuck(uid, gid=None):
+        assert release.wait(HANG_GUARD)
+        return real(uid, gid)
+
+    monkeypatch.setattr(sack, "identity_from_user", stuck)
+    k = ThreadKiosk(keyring, os.path.join(sockdir, "stuckid.socket"), use_client_ids=True,
+                    request_timeout=0.3)
+    try:
+        with pytest.raises(errors.SackCreateRefusedError):  # closed at the deadline, no reply
+            sack.sack_create(0, socket_path=k.path, timeout=HANG_GUARD)
+        release.set()
+        monkeypatch.setattr(sack, "identity_from_user", real)
+        sack.sack_create(0, socket_path=k.path, timeout=HANG_GUARD)  # the late result was discarded
+    finally:
+        release.set()
+        k.close()
+
+
 def test_verify_accepts_good_tokens(kiosk):
     sack.sack_verify(sack.sack_create(0, b"d", socket_path=kiosk.path), socket_path=kiosk.path)
     for ruid in (0, SLURM_AUTH_UID_ANY):
