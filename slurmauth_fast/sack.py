@@ -457,6 +457,8 @@ class SackServer:
                  env: Optional[Mapping[str, str]] = None) -> None:
         if not request_timeout > 0:
             raise BadArgumentError("request_timeout must be positive")
+        if type(ttl) is not int or ttl <= 0:
+            raise BadArgumentError("ttl must be a positive integer (seconds)")
         if max_request < HEADER_LEN or max_connections < 1 or lookup_workers < 1:
             raise BadArgumentError("max_request, max_connections and lookup_workers are too small")
         self.keyring = keyring
