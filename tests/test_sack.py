@@ -276,7 +276,7 @@ def test_bind_replaces_stale_refuses_live_and_non_socket(keyring, kiosk, sockdir
 
 
 @pytest.mark.parametrize("kw", [{"ttl": 0}, {"ttl": 1.5}, {"request_timeout": 0}, {"max_request": 9},
-                                {"max_connections": 0}, {"lookup_workers": 0}, {"role": "slurmd"}])
+                                {"max_connections": 0}, {"lookup_workers": 0}])
 def test_server_rejects_bad_settings(keyring, sockdir, kw):
     with pytest.raises(errors.BadArgumentError):
         sack.SackServer(keyring, socket_path=os.path.join(sockdir, "bad.socket"), **kw)
