@@ -25,6 +25,7 @@ COMMANDS: List[str] = [
     "slurmauth_fast.jwt_cli",
     "slurmauth_fast.slurm_cli",
     "slurmauth_fast.shim",
+    "slurmauth_fast.sack_cli",
 ]
 
 

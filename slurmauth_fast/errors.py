@@ -321,6 +321,51 @@ class TokenCreationDeniedError(TokenCreationError):
 # --- end auth/jwt -----------------------------------------------------------
 
 
+# --- SACK kiosk (slurmauth_fast.sack) ---------------------------------------
+
+class SackError(SlurmAuthError):
+    """A request to a SACK kiosk failed."""
+
+    slurm_errno = ESLURM_AUTH_NET_ERROR
+
+
+class SackConnectError(SackError):
+    """No SACK kiosk socket accepted the connection."""
+
+
+class SackTimeoutError(SackError):
+    """The SACK kiosk did not answer within the timeout."""
+
+
+class SackProtocolError(SackError):
+    """The SACK kiosk's reply is malformed."""
+
+    slurm_errno = ESLURM_AUTH_UNPACK
+
+
+class SackRefusedError(SackError):
+    """The SACK kiosk closed the connection without a reply: it refused the request."""
+
+
+class SackCreateRefusedError(SackRefusedError):
+    """The SACK kiosk refused to create a credential."""
+
+    slurm_errno = ESLURM_AUTH_UNABLE_TO_SIGN
+
+
+class SackVerifyRefusedError(SackRefusedError, CredentialError):
+    """The SACK kiosk refused the credential: it did not verify for this uid."""
+
+    slurm_errno = ESLURM_AUTH_CRED_INVALID
+
+
+class SackServerError(SackError):
+    """A SACK kiosk cannot serve: its socket path is unusable or already served."""
+
+
+# --- end SACK -----------------------------------------------------------------
+
+
 # --- munge ----------------------------------------------------------------
 # auth/munge (plugin 101): failures reported by libmunge/munged. Each
 # munge_err_t code (munge.h) has its own class; the code itself is kept on the
