@@ -370,8 +370,10 @@ class SackServerError(SackError):
 # auth/munge (plugin 101): failures reported by libmunge/munged. Each
 # munge_err_t code (munge.h) has its own class; the code itself is kept on the
 # exception as ``munge_errno``. Slurm reports every decode failure as
-# ESLURM_AUTH_CRED_INVALID; a munged that cannot be reached is a network
-# failure (ESLURM_AUTH_NET_ERROR), which is what callers usually retry on.
+# ESLURM_AUTH_CRED_INVALID (its plugin retries EMUNGE_SOCKET, then gives up
+# with 6000 too); here a munged that cannot be reached is reported as the
+# network failure it is (ESLURM_AUTH_NET_ERROR), so callers can tell an outage
+# (worth retrying) from a bad credential.
 
 class MungeError(CredentialError):
     """MUNGE could not encode or decode the credential."""
