@@ -331,6 +331,19 @@ class Verifier:
                         tok, n, -1 if now is None else now, ptr, cap)
         if rc:
             raise _failure(rc, buf, 0)
+        # The common case of _credential() inline: the call alone costs ~4%.
+        lay = _last[0]
+        if lay.size <= cap:
+            (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+             host, cluster, payload) = lay.st.unpack_from(buf)
+            if shape == lay.shape and not objects:
+                cred = _new(Credential)
+                _set(cred, "__dict__", {
+                    "uid": uid, "gid": gid, "host": host.decode(),
+                    "cluster": cluster.decode() if lay.cluster else None, "context": _CTX[ctx],
+                    "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
+                    "payload": payload if lay.payload else None, "kid": state.kids[kidx]})
+                return cred
         return _credential(buf, 0, state)
 
     def verify_batch(self, tokens: Sequence[TokenLike], *,
