@@ -24,6 +24,8 @@ EXIT_CONFIG = 3
 COMMANDS: List[str] = [
     "slurmauth_fast.jwt_cli",
     "slurmauth_fast.slurm_cli",
+    "slurmauth_fast.shim",
+    "slurmauth_fast.sack_cli",
 ]
 
 
