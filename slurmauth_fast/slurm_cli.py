@@ -16,7 +16,6 @@ import sys
 from typing import Any, Dict
 
 from .cli import EXIT_OK
-from .identity import identity_from_user
 from .keys import SLURM_AUTH_UID_ANY, Keyring
 from .tokens import CONTEXTS, DEFAULT_TTL, RPC_CONTEXTS, Verifier, create_credential
 
@@ -83,10 +82,9 @@ def register(subparsers: Any) -> None:
 def _create(args: argparse.Namespace) -> int:
     ring = _load(args)
     payload = bytes.fromhex(args.payload_hex) if args.payload_hex else None
-    ident = identity_from_user(args.uid, args.gid) if args.client_ids else None
     print(create_credential(ring, uid=args.uid, gid=args.gid, ruid=args.ruid, context=args.context,
                             ttl=args.ttl, cluster=args.cluster, host=args.host, payload=payload,
-                            identity=ident))
+                            use_client_ids=args.client_ids))
     return EXIT_OK
 
 
