@@ -158,6 +158,130 @@ class NativeBufferError(SlurmAuthError):
     """Internal: an output buffer was too small (a bug, never user input)."""
 
 
+# --- wire: pack format, RPC frames, body-hash binding (issue #4) -----------
+
+class PackError(UnpackError):
+    """Bytes break one of Slurm's pack rules."""
+
+
+class TruncatedError(PackError):
+    """The buffer ends before the field does."""
+
+
+class PackLimitError(PackError):
+    """A packmem/packstr length is above Slurm's 1 GiB limit."""
+
+
+class StringNulError(PackError):
+    """A packstr's last byte is not NUL."""
+
+
+class EmbeddedNulError(PackError):
+    """A packstr contains a NUL before its end (C would silently truncate it)."""
+
+
+class FrameError(UnpackError):
+    """An RPC frame is malformed (Slurm answers ESLURM_PROTOCOL_INCOMPLETE_PACKET)."""
+
+    slurm_errno = ESLURM_PROTOCOL_INCOMPLETE_PACKET
+
+
+class FramePrefixError(FrameError):
+    """Fewer than 4 bytes: the uint32 length prefix is missing."""
+
+
+class FrameTooLargeError(FrameError):
+    """The frame's length is above the configured cap (refused before any parsing)."""
+
+
+class FrameTruncatedError(FrameError):
+    """The length prefix announces more bytes than are present."""
+
+
+class FrameTrailingBytesError(FrameError):
+    """Bytes are present beyond the length announced by the prefix."""
+
+
+class ProtocolVersionError(FrameError):
+    """The header's protocol version is outside the accepted range."""
+
+    slurm_errno = SLURM_PROTOCOL_VERSION_ERROR
+
+
+class HeaderTruncatedError(FrameError):
+    """The header (with its forward and orig_addr parts) is cut short."""
+
+
+class SlurmdbdFramingError(FrameError):
+    """The SLURMDBD_CONNECTION flag or msg_type prefix disagrees with the framing."""
+
+
+class UnsupportedRetListError(FrameError):
+    """ret_cnt > 0: frames carrying per-node reply lists are not supported."""
+
+
+class AddressError(FrameError):
+    """orig_addr is malformed (an AF_INET6 address that is not 16 bytes)."""
+
+
+class AuthSectionError(FrameError):
+    """The auth section is cut short or names an unknown plugin."""
+
+
+class UnknownAuthPluginError(AuthSectionError):
+    """The auth section names a plugin id other than 100-103."""
+
+
+class BodyLengthError(FrameError):
+    """body_length does not match the bytes after the auth section."""
+
+
+class BodyTruncatedError(BodyLengthError):
+    """Fewer bytes follow the auth section than body_length says."""
+
+
+class BodyTrailingBytesError(BodyLengthError):
+    """More bytes follow the auth section than body_length says."""
+
+
+class BodyHashError(CredentialError):
+    """The credential does not bind this message body and type."""
+
+
+class MissingBodyHashError(BodyHashError):
+    """The credential carries no body hash and block_null_hash is set."""
+
+
+class BlockedNoneHashError(BodyHashError):
+    """The credential carries the NONE hash form and block_zero_hash is set."""
+
+
+class UnknownHashTypeError(BodyHashError):
+    """The payload's type byte names no supported hash (1 NONE, 2 K12, 4 SHA3)."""
+
+
+class BodyHashLengthError(BodyHashError):
+    """The payload's length is wrong for its hash type."""
+
+
+class BodyHashMsgTypeError(BodyHashError):
+    """A NONE payload names a different msg_type than the header."""
+
+
+class BodyHashMismatchError(BodyHashError):
+    """The digest differs: the body or msg_type was altered (or belongs to another RPC)."""
+
+
+class UnsupportedAuthPluginError(CredentialError):
+    """The frame's auth plugin is not one this verifier handles."""
+
+
+class MissingCredentialError(CredentialError):
+    """The frame carries no credential where one is required."""
+
+# --- end wire ---------------------------------------------------------------
+
+
 # --- auth/jwt (issue #7) ---------------------------------------------------
 
 ESLURM_USER_ID_MISSING = 2010
@@ -195,6 +319,217 @@ class TokenCreationDeniedError(TokenCreationError):
     tokens for another user, or when AuthAltParameters has disable_token_creation."""
 
 # --- end auth/jwt -----------------------------------------------------------
+
+
+# --- SACK kiosk (slurmauth_fast.sack) ---------------------------------------
+
+class SackError(SlurmAuthError):
+    """A request to a SACK kiosk failed."""
+
+    slurm_errno = ESLURM_AUTH_NET_ERROR
+
+
+class SackConnectError(SackError):
+    """No SACK kiosk socket accepted the connection."""
+
+
+class SackTimeoutError(SackError):
+    """The SACK kiosk did not answer within the timeout."""
+
+
+class SackProtocolError(SackError):
+    """The SACK kiosk's reply is malformed."""
+
+    slurm_errno = ESLURM_AUTH_UNPACK
+
+
+class SackRefusedError(SackError):
+    """The SACK kiosk closed the connection without a reply: it refused the request."""
+
+
+class SackCreateRefusedError(SackRefusedError):
+    """The SACK kiosk refused to create a credential."""
+
+    slurm_errno = ESLURM_AUTH_UNABLE_TO_SIGN
+
+
+class SackVerifyRefusedError(SackRefusedError, CredentialError):
+    """The SACK kiosk refused the credential: it did not verify for this uid."""
+
+    slurm_errno = ESLURM_AUTH_CRED_INVALID
+
+
+class SackServerError(SackError):
+    """A SACK kiosk cannot serve: its socket path is unusable or already served."""
+
+
+# --- end SACK -----------------------------------------------------------------
+
+
+# --- munge ----------------------------------------------------------------
+# auth/munge (plugin 101): failures reported by libmunge/munged. Each
+# munge_err_t code (munge.h) has its own class; the code itself is kept on the
+# exception as ``munge_errno``. Slurm reports every decode failure as
+# ESLURM_AUTH_CRED_INVALID (its plugin retries EMUNGE_SOCKET, then gives up
+# with 6000 too); here a munged that cannot be reached is reported as the
+# network failure it is (ESLURM_AUTH_NET_ERROR), so callers can tell an outage
+# (worth retrying) from a bad credential.
+
+class MungeError(CredentialError):
+    """MUNGE could not encode or decode the credential."""
+
+    #: The munge_err_t code this class stands for (None: not from libmunge).
+    code: Optional[int] = None
+
+    def __init__(self, message: str = "", *, munge_errno: Optional[int] = None,
+                 credential: Optional[object] = None) -> None:
+        super().__init__(message)
+        #: The munge_err_t number libmunge returned (EMUNGE_*), or None.
+        self.munge_errno = munge_errno if munge_errno is not None else self.code
+        #: For expired, rewound and replayed credentials munged still returns
+        #: the credential's contents (munge_decode(3)); they are kept here for
+        #: diagnostics (a slurmauth_fast.munge.MungeCredential). Never trust them.
+        self.credential = credential
+
+
+class MungeUnavailableError(MungeError):
+    """libmunge (libmunge.so.2, Debian package libmunge2) cannot be loaded."""
+
+    slurm_errno = SLURM_ERROR
+
+
+class MungeInternalError(MungeError):
+    """EMUNGE_SNAFU: internal error in libmunge or munged."""
+
+    code = 1
+
+
+class MungeBadArgumentError(MungeError, BadArgumentError):
+    """EMUNGE_BAD_ARG: an invalid argument (option value, payload, context)."""
+
+    code = 2
+    slurm_errno = ESLURM_AUTH_BADARG
+
+
+class MungeBadLengthError(MungeError):
+    """EMUNGE_BAD_LENGTH: the message exceeds munged's maximum length."""
+
+    code = 3
+
+
+class MungeOverflowError(MungeError):
+    """EMUNGE_OVERFLOW: a buffer overflow was detected."""
+
+    code = 4
+
+
+class MungeNoMemoryError(MungeError):
+    """EMUNGE_NO_MEMORY: out of memory."""
+
+    code = 5
+
+
+class MungeSocketError(MungeError):
+    """EMUNGE_SOCKET: munged cannot be reached over its socket (down, refused, timed out)."""
+
+    code = 6
+    slurm_errno = ESLURM_AUTH_NET_ERROR
+
+
+class MungeTimeoutError(MungeSocketError):
+    """EMUNGE_TIMEOUT: socket timeout talking to munged."""
+
+    code = 7
+
+
+class MungeBadCredentialError(MungeError):
+    """EMUNGE_BAD_CRED: not a MUNGE credential (bad format)."""
+
+    code = 8
+
+
+class MungeBadVersionError(MungeError):
+    """EMUNGE_BAD_VERSION: the credential has an unsupported version."""
+
+    code = 9
+
+
+class MungeBadCipherError(MungeError):
+    """EMUNGE_BAD_CIPHER: invalid or unsupported cipher type."""
+
+    code = 10
+
+
+class MungeBadMacError(MungeError):
+    """EMUNGE_BAD_MAC: invalid or unsupported MAC type."""
+
+    code = 11
+
+
+class MungeBadZipError(MungeError):
+    """EMUNGE_BAD_ZIP: invalid or unsupported compression type."""
+
+    code = 12
+
+
+class MungeBadRealmError(MungeError):
+    """EMUNGE_BAD_REALM: unrecognized security realm."""
+
+    code = 13
+
+
+class MungeCredentialInvalidError(MungeError):
+    """EMUNGE_CRED_INVALID: the credential does not verify (wrong key or altered)."""
+
+    code = 14
+
+
+class MungeExpiredError(MungeError, ExpiredError):
+    """EMUNGE_CRED_EXPIRED: the credential's time-to-live has passed."""
+
+    code = 15
+
+
+class MungeRewoundError(MungeError):
+    """EMUNGE_CRED_REWOUND: the credential was encoded in the future (clock skew)."""
+
+    code = 16
+
+
+class MungeReplayedError(MungeError):
+    """EMUNGE_CRED_REPLAYED: the credential has already been decoded."""
+
+    code = 17
+
+
+class MungeUnauthorizedError(MungeError, AudienceError):
+    """EMUNGE_CRED_UNAUTHORIZED: the credential is restricted to another uid/gid."""
+
+    code = 18
+
+
+class MungeRestrictionNotEnforcedError(MungeError):
+    """munged let this process decode a credential restricted to another uid
+    (MUNGE built to let root decode anything); Slurm refuses to run so."""
+
+
+_MUNGE_ERRORS: Dict[int, Type[MungeError]] = {
+    c.code: c for c in (
+        MungeInternalError, MungeBadArgumentError, MungeBadLengthError, MungeOverflowError,
+        MungeNoMemoryError, MungeSocketError, MungeTimeoutError, MungeBadCredentialError,
+        MungeBadVersionError, MungeBadCipherError, MungeBadMacError, MungeBadZipError,
+        MungeBadRealmError, MungeCredentialInvalidError, MungeExpiredError, MungeRewoundError,
+        MungeReplayedError, MungeUnauthorizedError,
+    ) if c.code is not None
+}
+
+
+def munge_error_class(munge_errno: int) -> Type[MungeError]:
+    """The exception class for a munge_err_t code (MungeError for an unknown code)."""
+    return _MUNGE_ERRORS.get(munge_errno, MungeError)
+
+
+# --- end munge --------------------------------------------------------------
 
 
 # C status code -> (exception class, message). Codes from csrc/sa_status.h.
