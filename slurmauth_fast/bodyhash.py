@@ -64,8 +64,12 @@ def body_hash_payload(body: BytesLike, msg_type: int, hash_type: int = HASH_K12)
     out = ffi.new("uint8_t[]", lib.SA_BODYHASH_MAX_PAYLOAD)
     outlen = ffi.new("size_t *")
     buf = ffi.from_buffer(body)
-    raise_for_status(lib.sa_body_hash_payload(hash_type, buf, len(buf), _msg_type(msg_type),
-                                              out, len(out), outlen), "body hash")
+    try:
+        rc = lib.sa_body_hash_payload(hash_type, buf, len(buf), _msg_type(msg_type),
+                                      out, len(out), outlen)
+    finally:
+        ffi.release(buf)   # before any raise: see check_body_hash
+    raise_for_status(rc, "body hash")
     return ffi.buffer(out, outlen[0])[:]
 
 
@@ -81,8 +85,18 @@ def check_body_hash(payload: Optional[BytesLike], body: BytesLike, msg_type: int
     p = ffi.from_buffer(payload) if payload is not None else ffi.NULL
     plen = len(p) if payload is not None else 0
     buf = ffi.from_buffer(body)
-    raise_for_status(lib.sa_body_hash_check(p, plen, buf, len(buf), _msg_type(msg_type), flags),
-                     "body hash")
+    try:
+        rc = lib.sa_body_hash_check(p, plen, buf, len(buf), _msg_type(msg_type), flags)
+    finally:
+        ffi.release(buf)
+        if payload is not None:
+            ffi.release(p)
+    # The buffer exports are released before raising: the exception's
+    # traceback keeps this frame alive, and when the garbage collector clears
+    # a memoryview (``body`` is usually one) while a from_buffer export of it
+    # is still open, CPython later frees it through a NULL pointer (a segfault
+    # seen under pytest; valgrind: _memory_release in memory_dealloc).
+    raise_for_status(rc, "body hash")
 
 
 def k12(data: BytesLike, custom: BytesLike = b"", length: int = 32) -> bytes:

@@ -31,6 +31,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import socket
+import struct
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Tuple, Union
 
@@ -42,6 +44,7 @@ from .errors import (
     BadArgumentError,
     BodyTrailingBytesError,
     BodyTruncatedError,
+    CredentialError,
     FramePrefixError,
     FrameTooLargeError,
     FrameTrailingBytesError,
@@ -218,11 +221,72 @@ def _parse_opts(lo: int, hi: int, max_frame: int, length_prefix: bool, slurmdbd:
     })
 
 
+def _default_opts() -> Any:
+    """The options of a default parse_frame() call (built once)."""
+    opts = _DEFAULT_OPTS
+    if not opts:
+        opts.append(_parse_opts(DEFAULT_VERSIONS[0], DEFAULT_VERSIONS[1], MAX_FRAME, True, False))
+    return opts[0]
+
+
+_DEFAULT_OPTS: list = []
+
+
 def _version_range(versions: Iterable[int]) -> Tuple[int, int]:
     vs = versions if versions is DEFAULT_VERSIONS else tuple(versions)
     if not vs or not all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in vs):
         raise BadArgumentError("versions must be uint16 protocol versions")
     return min(vs), max(vs)
+
+
+# sa_rpc_frame as Python reads it: one struct.unpack_from of the whole record
+# (native alignment matches the C layout; checked against cffi below) instead
+# of ~30 cdata attribute reads, each of which costs as much as a small call.
+_FRAME = struct.Struct("@INHHHIHNNIHiNNHHHINHNiINNNNNN")
+assert _FRAME.size == ffi.offsetof("sa_rpc_frame", "err_off") + ffi.sizeof("size_t")
+assert _FRAME.size <= ffi.sizeof("sa_rpc_frame")
+_tls = threading.local()
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _frame_struct() -> Tuple[Any, Any]:
+    """This thread's sa_rpc_frame and a buffer over it (reused: parse writes
+    every field it reports)."""
+    try:
+        return _tls.f  # type: ignore[no-any-return]
+    except AttributeError:
+        f = ffi.new("sa_rpc_frame *")
+        _tls.f = (f, ffi.buffer(f))
+        return _tls.f  # type: ignore[no-any-return]
+
+
+def _frame_from(data: BytesLike, view: memoryview, f: Any, fbuf: Any) -> "RpcFrame":
+    """The RpcFrame for a frame sa_rpc_parse accepted into ``f``."""
+    (total_len, header_off, version, flags, msg_type, body_length, forward_cnt, nl_off, nl_len,
+     fwd_timeout, tree_width, has_net, net_off, net_len, tree_depth, ret_cnt, family, _v4, _v6,
+     _port, auth_off, has_auth, plugin, cred_off, cred_len, user_off, user_len, body_off,
+     _err) = _FRAME.unpack_from(fbuf)
+    forward = None
+    if forward_cnt:
+        forward = Forward(
+            cnt=forward_cnt, nodelist=bytes_str(_str_view(view, nl_off, nl_len)),
+            timeout=fwd_timeout, tree_width=tree_width, tree_depth=tree_depth,
+            net_cred=bytes_str(_str_view(view, net_off, net_len)) if has_net else None)
+    frame = _new(RpcFrame)
+    # Frozen dataclass: fill its __dict__ at once (what __init__ would set, field by field).
+    _set(frame, "__dict__", {
+        "version": version, "flags": flags, "msg_type": msg_type, "body_length": body_length,
+        "forward": forward, "ret_cnt": ret_cnt,
+        "orig_addr": None if family == AF_UNSPEC else _orig_addr(f, view),
+        "auth_plugin": plugin if has_auth else None,
+        "auth_cred": (data[cred_off:cred_off + cred_len - 1] if type(data) is bytes
+                      else _str_view(view, cred_off, cred_len)) if cred_len else None,
+        "auth_username": bytes_str(_str_view(view, user_off, user_len)) if user_len else None,
+        "body": view[body_off:body_off + body_length],
+        "total_len": total_len, "header_offset": header_off, "auth_offset": auth_off,
+        "body_offset": body_off})
+    return frame
 
 
 def parse_frame(data: BytesLike, *, length_prefix: bool = True,
@@ -245,35 +309,22 @@ def parse_frame(data: BytesLike, *, length_prefix: bool = True,
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise BadArgumentError(f"frame must be bytes-like, not {type(data).__name__}")
     view = memoryview(data).cast("B")
-    lo, hi = _version_range(versions)
-    opts = _parse_opts(lo, hi, int(max_frame), bool(length_prefix), bool(slurmdbd))
-    f = ffi.new("sa_rpc_frame *")
-    rc = lib.sa_rpc_parse(ffi.from_buffer(view), len(view), opts, f)
+    if (versions is DEFAULT_VERSIONS and max_frame == MAX_FRAME and length_prefix is True
+            and slurmdbd is False):
+        lo, hi = DEFAULT_VERSIONS
+        opts = _default_opts()
+    else:
+        lo, hi = _version_range(versions)
+        opts = _parse_opts(lo, hi, int(max_frame), bool(length_prefix), bool(slurmdbd))
+    f, fbuf = _frame_struct()
+    rc = lib.sa_rpc_parse(data if type(data) is bytes else ffi.from_buffer(view), len(view), opts, f)
     if rc:
         where = f" at offset {f.err_off}" if f.err_off else ""
         if rc == lib.SA_E_RPC_VERSION:
             where += f" (version {f.version:#06x}, accepted {lo:#06x}..{hi:#06x})"
         raise error_for_status(rc, "RPC frame" + where)
 
-    forward = None
-    if f.forward_cnt:
-        forward = Forward(
-            cnt=f.forward_cnt,
-            nodelist=bytes_str(_str_view(view, f.fwd_nodelist_off, f.fwd_nodelist_len)),
-            timeout=f.fwd_timeout, tree_width=f.fwd_tree_width, tree_depth=f.fwd_tree_depth,
-            net_cred=bytes_str(_str_view(view, f.fwd_net_cred_off, f.fwd_net_cred_len))
-            if f.fwd_has_net_cred else None,
-        )
-    return RpcFrame(
-        version=f.version, flags=f.flags, msg_type=f.msg_type, body_length=f.body_length,
-        forward=forward, ret_cnt=f.ret_cnt, orig_addr=_orig_addr(f, view),
-        auth_plugin=f.auth_plugin if f.has_auth else None,
-        auth_cred=_str_view(view, f.cred_off, f.cred_len),
-        auth_username=bytes_str(_str_view(view, f.user_off, f.user_len)),
-        body=view[f.body_off:f.body_off + f.body_length],
-        total_len=f.total_len, header_offset=f.header_off, auth_offset=f.auth_off,
-        body_offset=f.body_off,
-    )
+    return _frame_from(data, view, f, fbuf)
 
 
 AddrLike = Union[OrigAddr, Tuple[str, int]]
@@ -386,7 +437,15 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: "Verifier", *,
     ``verifier`` (a :class:`~slurmauth_fast.tokens.Verifier`: signature, expiry,
     ruid against the verifier's uid, context "auth" or "sack"), then its
     payload must bind this body and msg_type (:func:`check_body_hash`, with
-    Slurm's block_null_hash / block_zero_hash policy)."""
+    Slurm's block_null_hash / block_zero_hash policy).
+
+    Raw bytes with the default framing go through one C call
+    (``sa_verify_frame_slurm``: parse, token, body hash); when that refuses
+    the frame, the steps are redone one by one to raise the precise error."""
+    if type(frame) is bytes and length_prefix is True:
+        done = _verify_frame_fast(frame, verifier, block_null_hash, block_zero_hash, now)
+        if done is not None:
+            return done
     if not isinstance(frame, RpcFrame):
         frame = parse_frame(frame, length_prefix=length_prefix)
     if frame.auth_plugin is None:
@@ -400,6 +459,48 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: "Verifier", *,
     check_body_hash(cred.payload, frame.body, frame.msg_type,
                     block_null_hash=block_null_hash, block_zero_hash=block_zero_hash)
     return VerifiedRpc(frame, cred)
+
+
+def _tokens_credential() -> Any:
+    """tokens._credential, the C result reader shared with Verifier.verify
+    (imported on first use: tokens is imported lazily by this module)."""
+    if not _CREDENTIAL:
+        from .tokens import _credential
+        _CREDENTIAL.append(_credential)
+    return _CREDENTIAL[0]
+
+
+_CREDENTIAL: list = []
+
+
+def _verify_frame_fast(data: bytes, verifier: "Verifier", block_null_hash: bool,
+                       block_zero_hash: bool, now: Optional[int]) -> Optional[VerifiedRpc]:
+    """verify_rpc in one C call, or None when the frame does not pass (the
+    caller then raises the exact error the step-by-step path finds)."""
+    if now is not None and (type(now) is not int or now < 0):
+        return None                   # let Verifier.verify refuse it
+    try:
+        buf, ptr, cap, small = verifier._tls.s
+    except AttributeError:
+        buf, ptr, cap, small = verifier._scratch(0)
+    if len(data) > small:
+        buf, ptr, cap, small = verifier._scratch(lib.sc_scratch_need(len(data)))
+    f, fbuf = _frame_struct()
+    state = verifier.keyring._state   # one snapshot: the key index refers to it
+    flags = (lib.SA_BH_BLOCK_NULL_HASH if block_null_hash else 0) | \
+            (lib.SA_BH_BLOCK_ZERO_HASH if block_zero_hash else 0)
+    opts = _DEFAULT_OPTS[0] if _DEFAULT_OPTS else _default_opts()
+    if lib.sa_verify_frame_slurm(data, len(data), opts, f, state.ks, verifier._policy,
+                                 -1 if now is None else now, flags, ptr, cap):
+        return None
+    try:
+        cred = (_CREDENTIAL[0] if _CREDENTIAL else _tokens_credential())(buf, 0, state)
+    except CredentialError:
+        return None                   # a malformed "id" object: the slow path reports it
+    done = _new(VerifiedRpc)
+    _set(done, "__dict__", {"frame": _frame_from(data, memoryview(data), f, fbuf),
+                            "credential": cred})
+    return done
 
 
 __all__ = [
