@@ -236,6 +236,7 @@ _OUT = lib.sc_result_space()
 _SHAPE_LIMIT = lib.SC_SHAPE_LIMIT
 _sc_verify = lib.sc_verify
 _BASE_SCRATCH = 8192
+_BATCH_KEEP = 4 << 20   # largest batch scratch a thread keeps between calls
 
 
 def _context_mask(contexts: Union[str, Iterable[str]]) -> int:
@@ -303,6 +304,20 @@ class Verifier:
             s = tls.s = (buf, ffi.from_buffer(buf), size, small)
         return s
 
+    def _batch_scratch(self, total: int, n: int) -> Tuple[bytearray, Any, Any, Any]:
+        """Scratch, region offsets and statuses for a batch. Kept per thread
+        and reused while they are at most _BATCH_KEEP bytes: a fresh megabyte
+        per call costs page faults and zeroing that the C work then waits on."""
+        tls = self._tls
+        b = getattr(tls, "b", None)
+        if b is not None and len(b[0]) >= total and b[4] >= n:
+            return b[0], b[1], b[2], b[3]
+        buf = bytearray(total)
+        got = (buf, ffi.from_buffer(buf), ffi.new("size_t[]", n), ffi.new("int[]", n), n)
+        if total <= _BATCH_KEEP:
+            tls.b = got
+        return got[0], got[1], got[2], got[3]
+
     def verify(self, token: TokenLike, *, now: Optional[int] = None,
                context: Optional[Union[str, Sequence[str]]] = None) -> Credential:
         """Verify one credential; raise a CredentialError subclass naming the
@@ -368,17 +383,14 @@ class Verifier:
         if not n:
             return []
         # Tokens that are not even ASCII are passed as empty (and answered below).
-        ptrs = [ffi.from_buffer(t) if type(t) is bytes else ffi.NULL for t in toks]
-        c_ptrs = ffi.new("char *[]", ptrs)
+        fb, null = ffi.from_buffer, ffi.NULL
+        c_ptrs = ffi.new("char *[]", [fb(t) if type(t) is bytes else null for t in toks])
         lens = ffi.new("size_t[]", [len(t) if type(t) is bytes else 0 for t in toks])
         total = lib.sc_batch_scratch_need(self._policy, lens, n)
-        buf = bytearray(total)
-        offs = ffi.new("size_t[]", n)
-        status = ffi.new("int[]", n)
+        buf, bptr, offs, status = self._batch_scratch(total, n)
         state = self.keyring._state
         rc = lib.sc_verify_batch(state.ks, self._policy, c_ptrs, lens, n,
-                                 -1 if now is None else now, ffi.from_buffer(buf), total, offs,
-                                 status)
+                                 -1 if now is None else now, bptr, total, offs, status)
         if rc:
             raise error_for_status(rc, "verify_batch")
         out: List[Union[Credential, CredentialError]] = []

@@ -565,7 +565,7 @@ def socket_run(inp: Inputs, clients: Sequence[int], seconds: float,
     key_file = _write(workdir, "slurm.key", inp.secret)
     path = os.path.join(workdir, "shim.sock")
     shim = subprocess.Popen([sys.executable, "-m", "slurmauth_fast.cli", "shim", "--unix", path,
-                             "--key", key_file, "--verifier-uid", "0"],
+                             "--key", key_file, "--conf-dir", workdir, "--verifier-uid", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     results: List[SocketResult] = []
     try:
