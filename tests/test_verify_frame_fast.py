@@ -92,3 +92,19 @@ def test_bad_frames_same_error_both_paths(ring, verifier, case):
     fast, slow = _both(frame, verifier, block_null_hash=bool(flags))
     assert isinstance(fast, exc) and type(fast) is type(slow), (name, fast, slow)
     assert str(fast) == str(slow)
+
+
+@pytest.mark.parametrize("now", [-1, -5, 1.5, True, "1"])
+def test_bad_now_refused_like_verify(ring, verifier, now):
+    frame = rpc.pack_frame(MSG, BODY, credential=_token(ring))
+    with pytest.raises(errors.BadArgumentError):
+        rpc.verify_rpc(frame, verifier, now=now)
+    with pytest.raises(errors.BadArgumentError):
+        verifier.verify(_token(ring), now=now)
+
+
+def test_explicit_now_is_used(ring, verifier):
+    frame = rpc.pack_frame(MSG, BODY, credential=_token(ring, ttl=60, now=10_000))
+    assert rpc.verify_rpc(frame, verifier, now=10_030).credential.iat == 10_000
+    with pytest.raises(errors.ExpiredError):
+        rpc.verify_rpc(frame, verifier, now=10_061)
