@@ -439,14 +439,14 @@ def native_peers(inp: Inputs, workdir: str) -> Tuple[List[Contender], Dict[str, 
     return out, skipped
 
 
-def munge_peer(inp: Inputs) -> Tuple[List[Contender], Dict[str, str]]:
+def munge_peer(inp: Inputs, socket_path: Optional[str] = None) -> Tuple[List[Contender], Dict[str, str]]:
     name = "munged decode (slurmauth_fast.munge)"
     try:
         munge = importlib.import_module("slurmauth_fast.munge")
     except ImportError:
         return [], {name: "slurmauth_fast.munge (issue 5, the MUNGE binding) is not in this checkout yet"}
     try:
-        ctx = munge.MungeContext()
+        ctx = munge.MungeContext(socket=socket_path)
         cred = ctx.decode(ctx.encode(inp.payload))
         if cred.payload != inp.payload:
             raise RuntimeError("munged returned another payload")
@@ -483,13 +483,17 @@ def measure_rows(contenders: Sequence[Contender], seconds: float, rounds: int,
 
 
 def thread_run(inp: Inputs, threads: Sequence[int], seconds: float, batch: int) -> List[ThreadResult]:
-    """Aggregate rate of ``verify_batch`` and ``verify`` with T threads calling
-    at once (one Verifier shared: it is thread-safe)."""
+    """Aggregate rate of ``verify_batch``, ``verify`` and the bare C batch call
+    with T threads calling at once (one Verifier shared: it is thread-safe),
+    and of hashlib.sha256 as a reference for the cores actually free."""
     v = Verifier(inp.keyring, verifier_uid=0)
     out: List[ThreadResult] = []
     apis: Dict[str, Tuple[Callable[[Any], Any], Any, int]] = {
         "verify_batch": (v.verify_batch, [inp.token] * batch, batch),
         "verify": (v.verify, inp.token, 1),
+        "sc_verify_batch (C only)": (_c_batch(v, inp.token, batch), None, batch),
+        # How much parallelism the machine gave this run: hashlib drops the GIL too.
+        "reference: hashlib.sha256(1 MiB)": (hashlib.sha256, bytes(1 << 20), 1),
     }
     for api, (fn, arg, per_call) in apis.items():
         single = None
@@ -522,6 +526,29 @@ def thread_run(inp: Inputs, threads: Sequence[int], seconds: float, batch: int) 
                 single = rate
             out.append(ThreadResult(api, t, rate, rate / single))
     return out
+
+
+def _c_batch(v: Verifier, token: bytes, batch: int) -> Callable[[Any], Any]:
+    """The C call inside verify_batch alone, arrays marshalled once per thread:
+    how the GIL-free part scales, without the Credential objects Python builds."""
+    from ._core import ffi, lib
+
+    ptrs = ffi.new("char *[]", [ffi.from_buffer(token)] * batch)
+    lens = ffi.new("size_t[]", [len(token)] * batch)
+    need = lib.sc_batch_scratch_need(v._policy, lens, batch)
+    state = v.keyring._state
+    tls = threading.local()
+
+    def call(_: Any) -> None:
+        try:
+            scratch, offs, status = tls.bufs
+        except AttributeError:
+            scratch, offs, status = tls.bufs = (ffi.new("uint8_t[]", need), ffi.new("size_t[]", batch),
+                                                ffi.new("int[]", batch))
+        lib.sc_verify_batch(state.ks, v._policy, ptrs, lens, batch, -1, scratch, need, offs, status)
+        if status[0] or status[batch - 1]:
+            raise AssertionError(f"sc_verify_batch refused the benchmark token ({status[0]})")
+    return call
 
 
 def _client(path: str, frame: bytes, seconds: float, barrier: Any, result: Any) -> None:
@@ -636,6 +663,7 @@ class Options:
     socket_seconds: float = 1.5
     native: bool = True
     munge: bool = True
+    munge_socket: Optional[str] = None    #: None: libmunge's default socket
 
 
 def run(opts: Options, progress: Optional[Callable[[str], None]] = None) -> Report:
@@ -647,7 +675,7 @@ def run(opts: Options, progress: Optional[Callable[[str], None]] = None) -> Repo
         cred = Verifier(inp.keyring, verifier_uid=0).verify(inp.token)
         for part in (python_peers(inp, cred),
                      native_peers(inp, workdir) if opts.native else ([], {}),
-                     munge_peer(inp) if opts.munge else ([], {})):
+                     munge_peer(inp, opts.munge_socket) if opts.munge else ([], {})):
             contenders += part[0]
             skipped.update(part[1])
         n_rows = sum(len(c.rows) for c in contenders)
@@ -698,7 +726,7 @@ def format_report(report: Report) -> str:
         fl = f"{r.ns / floor.ns:>8.2f}x" if floor else f"{'-':>9}"
         lines.append(f"{r.name:<38}{r.ns:>10,.0f}{r.per_second:>13,.0f}{vs}{fl}")
     if report.threads:
-        lines += ["", f"{'threads (aggregate, one process)':<38}{'tokens/s':>13}{'speedup':>10}"]
+        lines += ["", f"{'threads (aggregate, one process)':<38}{'ops/s':>13}{'speedup':>10}"]
         for t in report.threads:
             lines.append(f"{t.api + ' x ' + str(t.threads):<38}{t.per_second:>13,.0f}{t.speedup:>9.2f}x")
     if report.sockets:
@@ -729,7 +757,7 @@ def format_markdown(report: Report) -> str:
         fl = f"{r.ns / floor.ns:.2f}x" if floor else "-"
         out.append(f"| {r.name} | {r.ns:,.0f} | {r.per_second:,.0f} | {vs} | {fl} |")
     if report.threads:
-        out += ["", "| threads | tokens/s | speedup |", "|---|---:|---:|"]
+        out += ["", "| threads | ops/s | speedup |", "|---|---:|---:|"]
         out += [f"| {t.api} x {t.threads} | {t.per_second:,.0f} | {t.speedup:.2f}x |"
                 for t in report.threads]
     if report.sockets:
@@ -804,6 +832,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--socket-seconds", type=_positive, default=Options.socket_seconds)
     p.add_argument("--no-native", action="store_true", help="skip the C helpers (floor, libjwt)")
     p.add_argument("--no-munge", action="store_true", help="skip munged")
+    p.add_argument("--munge-socket", metavar="PATH", default=None,
+                   help="munged's socket (default: libmunge's, /run/munge/munge.socket.2)")
     p.add_argument("--json", metavar="PATH", default="verify_rate.json",
                    help="write the results as JSON here (default %(default)s; '' to skip)")
     p.add_argument("--png", metavar="PATH", default="verify_rate.png",
@@ -820,7 +850,7 @@ def options_from(args: argparse.Namespace) -> Options:
                    key_bytes=args.key_bytes, threads=args.threads,
                    thread_seconds=args.thread_seconds, clients=args.clients,
                    socket_seconds=args.socket_seconds, native=not args.no_native,
-                   munge=not args.no_munge)
+                   munge=not args.no_munge, munge_socket=args.munge_socket)
 
 
 def run_from_args(args: argparse.Namespace) -> int:

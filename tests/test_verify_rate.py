@@ -75,7 +75,9 @@ def test_native_helpers_ran(doc):
 
 def test_threads_and_sockets(doc):
     assert [(t["api"], t["threads"]) for t in doc["threads"]] == [
-        ("verify_batch", 1), ("verify_batch", 2), ("verify", 1), ("verify", 2)]
+        ("verify_batch", 1), ("verify_batch", 2), ("verify", 1), ("verify", 2),
+        ("sc_verify_batch (C only)", 1), ("sc_verify_batch (C only)", 2),
+        ("reference: hashlib.sha256(1 MiB)", 1), ("reference: hashlib.sha256(1 MiB)", 2)]
     assert all(t["per_second"] > 0 for t in doc["threads"])
     if _have("slurmauth_fast.shim"):
         assert [s["clients"] for s in doc["socket"]] == [1]
@@ -133,3 +135,21 @@ def test_script_writes_json_and_chart(tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
         assert "chart: skipped" in res.stdout and not png.exists()
+
+
+def test_munged_row_with_a_private_munged():
+    """The munged contender against a real private munged (tests/munged.py)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from munged import MungedDaemon, skip_unless_munge
+    skip_unless_munge()
+    inp = vr.make_inputs(64)
+    with MungedDaemon() as daemon:
+        contenders, skipped = vr.munge_peer(inp, daemon.socket)
+        assert not skipped and len(contenders) == 1
+        got = contenders[0].measure(0.02)
+    assert list(got) == ["munged decode (slurmauth_fast.munge)"] and got[next(iter(got))] > 0
+
+
+def test_munged_unreachable_is_skipped_with_the_reason(tmp_path):
+    contenders, skipped = vr.munge_peer(vr.make_inputs(64), str(tmp_path / "no.socket"))
+    assert contenders == [] and "not reachable" in skipped["munged decode (slurmauth_fast.munge)"]
