@@ -885,25 +885,52 @@ size_t sc_batch_scratch_need(const sc_policy *pol, const size_t *lens, size_t n)
     return total;
 }
 
-int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
-                    const size_t *lens, size_t n, int64_t now, uint8_t *scratch, size_t cap,
-                    size_t *region_off, int *status)
+/* Token i of a batch: toks[i], or the next lens[i] bytes of packed. */
+static int verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
+                        const char *packed, const size_t *lens, size_t n, int64_t now,
+                        uint8_t *scratch, size_t cap, size_t *region_off, int *status)
 {
-    size_t i, off = 0;
+    size_t i, off = 0, at = 0;
 
-    if (!ks || !pol || (n && (!toks || !lens || !scratch || !region_off || !status)))
-        return SA_E_ARG;
     if (now < 0)
         now = (int64_t)time(NULL);
     for (i = 0; i < n; i++) {
         size_t need = region_need(pol, lens[i]);
+        const char *tok = toks ? toks[i] : packed ? packed + at : NULL;
+        at += lens[i];
         region_off[i] = off;
         if (cap < off || need > cap - off) {
             status[i] = SC_E_SCRATCH;
             continue;
         }
-        status[i] = sc_verify(ks, pol, toks[i], lens[i], now, scratch + off, need);
+        status[i] = sc_verify(ks, pol, tok, lens[i], now, scratch + off, need);
         off += need;
     }
     return SA_OK;
+}
+
+int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
+                    const size_t *lens, size_t n, int64_t now, uint8_t *scratch, size_t cap,
+                    size_t *region_off, int *status)
+{
+    if (!ks || !pol || (n && (!toks || !lens || !scratch || !region_off || !status)))
+        return SA_E_ARG;
+    return verify_batch(ks, pol, toks, NULL, lens, n, now, scratch, cap, region_off, status);
+}
+
+int sc_verify_batch_packed(const sc_keyset *ks, const sc_policy *pol, const char *packed,
+                           size_t packed_len, const size_t *lens, size_t n, int64_t now,
+                           uint8_t *scratch, size_t cap, size_t *region_off, int *status)
+{
+    size_t i, total = 0;
+
+    if (!ks || !pol || (n && (!lens || !scratch || !region_off || !status)) ||
+        (!packed && packed_len))
+        return SA_E_ARG;
+    for (i = 0; i < n; i++) {
+        if (lens[i] > packed_len - total)
+            return SA_E_ARG;   /* the tokens would run past the buffer */
+        total += lens[i];
+    }
+    return verify_batch(ks, pol, NULL, packed, lens, n, now, scratch, cap, region_off, status);
 }

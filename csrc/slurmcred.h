@@ -152,6 +152,14 @@ size_t sc_batch_scratch_need(const sc_policy *pol, const size_t *lens, size_t n)
 int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
                     const size_t *lens, size_t n, int64_t now, uint8_t *scratch, size_t cap,
                     size_t *region_off, int *status);
+
+/* sc_verify_batch() over tokens stored back to back in one buffer (token i
+ * is the lens[i] bytes following tokens 0..i-1 in packed[0..packed_len)):
+ * a caller holding n separate strings joins them once instead of building n
+ * pointers. SA_E_ARG when the lengths add up to more than packed_len. */
+int sc_verify_batch_packed(const sc_keyset *ks, const sc_policy *pol, const char *packed,
+                           size_t packed_len, const size_t *lens, size_t n, int64_t now,
+                           uint8_t *scratch, size_t cap, size_t *region_off, int *status);
 /* cffi:end */
 
 #endif

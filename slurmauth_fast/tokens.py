@@ -382,26 +382,53 @@ class Verifier:
         n = len(toks)
         if not n:
             return []
-        # Tokens that are not even ASCII are passed as empty (and answered below).
-        fb, null = ffi.from_buffer, ffi.NULL
-        c_ptrs = ffi.new("char *[]", [fb(t) if type(t) is bytes else null for t in toks])
-        lens = ffi.new("size_t[]", [len(t) if type(t) is bytes else 0 for t in toks])
+        # The tokens go to C joined in one buffer with their lengths (no
+        # per-token pointer objects); those that are not even ASCII are
+        # passed as empty (and answered below).
+        if any(type(t) is not bytes for t in toks):
+            packed = b"".join(t for t in toks if type(t) is bytes)  # type: ignore[misc]
+            lens = ffi.new("size_t[]", [len(t) if type(t) is bytes else 0 for t in toks])
+        else:
+            packed = b"".join(toks)  # type: ignore[arg-type]
+            lens = ffi.new("size_t[]", list(map(len, toks)))  # type: ignore[arg-type]
         total = lib.sc_batch_scratch_need(self._policy, lens, n)
         buf, bptr, offs, status = self._batch_scratch(total, n)
         state = self.keyring._state
-        rc = lib.sc_verify_batch(state.ks, self._policy, c_ptrs, lens, n,
-                                 -1 if now is None else now, bptr, total, offs, status)
+        rc = lib.sc_verify_batch_packed(state.ks, self._policy, packed, len(packed), lens, n,
+                                        -1 if now is None else now, bptr, total, offs, status)
         if rc:
             raise error_for_status(rc, "verify_batch")
         out: List[Union[Credential, CredentialError]] = []
+        append = out.append
+        # The common case of _credential() inline, as in verify(): a verified
+        # token with the layout of the one before and no "id"/"sbcast"/"net".
+        lay = _last[0]
+        unpack, shape0, size, kids = lay.st.unpack_from, lay.shape, lay.size, state.kids
+        has_cluster, has_payload = lay.cluster, lay.payload
+        blen = len(buf)
         for t, st, off in zip(toks, ffi.unpack(status, n), ffi.unpack(offs, n)):
+            if not st and off + size <= blen:
+                (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+                 host, cluster, payload) = unpack(buf, off)
+                if shape == shape0 and not objects:
+                    cred = _new(Credential)
+                    _set(cred, "__dict__", {
+                        "uid": uid, "gid": gid, "host": host.decode(),
+                        "cluster": cluster.decode() if has_cluster else None,
+                        "context": _CTX[ctx], "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
+                        "payload": payload if has_payload else None, "kid": kids[kidx]})
+                    append(cred)
+                    continue
             if type(t) is not bytes:
-                out.append(t)  # type: ignore[arg-type]
+                append(t)  # type: ignore[arg-type]
                 continue
             try:
-                out.append(_failure(st, buf, off) if st else _credential(buf, off, state))
+                append(_failure(st, buf, off) if st else _credential(buf, off, state))
             except CredentialError as e:  # a malformed "id"/"sbcast"/"net" object
-                out.append(e)
+                append(e)
+            lay = _last[0]                # _credential may have switched the layout
+            unpack, shape0, size = lay.st.unpack_from, lay.shape, lay.size
+            has_cluster, has_payload = lay.cluster, lay.payload
         return out
 
 
