@@ -406,7 +406,7 @@ class Verifier:
         unpack, shape0, size, kids = lay.st.unpack_from, lay.shape, lay.size, state.kids
         has_cluster, has_payload = lay.cluster, lay.payload
         blen = len(buf)
-        for t, st, off in zip(toks, ffi.unpack(status, n), ffi.unpack(offs, n)):
+        for tok, st, off in zip(toks, ffi.unpack(status, n), ffi.unpack(offs, n)):
             if not st and off + size <= blen:
                 (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
                  host, cluster, payload) = unpack(buf, off)
@@ -419,8 +419,8 @@ class Verifier:
                         "payload": payload if has_payload else None, "kid": kids[kidx]})
                     append(cred)
                     continue
-            if type(t) is not bytes:
-                append(t)  # type: ignore[arg-type]
+            if type(tok) is not bytes:
+                append(tok)  # type: ignore[arg-type]
                 continue
             try:
                 append(_failure(st, buf, off) if st else _credential(buf, off, state))

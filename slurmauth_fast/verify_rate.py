@@ -6,9 +6,8 @@ is not installed or not reachable):
 
 * ours: ``tokens.Verifier.verify`` (one call per token), ``verify_batch``
   (per token, batches of ``--batch``), ``create_credential``, the foundation's
-  generic ``HS256Key.verify`` and, once the wire module exists,
-  ``rpc.verify_rpc`` on a whole framed RPC (parse + signature + claims + K12
-  body hash);
+  generic ``HS256Key.verify`` and ``rpc.verify_rpc`` on a whole framed RPC
+  (parse + signature + claims + K12 body hash);
 * peers: PyJWT's ``jwt.decode``, joserfc's ``jwt.decode`` + claims check, a
   minimal pure-Python verifier (``hmac`` with a precomputed key + ``json``),
   libjwt's ``jwt_decode`` (the library slurmctld links) timed inside a small
@@ -23,14 +22,16 @@ Contenders are measured in interleaved rounds (every contender once per
 round), and the best round counts, so a burst of load from other processes
 hurts all of them alike; the ratios are what carries across machines.
 
-Then a thread run (``verify_batch`` and ``verify`` in 1, 2, 4 threads: the
-aggregate rate grows with cores only if the GIL is released during the C
-work) and, once the example shim exists, a socket run: client processes send
-framed RPCs over a loopback unix socket to :mod:`slurmauth_fast.shim`, which
-verifies each and answers.
+Then a thread run (``verify_batch``, ``verify`` and the bare C batch call
+in 1, 2, 4 threads of one process: the aggregate rate grows with free cores
+only as far as the work runs without the GIL; ``hashlib.sha256`` on 1 MiB,
+which drops the GIL too, shows how many cores the run actually had) and a
+socket run: client processes send framed RPCs over a unix socket to the
+example shim (``slurmauth-fast shim``, a separate process), which verifies
+each and signs a reply.
 
-``benchmarks/verify_rate.py`` and ``slurmauth-fast bench`` both run
-:func:`main`.
+``benchmarks/verify_rate.py`` runs :func:`main`; a CLI subcommand can reuse
+:func:`add_arguments` and :func:`run_from_args`.
 """
 from __future__ import annotations
 
@@ -38,7 +39,6 @@ import argparse
 import base64
 import hashlib
 import hmac
-import importlib
 import itertools
 import json
 import os
@@ -54,6 +54,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import rpc
+from .bodyhash import body_hash_payload
 from .keys import Keyring
 from .tokens import Credential, Verifier, create_credential
 
@@ -128,7 +130,6 @@ class Report:
     threads: List[ThreadResult]
     sockets: List[SocketResult]
     targets: List[Target]
-    notes: List[str]
 
     def row(self, name: str) -> Optional[Row]:
         return next((r for r in self.rows if r.name == name), None)
@@ -148,7 +149,7 @@ class Report:
         return {"meta": self.meta, "rows": rows, "skipped": self.skipped,
                 "threads": [asdict(t) for t in self.threads],
                 "socket": [asdict(s) for s in self.sockets],
-                "targets": [asdict(t) for t in self.targets], "notes": self.notes}
+                "targets": [asdict(t) for t in self.targets]}
 
 
 # ---- the shared inputs ---------------------------------------------------------
@@ -160,35 +161,22 @@ class Inputs:
     token: bytes
     signing_input: bytes
     tag: bytes
-    frame: Optional[bytes]
-    body: bytes
+    frame: bytes
     payload: bytes
 
 
-def _rpc() -> Any:
-    """The wire module (issue 4), or None while it is not part of the package."""
-    try:
-        return importlib.import_module("slurmauth_fast.rpc")
-    except ImportError:
-        return None
-
-
 def make_inputs(key_bytes: int = DEFAULT_KEY_BYTES) -> Inputs:
-    """A fresh random key, one RPC credential, and the frame carrying it."""
+    """A fresh random key, one RPC credential (its payload the K12 body hash
+    of an empty REQUEST_PING, as Slurm binds it), and the frame carrying it."""
     secret = os.urandom(key_bytes)
     keyring = Keyring.from_key_bytes(secret)
-    body = b""                                    # REQUEST_PING has an empty body
-    rpc = _rpc()
-    if rpc is not None:
-        payload = rpc.body_hash_payload(body, MSG_TYPE)
-    else:                                         # same shape: type byte 2 (K12) + 32 bytes
-        payload = b"\x02" + hashlib.sha256(body).digest()
+    payload = body_hash_payload(b"", MSG_TYPE)
     token = create_credential(keyring, uid=UID, gid=GID, host=HOST, cluster=CLUSTER,
                               payload=payload, ttl=3600).encode("ascii")
-    frame = rpc.pack_frame(MSG_TYPE, body, credential=token) if rpc is not None else None
+    frame = rpc.pack_frame(MSG_TYPE, b"", credential=token)
     signing_input, _, sig = token.rpartition(b".")
     tag = base64.urlsafe_b64decode(sig + b"=" * (-len(sig) % 4))
-    return Inputs(secret, keyring, token, signing_input, tag, frame, body, payload)
+    return Inputs(secret, keyring, token, signing_input, tag, frame, payload)
 
 
 # ---- timing -------------------------------------------------------------------
@@ -218,9 +206,6 @@ class Contender:
 
     def measure(self, seconds: float) -> Dict[str, float]:
         raise NotImplementedError
-
-    def close(self) -> None:
-        pass
 
 
 class Calls(Contender):
@@ -307,8 +292,7 @@ def _check_same(name: str, claims: Dict[str, Any], cred: Credential) -> None:
         raise AssertionError(f"{name} decoded other claims than slurmauth_fast: {got} != {want}")
 
 
-def ours(inp: Inputs, batch: int) -> Tuple[List[Contender], Dict[str, str]]:
-    skipped: Dict[str, str] = {}
+def ours(inp: Inputs, batch: int) -> List[Contender]:
     v = Verifier(inp.keyring, verifier_uid=0)
     cred = v.verify(inp.token)
     batch_tokens = [inp.token] * batch
@@ -327,22 +311,16 @@ def ours(inp: Inputs, batch: int) -> Tuple[List[Contender], Dict[str, str]]:
               "jws.HS256Key.verify: generic JWS (split, base64url, HMAC) + JSON parse in Python",
               key.verify, inp.token),
     ]
-    rpc = _rpc()
-    if rpc is not None and inp.frame is not None:
-        vr = rpc.verify_rpc(inp.frame, v)
-        assert vr.credential == cred
-        out.append(Calls("slurmauth_fast verify_rpc", "ours", "frame",
-                         "rpc.verify_rpc on the framed REQUEST_PING: parse + signature + claims + "
-                         "K12 body hash", lambda f: rpc.verify_rpc(f, v), inp.frame))
-    else:
-        skipped["slurmauth_fast verify_rpc"] = ("slurmauth_fast.rpc (issue 4, RPC wire format) is "
-                                                "not in this checkout yet")
+    assert rpc.verify_rpc(inp.frame, v).credential == cred
+    out.append(Calls("slurmauth_fast verify_rpc", "ours", "frame",
+                     "rpc.verify_rpc on the framed REQUEST_PING: parse + signature + claims + "
+                     "K12 body hash", lambda f: rpc.verify_rpc(f, v), inp.frame))
     ring = inp.keyring
     out.append(Calls("slurmauth_fast create_credential", "ours", "credential",
                      "tokens.create_credential with the benchmark claims (sign + serialise)",
                      lambda p: create_credential(ring, uid=UID, gid=GID, host=HOST, cluster=CLUSTER,
                                                  payload=p, ttl=60), inp.payload))
-    return out, skipped
+    return out
 
 
 def python_peers(inp: Inputs, cred: Credential) -> Tuple[List[Contender], Dict[str, str]]:
@@ -440,11 +418,9 @@ def native_peers(inp: Inputs, workdir: str) -> Tuple[List[Contender], Dict[str, 
 
 
 def munge_peer(inp: Inputs, socket_path: Optional[str] = None) -> Tuple[List[Contender], Dict[str, str]]:
+    from . import munge
+
     name = "munged decode (slurmauth_fast.munge)"
-    try:
-        munge = importlib.import_module("slurmauth_fast.munge")
-    except ImportError:
-        return [], {name: "slurmauth_fast.munge (issue 5, the MUNGE binding) is not in this checkout yet"}
     try:
         ctx = munge.MungeContext(socket=socket_path)
         cred = ctx.decode(ctx.encode(inp.payload))
@@ -581,12 +557,6 @@ def socket_run(inp: Inputs, clients: Sequence[int], seconds: float,
                workdir: str) -> Tuple[List[SocketResult], Optional[str]]:
     """Client processes send the framed RPC to the example shim (a separate
     process) over a unix socket and read each reply; verified RPCs per second."""
-    try:
-        importlib.import_module("slurmauth_fast.shim")
-    except ImportError:
-        return [], "slurmauth_fast.shim (issue 4, the example controller shim) is not in this checkout yet"
-    if inp.frame is None:
-        return [], "no RPC frame (slurmauth_fast.rpc missing)"
     import multiprocessing as mp
 
     key_file = _write(workdir, "slurm.key", inp.secret)
@@ -671,7 +641,8 @@ def run(opts: Options, progress: Optional[Callable[[str], None]] = None) -> Repo
     inp = make_inputs(opts.key_bytes)
     workdir = tempfile.mkdtemp(prefix="slurmauth-bench-")
     try:
-        contenders, skipped = ours(inp, opts.batch)
+        contenders = ours(inp, opts.batch)
+        skipped: Dict[str, str] = {}
         cred = Verifier(inp.keyring, verifier_uid=0).verify(inp.token)
         for part in (python_peers(inp, cred),
                      native_peers(inp, workdir) if opts.native else ([], {}),
@@ -696,15 +667,14 @@ def run(opts: Options, progress: Optional[Callable[[str], None]] = None) -> Repo
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     meta = {
-        "token_bytes": len(inp.token), "frame_bytes": len(inp.frame) if inp.frame else None,
+        "token_bytes": len(inp.token), "frame_bytes": len(inp.frame),
         "key_bytes": opts.key_bytes, "batch": opts.batch, "rounds": opts.rounds,
         "seconds_per_contender": opts.seconds, "cpus": os.cpu_count(),
         "machine": platform.machine(), "python": platform.python_version(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
-    notes = [f"{name}: skipped: {why}" for name, why in skipped.items()]
-    report = Report(meta, rows, skipped, threads, sockets, [], notes)
+    report = Report(meta, rows, skipped, threads, sockets, [])
     report.targets = evaluate(report)
     return report
 
@@ -727,8 +697,9 @@ def format_report(report: Report) -> str:
         lines.append(f"{r.name:<38}{r.ns:>10,.0f}{r.per_second:>13,.0f}{vs}{fl}")
     if report.threads:
         lines += ["", f"{'threads (aggregate, one process)':<38}{'ops/s':>13}{'speedup':>10}"]
-        for t in report.threads:
-            lines.append(f"{t.api + ' x ' + str(t.threads):<38}{t.per_second:>13,.0f}{t.speedup:>9.2f}x")
+        for th in report.threads:
+            lines.append(f"{th.api + ' x ' + str(th.threads):<38}{th.per_second:>13,.0f}"
+                         f"{th.speedup:>9.2f}x")
     if report.sockets:
         lines += ["", f"{'socket (clients -> shim, unix socket)':<38}{'RPCs/s':>13}"]
         for s in report.sockets:
