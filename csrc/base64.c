@@ -1,6 +1,16 @@
 #include "base64.h"
 
+#include <string.h>
+
 #include "sa_status.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SA_HAVE_AVX2_CODE 1
+#include <cpuid.h>
+#include <immintrin.h>
+#else
+#define SA_HAVE_AVX2_CODE 0
+#endif
 
 static const char STD[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char URL[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -81,11 +91,100 @@ static int encode(const char *alpha, int pad, const uint8_t *in, size_t n,
     return SA_OK;
 }
 
+/* ---- AVX2: 32 characters -> 24 bytes per step -------------------------- */
+
+static int use_avx2 = -1;   /* -1: not chosen yet; set once, read-only after */
+
+#if SA_HAVE_AVX2_CODE
+static int cpu_has_avx2(void)
+{
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    if (!(c & (1u << 27)) || !(c & (1u << 28)))   /* OSXSAVE, AVX */
+        return 0;
+    {   /* the OS saves the YMM registers (XCR0 bits 1 and 2) */
+        unsigned int lo, hi;
+        __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        (void)hi;
+        if ((lo & 6u) != 6u)
+            return 0;
+    }
+    if (__get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & (1u << 5)) != 0;                  /* AVX2 */
+}
+
+/* Decode whole 32-character blocks of in[0..n) while they are all in the
+ * alphabet (c62/c63: '+' '/' or '-' '_'); returns the characters consumed
+ * (a multiple of 32). The caller's scalar loop does the rest, including a
+ * block holding an invalid character, which it reports. out needs 24 bytes
+ * per block consumed. */
+__attribute__((target("avx2")))
+static size_t decode_avx2(const unsigned char *in, size_t n, uint8_t *out, char c62, char c63)
+{
+    const __m256i A = _mm256_set1_epi8('A' - 1), Z = _mm256_set1_epi8('Z' + 1);
+    const __m256i a = _mm256_set1_epi8('a' - 1), z = _mm256_set1_epi8('z' + 1);
+    const __m256i d0 = _mm256_set1_epi8('0' - 1), d9 = _mm256_set1_epi8('9' + 1);
+    const __m256i s62 = _mm256_set1_epi8(c62), s63 = _mm256_set1_epi8(c63);
+    const __m256i o_up = _mm256_set1_epi8(-'A'), o_lo = _mm256_set1_epi8(26 - 'a');
+    const __m256i o_dg = _mm256_set1_epi8(52 - '0');
+    const __m256i o62 = _mm256_set1_epi8((char)(62 - c62)), o63 = _mm256_set1_epi8((char)(63 - c63));
+    const __m256i merge1 = _mm256_set1_epi32(0x01400140), merge2 = _mm256_set1_epi32(0x00011000);
+    const __m256i pack = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,
+                                          2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
+    size_t i = 0;
+
+    for (; i + 32 <= n; i += 32) {
+        __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(in + i));
+        /* signed compares: bytes >= 0x80 are negative and match no range */
+        __m256i up = _mm256_and_si256(_mm256_cmpgt_epi8(c, A), _mm256_cmpgt_epi8(Z, c));
+        __m256i lo = _mm256_and_si256(_mm256_cmpgt_epi8(c, a), _mm256_cmpgt_epi8(z, c));
+        __m256i dg = _mm256_and_si256(_mm256_cmpgt_epi8(c, d0), _mm256_cmpgt_epi8(d9, c));
+        __m256i m62 = _mm256_cmpeq_epi8(c, s62), m63 = _mm256_cmpeq_epi8(c, s63);
+        __m256i ok = _mm256_or_si256(_mm256_or_si256(up, lo),
+                                     _mm256_or_si256(dg, _mm256_or_si256(m62, m63)));
+        __m256i off, v;
+        uint8_t tmp[32];
+        if ((unsigned)_mm256_movemask_epi8(ok) != 0xFFFFFFFFu)
+            break;                               /* the scalar loop reports it */
+        off = _mm256_or_si256(
+            _mm256_or_si256(_mm256_and_si256(up, o_up), _mm256_and_si256(lo, o_lo)),
+            _mm256_or_si256(_mm256_and_si256(dg, o_dg),
+                            _mm256_or_si256(_mm256_and_si256(m62, o62), _mm256_and_si256(m63, o63))));
+        v = _mm256_add_epi8(c, off);             /* 6-bit values */
+        v = _mm256_maddubs_epi16(v, merge1);     /* pairs: a << 6 | b */
+        v = _mm256_madd_epi16(v, merge2);        /* quads: 24 bits per 32-bit lane */
+        v = _mm256_shuffle_epi8(v, pack);        /* big-endian 3 bytes per lane, 12 per half */
+        v = _mm256_permutevar8x32_epi32(v, lanes);
+        _mm256_storeu_si256((__m256i *)(void *)tmp, v);
+        memcpy(out + i / 4 * 3, tmp, 24);
+    }
+    return i;
+}
+#else
+static int cpu_has_avx2(void) { return 0; }
+#endif
+
+int sa_b64_select(int impl)
+{
+    if (impl == SA_B64_AUTO)
+        impl = cpu_has_avx2() ? SA_B64_AVX2 : SA_B64_PORTABLE;
+    if (impl == SA_B64_AVX2 && !cpu_has_avx2())
+        return -1;
+    if (impl != SA_B64_AVX2 && impl != SA_B64_PORTABLE)
+        return -1;
+    use_avx2 = impl == SA_B64_AVX2;
+    return impl;
+}
+
 /* Decode n characters that contain no padding. */
 static int decode(const uint8_t *rev, const char *in, size_t n,
                   uint8_t *out, size_t cap, size_t *outlen)
 {
-    size_t rem = n % 4, full = n - rem, i, o = 0;
+    size_t rem = n % 4, full = n - rem, i = 0, o = 0;
     size_t need = (full / 4) * 3 + (rem ? rem - 1 : 0);
     const unsigned char *s = (const unsigned char *)in;
 
@@ -93,7 +192,15 @@ static int decode(const uint8_t *rev, const char *in, size_t n,
         return SA_E_BASE64;
     if (need > cap)
         return SA_E_BUFFER;
-    for (i = 0; i < full; i += 4) {
+#if SA_HAVE_AVX2_CODE
+    if (use_avx2 < 0)
+        sa_b64_select(SA_B64_AUTO);
+    if (use_avx2 && full >= 32) {
+        i = decode_avx2(s, full, out, rev == REV_URL ? '-' : '+', rev == REV_URL ? '_' : '/');
+        o = i / 4 * 3;
+    }
+#endif
+    for (; i < full; i += 4) {
         uint32_t a = rev[s[i]], b = rev[s[i + 1]], c = rev[s[i + 2]], d = rev[s[i + 3]];
         if ((a | b | c | d) & 0xC0)
             return SA_E_BASE64;
