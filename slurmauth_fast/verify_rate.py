@@ -527,73 +527,118 @@ def _c_batch(v: Verifier, token: bytes, batch: int) -> Callable[[Any], Any]:
     return call
 
 
-def _client(path: str, frame: bytes, seconds: float, barrier: Any, result: Any) -> None:
-    """One client process: send the frame, read the whole reply, repeat."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
+def _client(addr: Any, frame: bytes, seconds: float, barrier: Any, result: Any) -> None:
+    """One client process: connect (TCP when ``addr`` is a (host, port) tuple,
+    else a unix socket path), then send the frame, read the whole reply,
+    repeat. Puts the count of answered RPCs, or the error text, on ``result``."""
+    try:
+        s = socket.socket(socket.AF_INET if isinstance(addr, tuple) else socket.AF_UNIX,
+                          socket.SOCK_STREAM)
+        s.connect(addr)
+        if isinstance(addr, tuple):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError as e:
+        barrier.wait()
+        result.put(f"connect: {e}")
+        return
     barrier.wait()
     n, deadline = 0, time.perf_counter() + seconds
     recv = s.recv
-    while time.perf_counter() < deadline:
-        s.sendall(frame)
-        head = b""
-        while len(head) < 4:
-            chunk = recv(4 - len(head))
-            if not chunk:
-                raise ConnectionError("shim closed the connection (frame refused?)")
-            head += chunk
-        (left,) = struct.unpack(">I", head)
-        while left:
-            chunk = recv(min(left, 65536))
-            if not chunk:
-                raise ConnectionError("shim closed the connection mid-reply")
-            left -= len(chunk)
-        n += 1
-    s.close()
+    try:
+        while time.perf_counter() < deadline:
+            s.sendall(frame)
+            head = b""
+            while len(head) < 4:
+                chunk = recv(4 - len(head))
+                if not chunk:
+                    raise ConnectionError("the shim closed the connection (frame refused?)")
+                head += chunk
+            (left,) = struct.unpack(">I", head)
+            while left:
+                chunk = recv(min(left, 65536))
+                if not chunk:
+                    raise ConnectionError("the shim closed the connection mid-reply")
+                left -= len(chunk)
+            n += 1
+    except OSError as e:
+        result.put(f"{type(e).__name__}: {e}")
+        return
+    finally:
+        s.close()
     result.put(n)
 
 
-def socket_run(inp: Inputs, clients: Sequence[int], seconds: float,
-               workdir: str) -> Tuple[List[SocketResult], Optional[str]]:
-    """Client processes send the framed RPC to the example shim (a separate
-    process) over a unix socket and read each reply; verified RPCs per second."""
-    import multiprocessing as mp
+def _start_shim(inp: Inputs, workdir: str, transport: str) -> Tuple[subprocess.Popen, Any]:
+    """The example shim in its own process, and the address it listens on."""
+    import select
 
     key_file = _write(workdir, "slurm.key", inp.secret)
-    path = os.path.join(workdir, "shim.sock")
-    shim = subprocess.Popen([sys.executable, "-m", "slurmauth_fast.cli", "shim", "--unix", path,
+    where = ["--unix", os.path.join(workdir, "shim.sock")] if transport == "unix" else \
+        ["--listen", "127.0.0.1:0"]
+    log = open(os.path.join(workdir, "shim.log"), "w")
+    shim = subprocess.Popen([sys.executable, "-m", "slurmauth_fast.cli", "shim", *where,
                              "--key", key_file, "--conf-dir", workdir, "--verifier-uid", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=log, text=True)
+    log.close()
+    deadline = time.monotonic() + 20
+    assert shim.stdout is not None
+    while time.monotonic() < deadline and shim.poll() is None:
+        if not select.select([shim.stdout], [], [], 0.2)[0]:
+            continue
+        line = shim.stdout.readline().strip()      # "listening on tcp:HOST:PORT" / "unix:PATH"
+        if line.startswith("listening on unix:"):
+            return shim, line[len("listening on unix:"):]
+        if line.startswith("listening on tcp:"):
+            host, _, port = line[len("listening on tcp:"):].rpartition(":")
+            return shim, (host, int(port))
+    _stop(shim)
+    with open(os.path.join(workdir, "shim.log")) as f:
+        raise RuntimeError(f"the shim did not start: {f.read().strip()[-300:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def socket_run(inp: Inputs, clients: Sequence[int], seconds: float, workdir: str,
+               transport: str = "tcp") -> Tuple[List[SocketResult], Optional[str]]:
+    """Client processes send the framed RPC to the example shim (a separate
+    process) over loopback TCP (or a unix socket) and read each reply;
+    verified and answered RPCs per second."""
+    import multiprocessing as mp
+
+    try:
+        shim, addr = _start_shim(inp, workdir, transport)
+    except RuntimeError as e:
+        return [], str(e)
     results: List[SocketResult] = []
     try:
-        deadline = time.monotonic() + 20
-        while not os.path.exists(path):
-            if shim.poll() is not None or time.monotonic() > deadline:
-                err = shim.stderr.read() if shim.stderr else ""
-                return [], f"the shim did not start: {err.strip()[-300:]}"
-            time.sleep(0.05)
         ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
         for n in clients:
             barrier = ctx.Barrier(n + 1)
             q = ctx.Queue()
-            procs = [ctx.Process(target=_client, args=(path, inp.frame, seconds, barrier, q))
+            procs = [ctx.Process(target=_client, args=(addr, inp.frame, seconds, barrier, q))
                      for _ in range(n)]
             for p in procs:
                 p.start()
             barrier.wait(timeout=30)
             start = time.perf_counter()
-            total = sum(q.get(timeout=seconds + 30) for _ in procs)
+            counts = [q.get(timeout=seconds + 30) for _ in procs]
             elapsed = time.perf_counter() - start
             for p in procs:
                 p.join()
+            errors = [c for c in counts if isinstance(c, str)]
+            if errors:
+                return results, f"a client failed: {errors[0]}"
+            total = sum(counts)
             results.append(SocketResult(n, total / elapsed, total, elapsed))
     finally:
-        shim.terminate()
-        try:
-            shim.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            shim.kill()
-            shim.wait()
+        _stop(shim)
     return results, None
 
 
@@ -631,6 +676,7 @@ class Options:
     thread_seconds: float = 1.0
     clients: Tuple[int, ...] = (1, 2, 4)
     socket_seconds: float = 1.5
+    transport: str = "tcp"                #: "tcp" (loopback, as Slurm talks) or "unix"
     native: bool = True
     munge: bool = True
     munge_socket: Optional[str] = None    #: None: libmunge's default socket
@@ -661,7 +707,8 @@ def run(opts: Options, progress: Optional[Callable[[str], None]] = None) -> Repo
         sockets: List[SocketResult] = []
         if opts.clients:
             say(f"socket run: {', '.join(map(str, opts.clients))} client processes ...")
-            sockets, why = socket_run(inp, opts.clients, opts.socket_seconds, workdir)
+            sockets, why = socket_run(inp, opts.clients, opts.socket_seconds, workdir,
+                                      opts.transport)
             if why:
                 skipped["socket run (clients -> shim)"] = why
     finally:
@@ -669,6 +716,7 @@ def run(opts: Options, progress: Optional[Callable[[str], None]] = None) -> Repo
     meta = {
         "token_bytes": len(inp.token), "frame_bytes": len(inp.frame),
         "key_bytes": opts.key_bytes, "batch": opts.batch, "rounds": opts.rounds,
+        "transport": opts.transport,
         "seconds_per_contender": opts.seconds, "cpus": os.cpu_count(),
         "machine": platform.machine(), "python": platform.python_version(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -701,7 +749,7 @@ def format_report(report: Report) -> str:
             lines.append(f"{th.api + ' x ' + str(th.threads):<38}{th.per_second:>13,.0f}"
                          f"{th.speedup:>9.2f}x")
     if report.sockets:
-        lines += ["", f"{'socket (clients -> shim, unix socket)':<38}{'RPCs/s':>13}"]
+        lines += ["", f"{'socket (clients -> shim, ' + m['transport'] + ')':<38}{'RPCs/s':>13}"]
         for s in report.sockets:
             lines.append(f"{str(s.clients) + ' client process(es)':<38}{s.per_second:>13,.0f}")
     lines += ["", "targets (ratios from this run):"]
@@ -732,7 +780,7 @@ def format_markdown(report: Report) -> str:
         out += [f"| {t.api} x {t.threads} | {t.per_second:,.0f} | {t.speedup:.2f}x |"
                 for t in report.threads]
     if report.sockets:
-        out += ["", "| client processes -> shim | RPCs/s |", "|---|---:|"]
+        out += ["", f"| client processes -> shim ({m['transport']}) | RPCs/s |", "|---|---:|"]
         out += [f"| {s.clients} | {s.per_second:,.0f} |" for s in report.sockets]
     out += ["", "| target | want | got | |", "|---|---|---:|---|"]
     for t in report.targets:
@@ -801,6 +849,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clients", type=_ints, default=Options.clients,
                    help="client process counts for the socket run; 0 skips (default 1,2,4)")
     p.add_argument("--socket-seconds", type=_positive, default=Options.socket_seconds)
+    p.add_argument("--transport", choices=("tcp", "unix"), default=Options.transport,
+                   help="socket run over loopback TCP (Slurm's transport) or a unix socket")
     p.add_argument("--no-native", action="store_true", help="skip the C helpers (floor, libjwt)")
     p.add_argument("--no-munge", action="store_true", help="skip munged")
     p.add_argument("--munge-socket", metavar="PATH", default=None,
@@ -820,7 +870,8 @@ def options_from(args: argparse.Namespace) -> Options:
     return Options(seconds=args.seconds, rounds=args.rounds, batch=args.batch,
                    key_bytes=args.key_bytes, threads=args.threads,
                    thread_seconds=args.thread_seconds, clients=args.clients,
-                   socket_seconds=args.socket_seconds, native=not args.no_native,
+                   socket_seconds=args.socket_seconds, transport=args.transport,
+                   native=not args.no_native,
                    munge=not args.no_munge, munge_socket=args.munge_socket)
 
 

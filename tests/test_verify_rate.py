@@ -150,3 +150,19 @@ def test_munged_row_with_a_private_munged():
 def test_munged_unreachable_is_skipped_with_the_reason(tmp_path):
     contenders, skipped = vr.munge_peer(vr.make_inputs(64), str(tmp_path / "no.socket"))
     assert contenders == [] and "not reachable" in skipped["munged decode (slurmauth_fast.munge)"]
+
+
+def test_socket_run_over_a_unix_socket(tmp_path):
+    inp = vr.make_inputs(64)
+    results, why = vr.socket_run(inp, (2,), 0.2, str(tmp_path), transport="unix")
+    assert why is None and results[0].clients == 2 and results[0].requests > 0
+
+
+def test_socket_run_reports_a_refused_frame(tmp_path):
+    """A frame the shim refuses (bad signature) ends the run with the reason,
+    instead of hanging or counting it."""
+    inp = vr.make_inputs(64)
+    bad = vr.make_inputs(64)          # another key: the shim closes the connection
+    inp.frame = bad.frame
+    results, why = vr.socket_run(inp, (1,), 0.2, str(tmp_path))
+    assert results == [] and "client failed" in why and "closed the connection" in why
