@@ -429,11 +429,13 @@ class VerifiedRpc:
 
 def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: "Verifier", *,
                block_null_hash: bool = False, block_zero_hash: bool = False,
-               length_prefix: bool = True, now: Optional[int] = None) -> VerifiedRpc:
+               length_prefix: bool = True, now: Optional[int] = None,
+               versions: Iterable[int] = DEFAULT_VERSIONS,
+               max_frame: int = MAX_FRAME) -> VerifiedRpc:
     """Authenticate one RPC as slurmctld does for auth/slurm (plugin 103).
 
     ``frame`` is an :class:`RpcFrame` or the raw bytes (parsed with
-    :func:`parse_frame` and ``length_prefix``). The token is verified by
+    :func:`parse_frame` and ``length_prefix``, ``versions``, ``max_frame``). The token is verified by
     ``verifier`` (a :class:`~slurmauth_fast.tokens.Verifier`: signature, expiry,
     ruid against the verifier's uid, context "auth" or "sack"), then its
     payload must bind this body and msg_type (:func:`check_body_hash`, with
@@ -459,6 +461,9 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: "Verifier", *,
             f, fbuf = _frame_struct()
         state = verifier.keyring._state   # one snapshot: the key index refers to it
         opts, credential = _fast
+        if versions is not DEFAULT_VERSIONS or max_frame != MAX_FRAME:
+            lo, hi = _version_range(versions)
+            opts = _parse_opts(lo, hi, int(max_frame), True, False)
         if not _verify_frame_slurm(
                 frame, len(frame), opts, f, state.ks, verifier._policy,
                 -1 if now is None else now,
@@ -475,7 +480,8 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: "Verifier", *,
                 return done
         # refused: redo it step by step to raise the precise error
     if not isinstance(frame, RpcFrame):
-        frame = parse_frame(frame, length_prefix=length_prefix)
+        frame = parse_frame(frame, length_prefix=length_prefix, versions=versions,
+                            max_frame=max_frame)
     if frame.auth_plugin is None:
         raise MissingCredentialError("RPC has no auth section (NO_AUTH_CRED)")
     if frame.auth_plugin != AUTH_SLURM:

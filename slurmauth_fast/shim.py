@@ -5,10 +5,10 @@ of) slurmctld. It does what slurmctld does with every incoming message:
 
 1. read ``uint32 total_len`` and refuse anything over the frame cap before
    reading the rest (a client cannot make us buffer 4 GiB);
-2. parse the frame (:func:`~slurmauth_fast.rpc.parse_frame`);
-3. verify the auth/slurm credential and its body hash
-   (:func:`~slurmauth_fast.rpc.verify_rpc`: HS256 signature, expiry, ruid,
-   context "auth"/"sack", then the payload must hash this body and msg_type);
+2. parse the frame and 3. verify the auth/slurm credential and its body
+   hash, both in :func:`~slurmauth_fast.rpc.verify_rpc` on the raw bytes (one
+   C call: frame, HS256 signature, expiry, ruid, context "auth"/"sack", then
+   the payload must hash this body and msg_type);
 4. answer. REQUEST_PING (1008) gets RESPONSE_SLURM_RC (8001) with rc 0; any
    other verified message gets RESPONSE_SLURM_RC with
    SLURM_UNEXPECTED_MSG_ERROR, since this shim implements nothing else.
@@ -42,7 +42,6 @@ from .rpc import (
     REQUEST_PING,
     RESPONSE_SLURM_RC,
     pack_frame,
-    parse_frame,
     verify_rpc,
 )
 from .tokens import Verifier, create_credential
@@ -150,10 +149,10 @@ class ControllerShim:
 
     def answer(self, data: bytes, peer: str = "-") -> bytes:
         """Verify one frame and build the reply frame (raises on a bad frame)."""
-        frame = parse_frame(data, versions=self.versions, max_frame=self.max_frame)
-        rpc = verify_rpc(frame, self.verifier, block_null_hash=self.block_null_hash,
-                         block_zero_hash=self.block_zero_hash)
-        cred = rpc.credential
+        rpc = verify_rpc(data, self.verifier, block_null_hash=self.block_null_hash,
+                         block_zero_hash=self.block_zero_hash, versions=self.versions,
+                         max_frame=self.max_frame)
+        frame, cred = rpc.frame, rpc.credential
         rc = SLURM_SUCCESS if frame.msg_type == REQUEST_PING else SLURM_UNEXPECTED_MSG_ERROR
         log.info("%s: msg_type %d from uid %d (%s) -> rc %d",
                  peer, frame.msg_type, cred.uid, cred.host, rc)

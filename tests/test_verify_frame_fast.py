@@ -108,3 +108,16 @@ def test_explicit_now_is_used(ring, verifier):
     assert rpc.verify_rpc(frame, verifier, now=10_030).credential.iat == 10_000
     with pytest.raises(errors.ExpiredError):
         rpc.verify_rpc(frame, verifier, now=10_061)
+
+
+def test_versions_and_max_frame_apply_on_the_fast_path(ring, verifier):
+    frame = rpc.pack_frame(MSG, BODY, credential=_token(ring))
+    assert rpc.verify_rpc(frame, verifier, max_frame=len(frame)).credential.uid == 1000
+    with pytest.raises(errors.FrameTooLargeError):
+        rpc.verify_rpc(frame, verifier, max_frame=len(frame) - 5)
+    with pytest.raises(errors.ProtocolVersionError):
+        rpc.verify_rpc(frame, verifier, versions=(0x2E00,))
+    old = rpc.pack_frame(MSG, BODY, credential=_token(ring), version=0x2A00)
+    assert rpc.verify_rpc(old, verifier, versions=rpc.supported_versions(0x2D00)).frame.version == 0x2A00
+    with pytest.raises(errors.ProtocolVersionError):
+        rpc.verify_rpc(old, verifier, versions=rpc.supported_versions(0x2E00))
