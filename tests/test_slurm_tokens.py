@@ -181,7 +181,10 @@ def test_default_host_is_short_hostname(ring):
                                 {"version": 70000}, {"context": ""}, {"host": "a\x00b"},
                                 {"host": "\ud800"}, {"extra": {"uid": 3}},
                                 {"extra": {"f": 1.5}}, {"extra": {"n": 2 ** 63}}, {"extra": {1: 2}},
-                                {"cluster": "c\x00"}])
+                                {"cluster": "c\x00"}, {"cluster": "\udfff"},
+                                {"context": "a\x00"}, {"host": 1.5}, {"now": 2 ** 63},
+                                {"now": 2 ** 63 - 10}, {"now": -(2 ** 63) - 1},
+                                {"extra": {"g": {"deep": ["\x00"]}}}])
 def test_create_rejects_bad_arguments(ring, kw):
     args = dict(uid=1, gid=1, host="h", now=NOW)
     args.update(kw)
