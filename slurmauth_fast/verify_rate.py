@@ -307,6 +307,9 @@ def ours(inp: Inputs, batch: int) -> List[Contender]:
         Calls("slurmauth_fast verify_batch", "ours", "token",
               f"tokens.Verifier.verify_batch, {batch} tokens per call, cost per token",
               v.verify_batch, batch_tokens, batch),
+        Calls("slurmauth_fast sc_verify_batch (C only)", "ours", "token",
+              f"the C call inside verify_batch alone ({batch} tokens, arrays marshalled once): "
+              "every check, no Python objects", _c_batch(v, inp.token, batch), None, batch),
         Calls("slurmauth_fast HS256Key.verify", "ours", "token",
               "jws.HS256Key.verify: generic JWS (split, base64url, HMAC) + JSON parse in Python",
               key.verify, inp.token),

@@ -52,6 +52,7 @@ def test_json_shape(doc):
 def test_every_contender_ran_or_says_why(doc):
     names = {r["name"] for r in doc["rows"]}
     assert {"slurmauth_fast verify", "slurmauth_fast verify_batch", "slurmauth_fast create_credential",
+            "slurmauth_fast sc_verify_batch (C only)",
             "minimal Python hmac+json"} <= names
     assert "slurmauth_fast verify_rpc" in names
     expected = [vr.BASELINE, "joserfc jwt.decode", vr.FLOOR, "libjwt jwt_decode",
