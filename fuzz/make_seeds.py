@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Write the small seed corpora under fuzz/corpus/ from real-shaped inputs.
+
+Tokens are auth/slurm credentials exactly as Slurm writes them (libjwt
+header, sorted compact claims, padded base64 payload = body-hash data),
+signed with the harnesses' fixed key, plus their near misses (wrong tag,
+padding, alg none, a kid). Re-run after changing the harnesses:
+``python fuzz/make_seeds.py`` (deterministic: same files every time).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Dict, List
+
+from slurmauth_fast import HS256Key
+from slurmauth_fast.jsonutil import dumps_compact
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "corpus"
+FUZZ_KEY = b"slurmauth-fast fuzzing key, 32+ bytes long"
+
+HDR = {"alg": "HS256", "typ": "JWT"}
+CLAIMS = {"iat": 1764000000, "exp": 1764000060, "ver": 0x2D00, "ruid": 4294967295, "context": "auth",
+          "cluster": "cluster1", "uid": 1000, "gid": 1000, "host": "login01",
+          # type byte 4 (SHA3) + SHA3-256(body || msg_type) for an empty REQUEST_PING body
+          "payload": base64.b64encode(b"\x04" + hashlib.sha3_256(b"\x03\xf0").digest()).decode()}
+SACK = dict(CLAIMS, context="sack", ruid=1000,
+            id={"name": "alice", "gecos": "Alice", "dir": "/home/alice", "shell": "/bin/bash",
+                "groups": {"alice": 1000, "hpc": 2000}})
+LAUNCH = dict(CLAIMS, context="launch", payload=base64.b64encode(bytes(range(200))).decode(),
+              id={"name": "bob", "gecos": "", "dir": "/home/bob", "shell": "/bin/sh", "gids": [1001, 27]})
+
+
+def b64u(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def tokens() -> Dict[str, bytes]:
+    key = HS256Key(FUZZ_KEY)
+    good = {
+        "auth": key.sign(CLAIMS),
+        "auth_kid": key.sign(CLAIMS, {"kid": "2026-key"}),
+        "sack_id_groups": key.sign(SACK),
+        "launch_id_gids": key.sign(LAUNCH),
+        "no_payload": key.sign({k: v for k, v in CLAIMS.items() if k != "payload"}),
+    }
+    out = {name: tok.encode() for name, tok in good.items()}
+    h, c, s = good["auth"].split(".")
+    out["bad_tag"] = f"{h}.{c}.{s[:-2]}AA".encode()
+    out["padded"] = f"{h}=.{c}.{s}".encode()
+    none_hdr = b64u(b'{"alg":"none"}')
+    out["alg_none"] = f"{none_hdr}.{c}.".encode()
+    out["two_segments"] = f"{h}.{c}".encode()
+    out["exp_string"] = key.sign(dict(CLAIMS, exp="1764000060")).encode()
+    out["dup_claim"] = key.sign_raw(dumps_compact(HDR), b'{"uid":0,"uid":1000}').encode()
+    return out
+
+
+def write(name: str, files: Dict[str, bytes]) -> None:
+    d = CORPUS / name
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    for fname, data in files.items():
+        (d / fname).write_bytes(data)
+
+
+def main() -> None:
+    toks = tokens()
+    write("fuzz_jws", toks)
+    b64: Dict[str, bytes] = {"payload_std": CLAIMS["payload"].encode(), "empty": b""}
+    for name, tok in list(toks.items())[:3]:
+        for i, seg in enumerate(tok.split(b".")):
+            b64[f"{name}_seg{i}"] = seg
+    b64["pad1"], b64["pad2"] = b"QUI=", b"QQ=="
+    write("fuzz_base64", b64)
+    # sign_verify: first byte is the header/claims split point.
+    sv: Dict[str, bytes] = {}
+    for name, claims in (("auth", CLAIMS), ("sack", SACK), ("launch", LAUNCH)):
+        hdr = dumps_compact(HDR)
+        sv[name] = bytes([len(hdr) - 1]) + hdr + dumps_compact(claims)
+    write("fuzz_sign_verify", sv)
+    # atheris: first byte selects the target (see fuzz/py_fuzz.py TARGETS).
+    py: Dict[str, bytes] = {}
+    for name, tok in toks.items():
+        py[f"raw_{name}"] = b"\x00" + tok
+        py[f"cred_{name}"] = b"\x03" + tok
+    for name, claims in (("auth", CLAIMS), ("sack", SACK), ("launch", LAUNCH)):
+        hdr, body = dumps_compact(HDR), dumps_compact(claims)
+        py[f"signed_{name}"] = b"\x01" + bytes([len(hdr) - 1]) + hdr + body
+        py[f"json_{name}"] = b"\x02" + body
+        py[f"claims_{name}"] = b"\x04" + body
+    write("py", py)
+    print(f"wrote seeds under {CORPUS}")
+
+
+if __name__ == "__main__":
+    main()

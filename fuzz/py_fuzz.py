@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""atheris harness over the Python API: whatever the bytes, only
+:class:`slurmauth_fast.errors.SlurmAuthError` subclasses may escape.
+
+Each input is routed (first byte) to one target:
+
+- ``HS256Key.verify`` on the raw bytes as a token (shape, base64url, tag);
+- ``HS256Key.verify`` on a token *correctly signed* over fuzzed header and
+  claims bytes, so the JSON parsing and alg check behind the MAC are reached;
+- ``jsonutil.loads_object`` on the raw bytes;
+- the auth/slurm ``Verifier`` and the wire ``parse_frame`` when those modules
+  exist (issues 3 and 4), on raw bytes and on correctly signed credentials.
+
+Any other exception (TypeError, KeyError, RecursionError, OverflowError, ...)
+propagates and atheris reports it as a crash with the input saved.
+
+Run through ``fuzz/run.sh`` (or directly with libFuzzer flags:
+``python fuzz/py_fuzz.py -max_total_time=60 corpus_dir``).
+"""
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports(include=["slurmauth_fast"]):
+    from slurmauth_fast import HS256Key
+    from slurmauth_fast.errors import HeaderError, SlurmAuthError
+    from slurmauth_fast.jsonutil import loads_object
+
+    try:  # issue 3: auth/slurm credentials
+        from slurmauth_fast.keys import Keyring
+        from slurmauth_fast.tokens import Verifier
+    except ImportError:  # pragma: no cover - depends on what has landed
+        Keyring = Verifier = None  # type: ignore[assignment,misc]
+    try:  # issue 4: Slurm's RPC wire format
+        from slurmauth_fast.rpc import parse_frame
+    except ImportError:  # pragma: no cover
+        parse_frame = None  # type: ignore[assignment]
+
+#: Must match FUZZ_KEY in fuzz_common.h so the seed corpus is shared.
+FUZZ_KEY = b"slurmauth-fast fuzzing key, 32+ bytes long"
+KEY = HS256Key(FUZZ_KEY)
+NOW = 1764000030
+VERIFIER = None
+if Verifier is not None and Keyring is not None:
+    VERIFIER = Verifier(Keyring.from_key_bytes(FUZZ_KEY), verifier_uid=1000, max_len=16384)
+
+
+def _target_token_raw(data: bytes) -> None:
+    KEY.verify(data, max_len=16384)
+
+
+def _target_token_signed(data: bytes) -> None:
+    """First byte: header length - 1; then header bytes, then claims bytes."""
+    if len(data) < 3:
+        return
+    n = 1 + data[0]
+    hdr, claims = data[1:1 + n], data[1 + n:]
+    if not claims:
+        return
+    KEY.verify(KEY.sign_raw(hdr, claims))
+    if VERIFIER is not None:
+        VERIFIER.verify(KEY.sign_raw(hdr, claims), now=NOW)
+
+
+def _target_json(data: bytes) -> None:
+    loads_object(data, HeaderError, "fuzz")
+
+
+def _target_credential_raw(data: bytes) -> None:
+    if VERIFIER is not None:
+        VERIFIER.verify(data, now=NOW)
+
+
+def _target_credential_claims(data: bytes) -> None:
+    """Claims JSON signed under a valid Slurm header: reaches the claim checks."""
+    if VERIFIER is not None:
+        VERIFIER.verify(KEY.sign_raw(b'{"alg":"HS256","typ":"JWT"}', data or b"{}"), now=NOW)
+
+
+def _target_frame(data: bytes) -> None:
+    if parse_frame is not None:
+        parse_frame(data)
+
+
+TARGETS = [_target_token_raw, _target_token_signed, _target_json,
+           _target_credential_raw, _target_credential_claims, _target_frame]
+
+
+def test_one_input(data: bytes) -> None:
+    if not data:
+        return
+    target = TARGETS[data[0] % len(TARGETS)]
+    try:
+        target(data[1:])
+    except SlurmAuthError:
+        pass  # the only acceptable failure
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
