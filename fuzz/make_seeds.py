@@ -93,6 +93,8 @@ def main() -> None:
         py[f"signed_{name}"] = b"\x01" + bytes([len(hdr) - 1]) + hdr + body
         py[f"json_{name}"] = b"\x02" + body
         py[f"claims_{name}"] = b"\x04" + body
+    for name, text in (("host", b"login01"), ("utf8", "n\u00f6de-\u4e2d".encode()), ("escape", b'a"\\b')):
+        py[f"sign_{name}"] = b"\x06" + text
     write("py", py)
     print(f"wrote seeds under {CORPUS}")
 

@@ -8,6 +8,8 @@ Each input is routed (first byte) to one target:
 - ``HS256Key.verify`` on a token *correctly signed* over fuzzed header and
   claims bytes, so the JSON parsing and alg check behind the MAC are reached;
 - ``jsonutil.loads_object`` on the raw bytes;
+- ``HS256Key.sign`` then ``verify`` of claims holding fuzzed text: sign refuses
+  with BadArgumentError or the claims come back unchanged;
 - the auth/slurm ``Verifier`` and the wire ``parse_frame`` when those modules
   exist (issues 3 and 4), on raw bytes and on correctly signed credentials.
 
@@ -25,7 +27,7 @@ import atheris
 
 with atheris.instrument_imports(include=["slurmauth_fast"]):
     from slurmauth_fast import HS256Key
-    from slurmauth_fast.errors import HeaderError, SlurmAuthError
+    from slurmauth_fast.errors import BadArgumentError, HeaderError, SlurmAuthError
     from slurmauth_fast.jsonutil import loads_object
 
     try:  # issue 3: auth/slurm credentials
@@ -79,13 +81,36 @@ def _target_credential_claims(data: bytes) -> None:
         VERIFIER.verify(KEY.sign_raw(b'{"alg":"HS256","typ":"JWT"}', data or b"{}"), now=NOW)
 
 
+def _target_sign_roundtrip(data: bytes) -> None:
+    """sign() then verify(): either sign refuses (BadArgumentError) or the claims
+    come back equal. Text decoded with surrogatepass, so NULs and lone
+    surrogates reach the serialiser."""
+    text = data.decode("utf-8", "surrogatepass") if _utf8ish(data) else data.decode("latin-1")
+    claims = {"host": text, text[:8]: len(data)}
+    try:
+        tok = KEY.sign(claims)
+    except BadArgumentError:
+        return
+    got = KEY.verify(tok).claims
+    if got != claims:
+        raise AssertionError(f"sign/verify round trip changed the claims: {claims!r} -> {got!r}")
+
+
+def _utf8ish(data: bytes) -> bool:
+    try:
+        data.decode("utf-8", "surrogatepass")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _target_frame(data: bytes) -> None:
     if parse_frame is not None:
         parse_frame(data)
 
 
 TARGETS = [_target_token_raw, _target_token_signed, _target_json,
-           _target_credential_raw, _target_credential_claims, _target_frame]
+           _target_credential_raw, _target_credential_claims, _target_frame, _target_sign_roundtrip]
 
 
 def test_one_input(data: bytes) -> None:

@@ -1,0 +1,152 @@
+"""Attack corpus: every hostile token is rejected with its SPECIFIC exception class.
+
+Cases live in tests/vectors/attacks_jws.json (HS256 compact JWS layer, driven
+through ``HS256Key.verify``). Where a case can carry a valid MAC (a malformed
+encoding, a forbidden alg, duplicate keys), it does: the MAC is computed over
+the exact bytes sent, so the rejection comes from the rule under test and not
+from a tag mismatch.
+
+The size limit is shown to come before any hashing without timing: a token
+whose MAC is valid is refused one byte over the limit, and the C entry point
+returns SA_E_TOO_LARGE even when handed no key at all (any hashing would
+need the key and fail with SA_E_ARG first).
+"""
+import base64
+import json
+import re
+
+import pytest
+
+from conftest import load_vectors
+from slurmauth_fast import DEFAULT_MAX_TOKEN, HS256Key
+from slurmauth_fast import errors as E
+from slurmauth_fast._core import ffi, lib
+
+CORPUS = load_vectors("attacks_jws.json")
+KEY = bytes.fromhex(CORPUS["key_hex"])
+OTHER = bytes.fromhex(CORPUS["other_key_hex"])
+_REPEAT = re.compile(r"\$\((\d+)\*([^)]*)\)")
+
+
+def expand(text: str) -> str:
+    return _REPEAT.sub(lambda m: m.group(2) * int(m.group(1)), text)
+
+
+def b64u(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def segment(case: dict, part: str) -> bytes:
+    if part + "_hex" in case:
+        return bytes.fromhex(case[part + "_hex"])
+    return expand(case[part]).encode("utf-8")
+
+
+def build(case: dict) -> bytes:
+    """The token bytes a case describes (see the corpus's "about")."""
+    if "token" in case:
+        return case["token"].encode("utf-8")
+    if "segments" in case:
+        signing_input = ".".join(case["segments"]).encode("utf-8")
+    else:
+        signing_input = f"{b64u(segment(case, 'header'))}.{b64u(segment(case, 'claims'))}".encode()
+    key = OTHER if case.get("sig") == "other-key" else KEY
+    tag = b64u(HS256Key(key).mac(signing_input))
+    if case.get("sig") == "noncanonical":
+        alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        tag = tag[:-1] + alpha[alpha.index(tag[-1]) | 1]
+    tok = signing_input + b"." + tag.encode()
+    if case.get("cut"):
+        tok = tok[: -case["cut"]]
+    if case.get("append"):
+        tok += case["append"].encode()
+    if case.get("concat"):
+        tok += tok
+    return tok
+
+
+CASES = CORPUS["cases"]
+
+
+@pytest.fixture(scope="module")
+def key():
+    return HS256Key(KEY)
+
+
+def test_corpus_is_well_formed():
+    names = [c["name"] for c in CASES]
+    assert len(names) == len(set(names))
+    for c in CASES:
+        assert isinstance(getattr(E, c["expect"]), type), c["expect"]
+        assert issubclass(getattr(E, c["expect"]), E.CredentialError)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_attack_rejected_with_specific_class(key, case):
+    tok = build(case)
+    max_len = len(tok) - 1 if case.get("max_len") == "len-1" else DEFAULT_MAX_TOKEN
+    expected = getattr(E, case["expect"])
+    with pytest.raises(E.SlurmAuthError) as info:
+        key.verify(tok, max_len=max_len)
+    assert type(info.value) is expected, f"{case['name']}: got {type(info.value).__name__}: {info.value}"
+    assert info.value.slurm_errno == E.ESLURM_AUTH_CRED_INVALID
+    # str tokens take the same path (non-ASCII ones stop at the ASCII check)
+    if all(b < 0x80 for b in tok):
+        with pytest.raises(expected):
+            key.verify(tok.decode("ascii"), max_len=max_len)
+
+
+def test_valid_mac_cases_really_have_a_valid_mac(key):
+    """The corpus's point: these are rejected by the rule, not by the tag. Remove
+    the one flaw (re-sign canonical bytes) and the same content verifies."""
+    c = next(c for c in CASES if c["name"] == "alg 'HS512'")
+    hdr = json.loads(c["header"])
+    hdr["alg"] = "HS256"
+    good = key.sign_raw(json.dumps(hdr, separators=(",", ":")).encode(), c["claims"].encode())
+    assert key.verify(good).claims["uid"] == 1000
+    tok = build(next(c for c in CASES if c.get("max_len") == "len-1"))
+    assert key.verify(tok, max_len=len(tok)).claims["uid"] == 1000
+
+
+def test_size_limit_applies_before_any_hashing():
+    tok = build(next(c for c in CASES if c.get("max_len") == "len-1"))
+    out = ffi.new("uint8_t[]", len(tok))
+    lens = ffi.new("size_t[2]")
+    # No key at all (NULL): hashing would fail with SA_E_ARG, so TOO_LARGE proves none happened.
+    assert lib.sa_jws_hs256_verify(ffi.NULL, tok, len(tok), len(tok) - 1,
+                                   out, len(tok), lens, out, len(tok), lens + 1) == lib.SA_E_TOO_LARGE
+    assert lib.sa_jws_hs256_verify(ffi.NULL, tok, len(tok), len(tok),
+                                   out, len(tok), lens, out, len(tok), lens + 1) == lib.SA_E_ARG
+    # A wiped key context is no better: the limit still answers first.
+    k = HS256Key(KEY)
+    ctx = k.cdata
+    k.close()
+    assert lib.sa_jws_hs256_verify(ctx, tok, len(tok), len(tok) - 1,
+                                   out, len(tok), lens, out, len(tok), lens + 1) == lib.SA_E_TOO_LARGE
+
+
+def test_escaped_nul_rule_has_no_false_positive(key):
+    """An escaped backslash followed by u0000 is the 6-character text, not a NUL."""
+    tok = key.sign_raw(b'{"alg":"HS256"}', b'{"host":"a\\\\u0000b"}')
+    assert key.verify(tok).claims["host"] == "a\\u0000b"
+    tok = key.sign_raw(b'{"alg":"HS256"}', b'{"host":"\\ud83d\\ude00"}')  # a valid surrogate pair
+    assert key.verify(tok).claims["host"] == "\U0001F600"
+
+
+@pytest.mark.parametrize("claims", [
+    {"host": "login01\x00evil"},          # NUL: Slurm's reader would refuse it; so does ours
+    {"a\x00": 1},                         # NUL in a key
+    {"host": "\ud800"},                   # unpaired surrogate: not encodable as UTF-8
+    {"x": float("nan")},                  # not JSON
+    {"x": {1, 2}},                        # not JSON at all (was TypeError)
+    {"x": b"bytes"},                      # not JSON at all (was TypeError)
+], ids=["nul-value", "nul-key", "surrogate", "nan", "set", "bytes"])
+def test_signing_refuses_what_verification_would(key, claims):
+    """Regression: sign() let TypeError/UnicodeEncodeError escape and signed NUL strings
+    that Slurm cannot read; now one BadArgumentError, symmetric with verify()."""
+    with pytest.raises(E.BadArgumentError):
+        key.sign(claims)
+
+
+# Pending: the auth/slurm credential layer (issue 3: Verifier) and the wire layer
+# (issue 4: parse_frame) get their own attack cases below once they land on main.
