@@ -158,6 +158,45 @@ class NativeBufferError(SlurmAuthError):
     """Internal: an output buffer was too small (a bug, never user input)."""
 
 
+# --- auth/jwt (issue #7) ---------------------------------------------------
+
+ESLURM_USER_ID_MISSING = 2010
+
+
+class UserClaimError(ClaimsError):
+    """The token names no user: none of "sun", "username" or the configured
+    userclaimfield is a non-empty string."""
+
+
+class UnknownUserError(AudienceError):
+    """The token's user cannot be resolved to a uid/gid (not in the local user
+    database, or no client ids in the token under use_jwt_client_ids_only)."""
+
+    slurm_errno = ESLURM_USER_ID_MISSING
+
+
+class AlternateUserError(AudienceError):
+    """The packed username differs from the token's user, and the token's user is
+    neither root nor SlurmUser (only they may act for others, as slurmrestd does)."""
+
+
+class TokenCreationError(SigningError):
+    """A token cannot be created (``scontrol token`` refuses the request)."""
+
+    slurm_errno = ESLURM_AUTH_UNABLE_TO_GENERATE_TOKEN
+
+
+class LifespanError(TokenCreationError, ValueError):
+    """The requested token lifespan is not in 1 .. 4294967293 seconds."""
+
+
+class TokenCreationDeniedError(TokenCreationError):
+    """The caller may not create this token: only root or SlurmUser may create
+    tokens for another user, or when AuthAltParameters has disable_token_creation."""
+
+# --- end auth/jwt -----------------------------------------------------------
+
+
 # C status code -> (exception class, message). Codes from csrc/sa_status.h.
 _STATUS: Dict[int, Tuple[Type[SlurmAuthError], str]] = {
     1: (TokenTooLargeError, "token exceeds the size limit"),

@@ -11,6 +11,7 @@ short) or a lone UTF-16 surrogate escape anywhere in a key or string.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, List, Tuple, Type
 
 from .errors import BadArgumentError, SlurmAuthError
@@ -18,8 +19,20 @@ from .errors import BadArgumentError, SlurmAuthError
 MAX_DEPTH = 16
 
 
+# One JSON escape sequence: \uXXXX, or a backslash and the character it escapes.
+_ESCAPE = re.compile(r"\\(?:u([0-9a-f]{4})|.)")
+
+
+def _upper_hex(m: "re.Match[str]") -> str:
+    return "\\u" + m.group(1).upper() if m.group(1) else m.group(0)
+
+
 def dumps_compact(obj: Any) -> bytes:
     """Serialise like libjwt/jansson: compact, keys sorted, UTF-8.
+
+    jansson writes control characters without a short form as ``\\u001F``
+    (upper-case hex) where Python writes ``\\u001f``; the escapes are rewritten
+    so the bytes (and so the signature) match libjwt's exactly.
 
     What :func:`loads_object` (and Slurm) would refuse is refused here too,
     with :class:`~slurmauth_fast.errors.BadArgumentError`: NaN/Infinity, values
@@ -29,8 +42,10 @@ def dumps_compact(obj: Any) -> bytes:
                           allow_nan=False)
     except (TypeError, ValueError, RecursionError) as e:
         raise BadArgumentError(f"cannot serialise as JSON: {e}") from None
-    if "\\u0000" in text and _bad_char(obj):
-        raise BadArgumentError("a JSON string holds a NUL character (Slurm refuses \\u0000)")
+    if "\\u" in text:
+        if "\\u0000" in text and _bad_char(obj):
+            raise BadArgumentError("a JSON string holds a NUL character (Slurm refuses \\u0000)")
+        text = _ESCAPE.sub(_upper_hex, text)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
