@@ -95,6 +95,10 @@ def main() -> None:
         py[f"claims_{name}"] = b"\x04" + body
     for name, text in (("host", b"login01"), ("utf8", "n\u00f6de-\u4e2d".encode()), ("escape", b'a"\\b')):
         py[f"sign_{name}"] = b"\x06" + text
+    for name, claims in (("sun", {"iat": 1764000000, "exp": 1764000060, "sun": "root"}),
+                         ("ids", {"iat": 1764000000, "exp": 1764000060, "sun": "alice", "uid": 1000,
+                                  "gid": 1000, "id": SACK["id"]})):
+        py[f"jwt_{name}"] = b"\x07" + dumps_compact(claims)
     write("py", py)
     print(f"wrote seeds under {CORPUS}")
 

@@ -10,6 +10,7 @@ Each input is routed (first byte) to one target:
 - ``jsonutil.loads_object`` on the raw bytes;
 - ``HS256Key.sign`` then ``verify`` of claims holding fuzzed text: sign refuses
   with BadArgumentError or the claims come back unchanged;
+- the auth/jwt ``JWTVerifier`` on correctly signed claims;
 - the auth/slurm ``Verifier`` and the wire ``parse_frame`` when those modules
   exist (issues 3 and 4), on raw bytes and on correctly signed credentials.
 
@@ -30,6 +31,8 @@ with atheris.instrument_imports(include=["slurmauth_fast"]):
     from slurmauth_fast.errors import BadArgumentError, HeaderError, SlurmAuthError
     from slurmauth_fast.jsonutil import loads_object
 
+    from slurmauth_fast.jwt import JWTVerifier
+
     try:  # issue 3: auth/slurm credentials
         from slurmauth_fast.keys import Keyring
         from slurmauth_fast.tokens import Verifier
@@ -44,6 +47,7 @@ with atheris.instrument_imports(include=["slurmauth_fast"]):
 FUZZ_KEY = b"slurmauth-fast fuzzing key, 32+ bytes long"
 KEY = HS256Key(FUZZ_KEY)
 NOW = 1764000030
+JWT_VERIFIER = JWTVerifier(hs256_key=KEY, use_jwt_client_ids=True)
 VERIFIER = None
 if Verifier is not None and Keyring is not None:
     VERIFIER = Verifier(Keyring.from_key_bytes(FUZZ_KEY), verifier_uid=1000, max_len=16384)
@@ -104,13 +108,19 @@ def _utf8ish(data: bytes) -> bool:
         return False
 
 
+def _target_jwt(data: bytes) -> None:
+    """auth/jwt: claims JSON signed under an HS256 header (user names, client ids)."""
+    JWT_VERIFIER.verify(KEY.sign_raw(b'{"alg":"HS256","typ":"JWT"}', data or b"{}"), now=NOW)
+
+
 def _target_frame(data: bytes) -> None:
     if parse_frame is not None:
         parse_frame(data)
 
 
 TARGETS = [_target_token_raw, _target_token_signed, _target_json,
-           _target_credential_raw, _target_credential_claims, _target_frame, _target_sign_roundtrip]
+           _target_credential_raw, _target_credential_claims, _target_frame, _target_sign_roundtrip,
+           _target_jwt]
 
 
 def test_one_input(data: bytes) -> None:
