@@ -1,7 +1,9 @@
 """Attack corpus: every hostile token is rejected with its SPECIFIC exception class.
 
 Cases live in tests/vectors/attacks_jws.json (HS256 compact JWS layer, driven
-through ``HS256Key.verify``). Where a case can carry a valid MAC (a malformed
+through ``HS256Key.verify``) and tests/vectors/attacks_slurm.json (auth/slurm
+credentials through ``tokens.Verifier``: key selection by kid, expired keys,
+claim types and ranges, ruid, context, payload). Where a case can carry a valid MAC (a malformed
 encoding, a forbidden alg, duplicate keys), it does: the MAC is computed over
 the exact bytes sent, so the rejection comes from the rule under test and not
 from a tag mismatch.
@@ -148,5 +150,72 @@ def test_signing_refuses_what_verification_would(key, claims):
         key.sign(claims)
 
 
-# Pending: the auth/slurm credential layer (issue 3: Verifier) and the wire layer
-# (issue 4: parse_frame) get their own attack cases below once they land on main.
+# --- the auth/slurm credential layer (tests/vectors/attacks_slurm.json) -------------
+
+SLURM = load_vectors("attacks_slurm.json")
+SLURM_CASES = SLURM["cases"]
+
+
+def _slurm_secret(kid):
+    k = next(k for k in SLURM["jwks"]["keys"] if k["kid"] == kid)["k"]
+    return base64.urlsafe_b64decode(k + "=" * (-len(k) % 4))
+
+
+def _json_text(obj_or_raw) -> bytes:
+    return expand(obj_or_raw).encode() if isinstance(obj_or_raw, str) else \
+        expand(json.dumps(obj_or_raw, separators=(",", ":"), sort_keys=True)).encode()
+
+
+def build_credential(case: dict) -> bytes:
+    """The token bytes an attacks_slurm.json case describes (see its "about")."""
+    header = _json_text(case.get("header_raw", case.get("header", SLURM["base_header"])))
+    if "claims_raw" in case:
+        claims = _json_text(case["claims_raw"])
+    else:
+        values = {k: json.dumps(v, separators=(",", ":")).encode() for k, v in SLURM["base_claims"].items()}
+        values.update({k: json.dumps(v, separators=(",", ":")).encode() for k, v in case.get("set", {}).items()})
+        values.update({k: expand(v).encode() for k, v in case.get("set_raw", {}).items()})
+        values.update({k: bytes.fromhex(v) for k, v in case.get("set_raw_hex", {}).items()})
+        for k in case.get("unset", []):
+            del values[k]
+        claims = b"{" + b",".join(json.dumps(k).encode() + b":" + values[k] for k in sorted(values)) + b"}"
+    tok = HS256Key(_slurm_secret(case.get("sign_with", "k-current"))).sign_raw(header, claims).encode()
+    if case.get("cut"):
+        tok = tok[: -case["cut"]]
+    if case.get("concat"):
+        tok += tok
+    return tok
+
+
+@pytest.fixture(scope="module")
+def slurm_verifier():
+    tokens = pytest.importorskip("slurmauth_fast.tokens", reason="auth/slurm Verifier (issue 3) not on this branch")
+    from slurmauth_fast.keys import Keyring
+    return tokens, Keyring.from_jwks(json.dumps(SLURM["jwks"]))
+
+
+def test_slurm_corpus_base_token_verifies(slurm_verifier):
+    """The control: without a flaw the same construction verifies."""
+    tokens, keyring = slurm_verifier
+    cred = tokens.Verifier(keyring, verifier_uid=SLURM["verifier_uid"]).verify(
+        build_credential({}), now=SLURM["now"])
+    assert (cred.uid, cred.gid, cred.kid, cred.payload) == (1000, 1000, "k-current", b"\x01\x03\xf0")
+
+
+@pytest.mark.parametrize("case", SLURM_CASES, ids=[c["name"] for c in SLURM_CASES])
+def test_slurm_attack_rejected_with_specific_class(slurm_verifier, case):
+    tokens, keyring = slurm_verifier
+    tok = build_credential(case)
+    max_len = len(tok) - 1 if case.get("max_len") == "len-1" else DEFAULT_MAX_TOKEN
+    v = tokens.Verifier(keyring, verifier_uid=SLURM["verifier_uid"], max_len=max_len)
+    expected = getattr(E, case["expect"])
+    with pytest.raises(E.SlurmAuthError) as info:
+        v.verify(tok, now=SLURM["now"])
+    assert type(info.value) is expected, f"{case['name']}: got {type(info.value).__name__}: {info.value}"
+    assert info.value.slurm_errno == E.ESLURM_AUTH_CRED_INVALID
+    # the batch API gives the same answer, as a value
+    (got,) = v.verify_batch([tok], now=SLURM["now"])
+    assert type(got) is expected
+
+
+# Pending: the wire layer (issue 4: parse_frame) gets its own attack cases once it lands on main.
