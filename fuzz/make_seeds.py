@@ -60,6 +60,38 @@ def tokens() -> Dict[str, bytes]:
     return out
 
 
+def frames() -> Dict[str, bytes]:
+    """Real-shaped RPC frames (issue 4's pack_frame), keyed by name; {} until it exists."""
+    try:
+        from slurmauth_fast import rpc
+        from slurmauth_fast.bodyhash import HASH_K12, HASH_SHA3, body_hash_payload
+    except ImportError:
+        return {}
+    # The key sa_fuzz_rpc_frame checks tags with (csrc/fuzz.c), so seeds pass the tag check.
+    wire_key = HS256Key(b"slurmauth_fast fuzz key (not a secret)")
+    ping, rc_body = 1008, b"\x00\x00\x00\x00"
+
+    def cred(body: bytes, msg_type: int, hash_type: int = HASH_K12) -> str:
+        payload = body_hash_payload(body, msg_type, hash_type)
+        return wire_key.sign(dict(CLAIMS, payload=base64.b64encode(payload).decode()))
+
+    out = {
+        "slurm_ping": rpc.pack_frame(ping, b"", credential=cred(b"", ping)),
+        "slurm_rc_sha3": rpc.pack_frame(8001, rc_body, credential=cred(rc_body, 8001, HASH_SHA3)),
+        "munge": rpc.pack_frame(ping, b"", credential="MUNGE:AwQDAAAbcdef:", plugin=rpc.AUTH_MUNGE),
+        "jwt_user": rpc.pack_frame(ping, b"", credential=wire_key.sign({"sun": "alice"}),
+                                   plugin=rpc.AUTH_JWT, username="alice"),
+        "no_auth": rpc.pack_frame(8001, rc_body, flags=rpc.NO_AUTH_CRED),
+        "forward_addrs": rpc.pack_frame(ping, b"", credential=cred(b"", ping), flags=rpc.PACK_ADDRS,
+                                        forward=rpc.Forward(cnt=4, nodelist="n[1-4]", timeout=10000, tree_width=50,
+                                                            net_cred="netcred", tree_depth=2),
+                                        orig_addr=("10.0.0.1", 6817)),
+        "ipv6": rpc.pack_frame(ping, b"", credential=cred(b"", ping), orig_addr=("fe80::1", 6818)),
+        "old_version": rpc.pack_frame(ping, b"", credential=cred(b"", ping), version=0x2A00),
+    }
+    return out
+
+
 def write(name: str, files: Dict[str, bytes]) -> None:
     d = CORPUS / name
     shutil.rmtree(d, ignore_errors=True)
@@ -99,7 +131,15 @@ def main() -> None:
                          ("ids", {"iat": 1764000000, "exp": 1764000060, "sun": "alice", "uid": 1000,
                                   "gid": 1000, "id": SACK["id"]})):
         py[f"jwt_{name}"] = b"\x07" + dumps_compact(claims)
+    fr = frames()
+    for name, frame in fr.items():
+        py[f"frame_{name}"] = b"\x05" + frame
     write("py", py)
+    if fr:
+        # fuzz_rpc: data[0] bit0 = length prefix (pack_frame writes one by default)
+        write("fuzz_rpc", {name: b"\x01" + frame for name, frame in fr.items()})
+        # fuzz_pack: byte 0 = op count, then ops (0 u16, 1 u32, 2 u64, 3 packmem, 4 packstr), then data
+        write("fuzz_pack", {name: bytes([7, 1, 0, 0, 0, 1, 4, 3]) + frame for name, frame in fr.items()})
     print(f"wrote seeds under {CORPUS}")
 
 
