@@ -6,6 +6,8 @@ loads them, Slurm's order of checks) and, when it is rejected, says exactly
 why: the exception class, the Slurm error number and name, and the message.
 ``decode`` prints the header and claims WITHOUT checking anything; its output
 is labelled UNVERIFIED because anyone can write any claims into a token.
+(``cred-verify`` in :mod:`slurmauth_fast.slurm_cli` is the terse, JSON-only
+form for scripts; the key options are shared with it.)
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from . import errors
 from .cli import EXIT_FAILED, EXIT_OK
 from .errors import SlurmAuthError
 from .jws import DEFAULT_MAX_TOKEN
+from .slurm_cli import _keys_args as keys_args
+from .slurm_cli import _load as load_keyring
+from .tokens import CONTEXTS, RPC_CONTEXTS, Verifier
 
 _TIME_CLAIMS = ("iat", "exp")
 _HASH_TYPES = {1: "NONE (msg_type only)", 2: "K12", 4: "SHA3-256"}
@@ -132,17 +137,9 @@ def explain(exc: SlurmAuthError) -> str:
             f"{errno_name(exc.slurm_errno)}): {exc}")
 
 
-def _load_keyring(args: argparse.Namespace) -> Any:
-    from .keys import Keyring  # issue 3
-
-    return Keyring.load(key_path=args.key, jwks_path=args.jwks, conf_dir=args.conf_dir)
-
-
 def _verify(args: argparse.Namespace) -> int:
-    from .tokens import RPC_CONTEXTS, Verifier  # issue 3
-
     token = read_token(args.token)
-    keyring = _load_keyring(args)          # KeyFileError -> exit 3 in cli.main
+    keyring = load_keyring(args)           # KeyFileError -> exit 3 in cli.main
     verifier = Verifier(keyring, verifier_uid=args.uid, contexts=tuple(args.context or RPC_CONTEXTS),
                         max_len=args.max_len)
     try:
@@ -180,12 +177,10 @@ def register(subparsers: Any) -> None:
                     "and the reason, and exits 1.",
         epilog="Example: slurmauth-fast verify --uid 0 \"$TOKEN\"   (or pipe the token on stdin)")
     p.add_argument("token", nargs="?", help="the token ('-' or absent: read stdin)")
-    p.add_argument("--key", metavar="PATH", help="slurm.key to use")
-    p.add_argument("--jwks", metavar="PATH", help="slurm.jwks to use (used instead of slurm.key when it exists)")
-    p.add_argument("--conf-dir", metavar="DIR", help="directory holding slurm.key/slurm.jwks")
-    p.add_argument("--uid", type=int, metavar="UID",
+    keys_args(p)
+    p.add_argument("--uid", "--verifier-uid", dest="uid", type=int, metavar="UID",
                    help="verify as this uid: the ruid claim must be it or 4294967295 (default: your uid)")
-    p.add_argument("--context", action="append", metavar="CTX",
+    p.add_argument("--context", action="append", choices=CONTEXTS,
                    help="accepted context (repeatable; default: auth and sack, as for an RPC)")
     p.add_argument("--now", type=int, metavar="UNIXTIME", help="check expiry at this time instead of now")
     p.add_argument("--max-len", type=int, default=DEFAULT_MAX_TOKEN, metavar="BYTES",

@@ -123,5 +123,5 @@ def loads_object(raw: bytes, exc: Type[SlurmAuthError], what: str) -> Dict[str, 
     # Only escapes can produce NUL or a surrogate (raw ones are refused by the
     # UTF-8 decoder and the JSON grammar), so the walk runs only when one is present.
     if "\\u" in text and _bad_char(obj):
-        raise exc(f"{what} has a \\u0000 or unpaired surrogate escape")
+        raise exc(f"{what} has a NUL (\\u0000) or unpaired surrogate escape")
     return obj

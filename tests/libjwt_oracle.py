@@ -40,6 +40,8 @@ class LibJWT:
             "jwt_get_grant_int": (L, [P, S]),
             "jwt_get_grants_json": (P, [P, S]),
             "jwt_get_header": (S, [P, S]),
+            "jwt_get_headers_json": (P, [P, S]),
+            "jwt_Base64encode": (I, [S, S, I]),
         }
         for name, (res, args) in sig.items():
             fn = getattr(lib, name)
@@ -85,6 +87,57 @@ class LibJWT:
             return rc, None
         try:
             return 0, json.loads(self._take_str(self._lib.jwt_get_grants_json(j, None)))
+        finally:
+            self._lib.jwt_free(j)
+
+
+    def decode_full(self, token: str, key: bytes) -> Optional[Tuple[Dict[str, Any], Dict[str, Any]]]:
+        """jwt_decode with a key: (header, grants), or None when libjwt refuses."""
+        j = ctypes.c_void_p()
+        if self._lib.jwt_decode(ctypes.byref(j), token.encode("ascii"), key, len(key)):
+            return None
+        try:
+            header = json.loads(self._take_str(self._lib.jwt_get_headers_json(j, None)))
+            return header, json.loads(self._take_str(self._lib.jwt_get_grants_json(j, None)))
+        finally:
+            self._lib.jwt_free(j)
+
+    def slurm_create_internal(self, key: bytes, *, kid: Optional[str], context: str, uid: int,
+                              gid: int, r_uid: int, host: str, iat: int, lifespan: int,
+                              version: int, cluster: Optional[str] = None,
+                              data: Optional[bytes] = None, extra: Optional[str] = None) -> str:
+        """Mint an auth/slurm credential making the same libjwt calls, in the
+        same order, as Slurm's create_internal(): iat, exp, ver, ruid, context,
+        [cluster], [extra grants JSON], uid, gid, host, [payload via
+        jwt_Base64encode], [kid header], jwt_set_alg(HS256)."""
+        grants: list = [("iat", iat), ("exp", iat + lifespan), ("ver", version), ("ruid", r_uid),
+                        ("context", context)]
+        if cluster is not None:
+            grants.append(("cluster", cluster))
+        j = ctypes.c_void_p()
+        assert self._lib.jwt_new(ctypes.byref(j)) == 0
+        try:
+            def add(name: str, value: Union[int, str]) -> None:
+                if isinstance(value, int):
+                    rc = self._lib.jwt_add_grant_int(j, name.encode(), value)
+                else:
+                    rc = self._lib.jwt_add_grant(j, name.encode(), value.encode("utf-8"))
+                assert rc == 0, f"jwt_add_grant {name}: {rc}"
+            for name, value in grants:
+                add(name, value)
+            if extra is not None:
+                assert self._lib.jwt_add_grants_json(j, extra.encode("utf-8")) == 0
+            add("uid", uid)
+            add("gid", gid)
+            add("host", host)
+            if data:
+                buf = ctypes.create_string_buffer(2 * len(data) + 4)
+                self._lib.jwt_Base64encode(buf, data, len(data))
+                assert self._lib.jwt_add_grant(j, b"payload", buf.value) == 0
+            if kid is not None:
+                assert self._lib.jwt_add_header(j, b"kid", kid.encode("utf-8")) == 0
+            assert self._lib.jwt_set_alg(j, JWT_ALG_HS256, key, len(key)) == 0
+            return self._take_str(self._lib.jwt_encode_str(j))
         finally:
             self._lib.jwt_free(j)
 

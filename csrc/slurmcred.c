@@ -1,0 +1,909 @@
+#include "slurmcred.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "base64.h"
+#include "jws.h"
+#include "sa_status.h"
+
+#define UINT32_ANY 4294967295LL
+
+/* ---- strict JSON scanning over an explicit-length buffer ---------------- */
+
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+    size_t i;
+} jcur;
+
+typedef struct {          /* a scanned string: raw span between the quotes */
+    size_t off, len;
+    int esc;              /* contains escapes: must be unescaped before use */
+} jstr;
+
+static void ws(jcur *j)
+{
+    while (j->i < j->n) {
+        uint8_t c = j->p[j->i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            return;
+        j->i++;
+    }
+}
+
+static int peek(const jcur *j)
+{
+    return j->i < j->n ? j->p[j->i] : -1;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static long hex4(const uint8_t *p)
+{
+    long v = 0;
+    int k;
+    for (k = 0; k < 4; k++) {
+        int h = hexval(p[k]);
+        if (h < 0)
+            return -1;
+        v = (v << 4) | h;
+    }
+    return v;
+}
+
+/* Length of the valid UTF-8 sequence at p[0..n), or 0 if invalid (overlong,
+ * surrogate, above U+10FFFF or truncated). p[0] >= 0x80. */
+static size_t utf8_seq(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0];
+    if (c >= 0xC2 && c <= 0xDF)
+        return (n >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && p[1] < 0xA0)
+            return 0;                       /* overlong */
+        if (c == 0xED && p[1] >= 0xA0)
+            return 0;                       /* UTF-16 surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && p[1] < 0x90)
+            return 0;                       /* overlong */
+        if (c == 0xF4 && p[1] >= 0x90)
+            return 0;                       /* above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+/* 1 for the bytes a string may hold as they are: 0x20-0x7F except '"' and '\\'. */
+static const uint8_t PLAIN[256] = {
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+};
+
+/* Scan a string at the opening quote; validate everything, decode nothing. */
+static int scan_string(jcur *j, jstr *s)
+{
+    const uint8_t *p = j->p;
+    size_t i = j->i + 1, n = j->n;
+
+    s->off = i;
+    s->esc = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (PLAIN[c]) {            /* printable ASCII other than '"' and '\\' */
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            s->len = i - s->off;
+            j->i = i + 1;
+            return SA_OK;
+        }
+        if (c < 0x20)
+            return SC_E_UTF8;
+        if (c == '\\') {
+            s->esc = 1;
+            if (i + 1 >= n)
+                return SC_E_UTF8;
+            c = p[i + 1];
+            if (c == 'u') {
+                long v;
+                if (i + 6 > n || (v = hex4(p + i + 2)) < 0)
+                    return SC_E_UTF8;
+                if (v == 0)
+                    return SC_E_UTF8;       /* jansson refuses \u0000 */
+                if (v >= 0xDC00 && v <= 0xDFFF)
+                    return SC_E_UTF8;       /* lone low surrogate */
+                if (v >= 0xD800 && v <= 0xDBFF) {
+                    long lo;
+                    if (i + 12 > n || p[i + 6] != '\\' || p[i + 7] != 'u' ||
+                        (lo = hex4(p + i + 8)) < 0xDC00 || lo > 0xDFFF)
+                        return SC_E_UTF8;   /* high surrogate without its low half */
+                    i += 12;
+                } else {
+                    i += 6;
+                }
+                continue;
+            }
+            if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' &&
+                c != 'r' && c != 't')
+                return SC_E_UTF8;
+            i += 2;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p + i, n - i);
+            if (!k)
+                return SC_E_UTF8;
+            i += k;
+            continue;
+        }
+        i++;
+    }
+    return SC_E_UTF8;                       /* unterminated */
+}
+
+static size_t put_utf8(uint8_t *o, unsigned long cp)
+{
+    if (cp < 0x80) {
+        o[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (uint8_t)(0xC0 | (cp >> 6));
+        o[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xE0 | (cp >> 12));
+        o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (uint8_t)(0xF0 | (cp >> 18));
+    o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Decode a string scan_string() validated. The output is never longer than
+ * the raw span, so cap >= s->len always suffices. */
+static size_t unescape(const uint8_t *base, const jstr *s, uint8_t *out)
+{
+    const uint8_t *p = base + s->off;
+    size_t i = 0, o = 0;
+
+    while (i < s->len) {
+        uint8_t c = p[i];
+        if (c != '\\') {
+            out[o++] = c;
+            i++;
+            continue;
+        }
+        c = p[i + 1];
+        switch (c) {
+        case 'b': out[o++] = '\b'; i += 2; break;
+        case 'f': out[o++] = '\f'; i += 2; break;
+        case 'n': out[o++] = '\n'; i += 2; break;
+        case 'r': out[o++] = '\r'; i += 2; break;
+        case 't': out[o++] = '\t'; i += 2; break;
+        case 'u': {
+            unsigned long cp = (unsigned long)hex4(p + i + 2);
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned long lo = (unsigned long)hex4(p + i + 8);
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                i += 12;
+            } else {
+                i += 6;
+            }
+            o += put_utf8(out + o, cp);
+            break;
+        }
+        default: out[o++] = c; i += 2; break;   /* " \ / */
+        }
+    }
+    return o;
+}
+
+/* Scan a number; *is_int when it has no fraction or exponent. For integers
+ * *neg and *mag get the sign and magnitude (*big set when it exceeds 2^63). */
+static int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, int bad)
+{
+    const uint8_t *p = j->p;
+    size_t i = j->i, n = j->n;
+    uint64_t v = 0;
+
+    *is_int = 1;
+    *neg = 0;
+    *big = 0;
+    if (i < n && p[i] == '-') {
+        *neg = 1;
+        i++;
+    }
+    if (i >= n || p[i] < '0' || p[i] > '9')
+        return bad;
+    if (p[i] == '0') {
+        i++;
+    } else {
+        size_t start = i;
+        /* 18 digits cannot overflow (10^18 < 2^63); check only beyond them */
+        while (i < n && p[i] >= '0' && p[i] <= '9' && i - start < 18)
+            v = v * 10 + (unsigned)(p[i++] - '0');
+        while (i < n && p[i] >= '0' && p[i] <= '9') {
+            unsigned d = (unsigned)(p[i] - '0');
+            if (v > (UINT64_C(9223372036854775808) - d) / 10)
+                *big = 1;
+            else
+                v = v * 10 + d;
+            i++;
+        }
+    }
+    if (i < n && p[i] == '.') {
+        *is_int = 0;
+        i++;
+        if (i >= n || p[i] < '0' || p[i] > '9')
+            return bad;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        *is_int = 0;
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        if (i >= n || p[i] < '0' || p[i] > '9')
+            return bad;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+    }
+    *mag = v;
+    j->i = i;
+    return SA_OK;
+}
+
+static int bytes_eq(const uint8_t *a, const char *b, size_t n)
+{
+    size_t k;
+    for (k = 0; k < n; k++)
+        if (a[k] != (uint8_t)b[k])
+            return 0;
+    return 1;
+}
+
+static int literal(jcur *j, const char *lit, size_t len)
+{
+    if (j->n - j->i < len || !bytes_eq(j->p + j->i, lit, len))
+        return 0;
+    j->i += len;
+    return 1;
+}
+
+/* Skip any JSON value (validating it); depth counts enclosing containers. */
+static int skip_value(jcur *j, int depth, int bad)
+{
+    int c = peek(j), rc;
+    jstr s;
+
+    if (c == '"')
+        return scan_string(j, &s);
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        int is_int, neg, big;
+        uint64_t mag;
+        return scan_number(j, &is_int, &neg, &mag, &big, bad);
+    }
+    if (c == 't')
+        return literal(j, "true", 4) ? SA_OK : bad;
+    if (c == 'f')
+        return literal(j, "false", 5) ? SA_OK : bad;
+    if (c == 'n')
+        return literal(j, "null", 4) ? SA_OK : bad;
+    if (c != '{' && c != '[')
+        return bad;
+    if (depth >= SC_MAX_DEPTH)
+        return SC_E_DEPTH;
+    j->i++;
+    ws(j);
+    if (peek(j) == (c == '{' ? '}' : ']')) {
+        j->i++;
+        return SA_OK;
+    }
+    for (;;) {
+        if (c == '{') {
+            if (peek(j) != '"')
+                return bad;
+            if ((rc = scan_string(j, &s)) != SA_OK)
+                return rc;
+            ws(j);
+            if (peek(j) != ':')
+                return bad;
+            j->i++;
+            ws(j);
+        }
+        if ((rc = skip_value(j, depth + 1, bad)) != SA_OK)
+            return rc;
+        ws(j);
+        if (peek(j) == ',') {
+            j->i++;
+            ws(j);
+            continue;
+        }
+        if (peek(j) == (c == '{' ? '}' : ']')) {
+            j->i++;
+            return SA_OK;
+        }
+        return bad;
+    }
+}
+
+/* ---- a flat object walker: known members dispatched, others skipped ----- */
+
+typedef int (*member_fn)(void *ctx, int idx, jcur *j);
+
+typedef struct {
+    int (*lookup)(const uint8_t *name, size_t len);  /* index of a known member, or -1 */
+    int bad;                 /* status for malformed JSON */
+    int dup;                 /* status for a duplicate name */
+} walk_spec;
+
+static int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
+{
+    uint8_t name[SC_MAX_NAME];
+    uint8_t seen_store[SC_MAX_UNKNOWN * 24];
+    size_t seen_off[SC_MAX_UNKNOWN], seen_len[SC_MAX_UNKNOWN];
+    size_t nseen = 0, store_used = 0;
+    uint32_t known = 0;
+    int rc;
+
+    ws(j);
+    if (peek(j) != '{')
+        return w->bad;
+    j->i++;
+    ws(j);
+    if (peek(j) == '}') {
+        j->i++;
+        goto end;
+    }
+    for (;;) {
+        jstr s;
+        const uint8_t *nm;
+        size_t nlen;
+        int idx;
+
+        if (peek(j) != '"')
+            return w->bad;
+        if ((rc = scan_string(j, &s)) != SA_OK)
+            return rc;
+        if (s.len > SC_MAX_NAME)
+            return SC_E_NAME_LONG;
+        if (s.esc) {
+            nlen = unescape(j->p, &s, name);
+            nm = name;
+        } else {
+            nlen = s.len;
+            nm = j->p + s.off;
+        }
+        idx = w->lookup(nm, nlen);
+        if (idx >= 0) {
+            if (known & (1u << idx))
+                return w->dup;
+            known |= 1u << idx;
+        } else {
+            size_t q;
+            for (q = 0; q < nseen; q++)
+                if (seen_len[q] == nlen && memcmp(seen_store + seen_off[q], nm, nlen) == 0)
+                    return w->dup;
+            if (nseen == SC_MAX_UNKNOWN || store_used + nlen > sizeof(seen_store))
+                return SC_E_TOO_MANY;
+            memcpy(seen_store + store_used, nm, nlen);
+            seen_off[nseen] = store_used;
+            seen_len[nseen++] = nlen;
+            store_used += nlen;
+        }
+        ws(j);
+        if (peek(j) != ':')
+            return w->bad;
+        j->i++;
+        ws(j);
+        rc = idx >= 0 ? fn(ctx, idx, j) : skip_value(j, 1, w->bad);
+        if (rc != SA_OK)
+            return rc;
+        ws(j);
+        if (peek(j) == ',') {
+            j->i++;
+            ws(j);
+            continue;
+        }
+        if (peek(j) == '}') {
+            j->i++;
+            break;
+        }
+        return w->bad;
+    }
+end:
+    ws(j);
+    return j->i == j->n ? SA_OK : w->bad;
+}
+
+/* ---- header ------------------------------------------------------------- */
+
+static int header_index(const uint8_t *s, size_t n)
+{
+    if (n != 3)
+        return -1;
+    if (bytes_eq(s, "alg", 3))
+        return 0;
+    if (bytes_eq(s, "typ", 3))
+        return 1;
+    if (bytes_eq(s, "kid", 3))
+        return 2;
+    return -1;
+}
+
+typedef struct {
+    jstr alg, typ, kid;
+    int has_alg, has_typ, has_kid;
+} hdr_ctx;
+
+static int hdr_member(void *vctx, int idx, jcur *j)
+{
+    hdr_ctx *h = vctx;
+    jstr *s = idx == 0 ? &h->alg : idx == 1 ? &h->typ : &h->kid;
+    int rc;
+
+    if (peek(j) != '"') {
+        rc = skip_value(j, 1, SC_E_HEADER_JSON);
+        if (rc != SA_OK)
+            return rc;
+        return idx == 0 ? SC_E_ALG_MISSING : idx == 1 ? SC_E_TYP : SC_E_KID_TYPE;
+    }
+    if ((rc = scan_string(j, s)) != SA_OK)
+        return rc == SC_E_UTF8 ? SC_E_HEADER_JSON : rc;
+    if (idx == 0)
+        h->has_alg = 1;
+    else if (idx == 1)
+        h->has_typ = 1;
+    else
+        h->has_kid = 1;
+    return SA_OK;
+}
+
+static const walk_spec HDR_SPEC = {header_index, SC_E_HEADER_JSON, SC_E_HEADER_DUP};
+
+/* Compare a scanned string with a literal, unescaping into tmp if needed. */
+static int str_equals(const uint8_t *base, const jstr *s, const char *lit, size_t litlen,
+                      uint8_t *tmp, int ci)
+{
+    const uint8_t *v = base + s->off;
+    size_t n = s->len, k;
+
+    if (s->esc) {
+        n = unescape(base, s, tmp);
+        v = tmp;
+    }
+    if (n != litlen)
+        return 0;
+    if (!ci)
+        return bytes_eq(v, lit, n);
+    for (k = 0; k < n; k++) {
+        uint8_t a = v[k], b = (uint8_t)lit[k];
+        if (a >= 'a' && a <= 'z')
+            a = (uint8_t)(a - 32);
+        if (b >= 'a' && b <= 'z')
+            b = (uint8_t)(b - 32);
+        if (a != b)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- claims ------------------------------------------------------------- */
+
+/* The SC_CL_* index of a claim name, or -1 (dispatch on length, then bytes). */
+static int claim_index(const uint8_t *s, size_t n)
+{
+    switch (n) {
+    case 2:
+        return bytes_eq(s, "id", 2) ? SC_CL_ID : -1;
+    case 3:
+        switch (s[0]) {
+        case 'i': return bytes_eq(s, "iat", 3) ? SC_CL_IAT : -1;
+        case 'e': return bytes_eq(s, "exp", 3) ? SC_CL_EXP : -1;
+        case 'v': return bytes_eq(s, "ver", 3) ? SC_CL_VER : -1;
+        case 'u': return bytes_eq(s, "uid", 3) ? SC_CL_UID : -1;
+        case 'g': return bytes_eq(s, "gid", 3) ? SC_CL_GID : -1;
+        case 'n': return bytes_eq(s, "net", 3) ? SC_CL_NET : -1;
+        default: return -1;
+        }
+    case 4:
+        if (bytes_eq(s, "ruid", 4))
+            return SC_CL_RUID;
+        return bytes_eq(s, "host", 4) ? SC_CL_HOST : -1;
+    case 6:
+        return bytes_eq(s, "sbcast", 6) ? SC_CL_SBCAST : -1;
+    case 7:
+        if (bytes_eq(s, "context", 7))
+            return SC_CL_CONTEXT;
+        if (bytes_eq(s, "cluster", 7))
+            return SC_CL_CLUSTER;
+        return bytes_eq(s, "payload", 7) ? SC_CL_PAYLOAD : -1;
+    default:
+        return -1;
+    }
+}
+
+static const walk_spec CL_SPEC = {claim_index, SC_E_CLAIMS_JSON, SC_E_CLAIM_DUP};
+
+typedef struct {
+    int64_t ival[6];          /* iat exp ver ruid uid gid */
+    jstr sval[4];             /* context cluster host payload */
+    size_t raw_off[3], raw_len[3];  /* id sbcast net */
+    uint32_t present;
+    int err_claim;
+} cl_ctx;
+
+static int cl_value(cl_ctx *c, int idx, jcur *j)
+{
+    int rc, ch = peek(j);
+
+    if (idx <= SC_CL_GID) {
+        int is_int, neg, big;
+        uint64_t mag;
+        if (ch != '-' && (ch < '0' || ch > '9')) {
+            rc = skip_value(j, 1, SC_E_CLAIMS_JSON);
+            return rc != SA_OK ? rc : SC_E_INT_TYPE;
+        }
+        if ((rc = scan_number(j, &is_int, &neg, &mag, &big, SC_E_CLAIMS_JSON)) != SA_OK)
+            return rc;
+        if (!is_int)
+            return SC_E_INT_TYPE;
+        if (idx <= SC_CL_EXP) {           /* time_t: any int64 */
+            if (big || (!neg && mag > (uint64_t)INT64_MAX))
+                return SC_E_INT_RANGE;
+            c->ival[idx] = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+        } else {
+            uint64_t hi = idx == SC_CL_VER ? 65535u : 4294967295u;
+            if (big || neg || mag > hi)
+                return SC_E_INT_RANGE;    /* "-0" is refused too */
+            c->ival[idx] = (int64_t)mag;
+        }
+        return SA_OK;
+    }
+    if (idx <= SC_CL_PAYLOAD) {
+        if (ch != '"') {
+            rc = skip_value(j, 1, SC_E_CLAIMS_JSON);
+            return rc != SA_OK ? rc : SC_E_STR_TYPE;
+        }
+        return scan_string(j, &c->sval[idx - SC_CL_CONTEXT]);
+    }
+    if (ch != '{') {
+        rc = skip_value(j, 1, SC_E_CLAIMS_JSON);
+        return rc != SA_OK ? rc : SC_E_OBJ_TYPE;
+    }
+    c->raw_off[idx - SC_CL_ID] = j->i;
+    rc = skip_value(j, 1, SC_E_CLAIMS_JSON);
+    c->raw_len[idx - SC_CL_ID] = j->i - c->raw_off[idx - SC_CL_ID];
+    return rc;
+}
+
+static int cl_member(void *vctx, int idx, jcur *j)
+{
+    cl_ctx *c = vctx;
+    int rc;
+
+    c->present |= 1u << idx;
+    rc = cl_value(c, idx, j);
+    c->err_claim = rc == SA_OK ? -1 : idx;
+    return rc;
+}
+
+static const char *const CTX_NAMES[] = {"auth", "sack", "launch", "sbcast", "net"};
+static const size_t CTX_LENS[] = {4, 4, 6, 6, 3};
+
+/* ---- verification ------------------------------------------------------- */
+
+#define RESULT_SPACE ((sizeof(sc_result) + 15) & ~(size_t)15)
+
+size_t sc_result_space(void)
+{
+    return RESULT_SPACE;
+}
+
+size_t sc_scratch_need(size_t len)
+{
+    /* result, output strings, header, claims, unescape area. */
+    return (RESULT_SPACE + 4 * sa_b64_decoded_max(len) + 16 + 15) & ~(size_t)15;
+}
+
+/* The unescaped bytes of a scanned string: in place when it has no escapes,
+ * else decoded into *tmp. */
+static const uint8_t *string_bytes(const uint8_t *base, const jstr *s, uint8_t *tmp, size_t *n)
+{
+    if (!s->esc) {
+        *n = s->len;
+        return base + s->off;
+    }
+    *n = unescape(base, s, tmp);
+    return tmp;
+}
+
+/* The HS256 tag check of sa_jws_hs256_check(), comparing in constant time
+ * word by word (the tag is not secret once sent, but a timing oracle on it
+ * would let a forger learn the right tag byte by byte). */
+static int hs256_check(const sa_hmac_key *k, const char *tok, const sa_jws_parts *p)
+{
+    uint8_t want[32], got[32];
+    uint64_t a, b, acc = 0;
+    volatile uint64_t sink;
+    size_t n = 0, w;
+    int rc;
+
+    if (!k || !k->ready)
+        return SA_E_ARG;
+    rc = sa_b64url_decode(tok + p->sig_off, p->sig_len, got, sizeof(got), &n);
+    if (rc != SA_OK)
+        return rc == SA_E_BUFFER ? SA_E_SIG_LENGTH : rc;
+    if (n != sizeof(got))
+        return SA_E_SIG_LENGTH;
+    sa_hmac_sha256(k, (const uint8_t *)tok, p->sig_off - 1, want);
+    for (w = 0; w < sizeof(want); w += 8) {
+        memcpy(&a, want + w, 8);
+        memcpy(&b, got + w, 8);
+        acc |= a ^ b;
+    }
+    sink = acc;
+    sa_wipe(want, sizeof(want));
+    return sink == 0 ? SA_OK : SA_E_BAD_SIGNATURE;
+}
+
+static const sc_key *select_key(const sc_keyset *ks, const uint8_t *hbuf, const hdr_ctx *h,
+                                uint8_t *tmp, size_t *index, int *rc)
+{
+    size_t k;
+
+    if (!ks->by_kid || !h->has_kid) {
+        if (ks->default_index >= ks->nkeys) {
+            *rc = SC_E_NO_KEY;
+            return NULL;
+        }
+        *index = ks->default_index;
+        return &ks->keys[ks->default_index];
+    }
+    for (k = 0; k < ks->nkeys; k++) {
+        const sc_key *key = &ks->keys[k];
+        if (key->kid && str_equals(hbuf, &h->kid, (const char *)key->kid, key->kid_len, tmp, 0)) {
+            *index = k;
+            return key;
+        }
+    }
+    *rc = SC_E_KID_UNKNOWN;
+    return NULL;
+}
+
+int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t len,
+              int64_t now, uint8_t *scratch, size_t cap)
+{
+    sc_result *r = (sc_result *)(void *)scratch;
+    sa_jws_parts parts;
+    hdr_ctx h;
+    cl_ctx c;
+    jcur j;
+    const sc_key *key;
+    size_t dmax, out, hdr_off, hdr_len = 0, cl_off, cl_len = 0, tail, kindex = 0, k, n;
+    int canonical = 0;
+    const uint8_t *v;
+    int rc;
+
+    if (!ks || !pol || !scratch || cap < RESULT_SPACE || (!tok && len))
+        return SA_E_ARG;
+    r->err_claim = -1;
+    rc = sa_jws_split(tok, len, pol->max_len, &parts);
+    if (rc != SA_OK)
+        return rc;
+    if (cap < sc_scratch_need(len))
+        return SC_E_SCRATCH;
+    if (now < 0)
+        now = (int64_t)time(NULL);
+    dmax = sa_b64_decoded_max(len);
+    out = RESULT_SPACE;
+    hdr_off = out + dmax;
+    cl_off = hdr_off + dmax;
+    tail = cl_off + dmax;
+
+    /* 1. header: decoded and parsed before the MAC, as Slurm reads the kid
+     * first; Slurm's own header for a loaded key selects that key directly */
+    for (k = 0; k < ks->nkeys; k++) {
+        const sc_key *kk = &ks->keys[k];
+        if (kk->hdr && kk->hdr_len == parts.header_len &&
+            memcmp(kk->hdr, tok, parts.header_len) == 0)
+            break;
+    }
+    if (k < ks->nkeys) {
+        canonical = 1;
+        kindex = k;
+        key = &ks->keys[k];
+        goto key_selected;
+    }
+    rc = sa_jws_decode_segment(tok, &parts, 0, scratch + hdr_off, dmax, &hdr_len);
+    if (rc != SA_OK)
+        return rc;
+    memset(&h, 0, sizeof(h));
+    j.p = scratch + hdr_off;
+    j.n = hdr_len;
+    j.i = 0;
+    if ((rc = walk_object(&j, &HDR_SPEC, hdr_member, &h)) != SA_OK)
+        return rc == SC_E_ALG_MISSING || rc == SC_E_TYP || rc == SC_E_KID_TYPE ||
+               rc == SC_E_HEADER_DUP ? rc : SC_E_HEADER_JSON;
+
+    /* 2. key: by kid (slurm.jwks) or the default key; its expiry */
+    key = select_key(ks, scratch + hdr_off, &h, scratch + tail, &kindex, &rc);
+    if (!key)
+        return rc;
+key_selected:
+    if (key->exp && key->exp < now)
+        return SC_E_KEY_EXPIRED;
+
+    /* 3. HMAC, constant time */
+    rc = hs256_check(key->key, tok, &parts);
+    if (rc != SA_OK)
+        return rc;
+
+    /* 4. alg exactly HS256 (after the MAC, like Slurm's defence against "none");
+     * a canonical header has alg HS256 and typ JWT */
+    if (!canonical) {
+        if (!h.has_alg)
+            return SC_E_ALG_MISSING;
+        if (!str_equals(scratch + hdr_off, &h.alg, "HS256", 5, scratch + tail, 0))
+            return SC_E_ALG;
+        if (h.has_typ && !str_equals(scratch + hdr_off, &h.typ, "JWT", 3, scratch + tail, 1))
+            return SC_E_TYP;
+    }
+
+    /* 5. claims */
+    rc = sa_jws_decode_segment(tok, &parts, 1, scratch + cl_off, dmax, &cl_len);
+    if (rc != SA_OK)
+        return rc;
+    memset(&c, 0, sizeof(c));
+    c.err_claim = -1;
+    j.p = scratch + cl_off;
+    j.n = cl_len;
+    j.i = 0;
+    rc = walk_object(&j, &CL_SPEC, cl_member, &c);
+    if (rc != SA_OK) {
+        r->err_claim = c.err_claim;   /* the known claim at fault, or -1 */
+        return rc;
+    }
+
+    /* 6. exp, ruid, required claims, context: Slurm's order */
+    if (!(c.present & (1u << SC_CL_EXP)))
+        return SC_E_EXP_MISSING;
+    if (c.ival[SC_CL_EXP] < now)
+        return SC_E_EXPIRED;
+    if (!(c.present & (1u << SC_CL_RUID)))
+        return SC_E_RUID_MISSING;
+    if (c.ival[SC_CL_RUID] != UINT32_ANY && c.ival[SC_CL_RUID] != (int64_t)pol->verifier_uid)
+        return SC_E_RUID;
+    if (!(c.present & (1u << SC_CL_IAT)))
+        return SC_E_IAT_MISSING;
+    if (!(c.present & (1u << SC_CL_UID)))
+        return SC_E_UID_MISSING;
+    if (!(c.present & (1u << SC_CL_GID)))
+        return SC_E_GID_MISSING;
+    if (!(c.present & (1u << SC_CL_HOST)))
+        return SC_E_HOST_MISSING;
+    if (!(c.present & (1u << SC_CL_CONTEXT)))
+        return SC_E_CONTEXT_MISSING;
+
+    r->iat = c.ival[SC_CL_IAT];
+    r->exp = c.ival[SC_CL_EXP];
+    r->ver = (c.present & (1u << SC_CL_VER)) ? c.ival[SC_CL_VER] : -1;
+    r->ruid = c.ival[SC_CL_RUID];
+    r->uid = c.ival[SC_CL_UID];
+    r->gid = c.ival[SC_CL_GID];
+    r->key_index = (int64_t)kindex;
+
+    v = string_bytes(scratch + cl_off, &c.sval[0], scratch + tail, &n);
+    r->context = -1;
+    for (k = 0; k < sizeof(CTX_LENS) / sizeof(CTX_LENS[0]); k++)
+        if (n == CTX_LENS[k] && bytes_eq(v, CTX_NAMES[k], n))
+            r->context = (int64_t)k;
+    if (r->context < 0 || !(pol->contexts & (1u << r->context)))
+        return SC_E_CONTEXT;
+
+    /* host, cluster, payload back to back at scratch + out (total <= claims length) */
+    v = string_bytes(scratch + cl_off, &c.sval[2], scratch + tail, &n);
+    memcpy(scratch + out, v, n);
+    r->host_len = (int64_t)n;
+    out += n;
+    r->cluster_len = -1;
+    if (c.present & (1u << SC_CL_CLUSTER)) {
+        v = string_bytes(scratch + cl_off, &c.sval[1], scratch + tail, &n);
+        memcpy(scratch + out, v, n);
+        r->cluster_len = (int64_t)n;
+        out += n;
+    }
+    r->payload_len = -1;
+    if (c.present & (1u << SC_CL_PAYLOAD)) {
+        size_t plen = 0;
+        v = string_bytes(scratch + cl_off, &c.sval[3], scratch + tail, &n);
+        rc = sa_b64_decode((const char *)v, n, scratch + out, hdr_off - out, &plen);
+        if (rc != SA_OK) {
+            r->err_claim = SC_CL_PAYLOAD;
+            return SC_E_PAYLOAD;
+        }
+        r->payload_len = (int64_t)plen;
+    }
+    r->objects = (int64_t)((c.present >> SC_CL_ID) & 7u);
+    r->shape = -1;
+    if (r->host_len < SC_SHAPE_LIMIT && r->cluster_len < SC_SHAPE_LIMIT &&
+        r->payload_len < SC_SHAPE_LIMIT)
+        r->shape = r->host_len + ((r->cluster_len + 1) << 21) + ((r->payload_len + 1) << 42);
+    r->id_len = r->sbcast_len = r->net_len = -1;
+    if (c.present & (1u << SC_CL_ID)) {
+        r->id_off = (int64_t)(cl_off + c.raw_off[0]);
+        r->id_len = (int64_t)c.raw_len[0];
+    }
+    if (c.present & (1u << SC_CL_SBCAST)) {
+        r->sbcast_off = (int64_t)(cl_off + c.raw_off[1]);
+        r->sbcast_len = (int64_t)c.raw_len[1];
+    }
+    if (c.present & (1u << SC_CL_NET)) {
+        r->net_off = (int64_t)(cl_off + c.raw_off[2]);
+        r->net_len = (int64_t)c.raw_len[2];
+    }
+    return SA_OK;
+}
+
+static size_t region_need(const sc_policy *pol, size_t len)
+{
+    return len > pol->max_len ? RESULT_SPACE : sc_scratch_need(len);
+}
+
+size_t sc_batch_scratch_need(const sc_policy *pol, const size_t *lens, size_t n)
+{
+    size_t i, total = 0;
+
+    for (i = 0; i < n; i++)
+        total += region_need(pol, lens[i]);
+    return total;
+}
+
+int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
+                    const size_t *lens, size_t n, int64_t now, uint8_t *scratch, size_t cap,
+                    size_t *region_off, int *status)
+{
+    size_t i, off = 0;
+
+    if (!ks || !pol || (n && (!toks || !lens || !scratch || !region_off || !status)))
+        return SA_E_ARG;
+    if (now < 0)
+        now = (int64_t)time(NULL);
+    for (i = 0; i < n; i++) {
+        size_t need = region_need(pol, lens[i]);
+        region_off[i] = off;
+        if (cap < off || need > cap - off) {
+            status[i] = SC_E_SCRATCH;
+            continue;
+        }
+        status[i] = sc_verify(ks, pol, toks[i], lens[i], now, scratch + off, need);
+        off += need;
+    }
+    return SA_OK;
+}

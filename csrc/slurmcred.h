@@ -1,0 +1,157 @@
+/* auth/slurm credential verification in one call (Slurm's order and rules).
+ *
+ * sc_verify() takes a compact HS256 JWS and does everything Slurm's
+ * decode_jwt() + copy_jwt_grants_to_cred() do: size limit, split, header
+ * decode and strict parse (alg, typ, kid), key selection by kid (or the
+ * default key), key expiry, the HMAC (constant time), alg exactly "HS256",
+ * claims decode and a strict scan of the flat claims, exp against now, ruid
+ * against the verifier's uid, the required claims, the context, the payload
+ * decode and uid/gid ranges. It allocates nothing: every decoded byte goes
+ * into the caller's scratch buffer, which starts with an sc_result.
+ *
+ * The claims scanner is strict JSON (RFC 8259): UTF-8 validated, escapes
+ * decoded (surrogate pairs checked, \u0000 refused like jansson), no
+ * duplicate top-level names (compared after unescaping), integers as exact
+ * ranges (a float, bool or string where an integer is due is refused),
+ * unknown claims skipped including nested values up to SC_MAX_DEPTH, whose
+ * raw span is returned for "id", "sbcast" and "net".
+ */
+#ifndef SA_SLURMCRED_H
+#define SA_SLURMCRED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hmac.h"
+
+/* cffi:begin */
+/* Status codes 20-59: auth/slurm credentials and claims. */
+#define SC_E_HEADER_JSON    20  /* JOSE header is not a strict JSON object */
+#define SC_E_HEADER_DUP     21  /* JOSE header has a duplicate member */
+#define SC_E_ALG_MISSING    22  /* JOSE header has no alg string */
+#define SC_E_ALG            23  /* alg is not exactly HS256 */
+#define SC_E_TYP            24  /* typ is present and is not "JWT" */
+#define SC_E_KID_TYPE       25  /* kid is present and is not a string */
+#define SC_E_KID_UNKNOWN    26  /* kid names no loaded key */
+#define SC_E_NO_KEY         27  /* the key set is empty or has no default key */
+#define SC_E_KEY_EXPIRED    28  /* the selected slurm.jwks key's exp has passed */
+#define SC_E_CLAIMS_JSON    29  /* claims are not a strict JSON object */
+#define SC_E_CLAIM_DUP      30  /* a claim name appears twice */
+#define SC_E_INT_TYPE       31  /* an integer claim is not a JSON integer */
+#define SC_E_INT_RANGE      32  /* an integer claim is outside its range */
+#define SC_E_STR_TYPE       33  /* a string claim is not a JSON string */
+#define SC_E_EXPIRED        34  /* claim exp < now */
+#define SC_E_EXP_MISSING    35  /* no exp claim */
+#define SC_E_RUID_MISSING   36  /* no ruid claim */
+#define SC_E_RUID           37  /* ruid is neither 4294967295 nor the verifier's uid */
+#define SC_E_IAT_MISSING    38
+#define SC_E_UID_MISSING    39
+#define SC_E_GID_MISSING    40
+#define SC_E_HOST_MISSING   41
+#define SC_E_CONTEXT_MISSING 42
+#define SC_E_CONTEXT        43  /* context is not one the verifier accepts */
+#define SC_E_PAYLOAD        44  /* payload is not strict padded standard base64 */
+#define SC_E_DEPTH          45  /* claims nest deeper than SC_MAX_DEPTH */
+#define SC_E_UTF8           46  /* invalid UTF-8, control character or bad escape in a string */
+#define SC_E_TOO_MANY       47  /* more unknown members than the scanner tracks */
+#define SC_E_NAME_LONG      48  /* a member name longer than SC_MAX_NAME bytes */
+#define SC_E_SCRATCH        49  /* scratch buffer smaller than sc_scratch_need() */
+#define SC_E_OBJ_TYPE       50  /* "id", "sbcast" or "net" is not a JSON object */
+
+#define SC_MAX_DEPTH        16
+#define SC_MAX_NAME         128
+#define SC_MAX_UNKNOWN      32
+/* shape = host_len + (cluster_len + 1) << 21 + (payload_len + 1) << 42 when
+ * every length is below SC_SHAPE_LIMIT (lets a caller check all three at once). */
+#define SC_SHAPE_LIMIT      2097151
+
+/* Contexts: bit i of a context mask allows context i. */
+#define SC_CTX_AUTH    0
+#define SC_CTX_SACK    1
+#define SC_CTX_LAUNCH  2
+#define SC_CTX_SBCAST  3
+#define SC_CTX_NET     4
+
+/* Claims named in sc_result.err_claim (index, or -1). */
+#define SC_CL_IAT      0
+#define SC_CL_EXP      1
+#define SC_CL_VER      2
+#define SC_CL_RUID     3
+#define SC_CL_UID      4
+#define SC_CL_GID      5
+#define SC_CL_CONTEXT  6
+#define SC_CL_CLUSTER  7
+#define SC_CL_HOST     8
+#define SC_CL_PAYLOAD  9
+#define SC_CL_ID       10
+#define SC_CL_SBCAST   11
+#define SC_CL_NET      12
+
+typedef struct {
+    const uint8_t *kid;       /* NULL for a slurm.key key */
+    size_t kid_len;
+    const sa_hmac_key *key;
+    int64_t exp;              /* 0: no expiry */
+    /* The base64url header segment Slurm writes for this key
+     * ({"alg":"HS256","kid":...,"typ":"JWT"}, no kid for slurm.key): a token
+     * whose header segment is exactly this selects the key without decoding
+     * and parsing its header (the result is the same). May be NULL. */
+    const char *hdr;
+    size_t hdr_len;
+} sc_key;
+
+typedef struct {
+    const sc_key *keys;
+    size_t nkeys;
+    size_t default_index;
+    int by_kid;               /* 1: slurm.jwks (select by kid); 0: slurm.key (kid ignored) */
+} sc_keyset;
+
+typedef struct {
+    size_t max_len;           /* token size limit, checked first */
+    uint32_t verifier_uid;    /* ruid must be 4294967295 or this */
+    uint32_t contexts;        /* mask of allowed SC_CTX_* */
+} sc_policy;
+
+/* At the start of the scratch buffer. Right after it (at offset
+ * sc_result_space()) come host, cluster and the decoded payload, back to back
+ * (host_len, cluster_len, payload_len bytes; a length of -1 means absent), so
+ * a caller can read all three at once. The raw JSON of "id", "sbcast" and
+ * "net" is at the given offsets from the start of the scratch region. */
+typedef struct {
+    int64_t err_claim;        /* on failure: the SC_CL_* at fault, or -1 */
+    int64_t iat, exp, ver;    /* ver -1 when absent */
+    int64_t ruid, uid, gid;
+    int64_t context;          /* SC_CTX_* */
+    int64_t key_index;
+    int64_t objects;          /* bit 0 id, bit 1 sbcast, bit 2 net present */
+    int64_t shape;            /* SC_SHAPE(host_len, cluster_len, payload_len), or -1 */
+    int64_t host_len, cluster_len, payload_len;
+    int64_t id_off, id_len;
+    int64_t sbcast_off, sbcast_len;
+    int64_t net_off, net_len;
+} sc_result;
+
+/* Offset of the host/cluster/payload bytes in a scratch region. */
+size_t sc_result_space(void);
+
+/* Scratch bytes one token of len bytes needs (sc_result included). */
+size_t sc_scratch_need(size_t len);
+
+/* Verify one token. now < 0 means "the current time" (time(NULL)). */
+int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t len,
+              int64_t now, uint8_t *scratch, size_t cap);
+
+/* Scratch bytes sc_verify_batch() needs for these token lengths. */
+size_t sc_batch_scratch_need(const sc_policy *pol, const size_t *lens, size_t n);
+
+/* Verify n tokens. Token i's result region starts at scratch + region_off[i]
+ * (regions are laid out in order, each sc_scratch_need(lens[i]) bytes, or
+ * just an sc_result for a token longer than pol->max_len);
+ * status[i] is its status. Returns SA_OK, or SA_E_ARG on bad arguments. */
+int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
+                    const size_t *lens, size_t n, int64_t now, uint8_t *scratch, size_t cap,
+                    size_t *region_off, int *status);
+/* cffi:end */
+
+#endif

@@ -1,0 +1,468 @@
+"""auth/slurm credentials: create them byte-for-byte like Slurm, verify them
+with Slurm's rules in one C call.
+
+A credential is an HS256 JWT (RFC 7519) signed with the keyring's default key.
+Slurm builds it with libjwt, which serialises header and claims with jansson
+(compact, keys sorted, integers bare, control characters as ``\\u00XX`` with
+upper-case hex, non-ASCII as raw UTF-8); :func:`create_credential` writes the
+very same bytes, so a token minted here is identical to one slurmctld mints
+for the same inputs.
+
+Verification (:class:`Verifier`) runs entirely in C (``csrc/slurmcred.c``), in
+the order of Slurm's ``decode_jwt()``: size limit, split, header, key by kid
+(or the default key), key expiry, HMAC in constant time, alg exactly HS256,
+claims, exp against now, ruid against the verifier's uid, the required claims
+iat/uid/gid/host/context, the allowed context, the payload decode and the
+uid/gid range. Python only turns the C result into a :class:`Credential`
+(and parses the "id" object when present).
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from ._core import ffi, lib
+from .errors import (AlgorithmError, AudienceError, BadArgumentError, ClaimsError, ContextError,
+                     CredentialError, ExpiredError, HeaderError, IdentityError, KeyExpiredError,
+                     KeyIdError, NativeBufferError, PayloadError, SigningError, error_for_status,
+                     register_status)
+from .identity import Identity, parse_identity
+from .jsonutil import dumps_compact, loads_object
+from .jws import DEFAULT_MAX_TOKEN, TokenLike, as_token_bytes
+from .keys import SLURM_AUTH_UID_ANY, Keyring
+
+#: Slurm 26.05's protocol version (major << 8), written into the "ver" claim.
+PROTOCOL_VERSION = 0x2D00
+#: Versions a 26.05 daemon accepts: its own and the three before it.
+SUPPORTED_PROTOCOL_VERSIONS: Tuple[int, ...] = (0x2D00, 0x2C00, 0x2B00, 0x2A00)
+
+#: Contexts an RPC credential may carry (slurmctld/slurmd/slurmdbd refuse others).
+RPC_CONTEXTS: Tuple[str, ...] = ("auth", "sack")
+#: Every context Slurm signs, in the C core's SC_CTX_* order.
+CONTEXTS: Tuple[str, ...] = ("auth", "sack", "launch", "sbcast", "net")
+
+#: AuthInfo ttl default, seconds.
+DEFAULT_TTL = 60
+
+UINT32_MAX = 4294967295
+
+_CLAIM_NAMES = ("iat", "exp", "ver", "ruid", "uid", "gid", "context", "cluster", "host",
+                "payload", "id", "sbcast", "net")
+
+# ---- C status codes 20-59 --------------------------------------------------
+_STATUSES = {
+    lib.SC_E_HEADER_JSON: (HeaderError, "JOSE header is not a strict JSON object"),
+    lib.SC_E_HEADER_DUP: (HeaderError, "JOSE header has a duplicate member"),
+    lib.SC_E_ALG_MISSING: (AlgorithmError, "JOSE header has no alg string"),
+    lib.SC_E_ALG: (AlgorithmError, "alg is not exactly HS256"),
+    lib.SC_E_TYP: (HeaderError, "typ is not JWT"),
+    lib.SC_E_KID_TYPE: (KeyIdError, "kid is not a string"),
+    lib.SC_E_KID_UNKNOWN: (KeyIdError, "kid names no loaded key"),
+    lib.SC_E_NO_KEY: (KeyIdError, "no default key loaded"),
+    lib.SC_E_KEY_EXPIRED: (KeyExpiredError, "token received for an expired key"),
+    lib.SC_E_CLAIMS_JSON: (ClaimsError, "claims are not a strict JSON object"),
+    lib.SC_E_CLAIM_DUP: (ClaimsError, "duplicate claim"),
+    lib.SC_E_INT_TYPE: (ClaimsError, "claim must be a JSON integer"),
+    lib.SC_E_INT_RANGE: (ClaimsError, "integer claim out of range"),
+    lib.SC_E_STR_TYPE: (ClaimsError, "claim must be a JSON string"),
+    lib.SC_E_EXPIRED: (ExpiredError, "credential expired"),
+    lib.SC_E_EXP_MISSING: (ClaimsError, "required claim exp is missing"),
+    lib.SC_E_RUID_MISSING: (ClaimsError, "required claim ruid is missing"),
+    lib.SC_E_RUID: (AudienceError, "credential is restricted to another uid (ruid)"),
+    lib.SC_E_IAT_MISSING: (ClaimsError, "required claim iat is missing"),
+    lib.SC_E_UID_MISSING: (ClaimsError, "required claim uid is missing"),
+    lib.SC_E_GID_MISSING: (ClaimsError, "required claim gid is missing"),
+    lib.SC_E_HOST_MISSING: (ClaimsError, "required claim host is missing"),
+    lib.SC_E_CONTEXT_MISSING: (ClaimsError, "required claim context is missing"),
+    lib.SC_E_CONTEXT: (ContextError, "context not accepted by this verifier"),
+    lib.SC_E_PAYLOAD: (PayloadError, "payload is not padded standard base64"),
+    lib.SC_E_DEPTH: (ClaimsError, "claims nest too deeply"),
+    lib.SC_E_UTF8: (ClaimsError, "invalid UTF-8, control character or escape in a string"),
+    lib.SC_E_TOO_MANY: (ClaimsError, "too many unknown claims"),
+    lib.SC_E_NAME_LONG: (ClaimsError, "claim name too long"),
+    lib.SC_E_SCRATCH: (NativeBufferError, "scratch buffer too small"),
+    lib.SC_E_OBJ_TYPE: (ClaimsError, "claim must be a JSON object"),
+}
+for _code, (_exc, _msg) in _STATUSES.items():
+    register_status(_code, _exc, _msg)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A verified auth/slurm credential (what Slurm copies into auth_cred_t)."""
+
+    uid: int
+    gid: int
+    host: str
+    cluster: Optional[str]
+    context: str
+    iat: int
+    exp: int
+    ver: int                      #: -1 when the token has no "ver" claim
+    ruid: int
+    payload: Optional[bytes]
+    identity: Optional[Identity] = None  #: the "id" object, when the token has one
+    kid: Optional[str] = None     #: kid of the key that verified it (None: slurm.key)
+    sbcast: Optional[Dict[str, Any]] = None   #: the "sbcast" grants object, if any
+    net: Optional[Dict[str, Any]] = None      #: the "net" aliases object, if any
+
+
+# ---- creation ----------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def short_hostname() -> str:
+    """Slurm's xshort_hostname(): the host name up to the first dot (read
+    once, as Slurm reads it once when the plugin starts)."""
+    return socket.gethostname().split(".", 1)[0]
+
+
+def _uint32(value: Any, name: str) -> int:
+    if type(value) is not int or not 0 <= value <= UINT32_MAX:
+        raise BadArgumentError(f"{name} must be an integer in 0..{UINT32_MAX}")
+    return value
+
+
+_INT64 = range(-(2 ** 63), 2 ** 63)
+
+
+def _check_grant(obj: Any, where: str, depth: int = 0) -> None:
+    """What libjwt/jansson can hold: strings that are valid UTF-8 C strings (no
+    NUL), 64-bit integers, booleans, null, and objects/arrays of those. Floats
+    are refused: Slurm never writes them and jansson formats them differently
+    from Python."""
+    t = type(obj)
+    if t is str:
+        if "\x00" in obj:
+            raise BadArgumentError(f"{where} contains NUL (libjwt takes C strings)")
+        if not obj.isascii():
+            try:
+                obj.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadArgumentError(f"{where} is not valid Unicode (lone surrogate)") from None
+    elif t is int:
+        if obj not in _INT64:
+            raise BadArgumentError(f"{where} is outside the 64-bit range jansson stores")
+    elif depth > 32:
+        raise BadArgumentError(f"{where} nests too deeply")
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            if type(k) is not str:
+                raise BadArgumentError(f"{where} has a non-string key")
+            _check_grant(k, f"{where} key", depth + 1)
+            _check_grant(v, f"{where}[{k[:32]!r}]", depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _check_grant(v, f"{where}[{i}]", depth + 1)
+    elif obj is not None and t is not bool:
+        raise BadArgumentError(f"{where}: cannot put a {t.__name__} in a credential")
+
+
+def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[str] = None,
+                      context: str = "auth", ruid: int = SLURM_AUTH_UID_ANY,
+                      payload: Optional[bytes] = None, ttl: int = DEFAULT_TTL,
+                      cluster: Optional[str] = None, version: int = PROTOCOL_VERSION,
+                      identity: Optional[Identity] = None, now: Optional[int] = None,
+                      extra: Optional[Mapping[str, Any]] = None) -> str:
+    """Create an auth/slurm credential exactly as Slurm's ``create_internal()``.
+
+    Claims: iat (``now``), exp (iat + ``ttl``), ver, ruid (4294967295 = anyone
+    may verify), context, cluster (when given), uid, gid, host (default: the
+    short hostname), payload (padded standard base64, only when non-empty, as
+    Slurm skips an empty one) and "id" from ``identity`` (AuthInfo
+    use_client_ids, launch credentials). ``extra`` adds other grants (e.g.
+    "sbcast" or "net" objects). The header carries the default key's kid when
+    the keys came from slurm.jwks."""
+    _uint32(uid, "uid")
+    _uint32(gid, "gid")
+    _uint32(ruid, "ruid")
+    if type(ttl) is not int or ttl <= 0:
+        raise BadArgumentError("ttl must be a positive integer (seconds)")
+    if type(version) is not int or not 0 <= version <= 0xFFFF:
+        raise BadArgumentError("version must be a uint16 protocol version")
+    if not isinstance(context, str) or not context:
+        raise BadArgumentError("context must be a non-empty string")
+    iat = int(time.time()) if now is None else now
+    if type(iat) is not int:
+        raise BadArgumentError("now must be an integer unix time")
+    claims: Dict[str, Any] = {"iat": iat, "exp": iat + ttl, "ver": version, "ruid": ruid,
+                              "context": context}
+    if cluster is not None:
+        claims["cluster"] = cluster
+    if extra:
+        for name in extra:
+            if name in _CLAIM_NAMES[:10]:
+                raise BadArgumentError(f"extra grant {name!r} collides with a credential claim")
+        claims.update(extra)
+    if identity is not None:
+        claims["id"] = identity.to_json()
+    claims["uid"] = uid
+    claims["gid"] = gid
+    claims["host"] = short_hostname() if host is None else host
+    if payload:
+        claims["payload"] = base64.b64encode(bytes(payload)).decode("ascii")
+    _check_grant(claims, "claims")
+    state = keyring._state  # one snapshot: the key and its header belong together
+    key = state.keys[state.default_index]
+    try:
+        return key.key.sign_raw(state.headers[state.default_index], dumps_compact(claims))
+    except BadArgumentError as e:
+        raise SigningError(f"cannot sign credential: {e}") from None
+
+
+# ---- verification ------------------------------------------------------------
+
+# sc_result as Python reads it: 11 int64 (err_claim .. shape), the lengths of
+# host, cluster and payload, the id/sbcast/net offsets and lengths; then, at
+# sc_result_space(), the bytes of host, cluster and payload back to back.
+_HEAD = struct.Struct("=11q")
+_LENS = struct.Struct("=3q")
+_OBJECTS = struct.Struct("=6q")
+_LENS_AT = _HEAD.size
+_OBJECTS_AT = _LENS_AT + _LENS.size
+assert _OBJECTS_AT + _OBJECTS.size == ffi.sizeof("sc_result")
+_OUT = lib.sc_result_space()
+_SHAPE_LIMIT = lib.SC_SHAPE_LIMIT
+_sc_verify = lib.sc_verify
+_BASE_SCRATCH = 8192
+
+
+def _context_mask(contexts: Union[str, Iterable[str]]) -> int:
+    if isinstance(contexts, str):
+        contexts = (contexts,)
+    mask = 0
+    for c in contexts:
+        if c not in CONTEXTS:
+            raise BadArgumentError(f"unknown credential context {c!r}; known: {', '.join(CONTEXTS)}")
+        mask |= 1 << CONTEXTS.index(c)
+    if not mask:
+        raise BadArgumentError("at least one context must be allowed")
+    return mask
+
+
+class Verifier:
+    """Verifies auth/slurm credentials for one verifier uid and set of contexts.
+
+    ``verifier_uid`` (default: this process's uid) is what a token's ruid must
+    equal unless it is 4294967295. ``contexts`` are the contexts accepted:
+    ("auth", "sack") for RPCs (Slurm's rule), ("launch",) for job credentials,
+    ("sbcast",) or ("net",) for those. Thread-safe: each thread has its own
+    scratch buffer, and the keyring may be reloaded at any time."""
+
+    def __init__(self, keyring: Keyring, *, verifier_uid: Optional[int] = None,
+                 contexts: Union[str, Sequence[str]] = RPC_CONTEXTS,
+                 max_len: int = DEFAULT_MAX_TOKEN) -> None:
+        if not isinstance(keyring, Keyring):
+            raise BadArgumentError("keyring must be a Keyring")
+        if type(max_len) is not int or max_len <= 0:
+            raise BadArgumentError("max_len must be a positive integer")
+        self.keyring = keyring
+        self.verifier_uid = _uint32(os.getuid() if verifier_uid is None else verifier_uid,
+                                    "verifier_uid")
+        self.contexts = (contexts,) if isinstance(contexts, str) else tuple(contexts)
+        self.max_len = max_len
+        self._policy = self._make_policy(_context_mask(self.contexts))
+        self._policies: Dict[Any, Any] = {}
+        self._tls = threading.local()
+
+    def _make_policy(self, mask: int) -> Any:
+        pol = ffi.new("sc_policy *")
+        pol.max_len = self.max_len
+        pol.verifier_uid = self.verifier_uid
+        pol.contexts = mask
+        return pol
+
+    def _policy_for(self, context: Union[str, Sequence[str]]) -> Any:
+        key = context if isinstance(context, str) else tuple(context)
+        pol = self._policies.get(key)
+        if pol is None:
+            pol = self._policies[key] = self._make_policy(_context_mask(key))
+        return pol
+
+    def _scratch(self, need: int) -> Tuple[bytearray, Any, int, int]:
+        """This thread's scratch buffer (grown to ``need`` bytes), its cffi
+        pointer, its size and the longest token it surely fits."""
+        tls = self._tls
+        s = getattr(tls, "s", None)
+        if s is None or s[2] < need:
+            size = max(need, _BASE_SCRATCH)
+            buf = bytearray(size)
+            small = size // 4 - 64  # sc_scratch_need(n) < 4n + 64 + 64
+            assert lib.sc_scratch_need(small) <= size
+            s = tls.s = (buf, ffi.from_buffer(buf), size, small)
+        return s
+
+    def verify(self, token: TokenLike, *, now: Optional[int] = None,
+               context: Optional[Union[str, Sequence[str]]] = None) -> Credential:
+        """Verify one credential; raise a CredentialError subclass naming the
+        first rule broken (in Slurm's order). ``context`` narrows the accepted
+        contexts for this call."""
+        if type(token) is str:
+            try:
+                tok = token.encode("ascii")
+            except UnicodeEncodeError:
+                raise HeaderError("token contains non-ASCII characters") from None
+        elif type(token) is bytes:
+            tok = token
+        else:
+            tok = as_token_bytes(token)
+        if now is not None and (type(now) is not int or now < 0):
+            raise BadArgumentError("now must be a non-negative integer unix time")
+        n = len(tok)
+        try:
+            buf, ptr, cap, small = self._tls.s
+        except AttributeError:
+            buf, ptr, cap, small = self._scratch(0)
+        if n > small and n <= self.max_len:
+            buf, ptr, cap, small = self._scratch(lib.sc_scratch_need(n))
+        state = self.keyring._state
+        rc = _sc_verify(state.ks, self._policy if context is None else self._policy_for(context),
+                        tok, n, -1 if now is None else now, ptr, cap)
+        if rc:
+            raise _failure(rc, buf, 0)
+        return _credential(buf, 0, state)
+
+    def verify_batch(self, tokens: Sequence[TokenLike], *,
+                     now: Optional[int] = None) -> List[Union[Credential, CredentialError]]:
+        """Verify many credentials in one C call (the GIL is released for it).
+        Returns, in order, a Credential or the CredentialError for each token."""
+        if now is not None and (type(now) is not int or now < 0):
+            raise BadArgumentError("now must be a non-negative integer unix time")
+        toks: List[Union[bytes, CredentialError]] = []
+        for t in tokens:
+            if type(t) is str:
+                try:
+                    toks.append(t.encode("ascii"))
+                    continue
+                except UnicodeEncodeError:
+                    pass
+            try:
+                toks.append(t if type(t) is bytes else as_token_bytes(t))
+            except CredentialError as e:
+                toks.append(e)
+        n = len(toks)
+        if not n:
+            return []
+        # Tokens that are not even ASCII are passed as empty (and answered below).
+        ptrs = [ffi.from_buffer(t) if type(t) is bytes else ffi.NULL for t in toks]
+        c_ptrs = ffi.new("char *[]", ptrs)
+        lens = ffi.new("size_t[]", [len(t) if type(t) is bytes else 0 for t in toks])
+        total = lib.sc_batch_scratch_need(self._policy, lens, n)
+        buf = bytearray(total)
+        offs = ffi.new("size_t[]", n)
+        status = ffi.new("int[]", n)
+        state = self.keyring._state
+        rc = lib.sc_verify_batch(state.ks, self._policy, c_ptrs, lens, n,
+                                 -1 if now is None else now, ffi.from_buffer(buf), total, offs,
+                                 status)
+        if rc:
+            raise error_for_status(rc, "verify_batch")
+        out: List[Union[Credential, CredentialError]] = []
+        for t, st, off in zip(toks, ffi.unpack(status, n), ffi.unpack(offs, n)):
+            if type(t) is not bytes:
+                out.append(t)  # type: ignore[arg-type]
+                continue
+            try:
+                out.append(_failure(st, buf, off) if st else _credential(buf, off, state))
+            except CredentialError as e:  # a malformed "id"/"sbcast"/"net" object
+                out.append(e)
+        return out
+
+
+def _failure(rc: int, buf: bytearray, base: int) -> CredentialError:
+    err = error_for_status(rc)
+    claim = _HEAD.unpack_from(buf, base)[0] if rc >= 20 else -1
+    if claim >= 0:
+        err = type(err)(f"claim {_CLAIM_NAMES[claim]!r}: {err}", status=rc)
+        if claim == lib.SC_CL_ID and isinstance(err, ClaimsError) and not isinstance(err, IdentityError):
+            err = IdentityError(f"claim 'id': {error_for_status(rc)}", status=rc)
+    if not isinstance(err, CredentialError):  # a bug (buffer sizing), never user input
+        raise err
+    return err
+
+
+_new = object.__new__
+_set = object.__setattr__
+_CTX = CONTEXTS
+
+
+class _Layout:
+    """One struct format reading the head of the result and the host, cluster
+    and payload bytes for given lengths. Tokens from one cluster share those
+    lengths, so the last layout used is tried first (its ``shape`` is checked
+    against the one C computed)."""
+
+    __slots__ = ("shape", "st", "size", "cluster", "payload")
+
+    def __init__(self, hl: int, cl: int, pl: int) -> None:
+        self.cluster = cl >= 0
+        self.payload = pl >= 0
+        lims = hl < _SHAPE_LIMIT and cl < _SHAPE_LIMIT and pl < _SHAPE_LIMIT
+        self.shape = hl + ((cl + 1) << 21) + ((pl + 1) << 42) if lims else -2
+        self.st = struct.Struct(f"=11q{_OUT - _HEAD.size}x{hl}s{max(cl, 0)}s{max(pl, 0)}s")
+        self.size = self.st.size
+
+
+_layouts: Dict[Tuple[int, int, int], _Layout] = {}
+_last = [_Layout(0, -1, -1)]
+
+
+def _layout(buf: bytearray, base: int) -> _Layout:
+    lens = _LENS.unpack_from(buf, base + _LENS_AT)
+    lay = _layouts.get(lens)
+    if lay is None:
+        if len(_layouts) > 4096:
+            _layouts.clear()
+        lay = _layouts[lens] = _Layout(*lens)
+    _last[0] = lay
+    return lay
+
+
+def _credential(buf: bytearray, base: int, state: Any) -> Credential:
+    """Build the Credential from the C result at ``buf[base:]``."""
+    lay = _last[0]
+    if base + lay.size > len(buf):
+        lay = _layout(buf, base)
+    (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+     host, cluster, payload) = lay.st.unpack_from(buf, base)
+    if shape != lay.shape:
+        lay = _layout(buf, base)
+        (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+         host, cluster, payload) = lay.st.unpack_from(buf, base)
+    identity = sbcast = net = None
+    if objects:
+        io, il, so, sl, no, nl = _OBJECTS.unpack_from(buf, base + _OBJECTS_AT)
+        if objects & 1:
+            identity = parse_identity(loads_object(bytes(buf[base + io:base + io + il]),
+                                                   IdentityError, "claim 'id'"))
+        if objects & 2:
+            sbcast = loads_object(bytes(buf[base + so:base + so + sl]), ClaimsError, "claim 'sbcast'")
+        if objects & 4:
+            net = loads_object(bytes(buf[base + no:base + no + nl]), ClaimsError, "claim 'net'")
+    cred = _new(Credential)
+    # The C scanner has validated the UTF-8 of host and cluster. Fields left
+    # out of the instance dict (identity, sbcast, net when absent) read as the
+    # dataclass defaults (None): equality, repr and asdict see the same values.
+    d = {"uid": uid, "gid": gid, "host": host.decode(),
+         "cluster": cluster.decode() if lay.cluster else None, "context": _CTX[ctx],
+         "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
+         "payload": payload if lay.payload else None, "kid": state.kids[kidx]}
+    if objects:
+        d["identity"] = identity
+        d["sbcast"] = sbcast
+        d["net"] = net
+    _set(cred, "__dict__", d)
+    return cred
+
+
+def verify_credential(keyring: Keyring, token: TokenLike, *, verifier_uid: Optional[int] = None,
+                      contexts: Union[str, Sequence[str]] = RPC_CONTEXTS,
+                      now: Optional[int] = None) -> Credential:
+    """One-shot verification (builds a :class:`Verifier`; keep one for speed)."""
+    return Verifier(keyring, verifier_uid=verifier_uid, contexts=contexts).verify(token, now=now)
