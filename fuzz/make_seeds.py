@@ -115,6 +115,21 @@ def main() -> None:
         hdr = dumps_compact(HDR)
         sv[name] = bytes([len(hdr) - 1]) + hdr + dumps_compact(claims)
     write("fuzz_sign_verify", sv)
+    # fuzz_slurmcred: byte 0 even = raw token; odd = sign what follows: byte 1 odd = canonical
+    # k-current header + claims, even = header length - 1, header, claims.
+    key = HS256Key(FUZZ_KEY)
+    cur = {"alg": "HS256", "kid": "k-current", "typ": "JWT"}
+    live = dict(CLAIMS, iat=1764000020, exp=1764000090)
+    sc: Dict[str, bytes] = {}
+    for name, claims in (("auth", live), ("sack", dict(SACK, iat=1764000020, exp=1764000090, ruid=1000)),
+                         ("launch", dict(LAUNCH, iat=1764000020, exp=1764000090))):
+        sc[f"raw_{name}"] = b"\x00" + key.sign(claims, {"kid": "k-current"}).encode()
+        sc[f"canon_{name}"] = b"\x01\x01" + dumps_compact(claims)
+        hdr = dumps_compact(cur)
+        sc[f"hdr_{name}"] = b"\x01\x00" + bytes([len(hdr) - 1]) + hdr + dumps_compact(claims)
+    sc["raw_old_kid"] = b"\x00" + key.sign(live, {"kid": "k-old"}).encode()
+    sc["raw_no_kid"] = b"\x00" + key.sign(live).encode()
+    write("fuzz_slurmcred", sc)
     # atheris: first byte selects the target (see fuzz/py_fuzz.py TARGETS).
     py: Dict[str, bytes] = {}
     for name, tok in toks.items():

@@ -80,9 +80,21 @@ def _target_credential_raw(data: bytes) -> None:
 
 
 def _target_credential_claims(data: bytes) -> None:
-    """Claims JSON signed under a valid Slurm header: reaches the claim checks."""
-    if VERIFIER is not None:
-        VERIFIER.verify(KEY.sign_raw(b'{"alg":"HS256","typ":"JWT"}', data or b"{}"), now=NOW)
+    """Claims JSON signed under a valid Slurm header: reaches the C claims scanner.
+    Differential: whatever the C scanner accepts, the strict Python JSON reader
+    must accept too, with the same values."""
+    if VERIFIER is None:
+        return
+    claims = data or b"{}"
+    cred = VERIFIER.verify(KEY.sign_raw(b'{"alg":"HS256","typ":"JWT"}', claims), now=NOW)
+    try:
+        obj = loads_object(claims, HeaderError, "claims")
+    except SlurmAuthError as e:
+        raise AssertionError(f"C verifier accepted claims the JSON reader refuses: {e}") from None
+    got = (cred.uid, cred.gid, cred.exp, cred.iat, cred.ruid, cred.context, cred.host)
+    want = tuple(obj.get(k) for k in ("uid", "gid", "exp", "iat", "ruid", "context", "host"))
+    if got != want:
+        raise AssertionError(f"C verifier and JSON reader disagree: {got!r} != {want!r}")
 
 
 def _target_sign_roundtrip(data: bytes) -> None:
