@@ -6,12 +6,17 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
 from slurmauth_fast import HS256Key, cli
+from slurmauth_fast import errors as E
 from slurmauth_fast.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from slurmauth_fast.cli_inspect import describe_payload, errno_name
+from slurmauth_fast.keyadmin import default_jwks_path
+from slurmauth_fast.keys import Keyring
+from slurmauth_fast.tokens import Verifier, create_credential
 
 KEY = b"0123456789abcdef0123456789abcdef"
 CLAIMS = {"iat": 1764000000, "exp": 1764000060, "ver": 0x2D00, "ruid": 4294967295, "context": "auth",
@@ -166,3 +171,165 @@ def test_help_lists_the_commands_and_exit_codes():
 
 def test_no_command_is_a_usage_error(capsys):
     assert cli.main([]) == EXIT_USAGE
+
+
+# --- jwks: a whole rotation in a real directory ---------------------------------
+
+def jwks_doc(path):
+    return json.loads(path.read_text())
+
+
+def kids(path):
+    return [k["kid"] for k in jwks_doc(path)["keys"]]
+
+
+def test_jwks_rotation_workflow(tmp_path, capsys):
+    f = tmp_path / "slurm.jwks"
+    assert run(["jwks", "new", "-f", f, "--kid", "k1"], capsys)[0] == EXIT_OK
+    assert mode(f) == 0o600 and kids(f) == ["k1"]
+    ring1 = Keyring.load(jwks_path=str(f), key_path=str(tmp_path / "none"))
+    assert ring1.default_key().kid == "k1" and len(base64.urlsafe_b64decode(
+        jwks_doc(f)["keys"][0]["k"] + "==")) == 1024
+    old_token = create_credential(ring1, uid=1000, gid=1000)
+
+    rc, out, _ = run(["jwks", "rotate", "-f", f, "--kid", "k2", "--old-exp", 3600], capsys)
+    assert rc == EXIT_OK and "new default kid k2" in out and "retire k1" in out
+    assert mode(f) == 0o600 and kids(f) == ["k1", "k2"]
+    ring2 = Keyring.load(jwks_path=str(f), key_path=str(tmp_path / "none"))
+    assert ring2.default_key().kid == "k2"
+    old = ring2.lookup("k1")
+    assert old.exp is not None and 3500 < old.exp - time.time() <= 3600
+    # a credential signed before the rotation still verifies; new ones use k2
+    v = Verifier(ring2, verifier_uid=os.getuid())
+    assert v.verify(old_token).kid == "k1"
+    assert v.verify(create_credential(ring2, uid=1000, gid=1000)).kid == "k2"
+
+    rc, out, _ = run(["jwks", "list", "-f", f], capsys)
+    assert rc == EXIT_OK
+    lines = out.splitlines()
+    assert lines[0].split() == ["KID", "DEFAULT", "BYTES", "EXPIRES"]
+    assert lines[1].split()[:3] == ["k1", "no", "1024"] and "UTC" in lines[1]
+    assert lines[2].split()[:4] == ["k2", "yes", "1024", "never"]
+    secret = jwks_doc(f)["keys"][0]["k"]
+    assert secret[:16] not in out  # never the key material
+
+    # the default cannot be retired; the old key can
+    rc, _, err = run(["jwks", "retire", "-f", f, "k2"], capsys)
+    assert rc == EXIT_USAGE and "default" in err and kids(f) == ["k1", "k2"]
+    assert run(["jwks", "retire", "-f", f, "k1"], capsys)[0] == EXIT_OK
+    assert kids(f) == ["k2"] and mode(f) == 0o600
+    ring3 = Keyring.load(jwks_path=str(f), key_path=str(tmp_path / "none"))
+    with pytest.raises(E.KeyIdError):
+        Verifier(ring3, verifier_uid=os.getuid()).verify(old_token)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slurm.jwks"]  # no temporary files left
+
+
+def test_jwks_add_and_errors(tmp_path, capsys):
+    f = tmp_path / "slurm.jwks"
+    assert run(["jwks", "new", "-f", f, "--kid", "a", "--bytes", 32], capsys)[0] == EXIT_OK
+    assert run(["jwks", "new", "-f", f, "--kid", "b"], capsys)[0] == EXIT_CONFIG     # exists
+    assert run(["jwks", "add", "-f", f, "--kid", "b", "--bytes", 32], capsys)[0] == EXIT_OK
+    doc = jwks_doc(f)
+    assert [k.get("use") for k in doc["keys"]] == ["default", None]
+    assert run(["jwks", "add", "-f", f, "--kid", "b"], capsys)[0] == EXIT_USAGE      # duplicate kid
+    assert run(["jwks", "add", "-f", f, "--kid", "c", "--default"], capsys)[0] == EXIT_OK
+    assert [k.get("use") for k in jwks_doc(f)["keys"]] == [None, None, "default"]
+    assert run(["jwks", "retire", "-f", f, "zzz"], capsys)[0] == EXIT_USAGE           # unknown kid
+    assert run(["jwks", "add", "-f", f, "--bytes", 8], capsys)[0] == EXIT_USAGE       # too short for Slurm
+    assert run(["jwks", "list", "-f", tmp_path / "missing.jwks"], capsys)[0] == EXIT_CONFIG
+
+
+def test_jwks_refuses_an_unsafe_or_invalid_file(tmp_path, capsys):
+    f = tmp_path / "slurm.jwks"
+    assert run(["jwks", "new", "-f", f, "--kid", "a"], capsys)[0] == EXIT_OK
+    os.chmod(f, 0o644)  # Slurm refuses a key file others can read; so do we
+    rc, _, err = run(["jwks", "add", "-f", f, "--kid", "b"], capsys)
+    assert rc == EXIT_CONFIG and "insecure" in err
+    os.chmod(f, 0o600)
+    f.write_text('{"keys": [{"kid": "x"}]}')  # breaks Slurm's rules: never rewritten as valid-looking
+    rc, _, err = run(["jwks", "rotate", "-f", f, "--kid", "y"], capsys)
+    assert rc == EXIT_CONFIG
+    assert jwks_doc(f) == {"keys": [{"kid": "x"}]}
+
+
+def test_jwks_implicit_default_is_made_explicit(tmp_path, capsys):
+    """Slurm: with no "use":"default" the first key signs. Adding a key keeps that
+    key the default (and says so explicitly), rotating moves it."""
+    f = tmp_path / "slurm.jwks"
+    def k(kid):
+        return {"alg": "HS256", "kty": "oct", "kid": kid, "k": base64.urlsafe_b64encode(os.urandom(32)).decode()}
+    f.write_text(json.dumps({"keys": [k("first"), k("second")]}))
+    os.chmod(f, 0o600)
+    assert run(["jwks", "add", "-f", f, "--kid", "third"], capsys)[0] == EXIT_OK
+    assert Keyring.from_jwks(f.read_text()).default_key().kid == "first"
+    assert run(["jwks", "retire", "-f", f, "first"], capsys)[0] == EXIT_USAGE
+    assert run(["jwks", "rotate", "-f", f, "--kid", "fourth"], capsys)[0] == EXIT_OK
+    assert Keyring.from_jwks(f.read_text()).default_key().kid == "fourth"
+    assert run(["jwks", "retire", "-f", f, "first"], capsys)[0] == EXIT_OK
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_jwks_owner(tmp_path, capsys):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    f = tmp_path / "slurm.jwks"
+    assert run(["jwks", "new", "-f", f, "--owner", "nobody"], capsys)[0] == EXIT_OK
+    st = os.stat(f)
+    assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid) and mode(f) == 0o600
+
+
+def test_jwks_default_path_follows_slurm():
+    assert default_jwks_path({}) == "/etc/slurm/slurm.jwks"
+    assert default_jwks_path({"SLURM_CONF": "/opt/slurm/etc/slurm.conf"}) == "/opt/slurm/etc/slurm.jwks"
+    assert default_jwks_path({"SLURM_SACK_JWKS": "/x.jwks", "SLURM_CONF": "/y/slurm.conf"}) == "/x.jwks"
+
+
+# --- verify: explains rejections ----------------------------------------------
+
+@pytest.fixture
+def conf(tmp_path, capsys):
+    assert run(["jwks", "new", "-f", tmp_path / "slurm.jwks", "--kid", "k1"], capsys)[0] == EXIT_OK
+    return tmp_path
+
+
+def test_verify_accepts_and_shows_the_credential(conf, capsys):
+    ring = Keyring.load(conf_dir=str(conf))
+    tok = create_credential(ring, uid=1234, gid=99, host="n7", payload=b"\x01\x03\xf0")
+    rc, out, _ = run(["verify", "--conf-dir", conf, "--uid", 5, tok], capsys)
+    assert rc == EXIT_OK and out.startswith("VERIFIED with") and "(kid k1)" in out
+    assert "1234" in out and '"n7"' in out and "msg_type 1008" in out
+    rc, out, _ = run(["verify", "--conf-dir", conf, "--json", tok], capsys)
+    doc = json.loads(out)
+    assert rc == EXIT_OK and doc["verified"] and doc["credential"]["uid"] == 1234
+
+
+@pytest.mark.parametrize("mutate, cls", [
+    (lambda ring, t: create_credential(ring, uid=1, gid=1, now=1000), "ExpiredError"),
+    (lambda ring, t: create_credential(ring, uid=1, gid=1, ruid=4242), "AudienceError"),
+    (lambda ring, t: create_credential(ring, uid=1, gid=1, context="launch"), "ContextError"),
+    (lambda ring, t: t[:-3] + ("AAA" if t[-3:] != "AAA" else "BBB"), "SignatureError"),
+    (lambda ring, t: t.rsplit(".", 1)[0], "SegmentError"),
+    (lambda ring, t: HS256Key(KEY).sign({"uid": 1}, {"kid": "nope"}), "KeyIdError"),
+])
+def test_verify_explains_each_rejection(conf, capsys, mutate, cls):
+    ring = Keyring.load(conf_dir=str(conf))
+    tok = mutate(ring, create_credential(ring, uid=1, gid=1))
+    rc, out, _ = run(["verify", "--conf-dir", conf, "--uid", 5, tok], capsys)
+    assert rc == EXIT_FAILED
+    assert out.startswith(f"REJECTED: {cls} (slurm_errno 6000 ESLURM_AUTH_CRED_INVALID): ")
+    rc, out, _ = run(["verify", "--conf-dir", conf, "--uid", 5, "--json", tok], capsys)
+    doc = json.loads(out)
+    assert rc == EXIT_FAILED and doc["error"] == cls and doc["slurm_errno"] == 6000 and doc["message"]
+
+
+def test_verify_without_keys_is_a_config_error(tmp_path, capsys):
+    rc, _, err = run(["verify", "--conf-dir", tmp_path, "x.y.z"], capsys)
+    assert rc == EXIT_CONFIG and "slurm.key" in err
+
+
+def test_verify_via_python_dash_m_and_stdin(conf):
+    ring = Keyring.load(conf_dir=str(conf))
+    tok = create_credential(ring, uid=1, gid=1)
+    r = subprocess.run([sys.executable, "-m", "slurmauth_fast.cli", "verify", "--conf-dir", str(conf), "-"],
+                       input=tok + "\n", capture_output=True, text=True, timeout=60)
+    assert r.returncode == EXIT_OK and "VERIFIED" in r.stdout
