@@ -26,8 +26,8 @@ would refuse.
 from __future__ import annotations
 
 import base64
-import binascii
 import grp
+import json
 import os
 import pwd
 import secrets
@@ -36,13 +36,14 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import BadArgumentError, JWKSError, KeyFileError
-from .jsonutil import loads_object
+from .jsonutil import dumps_compact, loads_object
 from .keyfile import read_key_file, wipe
+from .keys import MIN_JWKS_KEY_BYTES, Keyring, _decode_k
 
 #: Slurm's documented slurm.key size (dd ... bs=1024 count=1).
 DEFAULT_KEY_BYTES = 1024
 #: Slurm refuses slurm.jwks keys shorter than this (after decoding "k").
-MIN_KEY_BYTES = 16
+MIN_KEY_BYTES = MIN_JWKS_KEY_BYTES
 #: Largest key this tool generates.
 MAX_KEY_BYTES = 64 * 1024
 KEY_FILE_MODE = 0o600
@@ -196,13 +197,16 @@ def _b64url(raw: bytes) -> str:
 
 
 def _k_size(k: Any) -> int:
+    """Decoded length of a "k" value (0 when it does not decode), read the way Slurm reads it."""
     if not isinstance(k, str):
         return 0
     try:
-        s = k.replace("-", "+").replace("_", "/").rstrip("=")
-        return len(base64.b64decode(s + "=" * (-len(s) % 4), validate=True))
-    except (binascii.Error, ValueError):
+        raw = _decode_k(k)
+    except ValueError:
         return 0
+    n = len(raw)
+    wipe(raw)
+    return n
 
 
 def new_key_entry(kid: str, *, nbytes: int = DEFAULT_KEY_BYTES, exp: Optional[int] = None,
@@ -247,9 +251,6 @@ def validate_jwks(doc: Dict[str, Any], source: str = "<jwks>") -> None:
 
     Uses :meth:`slurmauth_fast.keys.Keyring.from_jwks`, the same loader the
     verifier uses, so what this module writes is what a verifier accepts."""
-    from .jsonutil import dumps_compact
-    from .keys import Keyring  # issue 3; imported late so keygen works without it
-
     Keyring.from_jwks(dumps_compact(doc), source=source)
 
 
@@ -267,8 +268,6 @@ def load_jwks(path: str) -> Dict[str, Any]:
 def save_jwks(path: str, doc: Dict[str, Any], *, overwrite: bool = True,
               owner: Optional[Tuple[int, int]] = None) -> None:
     """Validate, then write atomically with mode 0600 (pretty-printed, one key per block)."""
-    import json
-
     validate_jwks(doc, source=path)
     text = json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
     write_private_file(path, text.encode("ascii"), overwrite=overwrite, owner=owner)
