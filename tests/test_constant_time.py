@@ -2,13 +2,19 @@
 valgrind memcheck with the HMAC key marked undefined, so every conditional
 jump that depends on the key, the derived HMAC states, the MAC or the
 comparison is reported. The real functions (sa_hmac_key_init,
-sa_hmac_sha256, sa_ct_equal, sa_jws_hs256_check) must give no report; a
+sa_hmac_sha256, sa_ct_equal, sa_jws_hs256_check, and the auth/slurm verifier
+sc_verify) must give no report; a
 deliberately early-exit comparison in the driver must be reported, which
 shows the method sees what it claims to see.
 
-Regression: sa_jws_hs256_check mapped the comparison result with ``?:``,
-which gcc -O0 compiles to a conditional jump on the secret-derived result
-(found by this check; now masked arithmetic).
+Regressions (found by this check): sa_jws_hs256_check mapped the comparison
+result with ``?:``, which gcc -O0 compiles to a conditional jump on the
+secret-derived result (now masked arithmetic); sc_verify's tag check branched
+on the comparison outcome at every optimisation level without saying that the
+outcome is public (now an explicit SA_DECLASSIFY point, so anything else that
+branches on the key or MAC is still reported). Both branched only on "match or
+not", which an attacker learns anyway; the fixes make that boundary explicit
+and checkable.
 """
 import os
 import re

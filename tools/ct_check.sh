@@ -25,7 +25,7 @@ for cc in $COMPILERS; do
 command -v "$cc" >/dev/null || continue
 for opt in ${CT_OPTS:--O3 -O2 -O0}; do
     bin=$OUT/ct_driver-$cc$opt
-    "$cc" -std=c99 -D_DEFAULT_SOURCE "$opt" -gdwarf-4 -fno-strict-aliasing -Icsrc \
+    "$cc" -std=c99 -D_DEFAULT_SOURCE -DSA_CT_CHECK "$opt" -gdwarf-4 -fno-strict-aliasing -Icsrc \
         fuzz/ct/ct_driver.c csrc/*.c -o "$bin"
     echo "== valgrind memcheck, ct_driver built with $cc $opt ${1:-}" >&2
     valgrind --tool=memcheck --error-exitcode=99 --track-origins=yes --num-callers=20 \

@@ -5,10 +5,13 @@
  * VALGRIND_MAKE_MEM_UNDEFINED. Memcheck then reports every conditional jump,
  * conditional move or memory address that depends on them: exactly the
  * secret-dependent branches a timing attacker could observe. The functions
- * under test are sa_hmac_key_init, sa_hmac_sha256, sa_ct_equal and
- * sa_jws_hs256_check; their results are public by design (equal or not), so
- * the driver declares each result defined (VALGRIND_MAKE_MEM_DEFINED) before
- * it looks at it. A clean run therefore has zero memcheck errors.
+ * under test are sa_hmac_key_init, sa_hmac_sha256, sa_ct_equal,
+ * sa_jws_hs256_check and the whole auth/slurm verifier sc_verify (with a
+ * valid and a forged tag). Their results are public by design (equal or not),
+ * so the driver declares each result defined (VALGRIND_MAKE_MEM_DEFINED)
+ * before it looks at it; inside sc_verify the one place the comparison
+ * outcome becomes public is marked with SA_DECLASSIFY (hmac.h, active only
+ * with -DSA_CT_CHECK). A clean run therefore has zero memcheck errors.
  *
  *   ct_driver          the real functions (must be clean)
  *   ct_driver leaky    also compares with leaky_equal(), an early-exit loop,
@@ -23,6 +26,7 @@
 #include "jws.h"
 #include "sa_status.h"
 #include "sha256.h"
+#include "slurmcred.h"
 
 #define SECRET(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
 #define PUBLIC(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
@@ -39,7 +43,7 @@ __attribute__((noinline)) static int leaky_equal(const uint8_t *a, const uint8_t
 
 static int run_key(const uint8_t *key, size_t keylen, const char *tok, size_t toklen, int leaky)
 {
-    uint8_t secret_key[200], mac[32], other[32];
+    uint8_t secret_key[200], pub_key[200], mac[32], other[32];
     sa_hmac_key k;
     sa_jws_parts parts;
     int rc, eq, failures = 0;
@@ -73,6 +77,45 @@ static int run_key(const uint8_t *key, size_t keylen, const char *tok, size_t to
     rc = sa_jws_hs256_check(&k, tok, &parts);
     PUBLIC(&rc, sizeof(rc));
     failures += rc != SA_E_BAD_SIGNATURE && rc != SA_OK;
+
+    /* The auth/slurm hot path: a whole credential verified with the secret key.
+     * The token is signed with a public copy of the key, so the tag matches and
+     * every step after the comparison runs too. */
+    {
+        static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+        static const char claims[] = "{\"context\":\"auth\",\"exp\":1764000090,\"gid\":1000,"
+                                     "\"host\":\"n1\",\"iat\":1764000020,\"ruid\":4294967295,"
+                                     "\"uid\":1000,\"ver\":11520}";
+        static uint8_t scratch[4096];
+        char good[512];
+        size_t glen = 0;
+        sa_hmac_key pub;
+        sc_key sk;
+        sc_keyset ks;
+        sc_policy pol;
+
+        memset(&sk, 0, sizeof(sk));
+        sk.key = &k;
+        ks.keys = &sk;
+        ks.nkeys = 1;
+        ks.default_index = 0;
+        ks.by_kid = 0;
+        pol.max_len = 4096;
+        pol.verifier_uid = 1000;
+        pol.contexts = 1u << SC_CTX_AUTH;
+        memcpy(pub_key, key, keylen);   /* a defined copy of the key, to sign with */
+        if (sa_hmac_key_init(&pub, pub_key, keylen) != SA_OK ||
+            sa_jws_hs256_sign(&pub, (const uint8_t *)hdr, sizeof(hdr) - 1, (const uint8_t *)claims,
+                              sizeof(claims) - 1, good, sizeof(good), &glen) != SA_OK)
+            return 1;
+        rc = sc_verify(&ks, &pol, good, glen, 1764000030, scratch, sizeof(scratch));
+        PUBLIC(&rc, sizeof(rc));
+        failures += rc != SA_OK;
+        good[glen - 2] = good[glen - 2] == 'A' ? 'B' : 'A';   /* a wrong tag */
+        rc = sc_verify(&ks, &pol, good, glen, 1764000030, scratch, sizeof(scratch));
+        PUBLIC(&rc, sizeof(rc));
+        failures += rc != SA_E_BAD_SIGNATURE;
+    }
 
     if (leaky) {
         eq = leaky_equal(mac, other, sizeof(mac));
