@@ -36,6 +36,8 @@ EXIT_CONFIG = 3
 COMMANDS: List[str] = [
     "slurmauth_fast.jwt_cli",
     "slurmauth_fast.slurm_cli",
+    "slurmauth_fast.shim",
+    "slurmauth_fast.sack_cli",
     "slurmauth_fast.cli_keys",       # keygen, jwks (issue 9)
     "slurmauth_fast.cli_inspect",    # verify, decode (issue 9)
     "slurmauth_fast.cli_bench",      # bench (issue 9)

@@ -158,6 +158,130 @@ class NativeBufferError(SlurmAuthError):
     """Internal: an output buffer was too small (a bug, never user input)."""
 
 
+# --- wire: pack format, RPC frames, body-hash binding (issue #4) -----------
+
+class PackError(UnpackError):
+    """Bytes break one of Slurm's pack rules."""
+
+
+class TruncatedError(PackError):
+    """The buffer ends before the field does."""
+
+
+class PackLimitError(PackError):
+    """A packmem/packstr length is above Slurm's 1 GiB limit."""
+
+
+class StringNulError(PackError):
+    """A packstr's last byte is not NUL."""
+
+
+class EmbeddedNulError(PackError):
+    """A packstr contains a NUL before its end (C would silently truncate it)."""
+
+
+class FrameError(UnpackError):
+    """An RPC frame is malformed (Slurm answers ESLURM_PROTOCOL_INCOMPLETE_PACKET)."""
+
+    slurm_errno = ESLURM_PROTOCOL_INCOMPLETE_PACKET
+
+
+class FramePrefixError(FrameError):
+    """Fewer than 4 bytes: the uint32 length prefix is missing."""
+
+
+class FrameTooLargeError(FrameError):
+    """The frame's length is above the configured cap (refused before any parsing)."""
+
+
+class FrameTruncatedError(FrameError):
+    """The length prefix announces more bytes than are present."""
+
+
+class FrameTrailingBytesError(FrameError):
+    """Bytes are present beyond the length announced by the prefix."""
+
+
+class ProtocolVersionError(FrameError):
+    """The header's protocol version is outside the accepted range."""
+
+    slurm_errno = SLURM_PROTOCOL_VERSION_ERROR
+
+
+class HeaderTruncatedError(FrameError):
+    """The header (with its forward and orig_addr parts) is cut short."""
+
+
+class SlurmdbdFramingError(FrameError):
+    """The SLURMDBD_CONNECTION flag or msg_type prefix disagrees with the framing."""
+
+
+class UnsupportedRetListError(FrameError):
+    """ret_cnt > 0: frames carrying per-node reply lists are not supported."""
+
+
+class AddressError(FrameError):
+    """orig_addr is malformed (an AF_INET6 address that is not 16 bytes)."""
+
+
+class AuthSectionError(FrameError):
+    """The auth section is cut short or names an unknown plugin."""
+
+
+class UnknownAuthPluginError(AuthSectionError):
+    """The auth section names a plugin id other than 100-103."""
+
+
+class BodyLengthError(FrameError):
+    """body_length does not match the bytes after the auth section."""
+
+
+class BodyTruncatedError(BodyLengthError):
+    """Fewer bytes follow the auth section than body_length says."""
+
+
+class BodyTrailingBytesError(BodyLengthError):
+    """More bytes follow the auth section than body_length says."""
+
+
+class BodyHashError(CredentialError):
+    """The credential does not bind this message body and type."""
+
+
+class MissingBodyHashError(BodyHashError):
+    """The credential carries no body hash and block_null_hash is set."""
+
+
+class BlockedNoneHashError(BodyHashError):
+    """The credential carries the NONE hash form and block_zero_hash is set."""
+
+
+class UnknownHashTypeError(BodyHashError):
+    """The payload's type byte names no supported hash (1 NONE, 2 K12, 4 SHA3)."""
+
+
+class BodyHashLengthError(BodyHashError):
+    """The payload's length is wrong for its hash type."""
+
+
+class BodyHashMsgTypeError(BodyHashError):
+    """A NONE payload names a different msg_type than the header."""
+
+
+class BodyHashMismatchError(BodyHashError):
+    """The digest differs: the body or msg_type was altered (or belongs to another RPC)."""
+
+
+class UnsupportedAuthPluginError(CredentialError):
+    """The frame's auth plugin is not one this verifier handles."""
+
+
+class MissingCredentialError(CredentialError):
+    """The frame carries no credential where one is required."""
+
+# --- end wire ---------------------------------------------------------------
+
+
 # --- auth/jwt (issue #7) ---------------------------------------------------
 
 ESLURM_USER_ID_MISSING = 2010
@@ -195,6 +319,51 @@ class TokenCreationDeniedError(TokenCreationError):
     tokens for another user, or when AuthAltParameters has disable_token_creation."""
 
 # --- end auth/jwt -----------------------------------------------------------
+
+
+# --- SACK kiosk (slurmauth_fast.sack) ---------------------------------------
+
+class SackError(SlurmAuthError):
+    """A request to a SACK kiosk failed."""
+
+    slurm_errno = ESLURM_AUTH_NET_ERROR
+
+
+class SackConnectError(SackError):
+    """No SACK kiosk socket accepted the connection."""
+
+
+class SackTimeoutError(SackError):
+    """The SACK kiosk did not answer within the timeout."""
+
+
+class SackProtocolError(SackError):
+    """The SACK kiosk's reply is malformed."""
+
+    slurm_errno = ESLURM_AUTH_UNPACK
+
+
+class SackRefusedError(SackError):
+    """The SACK kiosk closed the connection without a reply: it refused the request."""
+
+
+class SackCreateRefusedError(SackRefusedError):
+    """The SACK kiosk refused to create a credential."""
+
+    slurm_errno = ESLURM_AUTH_UNABLE_TO_SIGN
+
+
+class SackVerifyRefusedError(SackRefusedError, CredentialError):
+    """The SACK kiosk refused the credential: it did not verify for this uid."""
+
+    slurm_errno = ESLURM_AUTH_CRED_INVALID
+
+
+class SackServerError(SackError):
+    """A SACK kiosk cannot serve: its socket path is unusable or already served."""
+
+
+# --- end SACK -----------------------------------------------------------------
 
 
 # C status code -> (exception class, message). Codes from csrc/sa_status.h.

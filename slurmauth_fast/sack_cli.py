@@ -1,0 +1,71 @@
+"""``slurmauth-fast sackd``: run a SACK kiosk, like Slurm's sackd.
+
+Kept apart from :mod:`slurmauth_fast.sack` so that building the command line
+does not load the key and credential machinery; the kiosk is imported when
+the command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+#: Daemons whose kiosk socket path Slurm fixes (sack.SERVER_ROLES).
+ROLES = ("sackd", "slurmctld", "slurmdbd")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "sackd", help="run a SACK auth kiosk (compatible with Slurm's sackd)",
+        description="Serve SACK_CREATE/SACK_VERIFY on a unix socket (mode 0666). "
+                    "SIGHUP reloads the keys, SIGTERM stops and removes the socket.")
+    p.add_argument("--socket", metavar="PATH",
+                   help="socket path (default: by --role; sackd: $RUNTIME_DIRECTORY/sack.socket "
+                        "or /run/slurm/sack.socket)")
+    p.add_argument("--role", choices=ROLES, default="sackd",
+                   help="use Slurm's socket path for this daemon (default sackd)")
+    p.add_argument("--conf-dir", metavar="DIR",
+                   help="directory of slurm.key/slurm.jwks (default: beside $SLURM_CONF, else /etc/slurm)")
+    p.add_argument("--key", metavar="PATH", help="slurm.key path (env SLURM_SACK_KEY)")
+    p.add_argument("--jwks", metavar="PATH", help="slurm.jwks path (env SLURM_SACK_JWKS); used instead "
+                                                  "of slurm.key when it exists")
+    p.add_argument("--use-client-ids", action="store_true",
+                   help="add the caller's identity ('id' object) to credentials (AuthInfo=use_client_ids)")
+    p.add_argument("--cluster", metavar="NAME", help="ClusterName to put into credentials")
+    p.add_argument("--ttl", type=_positive(int), default=60, help="credential lifespan in seconds (default 60)")
+    p.add_argument("--timeout", type=_positive(float), default=10.0,
+                   help="seconds a client may take for its whole request (default 10)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (repeatable)")
+    p.set_defaults(func=_cmd_sackd)
+
+
+def _positive(kind: Any) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _cmd_sackd(args: argparse.Namespace) -> int:
+    from .keys import Keyring
+    from .sack import SackServer
+
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
+                        format="sackd: %(levelname)s: %(message)s")
+    keyring = Keyring.load(key_path=args.key, jwks_path=args.jwks, conf_dir=args.conf_dir)
+    server = SackServer(keyring, socket_path=args.socket, role=args.role,
+                        use_client_ids=args.use_client_ids, cluster=args.cluster, ttl=args.ttl,
+                        request_timeout=args.timeout)
+    server.bind()
+    server.install_signal_handlers()
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+    return 0

@@ -1,0 +1,253 @@
+"""A small controller shim: receive Slurm RPCs, verify them, answer pings.
+
+This is the example to copy when you put something in front of (or in place
+of) slurmctld. It does what slurmctld does with every incoming message:
+
+1. read ``uint32 total_len`` and refuse anything over the frame cap before
+   reading the rest (a client cannot make us buffer 4 GiB);
+2. parse the frame (:func:`~slurmauth_fast.rpc.parse_frame`);
+3. verify the auth/slurm credential and its body hash
+   (:func:`~slurmauth_fast.rpc.verify_rpc`: HS256 signature, expiry, ruid,
+   context "auth"/"sack", then the payload must hash this body and msg_type);
+4. answer. REQUEST_PING (1008) gets RESPONSE_SLURM_RC (8001) with rc 0; any
+   other verified message gets RESPONSE_SLURM_RC with
+   SLURM_UNEXPECTED_MSG_ERROR, since this shim implements nothing else.
+
+The reply is signed like slurmctld signs its own: context "auth", ``ruid``
+set to the requester's uid (so only the requester can verify it), the
+payload binding the reply body, and the requester's protocol version. A
+frame that does not parse or verify is logged (class and reason, never the
+token) and the connection is closed without a reply, as Slurm does.
+
+Run it with ``slurmauth-fast shim --unix /run/shim.sock`` or
+``--listen 127.0.0.1:6817``; SIGHUP re-reads the keys, SIGINT/SIGTERM stop it
+cleanly.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import struct
+from typing import Any, List, Optional, Tuple
+
+from .bodyhash import HASH_K12, body_hash_payload
+from .errors import FrameTooLargeError, SlurmAuthError
+from .keys import Keyring
+from .rpc import (
+    DEFAULT_VERSIONS,
+    REQUEST_PING,
+    RESPONSE_SLURM_RC,
+    pack_frame,
+    parse_frame,
+    verify_rpc,
+)
+from .tokens import Verifier, create_credential
+
+log = logging.getLogger("slurmauth_fast.shim")
+
+#: Largest frame accepted by default. Slurm allows 1 GiB; a ping-answering
+#: shim has no use for more than a few KiB, so keep the cap small.
+DEFAULT_MAX_FRAME = 1024 * 1024
+#: Seconds a client may take to send one whole frame.
+DEFAULT_TIMEOUT = 10.0
+
+SLURM_SUCCESS = 0
+SLURM_UNEXPECTED_MSG_ERROR = 1000
+
+
+class ControllerShim:
+    """Verifies incoming RPCs with ``keyring`` and answers REQUEST_PING.
+
+    ``verifier_uid`` is the uid a credential's ruid must match (default: this
+    process's uid, like slurmctld running as SlurmUser). ``block_null_hash``
+    and ``block_zero_hash`` are Slurm's CommunicationParameters of the same
+    names."""
+
+    def __init__(self, keyring: Keyring, *, verifier_uid: Optional[int] = None,
+                 max_frame: int = DEFAULT_MAX_FRAME, timeout: float = DEFAULT_TIMEOUT,
+                 block_null_hash: bool = False, block_zero_hash: bool = False,
+                 versions: Tuple[int, int] = DEFAULT_VERSIONS, hash_type: int = HASH_K12) -> None:
+        self.keyring = keyring
+        self.verifier = Verifier(keyring, verifier_uid=verifier_uid)
+        self.max_frame = max_frame
+        self.timeout = timeout
+        self.block_null_hash = block_null_hash
+        self.block_zero_hash = block_zero_hash
+        self.versions = versions
+        self.hash_type = hash_type
+        self._servers: List[asyncio.AbstractServer] = []
+
+    # -- one connection ------------------------------------------------------
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one connection: frames one after another until EOF or a bad one."""
+        peer = _peer_name(writer)
+        try:
+            while True:
+                frame = await self._read_frame(reader)
+                if frame is None:
+                    return
+                # Verifying is microseconds of C work (the GIL is released), so it
+                # runs inline; a shim taking large bodies could use an executor.
+                reply = self.answer(frame, peer)
+                writer.write(reply)
+                await writer.drain()
+        except SlurmAuthError as e:
+            log.warning("%s: rejected: %s: %s", peer, type(e).__name__, e)
+        except asyncio.TimeoutError:
+            log.warning("%s: timed out after %.1fs reading a frame", peer, self.timeout)
+        except (asyncio.IncompleteReadError, ConnectionError) as e:
+            log.warning("%s: connection closed mid-frame (%s)", peer, type(e).__name__)
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except ConnectionError:
+                pass
+
+    async def _read_frame(self, reader: asyncio.StreamReader) -> Optional[bytes]:
+        """One whole frame (length prefix included), or None at a clean EOF."""
+        try:
+            prefix = await asyncio.wait_for(reader.readexactly(4), self.timeout)
+        except asyncio.IncompleteReadError as e:
+            if e.partial:
+                raise
+            return None                      # the client closed between frames
+        (total_len,) = struct.unpack(">I", prefix)
+        if total_len > self.max_frame:          # refuse before reading (or buffering) it
+            raise FrameTooLargeError(f"frame of {total_len} bytes is over the "
+                                     f"{self.max_frame}-byte cap")
+        rest = await asyncio.wait_for(reader.readexactly(total_len), self.timeout)
+        return prefix + rest
+
+    def answer(self, data: bytes, peer: str = "-") -> bytes:
+        """Verify one frame and build the reply frame (raises on a bad frame)."""
+        frame = parse_frame(data, versions=self.versions, max_frame=self.max_frame)
+        rpc = verify_rpc(frame, self.verifier, block_null_hash=self.block_null_hash,
+                         block_zero_hash=self.block_zero_hash)
+        cred = rpc.credential
+        rc = SLURM_SUCCESS if frame.msg_type == REQUEST_PING else SLURM_UNEXPECTED_MSG_ERROR
+        log.info("%s: msg_type %d from uid %d (%s) -> rc %d",
+                 peer, frame.msg_type, cred.uid, cred.host, rc)
+        return self.reply(RESPONSE_SLURM_RC, struct.pack(">I", rc),
+                          requester_uid=cred.uid, version=frame.version)
+
+    def reply(self, msg_type: int, body: bytes, *, requester_uid: int, version: int) -> bytes:
+        """A frame signed as slurmctld signs replies: context "auth", ruid = requester."""
+        token = create_credential(
+            self.keyring, uid=os.getuid(), gid=os.getgid(), context="auth",
+            ruid=requester_uid, payload=body_hash_payload(body, msg_type, self.hash_type))
+        return pack_frame(msg_type, body, credential=token, version=version)
+
+    def reload_keys(self) -> None:
+        """Re-read slurm.key/slurm.jwks, as ``scontrol reconfigure`` makes
+        slurmctld do (the CLI calls this on SIGHUP). A bad file keeps the old
+        keys in force."""
+        try:
+            self.keyring.reload()
+        except SlurmAuthError as e:
+            log.error("key reload failed, keeping the current keys: %s", e)
+        else:
+            log.warning("keys reloaded from %s", self.keyring.source)
+
+    # -- servers ---------------------------------------------------------------
+
+    async def start_unix(self, path: str) -> asyncio.AbstractServer:
+        server = await asyncio.start_unix_server(self.handle, path=path)
+        self._servers.append(server)
+        return server
+
+    async def start_tcp(self, host: str, port: int) -> asyncio.AbstractServer:
+        server = await asyncio.start_server(self.handle, host=host, port=port)
+        self._servers.append(server)
+        return server
+
+    async def close(self) -> None:
+        """Stop listening and wait for the servers to close."""
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+
+def _peer_name(writer: asyncio.StreamWriter) -> str:
+    peer: Any = writer.get_extra_info("peername")
+    if isinstance(peer, tuple):
+        return f"{peer[0]}:{peer[1]}"
+    return f"unix:{writer.get_extra_info('sockname') or '?'}"
+
+
+# -- command line --------------------------------------------------------------
+
+def _listen_addr(text: str) -> Tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+async def _serve(shim: ControllerShim, args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, shim.reload_keys)
+    if args.unix:
+        await shim.start_unix(args.unix)
+        print(f"listening on unix:{args.unix}", flush=True)
+    for host, port in args.listen or []:
+        server = await shim.start_tcp(host, port)
+        for sock in server.sockets:
+            name = sock.getsockname()
+            print(f"listening on tcp:{name[0]}:{name[1]}", flush=True)
+    await stop.wait()
+    await shim.close()
+    if args.unix:
+        try:
+            os.unlink(args.unix)
+        except FileNotFoundError:
+            pass
+    print("shim stopped", flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.unix and not args.listen:
+        print("slurmauth-fast shim: give --unix PATH and/or --listen HOST:PORT")
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    keyring = Keyring.load(key_path=args.key, jwks_path=args.jwks, conf_dir=args.conf_dir)
+    shim = ControllerShim(keyring, verifier_uid=args.verifier_uid, max_frame=args.max_frame,
+                          block_null_hash=args.block_null_hash,
+                          block_zero_hash=args.block_zero_hash)
+    asyncio.run(_serve(shim, args))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "shim", help="run a controller shim that verifies Slurm RPCs and answers REQUEST_PING",
+        description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--unix", metavar="PATH", help="listen on this unix socket")
+    p.add_argument("--listen", metavar="HOST:PORT", type=_listen_addr, action="append",
+                   help="listen on TCP (port 0 picks a free port; repeatable)")
+    p.add_argument("--key", metavar="PATH", help="slurm.key (default: Slurm's search order)")
+    p.add_argument("--jwks", metavar="PATH", help="slurm.jwks")
+    p.add_argument("--conf-dir", metavar="DIR", help="directory holding slurm.conf and the keys")
+    p.add_argument("--verifier-uid", type=int, default=None,
+                   help="uid a credential's ruid must match (default: our uid)")
+    p.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME,
+                   help=f"largest frame accepted, bytes (default {DEFAULT_MAX_FRAME})")
+    p.add_argument("--block-null-hash", action="store_true",
+                   help="refuse credentials without a body hash (CommunicationParameters)")
+    p.add_argument("--block-zero-hash", action="store_true",
+                   help="refuse credentials with the NONE body hash (CommunicationParameters)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    p.set_defaults(func=_run)
+
+
+__all__ = ["DEFAULT_MAX_FRAME", "ControllerShim", "register"]
