@@ -60,20 +60,20 @@ def tokens() -> Dict[str, bytes]:
     return out
 
 
-def frames() -> Dict[str, bytes]:
-    """Real-shaped RPC frames (issue 4's pack_frame), keyed by name; {} until it exists."""
+def frames(key: bytes = b"slurmauth_fast fuzz key (not a secret)") -> Dict[str, bytes]:
+    """Real-shaped RPC frames (issue 4's pack_frame), keyed by name; {} until it exists.
+    The default key is the one sa_fuzz_rpc_frame checks tags with (csrc/fuzz.c)."""
     try:
         from slurmauth_fast import rpc
         from slurmauth_fast.bodyhash import HASH_K12, HASH_SHA3, body_hash_payload
     except ImportError:
         return {}
-    # The key sa_fuzz_rpc_frame checks tags with (csrc/fuzz.c), so seeds pass the tag check.
-    wire_key = HS256Key(b"slurmauth_fast fuzz key (not a secret)")
+    wire_key = HS256Key(key)
     ping, rc_body = 1008, b"\x00\x00\x00\x00"
 
     def cred(body: bytes, msg_type: int, hash_type: int = HASH_K12) -> str:
         payload = body_hash_payload(body, msg_type, hash_type)
-        return wire_key.sign(dict(CLAIMS, payload=base64.b64encode(payload).decode()))
+        return wire_key.sign(dict(CLAIMS, exp=1764000090, payload=base64.b64encode(payload).decode()))
 
     out = {
         "slurm_ping": rpc.pack_frame(ping, b"", credential=cred(b"", ping)),
@@ -147,7 +147,7 @@ def main() -> None:
                                   "gid": 1000, "id": SACK["id"]})):
         py[f"jwt_{name}"] = b"\x07" + dumps_compact(claims)
     fr = frames()
-    for name, frame in fr.items():
+    for name, frame in frames(key=FUZZ_KEY).items():
         py[f"frame_{name}"] = b"\x05" + frame
     write("py", py)
     if fr:

@@ -39,9 +39,9 @@ with atheris.instrument_imports(include=["slurmauth_fast"]):
     except ImportError:  # pragma: no cover - depends on what has landed
         Keyring = Verifier = None  # type: ignore[assignment,misc]
     try:  # issue 4: Slurm's RPC wire format
-        from slurmauth_fast.rpc import parse_frame
+        from slurmauth_fast.rpc import parse_frame, verify_rpc
     except ImportError:  # pragma: no cover
-        parse_frame = None  # type: ignore[assignment]
+        parse_frame = verify_rpc = None  # type: ignore[assignment]
 
 #: Must match FUZZ_KEY in fuzz_common.h so the seed corpus is shared.
 FUZZ_KEY = b"slurmauth-fast fuzzing key, 32+ bytes long"
@@ -126,8 +126,12 @@ def _target_jwt(data: bytes) -> None:
 
 
 def _target_frame(data: bytes) -> None:
-    if parse_frame is not None:
-        parse_frame(data)
+    """A whole RPC: parse, then (auth/slurm) verify the token and the body binding."""
+    if parse_frame is None:
+        return
+    frame = parse_frame(data)
+    if VERIFIER is not None:
+        verify_rpc(frame, VERIFIER, now=NOW)
 
 
 TARGETS = [_target_token_raw, _target_token_signed, _target_json,
