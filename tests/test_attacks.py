@@ -3,7 +3,9 @@
 Cases live in tests/vectors/attacks_jws.json (HS256 compact JWS layer, driven
 through ``HS256Key.verify``) and tests/vectors/attacks_slurm.json (auth/slurm
 credentials through ``tokens.Verifier``: key selection by kid, expired keys,
-claim types and ranges, ruid, context, payload). Where a case can carry a valid MAC (a malformed
+claim types and ranges, ruid, context, payload) and tests/vectors/attacks_frames.json
+(Slurm RPC frames through ``rpc.parse_frame`` / ``rpc.verify_rpc``: truncated,
+concatenated, oversized, wrong version, bad packstr, body-hash binding). Where a case can carry a valid MAC (a malformed
 encoding, a forbidden alg, duplicate keys), it does: the MAC is computed over
 the exact bytes sent, so the rejection comes from the rule under test and not
 from a tag mismatch.
@@ -218,4 +220,95 @@ def test_slurm_attack_rejected_with_specific_class(slurm_verifier, case):
     assert type(got) is expected
 
 
-# Pending: the wire layer (issue 4: parse_frame) gets its own attack cases once it lands on main.
+# --- Slurm RPC frames (tests/vectors/attacks_frames.json) ---------------------------
+
+FRAMES = load_vectors("attacks_frames.json")
+FRAME_CASES = FRAMES["cases"]
+FRAME_KEY = b"frame attack corpus key, 32 bytes"
+# Header offsets with the length prefix, no forward, AF_UNSPEC orig_addr (checked below).
+FIELDS = {"total_len": (0, 4), "version": (4, 2), "flags": (6, 2), "msg_type": (8, 2),
+          "body_length": (10, 4), "forward_cnt": (14, 2), "ret_cnt": (16, 2), "plugin": (20, 4),
+          "cred_len": (24, 4)}
+
+
+def frame_for(**kw) -> bytes:
+    """The base RPC (or a variant): REQUEST_PING-like body bound by a K12 payload."""
+    from slurmauth_fast import rpc
+    from slurmauth_fast.keys import Keyring
+    from slurmauth_fast.tokens import create_credential
+
+    body = bytes.fromhex(kw.get("body_hex", FRAMES["body_hex"]))
+    msg_type = FRAMES["msg_type"]
+    # the credential always binds the ORIGINAL body: "body_hex" replays it onto another one
+    payload = rpc.body_hash_payload(bytes.fromhex(FRAMES["body_hex"]), msg_type, kw.get("hash", rpc.HASH_K12))
+    if "payload" in kw:
+        payload = kw["payload"]
+    exp = kw.get("exp", FRAMES["now"] + 55)
+    token = create_credential(Keyring.from_key_bytes(FRAME_KEY), uid=1000, gid=1000, host="n1",
+                              ruid=kw.get("ruid", FRAMES["verifier_uid"]), payload=payload,
+                              ttl=60, now=exp - 60)
+    if kw.get("no_auth"):
+        return rpc.pack_frame(msg_type, body, flags=rpc.NO_AUTH_CRED)
+    return rpc.pack_frame(msg_type, body, credential=token, plugin=kw.get("plugin", rpc.AUTH_SLURM))
+
+
+def mutate(frame: bytes, ops) -> bytes:
+    b = bytearray(frame)
+    for op, *args in ops:
+        if op == "cut":
+            del b[len(b) - args[0]:]
+        elif op == "keep":
+            del b[args[0]:]
+        elif op == "concat":
+            b += frame
+        elif op == "append_hex":
+            b += bytes.fromhex(args[0])
+        elif op in ("u16", "u32", "add32"):
+            off, n = FIELDS[args[0]]
+            cur = int.from_bytes(b[off:off + n], "big")
+            val = cur + args[1] if op == "add32" else args[1]
+            b[off:off + n] = val.to_bytes(n, "big")
+        elif op == "fix_total":
+            b[0:4] = (len(b) - 4).to_bytes(4, "big")
+        elif op == "cred_last":
+            cred_end = 28 + int.from_bytes(b[24:28], "big")
+            b[cred_end - 1:cred_end] = bytes.fromhex(args[0])
+        elif op == "body_xor":
+            b[len(b) - len(bytes.fromhex(FRAMES["body_hex"])) + args[0]] ^= args[1]
+        elif op == "rebuild":
+            b = bytearray(frame_for(**args[0]))
+        else:  # pragma: no cover - corpus typo
+            raise AssertionError(f"unknown op {op}")
+    return bytes(b)
+
+
+@pytest.fixture(scope="module")
+def wire():
+    rpc = pytest.importorskip("slurmauth_fast.rpc", reason="wire unit (issue 4) not on this branch")
+    from slurmauth_fast.keys import Keyring
+    from slurmauth_fast.tokens import Verifier
+    return rpc, Verifier(Keyring.from_key_bytes(FRAME_KEY), verifier_uid=FRAMES["verifier_uid"])
+
+
+def test_frame_corpus_base_frame_verifies_and_layout_holds(wire):
+    rpc, verifier = wire
+    base = frame_for()
+    f = rpc.parse_frame(base)
+    assert (f.version, f.msg_type, f.ret_cnt, f.auth_plugin) == (0x2D00, FRAMES["msg_type"], 0, rpc.AUTH_SLURM)
+    assert int.from_bytes(base[FIELDS["version"][0]:][:2], "big") == f.version
+    assert int.from_bytes(base[24:28], "big") == len(f.auth_cred) + 1   # packstr length counts the NUL
+    got = rpc.verify_rpc(base, verifier, now=FRAMES["now"])
+    assert bytes(got.frame.body) == bytes.fromhex(FRAMES["body_hex"]) and got.credential.uid == 1000
+
+
+@pytest.mark.parametrize("case", FRAME_CASES, ids=[c["name"] for c in FRAME_CASES])
+def test_frame_attack_rejected_with_specific_class(wire, case):
+    rpc, verifier = wire
+    data = mutate(frame_for(), case["ops"])
+    expected = getattr(E, case["expect"])
+    with pytest.raises(E.SlurmAuthError) as info:
+        if case["layer"] == "parse":
+            rpc.parse_frame(data)
+        else:
+            rpc.verify_rpc(data, verifier, now=FRAMES["now"], **case.get("policy", {}))
+    assert type(info.value) is expected, f"{case['name']}: got {type(info.value).__name__}: {info.value}"
