@@ -146,6 +146,14 @@ def main() -> None:
                          ("ids", {"iat": 1764000000, "exp": 1764000060, "sun": "alice", "uid": 1000,
                                   "gid": 1000, "id": SACK["id"]})):
         py[f"jwt_{name}"] = b"\x07" + dumps_compact(claims)
+    try:
+        from slurmauth_fast import sack
+        req = sack.encode_create_request(1000, b"\x02" + bytes(32))
+        py["sack_create"] = b"\x08\x00" + req[10:]   # body only: after uint16 version, uint32 length, uint32 rpc
+        req = sack.encode_verify_request(HS256Key(FUZZ_KEY).sign(CLAIMS))
+        py["sack_verify"] = b"\x08\x01" + req[10:]
+    except ImportError:
+        pass
     fr = frames()
     for name, frame in frames(key=FUZZ_KEY).items():
         py[f"frame_{name}"] = b"\x05" + frame

@@ -11,6 +11,7 @@ Each input is routed (first byte) to one target:
 - ``HS256Key.sign`` then ``verify`` of claims holding fuzzed text: sign refuses
   with BadArgumentError or the claims come back unchanged;
 - the auth/jwt ``JWTVerifier`` on correctly signed claims;
+- the SACK kiosk's request-body decoders;
 - the auth/slurm ``Verifier`` and the wire ``parse_frame`` when those modules
   exist (issues 3 and 4), on raw bytes and on correctly signed credentials.
 
@@ -33,6 +34,10 @@ with atheris.instrument_imports(include=["slurmauth_fast"]):
 
     from slurmauth_fast.jwt import JWTVerifier
 
+    try:  # issue 6: the SACK kiosk's request bodies
+        from slurmauth_fast.sack import decode_create_body, decode_verify_body
+    except ImportError:  # pragma: no cover
+        decode_create_body = decode_verify_body = None  # type: ignore[assignment]
     try:  # issue 3: auth/slurm credentials
         from slurmauth_fast.keys import Keyring
         from slurmauth_fast.tokens import Verifier
@@ -134,9 +139,19 @@ def _target_frame(data: bytes) -> None:
         verify_rpc(frame, VERIFIER, now=NOW)
 
 
+def _target_sack(data: bytes) -> None:
+    """SACK_CREATE / SACK_VERIFY bodies as the kiosk decodes them from a client."""
+    if decode_create_body is None or not data:
+        return
+    if data[0] & 1:
+        decode_verify_body(data[1:])
+    else:
+        decode_create_body(data[1:])
+
+
 TARGETS = [_target_token_raw, _target_token_signed, _target_json,
            _target_credential_raw, _target_credential_claims, _target_frame, _target_sign_roundtrip,
-           _target_jwt]
+           _target_jwt, _target_sack]
 
 
 def test_one_input(data: bytes) -> None:
