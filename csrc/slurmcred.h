@@ -125,7 +125,7 @@ typedef struct {
     int64_t context;          /* SC_CTX_* */
     int64_t key_index;
     int64_t objects;          /* bit 0 id, bit 1 sbcast, bit 2 net present */
-    int64_t shape;            /* SC_SHAPE(host_len, cluster_len, payload_len), or -1 */
+    int64_t shape;            /* the three lengths packed (see SC_SHAPE_LIMIT), or -1 */
     int64_t host_len, cluster_len, payload_len;
     int64_t id_off, id_len;
     int64_t sbcast_off, sbcast_len;

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pwd
 import sys
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from .errors import BadArgumentError, KeyFileError, SlurmAuthError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .keys import Keyring
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -42,6 +46,35 @@ COMMANDS: List[str] = [
     "slurmauth_fast.cli_inspect",    # verify, decode (issue 9)
     "slurmauth_fast.cli_bench",      # bench (issue 9)
 ]
+
+
+def slurm_user_arg(value: str) -> int:
+    """argparse type for SlurmUser given as a name or a uid."""
+    if value.isdigit():
+        return int(value)
+    try:
+        return pwd.getpwnam(value).pw_uid
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"unknown SlurmUser {value!r}") from None
+
+
+def add_keyring_args(p: argparse.ArgumentParser) -> None:
+    """The options every auth/slurm subcommand uses to find slurm.key / slurm.jwks."""
+    p.add_argument("--conf-dir", metavar="DIR",
+                   help="directory of slurm.conf and the keys (default: dirname of $SLURM_CONF, else /etc/slurm)")
+    p.add_argument("--key", metavar="PATH", help="slurm.key path (overrides $SLURM_SACK_KEY)")
+    p.add_argument("--jwks", metavar="PATH", help="slurm.jwks path (overrides $SLURM_SACK_JWKS); "
+                                                  "used instead of slurm.key when it exists")
+    p.add_argument("--slurm-user", type=slurm_user_arg, metavar="NAME|UID",
+                   help="SlurmUser, for the key-owner warning")
+
+
+def load_keyring(args: argparse.Namespace) -> "Keyring":
+    """Load the keys named by :func:`add_keyring_args`'s options, Slurm's way."""
+    from .keys import Keyring
+
+    return Keyring.load(key_path=args.key, jwks_path=args.jwks, conf_dir=args.conf_dir,
+                        slurm_user_uid=args.slurm_user)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ why: the exception class, the Slurm error number and name, and the message.
 ``decode`` prints the header and claims WITHOUT checking anything; its output
 is labelled UNVERIFIED because anyone can write any claims into a token.
 (``cred-verify`` in :mod:`slurmauth_fast.slurm_cli` is the terse, JSON-only
-form for scripts; the key options are shared with it.)
+form for scripts; both take the key options of :func:`cli.add_keyring_args`.)
 """
 from __future__ import annotations
 
@@ -20,11 +20,9 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import errors
-from .cli import EXIT_FAILED, EXIT_OK
+from .cli import EXIT_FAILED, EXIT_OK, add_keyring_args, load_keyring
 from .errors import SlurmAuthError
 from .jws import DEFAULT_MAX_TOKEN
-from .slurm_cli import _keys_args as keys_args
-from .slurm_cli import _load as load_keyring
 from .tokens import CONTEXTS, RPC_CONTEXTS, Verifier
 
 _TIME_CLAIMS = ("iat", "exp")
@@ -177,7 +175,7 @@ def register(subparsers: Any) -> None:
                     "and the reason, and exits 1.",
         epilog="Example: slurmauth-fast verify --uid 0 \"$TOKEN\"   (or pipe the token on stdin)")
     p.add_argument("token", nargs="?", help="the token ('-' or absent: read stdin)")
-    keys_args(p)
+    add_keyring_args(p)
     p.add_argument("--uid", "--verifier-uid", dest="uid", type=int, metavar="UID",
                    help="verify as this uid: the ruid claim must be it or 4294967295 (default: your uid)")
     p.add_argument("--context", action="append", choices=CONTEXTS,

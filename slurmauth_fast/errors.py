@@ -366,6 +366,172 @@ class SackServerError(SackError):
 # --- end SACK -----------------------------------------------------------------
 
 
+# --- munge ----------------------------------------------------------------
+# auth/munge (plugin 101): failures reported by libmunge/munged. Each
+# munge_err_t code (munge.h) has its own class; the code itself is kept on the
+# exception as ``munge_errno``. Slurm reports every decode failure as
+# ESLURM_AUTH_CRED_INVALID (its plugin retries EMUNGE_SOCKET, then gives up
+# with 6000 too); here a munged that cannot be reached is reported as the
+# network failure it is (ESLURM_AUTH_NET_ERROR), so callers can tell an outage
+# (worth retrying) from a bad credential.
+
+class MungeError(CredentialError):
+    """MUNGE could not encode or decode the credential."""
+
+    #: The munge_err_t code this class stands for (None: not from libmunge).
+    code: Optional[int] = None
+
+    def __init__(self, message: str = "", *, munge_errno: Optional[int] = None,
+                 credential: Optional[object] = None) -> None:
+        super().__init__(message)
+        #: The munge_err_t number libmunge returned (EMUNGE_*), or None.
+        self.munge_errno = munge_errno if munge_errno is not None else self.code
+        #: For expired, rewound and replayed credentials munged still returns
+        #: the credential's contents (munge_decode(3)); they are kept here for
+        #: diagnostics (a slurmauth_fast.munge.MungeCredential). Never trust them.
+        self.credential = credential
+
+
+class MungeUnavailableError(MungeError):
+    """libmunge (libmunge.so.2, Debian package libmunge2) cannot be loaded."""
+
+    slurm_errno = SLURM_ERROR
+
+
+class MungeInternalError(MungeError):
+    """EMUNGE_SNAFU: internal error in libmunge or munged."""
+
+    code = 1
+
+
+class MungeBadArgumentError(MungeError, BadArgumentError):
+    """EMUNGE_BAD_ARG: an invalid argument (option value, payload, context)."""
+
+    code = 2
+    slurm_errno = ESLURM_AUTH_BADARG
+
+
+class MungeBadLengthError(MungeError):
+    """EMUNGE_BAD_LENGTH: the message exceeds munged's maximum length."""
+
+    code = 3
+
+
+class MungeOverflowError(MungeError):
+    """EMUNGE_OVERFLOW: a buffer overflow was detected."""
+
+    code = 4
+
+
+class MungeNoMemoryError(MungeError):
+    """EMUNGE_NO_MEMORY: out of memory."""
+
+    code = 5
+
+
+class MungeSocketError(MungeError):
+    """EMUNGE_SOCKET: munged cannot be reached over its socket (down, refused, timed out)."""
+
+    code = 6
+    slurm_errno = ESLURM_AUTH_NET_ERROR
+
+
+class MungeTimeoutError(MungeSocketError):
+    """EMUNGE_TIMEOUT: socket timeout talking to munged."""
+
+    code = 7
+
+
+class MungeBadCredentialError(MungeError):
+    """EMUNGE_BAD_CRED: not a MUNGE credential (bad format)."""
+
+    code = 8
+
+
+class MungeBadVersionError(MungeError):
+    """EMUNGE_BAD_VERSION: the credential has an unsupported version."""
+
+    code = 9
+
+
+class MungeBadCipherError(MungeError):
+    """EMUNGE_BAD_CIPHER: invalid or unsupported cipher type."""
+
+    code = 10
+
+
+class MungeBadMacError(MungeError):
+    """EMUNGE_BAD_MAC: invalid or unsupported MAC type."""
+
+    code = 11
+
+
+class MungeBadZipError(MungeError):
+    """EMUNGE_BAD_ZIP: invalid or unsupported compression type."""
+
+    code = 12
+
+
+class MungeBadRealmError(MungeError):
+    """EMUNGE_BAD_REALM: unrecognized security realm."""
+
+    code = 13
+
+
+class MungeCredentialInvalidError(MungeError):
+    """EMUNGE_CRED_INVALID: the credential does not verify (wrong key or altered)."""
+
+    code = 14
+
+
+class MungeExpiredError(MungeError, ExpiredError):
+    """EMUNGE_CRED_EXPIRED: the credential's time-to-live has passed."""
+
+    code = 15
+
+
+class MungeRewoundError(MungeError):
+    """EMUNGE_CRED_REWOUND: the credential was encoded in the future (clock skew)."""
+
+    code = 16
+
+
+class MungeReplayedError(MungeError):
+    """EMUNGE_CRED_REPLAYED: the credential has already been decoded."""
+
+    code = 17
+
+
+class MungeUnauthorizedError(MungeError, AudienceError):
+    """EMUNGE_CRED_UNAUTHORIZED: the credential is restricted to another uid/gid."""
+
+    code = 18
+
+
+class MungeRestrictionNotEnforcedError(MungeError):
+    """munged let this process decode a credential restricted to another uid
+    (MUNGE built to let root decode anything); Slurm refuses to run so."""
+
+
+_MUNGE_ERRORS: Dict[int, Type[MungeError]] = {
+    c.code: c for c in (
+        MungeInternalError, MungeBadArgumentError, MungeBadLengthError, MungeOverflowError,
+        MungeNoMemoryError, MungeSocketError, MungeTimeoutError, MungeBadCredentialError,
+        MungeBadVersionError, MungeBadCipherError, MungeBadMacError, MungeBadZipError,
+        MungeBadRealmError, MungeCredentialInvalidError, MungeExpiredError, MungeRewoundError,
+        MungeReplayedError, MungeUnauthorizedError,
+    ) if c.code is not None
+}
+
+
+def munge_error_class(munge_errno: int) -> Type[MungeError]:
+    """The exception class for a munge_err_t code (MungeError for an unknown code)."""
+    return _MUNGE_ERRORS.get(munge_errno, MungeError)
+
+
+# --- end munge --------------------------------------------------------------
+
+
 # C status code -> (exception class, message). Codes from csrc/sa_status.h.
 _STATUS: Dict[int, Tuple[Type[SlurmAuthError], str]] = {
     1: (TokenTooLargeError, "token exceeds the size limit"),

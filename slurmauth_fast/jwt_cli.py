@@ -11,23 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
 import sys
 from typing import Any, Optional
 
 from . import jwt as slurm_jwt
-from .cli import EXIT_OK, EXIT_USAGE
+from .cli import EXIT_OK, EXIT_USAGE, slurm_user_arg
 from .errors import KeyFileError
-
-
-def _slurm_user(value: str) -> int:
-    """SlurmUser as a name or a uid."""
-    if value.isdigit():
-        return int(value)
-    try:
-        return pwd.getpwnam(value).pw_uid
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"unknown SlurmUser {value!r}") from None
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -35,7 +24,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help='AuthAltParameters, e.g. "jwt_key=/etc/slurm/jwt_hs256.key,disable_token_creation"')
     p.add_argument("--state-save-location", metavar="DIR",
                    help="StateSaveLocation: the key is DIR/jwt_hs256.key unless jwt_key= is given")
-    p.add_argument("--slurm-user", type=_slurm_user, default=0, metavar="NAME|UID",
+    p.add_argument("--slurm-user", type=slurm_user_arg, default=0, metavar="NAME|UID",
                    help="SlurmUser (default root): may act and mint for other users")
 
 

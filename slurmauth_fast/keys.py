@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import os
 import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from ._core import ffi, lib
+from ._core import ffi
 from .errors import BadArgumentError, JWKSError, KeyFileError, KeyIdError
 from .jsonutil import dumps_compact, loads_object
 from .jws import HS256Key
@@ -51,10 +52,11 @@ _B64_CHARS = re.compile(r"[A-Za-z0-9+/\-_]*={0,2}")
 _INT_STRING = re.compile(r"-?[0-9]+")
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class SlurmKey:
     """One loaded key: its kid (None for slurm.key), expiry (None: never) and
-    whether it is the signing (default) key. ``repr`` never shows the secret."""
+    whether it is the signing (default) key. ``repr`` never shows the secret.
+    Read-only: the C view of the key set is built from these values."""
 
     kid: Optional[str]
     exp: Optional[int]
@@ -214,9 +216,9 @@ def _parse_jwks(text: Union[str, bytes, bytearray], source: str) -> _KeyState:
         for key in keys:
             key.key.close()
         raise
-    if default_index is None:
+    if default_index is None:  # no "use": "default": the first key signs
         default_index = 0
-        keys[0].default = True
+        keys[0] = dataclasses.replace(keys[0], default=True)
     return _KeyState(keys, True, default_index, source)
 
 

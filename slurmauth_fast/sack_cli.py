@@ -10,6 +10,8 @@ import argparse
 import logging
 from typing import Any
 
+from .cli import add_keyring_args, load_keyring
+
 #: Daemons whose kiosk socket path Slurm fixes (sack.SERVER_ROLES).
 ROLES = ("sackd", "slurmctld", "slurmdbd")
 
@@ -24,11 +26,7 @@ def register(subparsers: Any) -> None:
                         "or /run/slurm/sack.socket)")
     p.add_argument("--role", choices=ROLES, default="sackd",
                    help="use Slurm's socket path for this daemon (default sackd)")
-    p.add_argument("--conf-dir", metavar="DIR",
-                   help="directory of slurm.key/slurm.jwks (default: beside $SLURM_CONF, else /etc/slurm)")
-    p.add_argument("--key", metavar="PATH", help="slurm.key path (env SLURM_SACK_KEY)")
-    p.add_argument("--jwks", metavar="PATH", help="slurm.jwks path (env SLURM_SACK_JWKS); used instead "
-                                                  "of slurm.key when it exists")
+    add_keyring_args(p)
     p.add_argument("--use-client-ids", action="store_true",
                    help="add the caller's identity ('id' object) to credentials (AuthInfo=use_client_ids)")
     p.add_argument("--cluster", metavar="NAME", help="ClusterName to put into credentials")
@@ -53,12 +51,11 @@ def _positive(kind: Any) -> Any:
 
 
 def _cmd_sackd(args: argparse.Namespace) -> int:
-    from .keys import Keyring
     from .sack import SackServer
 
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="sackd: %(levelname)s: %(message)s")
-    keyring = Keyring.load(key_path=args.key, jwks_path=args.jwks, conf_dir=args.conf_dir)
+    keyring = load_keyring(args)
     server = SackServer(keyring, socket_path=args.socket, role=args.role,
                         use_client_ids=args.use_client_ids, cluster=args.cluster, ttl=args.ttl,
                         request_timeout=args.timeout)

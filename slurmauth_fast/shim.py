@@ -34,6 +34,7 @@ import struct
 from typing import Any, List, Optional, Tuple
 
 from .bodyhash import HASH_K12, body_hash_payload
+from .cli import add_keyring_args, load_keyring
 from .errors import FrameTooLargeError, SlurmAuthError
 from .keys import Keyring
 from .rpc import (
@@ -220,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    keyring = Keyring.load(key_path=args.key, jwks_path=args.jwks, conf_dir=args.conf_dir)
+    keyring = load_keyring(args)
     shim = ControllerShim(keyring, verifier_uid=args.verifier_uid, max_frame=args.max_frame,
                           block_null_hash=args.block_null_hash,
                           block_zero_hash=args.block_zero_hash)
@@ -235,9 +236,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--unix", metavar="PATH", help="listen on this unix socket")
     p.add_argument("--listen", metavar="HOST:PORT", type=_listen_addr, action="append",
                    help="listen on TCP (port 0 picks a free port; repeatable)")
-    p.add_argument("--key", metavar="PATH", help="slurm.key (default: Slurm's search order)")
-    p.add_argument("--jwks", metavar="PATH", help="slurm.jwks")
-    p.add_argument("--conf-dir", metavar="DIR", help="directory holding slurm.conf and the keys")
+    add_keyring_args(p)
     p.add_argument("--verifier-uid", type=int, default=None,
                    help="uid a credential's ruid must match (default: our uid)")
     p.add_argument("--max-frame", type=int, default=DEFAULT_MAX_FRAME,

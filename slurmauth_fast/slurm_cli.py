@@ -11,37 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
 import sys
 from typing import Any, Dict
 
-from .cli import EXIT_OK
-from .identity import identity_from_user
-from .keys import SLURM_AUTH_UID_ANY, Keyring
+from .cli import EXIT_OK, add_keyring_args, load_keyring
+from .keys import SLURM_AUTH_UID_ANY
 from .tokens import CONTEXTS, DEFAULT_TTL, RPC_CONTEXTS, Verifier, create_credential
-
-
-def _slurm_user(value: str) -> int:
-    if value.isdigit():
-        return int(value)
-    try:
-        return pwd.getpwnam(value).pw_uid
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"unknown SlurmUser {value!r}") from None
-
-
-def _keys_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--conf-dir", metavar="DIR",
-                   help="directory of slurm.conf (default: dirname of $SLURM_CONF, else /etc/slurm)")
-    p.add_argument("--key", metavar="PATH", help="slurm.key path (overrides $SLURM_SACK_KEY)")
-    p.add_argument("--jwks", metavar="PATH", help="slurm.jwks path (overrides $SLURM_SACK_JWKS)")
-    p.add_argument("--slurm-user", type=_slurm_user, metavar="NAME|UID",
-                   help="SlurmUser, for the key-owner warning")
-
-
-def _load(args: argparse.Namespace) -> Keyring:
-    return Keyring.load(key_path=args.key, jwks_path=args.jwks, conf_dir=args.conf_dir,
-                        slurm_user_uid=args.slurm_user)
 
 
 def register(subparsers: Any) -> None:
@@ -59,7 +34,7 @@ def register(subparsers: Any) -> None:
     c.add_argument("--payload-hex", metavar="HEX", help="credential data, hex")
     c.add_argument("--client-ids", action="store_true",
                    help="add the 'id' object from the local user database (AuthInfo=use_client_ids)")
-    _keys_args(c)
+    add_keyring_args(c)
     c.set_defaults(func=_create)
 
     v = subparsers.add_parser("cred-verify", help="verify an auth/slurm credential like a Slurm daemon",
@@ -70,29 +45,28 @@ def register(subparsers: Any) -> None:
                    help="uid the ruid claim must allow (default: the caller)")
     v.add_argument("--context", action="append", choices=CONTEXTS,
                    help=f"accepted context, repeatable (default: {' '.join(RPC_CONTEXTS)})")
-    _keys_args(v)
+    add_keyring_args(v)
     v.set_defaults(func=_verify)
 
     k = subparsers.add_parser("keys-check", help="load slurm.jwks/slurm.key like slurmctld and list keys",
                               description="Load the auth/slurm keys with every rule Slurm applies and "
                                           "list them (never the secrets).")
-    _keys_args(k)
+    add_keyring_args(k)
     k.set_defaults(func=_check)
 
 
 def _create(args: argparse.Namespace) -> int:
-    ring = _load(args)
+    ring = load_keyring(args)
     payload = bytes.fromhex(args.payload_hex) if args.payload_hex else None
-    ident = identity_from_user(args.uid, args.gid) if args.client_ids else None
     print(create_credential(ring, uid=args.uid, gid=args.gid, ruid=args.ruid, context=args.context,
                             ttl=args.ttl, cluster=args.cluster, host=args.host, payload=payload,
-                            identity=ident))
+                            use_client_ids=args.client_ids))
     return EXIT_OK
 
 
 def _verify(args: argparse.Namespace) -> int:
     token = args.token if args.token is not None else sys.stdin.read().strip()
-    verifier = Verifier(_load(args), verifier_uid=args.verifier_uid,
+    verifier = Verifier(load_keyring(args), verifier_uid=args.verifier_uid,
                         contexts=tuple(args.context or RPC_CONTEXTS))
     cred = verifier.verify(token)
     out: Dict[str, Any] = {
@@ -107,7 +81,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    ring = _load(args)
+    ring = load_keyring(args)
     print(json.dumps({"source": ring.source, "jwks": ring.is_jwks,
                       "keys": [{"kid": k.kid, "exp": k.exp, "default": k.default} for k in ring.keys]},
                      sort_keys=True))

@@ -1,6 +1,5 @@
 """Compact JWS HS256: RFC 7515 A.1, round trips, PyJWT interop, every malformed-input class."""
 import base64
-import json
 from functools import partial
 
 import jwt as pyjwt

@@ -1,0 +1,156 @@
+"""csrc/slurmcred.c under AddressSanitizer and UBSan: thousands of signed
+tokens with mutated headers and claims go through sc_verify() with a scratch
+buffer of exactly sc_scratch_need() bytes (so any overrun is caught) and
+through sc_verify_batch(); every status must equal the extension's."""
+import json
+import os
+import random
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from slurmauth_fast import errors as E
+from slurmauth_fast.keys import Keyring
+from slurmauth_fast.tokens import Verifier
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = b"sanitizer-key-0123456789abcdef!!"
+NOW = 1_700_000_000
+
+HARNESS = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "slurmcred.h"
+#include "hmac.h"
+
+static int rd(void *p, size_t n) { return fread(p, 1, n, stdin) == n; }
+
+int main(void)
+{
+    static const char hdr[] = "%(hdr)s";
+    uint8_t key[32];
+    uint32_t n, count = 0;
+    sa_hmac_key hk;
+    sc_key k;
+    sc_keyset ks;
+    sc_policy pol = {1 << 16, 500, 3};
+    char **toks = NULL;
+    size_t *lens = NULL;
+
+    memcpy(key, "%(key)s", 32);
+    sa_hmac_key_init(&hk, key, 32);
+    k.kid = (const uint8_t *)"k1"; k.kid_len = 2; k.key = &hk; k.exp = 0;
+    k.hdr = hdr; k.hdr_len = strlen(hdr);
+    ks.keys = &k; ks.nkeys = 1; ks.default_index = 0; ks.by_kid = 1;
+    while (rd(&n, 4)) {
+        char *tok = malloc(n ? n : 1);
+        uint8_t *scratch;
+        size_t need = sc_scratch_need(n);
+        if (!rd(tok, n))
+            return 2;
+        scratch = malloc(need);
+        printf("%%d\n", sc_verify(&ks, &pol, tok, n, %(now)d, scratch, need));
+        free(scratch);
+        toks = realloc(toks, (count + 1) * sizeof(*toks));
+        lens = realloc(lens, (count + 1) * sizeof(*lens));
+        toks[count] = tok;
+        lens[count++] = n;
+    }
+    {
+        size_t total = sc_batch_scratch_need(&pol, lens, count), i;
+        uint8_t *scratch = malloc(total ? total : 1);
+        size_t *offs = malloc(count * sizeof(*offs) + 1);
+        int *status = malloc(count * sizeof(*status) + 1);
+        if (sc_verify_batch(&ks, &pol, (const char *const *)toks, lens, count, %(now)d,
+                            scratch, total, offs, status) != 0)
+            return 3;
+        for (i = 0; i < count; i++) {
+            printf("%%d\n", status[i]);
+            free(toks[i]);
+        }
+        free(scratch); free(offs); free(status); free(toks); free(lens);
+    }
+    sa_hmac_key_wipe(&hk);
+    return 0;
+}
+"""
+
+
+def _tokens():
+    ring = Keyring.from_jwks(json.dumps({"keys": [{"kid": "k1", "kty": "oct", "alg": "HS256",
+                                                   "k": __import__("base64").b64encode(KEY).decode()}]}))
+    sign = ring.default_key().key.sign_raw
+    rnd = random.Random(1234)
+    base = json.dumps({"iat": NOW, "exp": NOW + 60, "ver": 11520, "ruid": 4294967295,
+                       "context": "auth", "cluster": "c\u00e9", "uid": 1000, "gid": 100,
+                       "host": "n\\u00e9\\ud83d\\ude00", "payload": "AQID",
+                       "id": {"name": "a", "groups": {"g": 1}}, "zz": [1, {"a": None}]},
+                      separators=(",", ":")).encode().replace(b"\\\\u", b"\\u")
+    # long escaped strings: their unescaped copies fill the scratch tail
+    long_escaped = json.dumps({"iat": NOW, "exp": NOW + 60, "ruid": 500, "context": "sack",
+                               "uid": 1, "gid": 2, "host": "\u00e9" * 60, "cluster": "\t" * 50,
+                               "payload": "AQID" * 20}).encode()  # ensure_ascii: all escaped
+    headers = [b'{"alg":"HS256","kid":"k1","typ":"JWT"}', b'{"alg":"HS256"}',
+               b'{"alg":"\\u0048S256","kid":"\\u006b1"}',
+               b'{"alg":"HS256","kid":"k1","kid":"k1"}', b'{"kid":"k1","alg":"none"}', b"[]"]
+    alphabet = b'{}[]",:\\ u0123456789abcdefE.-+tn\x00\x1f\x7f\xc3\xa9\xed\xa0\x80\xf4\x90'
+    out = []
+    for i in range(1500):
+        claims = bytearray(base if i % 3 else long_escaped)
+        for _ in range(rnd.randint(0, 4)):
+            op, pos = rnd.randrange(3), rnd.randrange(len(claims) + 1)
+            if op == 0 and claims:
+                del claims[min(pos, len(claims) - 1)]
+            elif op == 1:
+                claims.insert(pos, rnd.choice(alphabet))
+            elif claims:
+                claims[min(pos, len(claims) - 1)] = rnd.choice(alphabet)
+        hdr = rnd.choice(headers)
+        if not claims:
+            claims = bytearray(b"{")
+        tok = sign(hdr, bytes(claims)).encode()
+        if i % 10 == 0:  # mangle the compact form too
+            cut = rnd.randrange(len(tok))
+            tok = tok[:cut] + bytes([rnd.choice(b".=A_-\x00")]) + tok[cut + 1:]
+        out.append(tok)
+    return out
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+def test_sanitizers(tmp_path):
+    import base64
+    hdr = base64.urlsafe_b64encode(b'{"alg":"HS256","kid":"k1","typ":"JWT"}').rstrip(b"=").decode()
+    src = tmp_path / "harness.c"
+    src.write_text(HARNESS % {"hdr": hdr, "key": KEY.decode(), "now": NOW})
+    exe = tmp_path / "harness"
+    cmd = ["gcc", "-std=c99", "-D_DEFAULT_SOURCE", "-O1", "-g", "-fsanitize=address,undefined",
+           "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", f"-I{ROOT / 'csrc'}", str(src),
+           *map(str, sorted((ROOT / "csrc").glob("*.c"))), "-o", str(exe)]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    if built.returncode and "sanitize" in built.stderr and "cannot find" in built.stderr:
+        pytest.skip("the sanitizer runtimes (libasan/libubsan) are not installed")
+    assert built.returncode == 0, built.stderr
+    tokens = _tokens()
+    stdin = b"".join(struct.pack("=I", len(t)) + t for t in tokens)
+    run = subprocess.run([str(exe)], input=stdin, capture_output=True,
+                         env=dict(os.environ, ASAN_OPTIONS="detect_leaks=1"))
+    assert run.returncode == 0, run.stderr.decode(errors="replace")[-3000:]
+    statuses = [int(x) for x in run.stdout.split()]
+    assert len(statuses) == 2 * len(tokens)
+    single, batch = statuses[:len(tokens)], statuses[len(tokens):]
+    assert single == batch
+    ring = Keyring.from_jwks(json.dumps({"keys": [{"kid": "k1", "kty": "oct", "alg": "HS256",
+                                                   "k": base64.b64encode(KEY).decode()}]}))
+    v = Verifier(ring, verifier_uid=500, max_len=1 << 16)
+    for tok, st in zip(tokens, single):
+        try:
+            v.verify(tok, now=NOW)
+            got = 0
+        except E.SlurmAuthError as e:
+            got = e.status
+        assert got == st or (st == 0 and got is None), tok
+    assert single.count(0) > 20 and len(set(single)) > 10  # the mutations reach many rules
