@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import shutil
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
-from slurmauth_fast import HS256Key
+from slurmauth_fast import HS256Key, rpc, sack
+from slurmauth_fast.bodyhash import HASH_K12, HASH_SHA3, body_hash_payload
 from slurmauth_fast.jsonutil import dumps_compact
 
 HERE = Path(__file__).resolve().parent
@@ -61,13 +61,8 @@ def tokens() -> Dict[str, bytes]:
 
 
 def frames(key: bytes = b"slurmauth_fast fuzz key (not a secret)") -> Dict[str, bytes]:
-    """Real-shaped RPC frames (issue 4's pack_frame), keyed by name; {} until it exists.
-    The default key is the one sa_fuzz_rpc_frame checks tags with (csrc/fuzz.c)."""
-    try:
-        from slurmauth_fast import rpc
-        from slurmauth_fast.bodyhash import HASH_K12, HASH_SHA3, body_hash_payload
-    except ImportError:
-        return {}
+    """Real-shaped RPC frames (rpc.pack_frame), keyed by name. The default key is
+    the one sa_fuzz_rpc_frame checks tags with (csrc/fuzz.c)."""
     wire_key = HS256Key(key)
     ping, rc_body = 1008, b"\x00\x00\x00\x00"
 
@@ -75,7 +70,7 @@ def frames(key: bytes = b"slurmauth_fast fuzz key (not a secret)") -> Dict[str, 
         payload = body_hash_payload(body, msg_type, hash_type)
         return wire_key.sign(dict(CLAIMS, exp=1764000090, payload=base64.b64encode(payload).decode()))
 
-    out = {
+    return {
         "slurm_ping": rpc.pack_frame(ping, b"", credential=cred(b"", ping)),
         "slurm_rc_sha3": rpc.pack_frame(8001, rc_body, credential=cred(rc_body, 8001, HASH_SHA3)),
         "munge": rpc.pack_frame(ping, b"", credential="MUNGE:AwQDAAAbcdef:", plugin=rpc.AUTH_MUNGE),
@@ -89,7 +84,6 @@ def frames(key: bytes = b"slurmauth_fast fuzz key (not a secret)") -> Dict[str, 
         "ipv6": rpc.pack_frame(ping, b"", credential=cred(b"", ping), orig_addr=("fe80::1", 6818)),
         "old_version": rpc.pack_frame(ping, b"", credential=cred(b"", ping), version=0x2A00),
     }
-    return out
 
 
 def write(name: str, files: Dict[str, bytes]) -> None:
@@ -146,23 +140,17 @@ def main() -> None:
                          ("ids", {"iat": 1764000000, "exp": 1764000060, "sun": "alice", "uid": 1000,
                                   "gid": 1000, "id": SACK["id"]})):
         py[f"jwt_{name}"] = b"\x07" + dumps_compact(claims)
-    try:
-        from slurmauth_fast import sack
-        req = sack.encode_create_request(1000, b"\x02" + bytes(32))
-        py["sack_create"] = b"\x08\x00" + req[10:]   # body only: after uint16 version, uint32 length, uint32 rpc
-        req = sack.encode_verify_request(HS256Key(FUZZ_KEY).sign(CLAIMS))
-        py["sack_verify"] = b"\x08\x01" + req[10:]
-    except ImportError:
-        pass
-    fr = frames()
+    # SACK bodies only: after uint16 version, uint32 length, uint32 rpc
+    py["sack_create"] = b"\x08\x00" + sack.encode_create_request(1000, b"\x02" + bytes(32))[10:]
+    py["sack_verify"] = b"\x08\x01" + sack.encode_verify_request(HS256Key(FUZZ_KEY).sign(CLAIMS))[10:]
     for name, frame in frames(key=FUZZ_KEY).items():
         py[f"frame_{name}"] = b"\x05" + frame
     write("py", py)
-    if fr:
-        # fuzz_rpc: data[0] bit0 = length prefix (pack_frame writes one by default)
-        write("fuzz_rpc", {name: b"\x01" + frame for name, frame in fr.items()})
-        # fuzz_pack: byte 0 = op count, then ops (0 u16, 1 u32, 2 u64, 3 packmem, 4 packstr), then data
-        write("fuzz_pack", {name: bytes([7, 1, 0, 0, 0, 1, 4, 3]) + frame for name, frame in fr.items()})
+    fr = frames()
+    # fuzz_rpc: data[0] bit0 = length prefix (pack_frame writes one by default)
+    write("fuzz_rpc", {name: b"\x01" + frame for name, frame in fr.items()})
+    # fuzz_pack: byte 0 = op count, then ops (0 u16, 1 u32, 2 u64, 3 packmem, 4 packstr), then data
+    write("fuzz_pack", {name: bytes([7, 1, 0, 0, 0, 1, 4, 3]) + frame for name, frame in fr.items()})
     print(f"wrote seeds under {CORPUS}")
 
 

@@ -12,8 +12,10 @@ Each input is routed (first byte) to one target:
   with BadArgumentError or the claims come back unchanged;
 - the auth/jwt ``JWTVerifier`` on correctly signed claims;
 - the SACK kiosk's request-body decoders;
-- the auth/slurm ``Verifier`` and the wire ``parse_frame`` when those modules
-  exist (issues 3 and 4), on raw bytes and on correctly signed credentials.
+- the auth/slurm ``Verifier`` on raw bytes and on correctly signed claims
+  (a differential: what the C claims scanner accepts, the strict JSON reader
+  must accept with the same values);
+- whole RPCs: ``rpc.parse_frame`` then ``rpc.verify_rpc``.
 
 Any other exception (TypeError, KeyError, RecursionError, OverflowError, ...)
 propagates and atheris reports it as a crash with the input saved.
@@ -31,31 +33,18 @@ with atheris.instrument_imports(include=["slurmauth_fast"]):
     from slurmauth_fast import HS256Key
     from slurmauth_fast.errors import BadArgumentError, HeaderError, SlurmAuthError
     from slurmauth_fast.jsonutil import loads_object
-
     from slurmauth_fast.jwt import JWTVerifier
-
-    try:  # issue 6: the SACK kiosk's request bodies
-        from slurmauth_fast.sack import decode_create_body, decode_verify_body
-    except ImportError:  # pragma: no cover
-        decode_create_body = decode_verify_body = None  # type: ignore[assignment]
-    try:  # issue 3: auth/slurm credentials
-        from slurmauth_fast.keys import Keyring
-        from slurmauth_fast.tokens import Verifier
-    except ImportError:  # pragma: no cover - depends on what has landed
-        Keyring = Verifier = None  # type: ignore[assignment,misc]
-    try:  # issue 4: Slurm's RPC wire format
-        from slurmauth_fast.rpc import parse_frame, verify_rpc
-    except ImportError:  # pragma: no cover
-        parse_frame = verify_rpc = None  # type: ignore[assignment]
+    from slurmauth_fast.keys import Keyring
+    from slurmauth_fast.rpc import parse_frame, verify_rpc
+    from slurmauth_fast.sack import decode_create_body, decode_verify_body
+    from slurmauth_fast.tokens import Verifier
 
 #: Must match FUZZ_KEY in fuzz_common.h so the seed corpus is shared.
 FUZZ_KEY = b"slurmauth-fast fuzzing key, 32+ bytes long"
 KEY = HS256Key(FUZZ_KEY)
 NOW = 1764000030
 JWT_VERIFIER = JWTVerifier(hs256_key=KEY, use_jwt_client_ids=True)
-VERIFIER = None
-if Verifier is not None and Keyring is not None:
-    VERIFIER = Verifier(Keyring.from_key_bytes(FUZZ_KEY), verifier_uid=1000, max_len=16384)
+VERIFIER = Verifier(Keyring.from_key_bytes(FUZZ_KEY), verifier_uid=1000, max_len=16384)
 
 
 def _target_token_raw(data: bytes) -> None:
@@ -70,9 +59,12 @@ def _target_token_signed(data: bytes) -> None:
     hdr, claims = data[1:1 + n], data[1 + n:]
     if not claims:
         return
-    KEY.verify(KEY.sign_raw(hdr, claims))
-    if VERIFIER is not None:
-        VERIFIER.verify(KEY.sign_raw(hdr, claims), now=NOW)
+    tok = KEY.sign_raw(hdr, claims)
+    try:
+        KEY.verify(tok)
+    except SlurmAuthError:
+        pass  # the credential verifier sees the same token whatever the JWS layer said
+    VERIFIER.verify(tok, now=NOW)
 
 
 def _target_json(data: bytes) -> None:
@@ -80,16 +72,13 @@ def _target_json(data: bytes) -> None:
 
 
 def _target_credential_raw(data: bytes) -> None:
-    if VERIFIER is not None:
-        VERIFIER.verify(data, now=NOW)
+    VERIFIER.verify(data, now=NOW)
 
 
 def _target_credential_claims(data: bytes) -> None:
     """Claims JSON signed under a valid Slurm header: reaches the C claims scanner.
     Differential: whatever the C scanner accepts, the strict Python JSON reader
     must accept too, with the same values."""
-    if VERIFIER is None:
-        return
     claims = data or b"{}"
     cred = VERIFIER.verify(KEY.sign_raw(b'{"alg":"HS256","typ":"JWT"}', claims), now=NOW)
     try:
@@ -132,16 +121,12 @@ def _target_jwt(data: bytes) -> None:
 
 def _target_frame(data: bytes) -> None:
     """A whole RPC: parse, then (auth/slurm) verify the token and the body binding."""
-    if parse_frame is None:
-        return
-    frame = parse_frame(data)
-    if VERIFIER is not None:
-        verify_rpc(frame, VERIFIER, now=NOW)
+    verify_rpc(parse_frame(data), VERIFIER, now=NOW)
 
 
 def _target_sack(data: bytes) -> None:
     """SACK_CREATE / SACK_VERIFY bodies as the kiosk decodes them from a client."""
-    if decode_create_body is None or not data:
+    if not data:
         return
     if data[0] & 1:
         decode_verify_body(data[1:])
