@@ -87,11 +87,22 @@ def write_private_file(path: str, data: bytes, *, overwrite: bool = False,
     so they are never readable by others, whatever the umask), which is
     fsynced, chowned, then renamed over ``path`` (``overwrite``) or hard-linked
     to ``path`` (otherwise: fails if ``path`` exists, with no window in which
-    an existing file could be clobbered). Raises :class:`KeyFileError`."""
+    an existing file could be clobbered). A replaced file keeps its owner and
+    group unless ``owner`` says otherwise. Raises :class:`KeyFileError`."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not overwrite and os.path.lexists(path):
         raise KeyFileError(f"'{path}' exists; refusing to overwrite it (use --force to replace it)")
+    if owner is None and overwrite:
+        # A replaced key file keeps its owner: a slurm.jwks that slurmctld (SlurmUser)
+        # can read must not turn into a root-only file because root edited it.
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            pass
+        else:
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                owner = (st.st_uid, st.st_gid)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), KEY_FILE_MODE)
@@ -311,7 +322,7 @@ def rotate(doc: Dict[str, Any], kid: str, *, nbytes: int = DEFAULT_KEY_BYTES,
            old_exp: Optional[int] = None) -> Tuple[Dict[str, Any], str]:
     """Add a new default key; the old default stays for verification. With
     ``old_exp`` the old default gets that ``exp`` (a grace deadline after which
-    Slurm rejects what it signed). Returns the new document and the old default's kid."""
+    Slurm rejects what it signed; an earlier exp it already has is kept). Returns the new document and the old default's kid."""
     keys = _keys(doc)
     if not keys:
         raise JWKSError("the key set is empty; use 'jwks new'")
@@ -320,7 +331,9 @@ def rotate(doc: Dict[str, Any], kid: str, *, nbytes: int = DEFAULT_KEY_BYTES,
     if old_exp is not None:
         for k in new["keys"]:
             if k.get("kid") == old.get("kid"):
-                k["exp"] = int(old_exp)
+                # never extend a deadline the key already has
+                cur = k.get("exp")
+                k["exp"] = int(old_exp) if not isinstance(cur, int) else min(cur, int(old_exp))
     return new, str(old.get("kid"))
 
 

@@ -278,6 +278,32 @@ def test_jwks_owner(tmp_path, capsys):
     assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid) and mode(f) == 0o600
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="files owned by another user need root")
+def test_replacing_a_key_file_keeps_its_owner(tmp_path, capsys):
+    """root edits slurm.jwks owned by SlurmUser: the result must stay readable by
+    SlurmUser (same owner and group, mode 0600), or slurmctld could not reload it."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    f = tmp_path / "slurm.jwks"
+    assert run(["jwks", "new", "-f", f, "--kid", "a", "--owner", "nobody"], capsys)[0] == EXIT_OK
+    for argv in (["jwks", "add", "--kid", "b"], ["jwks", "rotate", "--kid", "c"], ["jwks", "retire", "a"]):
+        assert run(argv[:2] + ["-f", f] + argv[2:], capsys)[0] == EXIT_OK
+        st = os.stat(f)
+        assert (st.st_uid, st.st_gid, mode(f)) == (nobody.pw_uid, nobody.pw_gid, 0o600), argv
+    key = tmp_path / "slurm.key"
+    assert run(["keygen", key, "--owner", "nobody"], capsys)[0] == EXIT_OK
+    assert run(["keygen", key, "--force"], capsys)[0] == EXIT_OK
+    assert os.stat(key).st_uid == nobody.pw_uid
+
+
+def test_rotate_never_extends_an_existing_deadline(tmp_path, capsys):
+    f = tmp_path / "slurm.jwks"
+    soon = int(time.time()) + 100
+    assert run(["jwks", "new", "-f", f, "--kid", "a", "--exp", soon], capsys)[0] == EXIT_OK
+    assert run(["jwks", "rotate", "-f", f, "--kid", "b", "--old-exp", 86400], capsys)[0] == EXIT_OK
+    assert jwks_doc(f)["keys"][0]["exp"] == soon
+
+
 def test_jwks_default_path_follows_slurm():
     assert default_jwks_path({}) == "/etc/slurm/slurm.jwks"
     assert default_jwks_path({"SLURM_CONF": "/opt/slurm/etc/slurm.conf"}) == "/opt/slurm/etc/slurm.jwks"
