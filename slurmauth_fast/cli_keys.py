@@ -114,8 +114,9 @@ def register(subparsers: Any) -> None:
                     "documentation, written atomically with mode 0600. Copy it to every host "
                     "running slurmctld, slurmdbd, slurmd or sackd.",
         epilog="Example: slurmauth-fast keygen /etc/slurm/slurm.key --owner slurm:slurm")
-    p.add_argument("path", nargs="?", default="/etc/slurm/slurm.key",
-                   help="where to write the key (default %(default)s)")
+    p.add_argument("path", nargs="?", default=keyadmin.default_key_path(),
+                   help="where to write the key (default: $SLURM_SACK_KEY, else slurm.key beside "
+                        "$SLURM_CONF, else /etc/slurm/slurm.key; now %(default)s)")
     p.add_argument("--bytes", type=int, default=keyadmin.DEFAULT_KEY_BYTES, metavar="N",
                    help="key size in bytes (default %(default)s)")
     p.add_argument("--owner", metavar="USER[:GROUP]", help="chown the file, normally to SlurmUser (needs root)")

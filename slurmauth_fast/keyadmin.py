@@ -193,14 +193,23 @@ class JWKSKeyInfo:
     expired: bool
 
 
+def _default_path(var: str, name: str, env: Optional[Dict[str, str]]) -> str:
+    env = dict(os.environ) if env is None else env
+    if env.get(var):
+        return env[var]
+    conf = env.get("SLURM_CONF")
+    return os.path.join(os.path.dirname(conf) if conf else "/etc/slurm", name)
+
+
 def default_jwks_path(env: Optional[Dict[str, str]] = None) -> str:
     """Where Slurm looks: $SLURM_SACK_JWKS, else slurm.jwks beside slurm.conf
     ($SLURM_CONF's directory, default /etc/slurm)."""
-    env = dict(os.environ) if env is None else env
-    if env.get("SLURM_SACK_JWKS"):
-        return env["SLURM_SACK_JWKS"]
-    conf = env.get("SLURM_CONF")
-    return os.path.join(os.path.dirname(conf) if conf else "/etc/slurm", "slurm.jwks")
+    return _default_path("SLURM_SACK_JWKS", "slurm.jwks", env)
+
+
+def default_key_path(env: Optional[Dict[str, str]] = None) -> str:
+    """Where Slurm looks: $SLURM_SACK_KEY, else slurm.key beside slurm.conf."""
+    return _default_path("SLURM_SACK_KEY", "slurm.key", env)
 
 
 def _b64url(raw: bytes) -> str:

@@ -14,7 +14,7 @@ from slurmauth_fast import HS256Key, cli
 from slurmauth_fast import errors as E
 from slurmauth_fast.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from slurmauth_fast.cli_inspect import describe_payload, errno_name
-from slurmauth_fast.keyadmin import default_jwks_path
+from slurmauth_fast.keyadmin import default_jwks_path, default_key_path
 from slurmauth_fast.keys import Keyring
 from slurmauth_fast.tokens import Verifier, create_credential
 
@@ -308,6 +308,8 @@ def test_jwks_default_path_follows_slurm():
     assert default_jwks_path({}) == "/etc/slurm/slurm.jwks"
     assert default_jwks_path({"SLURM_CONF": "/opt/slurm/etc/slurm.conf"}) == "/opt/slurm/etc/slurm.jwks"
     assert default_jwks_path({"SLURM_SACK_JWKS": "/x.jwks", "SLURM_CONF": "/y/slurm.conf"}) == "/x.jwks"
+    assert default_key_path({"SLURM_CONF": "/opt/slurm/etc/slurm.conf"}) == "/opt/slurm/etc/slurm.key"
+    assert default_key_path({"SLURM_SACK_KEY": "/k", "SLURM_CONF": "/y/slurm.conf"}) == "/k"
 
 
 # --- verify: explains rejections ----------------------------------------------
