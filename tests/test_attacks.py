@@ -204,6 +204,20 @@ def test_slurm_corpus_base_token_verifies(slurm_verifier):
     assert (cred.uid, cred.gid, cred.kid, cred.payload) == (1000, 1000, "k-current", b"\x01\x03\xf0")
 
 
+def test_slurm_size_limit_applies_before_any_hashing(slurm_verifier):
+    """sc_verify (the Verifier's one C call) with a key set whose key is absent:
+    over the limit it answers SA_E_TOO_LARGE; at the limit it gets as far as the
+    tag check and fails there for want of a key (SA_E_ARG) -- so the refusal
+    over the limit happened before any hashing."""
+    tok = build_credential({})
+    sk = ffi.new("sc_key *")               # kid NULL, key NULL: no key material at all
+    ks = ffi.new("sc_keyset *", {"keys": sk, "nkeys": 1, "default_index": 0, "by_kid": 0})
+    scratch = ffi.new("uint8_t[]", lib.sc_scratch_need(len(tok)))
+    for max_len, want in ((len(tok) - 1, lib.SA_E_TOO_LARGE), (len(tok), lib.SA_E_ARG)):
+        pol = ffi.new("sc_policy *", {"max_len": max_len, "verifier_uid": 1000, "contexts": 1})
+        assert lib.sc_verify(ks, pol, tok, len(tok), SLURM["now"], scratch, len(scratch)) == want
+
+
 @pytest.mark.parametrize("case", SLURM_CASES, ids=[c["name"] for c in SLURM_CASES])
 def test_slurm_attack_rejected_with_specific_class(slurm_verifier, case):
     tokens, keyring = slurm_verifier
