@@ -1,6 +1,7 @@
 """The verification-rate benchmark (``benchmarks/verify_rate.py`` and
 ``slurmauth-fast bench``): tokens verified per second on a generated key,
-slurmauth_fast beside PyJWT (when installed) on the same Slurm-shaped HS256
+slurmauth_fast (``HS256Key.verify``, and the full auth/slurm ``Verifier`` with
+every claim rule) beside PyJWT (when installed) on the same Slurm-shaped HS256
 token in the same run. The ratio is what matters, not the absolute numbers.
 """
 from __future__ import annotations
@@ -49,10 +50,19 @@ def run(seconds: float = 2.0, *, compare: bool = True, progress: Optional[Progre
     """Verify one token with slurmauth_fast and (if ``compare`` and PyJWT is
     importable) with PyJWT, ``seconds`` each. Checks first that both decode
     the token to the same claims, so the two do the same work."""
+    from .keys import Keyring
+    from .tokens import Verifier
+
     secret = os.urandom(32)
     key = HS256Key(secret)
     token = key.sign(CLAIMS)
-    results = [rate(lambda: key.verify(token), seconds, label="slurmauth_fast", progress=progress)]
+    # The same token through the full auth/slurm verifier (every claim rule, one C call).
+    verifier = Verifier(Keyring.from_key_bytes(secret), verifier_uid=0)
+    now = CLAIMS["iat"] + 1
+    verifier.verify(token, now=now)
+    results = [rate(lambda: key.verify(token), seconds, label="slurmauth_fast HS256Key", progress=progress),
+               rate(lambda: verifier.verify(token, now=now), seconds, label="slurmauth_fast Verifier",
+                    progress=progress)]
     if compare:
         try:
             import jwt as pyjwt
