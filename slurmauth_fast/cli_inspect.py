@@ -44,7 +44,8 @@ def read_token(arg: Optional[str]) -> str:
     return text.strip()
 
 
-def _utc(t: Any) -> str:
+def utc(t: Any) -> str:
+    """A unix time as 'YYYY-mm-dd HH:MM:SS UTC' ('' for a non-integer)."""
     if type(t) is not int:
         return ""
     try:
@@ -103,7 +104,7 @@ def _print_claims(claims: Dict[str, Any]) -> None:
         v = claims[k]
         extra = ""
         if k in _TIME_CLAIMS:
-            extra = f"  ({_utc(v)})"
+            extra = f"  ({utc(v)})"
         elif k == "payload":
             extra = f"  ({describe_payload(v)})"
         elif k == "ruid" and v == 4294967295:

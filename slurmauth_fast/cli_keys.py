@@ -12,6 +12,7 @@ from typing import Any, Optional, Tuple
 
 from . import keyadmin
 from .cli import EXIT_OK
+from .cli_inspect import utc
 
 _ROTATION = """\
 Safe key rotation (Slurm >= 24.05 reads slurm.jwks instead of slurm.key when it exists):
@@ -27,9 +28,7 @@ def _owner(spec: Optional[str]) -> Optional[Tuple[int, int]]:
 
 
 def _when(t: Optional[int]) -> str:
-    if t is None:
-        return "never"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+    return "never" if t is None else utc(t)
 
 
 # --- keygen -------------------------------------------------------------------
