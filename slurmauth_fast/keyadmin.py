@@ -33,7 +33,7 @@ import pwd
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .errors import BadArgumentError, JWKSError, KeyFileError
 from .jsonutil import dumps_compact, loads_object
@@ -79,7 +79,7 @@ def parse_owner(spec: str) -> Tuple[int, int]:
 
 # --- atomic private files -------------------------------------------------
 
-def write_private_file(path: str, data: bytes, *, overwrite: bool = False,
+def write_private_file(path: str, data: Union[bytes, bytearray], *, overwrite: bool = False,
                        owner: Optional[Tuple[int, int]] = None) -> None:
     """Write ``data`` to ``path`` atomically with mode 0600 (and ``owner`` when given).
 
@@ -174,7 +174,7 @@ def write_slurm_key(path: str, *, nbytes: int = DEFAULT_KEY_BYTES, overwrite: bo
     """Create a new slurm.key of ``nbytes`` random bytes; returns the size written."""
     key = generate_key(nbytes)
     try:
-        write_private_file(path, bytes(key), overwrite=overwrite, owner=owner)
+        write_private_file(path, key, overwrite=overwrite, owner=owner)
     finally:
         wipe(key)
     return nbytes
@@ -212,7 +212,7 @@ def default_key_path(env: Optional[Dict[str, str]] = None) -> str:
     return _default_path("SLURM_SACK_KEY", "slurm.key", env)
 
 
-def _b64url(raw: bytes) -> str:
+def _b64url(raw: Union[bytes, bytearray]) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
@@ -236,7 +236,7 @@ def new_key_entry(kid: str, *, nbytes: int = DEFAULT_KEY_BYTES, exp: Optional[in
         raise BadArgumentError("a key id (kid) must be a non-empty string")
     key = generate_key(nbytes)
     try:
-        entry: Dict[str, Any] = {"alg": "HS256", "kty": "oct", "kid": kid, "k": _b64url(bytes(key))}
+        entry: Dict[str, Any] = {"alg": "HS256", "kty": "oct", "kid": kid, "k": _b64url(key)}
     finally:
         wipe(key)
     if default:
