@@ -6,7 +6,7 @@ thread run and the socket run. Prints a table of rates and ratios and writes
 verify_rate.json (and verify_rate.png when matplotlib is installed).
 
 All the work is in :mod:`slurmauth_fast.verify_rate` (``--help`` for options);
-``slurmauth-fast bench`` runs the same code.
+``slurmauth-fast bench`` runs the same code with the same options.
 """
 import sys
 

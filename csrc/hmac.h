@@ -27,4 +27,17 @@ int sa_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
 void sa_wipe(void *p, size_t n);
 /* cffi:end */
 
+/* SA_DECLASSIFY(p, n): the n bytes at p were computed from secrets but are
+ * public by design from here on -- the outcome of a tag comparison (match or
+ * not), which the caller must branch on. A no-op, except in the constant-time
+ * check build (tools/ct_check.sh compiles with -DSA_CT_CHECK), where valgrind
+ * memcheck is told the bytes are defined so that it reports only branches on
+ * data that is still secret. */
+#ifdef SA_CT_CHECK
+#include <valgrind/memcheck.h>
+#define SA_DECLASSIFY(p, n) ((void)VALGRIND_MAKE_MEM_DEFINED((p), (n)))
+#else
+#define SA_DECLASSIFY(p, n) ((void)(p), (void)(n))
+#endif
+
 #endif

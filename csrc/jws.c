@@ -35,7 +35,7 @@ int sa_jws_hs256_check(const sa_hmac_key *k, const char *tok, const sa_jws_parts
 {
     uint8_t want[32], got[32];
     size_t n = 0;
-    int rc;
+    int rc, eq;
 
     if (!k || !k->ready || !tok || !p)
         return SA_E_ARG;
@@ -45,7 +45,11 @@ int sa_jws_hs256_check(const sa_hmac_key *k, const char *tok, const sa_jws_parts
     if (n != sizeof(got))
         return SA_E_SIG_LENGTH;
     sa_hmac_sha256(k, (const uint8_t *)tok, p->sig_off - 1, want);
-    rc = sa_ct_equal(want, got, sizeof(want)) ? SA_OK : SA_E_BAD_SIGNATURE;
+    /* equal -> SA_OK, different -> SA_E_BAD_SIGNATURE by masking, not by
+     * "?:": a compiler may emit a conditional jump on the secret-derived
+     * comparison result for that (gcc -O0 does; tools/ct_check.sh finds it). */
+    eq = sa_ct_equal(want, got, sizeof(want));
+    rc = (int)((unsigned)SA_E_BAD_SIGNATURE & (0u - (unsigned)(eq ^ 1)));
     sa_wipe(want, sizeof(want));
     return rc;
 }

@@ -3,8 +3,10 @@
 libjwt serialises with jansson's ``JSON_COMPACT | JSON_SORT_KEYS``: no
 whitespace, object keys sorted, integers bare, non-ASCII UTF-8 written as is.
 On input we refuse what a lenient parser would let through: duplicate keys
-(two parsers could disagree on which one wins), NaN/Infinity, non-UTF-8 bytes
-and nesting deeper than :data:`MAX_DEPTH`.
+(two parsers could disagree on which one wins), NaN/Infinity, non-UTF-8 bytes,
+nesting deeper than :data:`MAX_DEPTH`, and -- as jansson does by default, so
+as Slurm does -- a ``\u0000`` escape (a C reader would cut "login01\0evil"
+short) or a lone UTF-16 surrogate escape anywhere in a key or string.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import json
 import re
 from typing import Any, Dict, List, Tuple, Type
 
-from .errors import SlurmAuthError
+from .errors import BadArgumentError, SlurmAuthError
 
 MAX_DEPTH = 16
 
@@ -30,11 +32,24 @@ def dumps_compact(obj: Any) -> bytes:
 
     jansson writes control characters without a short form as ``\\u001F``
     (upper-case hex) where Python writes ``\\u001f``; the escapes are rewritten
-    so the bytes (and so the signature) match libjwt's exactly."""
-    text = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
+    so the bytes (and so the signature) match libjwt's exactly.
+
+    What :func:`loads_object` (and Slurm) would refuse is refused here too,
+    with :class:`~slurmauth_fast.errors.BadArgumentError`: NaN/Infinity, values
+    JSON cannot hold, NUL characters and unpaired surrogates in strings."""
+    try:
+        text = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False,
+                          allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise BadArgumentError(f"cannot serialise as JSON: {e}") from None
     if "\\u" in text:
+        if "\\u0000" in text and _bad_char(obj):
+            raise BadArgumentError("a JSON string holds a NUL character (Slurm refuses \\u0000)")
         text = _ESCAPE.sub(_upper_hex, text)
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadArgumentError("a JSON string holds an unpaired surrogate") from None
 
 
 class _Duplicate(ValueError):
@@ -76,6 +91,18 @@ def _depth(raw: str) -> int:
     return best
 
 
+def _bad_char(obj: Any) -> bool:
+    """Whether any key or string holds NUL or a lone surrogate (json leaves an
+    unpaired ``\\udXXX`` escape as a surrogate code point; a pair is combined)."""
+    if isinstance(obj, str):
+        return "\x00" in obj or any("\ud800" <= ch <= "\udfff" for ch in obj)
+    if isinstance(obj, dict):
+        return any(_bad_char(k) or _bad_char(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_bad_char(v) for v in obj)
+    return False
+
+
 def loads_object(raw: bytes, exc: Type[SlurmAuthError], what: str) -> Dict[str, Any]:
     """Parse a JSON object strictly; raise ``exc`` naming ``what`` on any problem."""
     try:
@@ -93,4 +120,8 @@ def loads_object(raw: bytes, exc: Type[SlurmAuthError], what: str) -> Dict[str, 
         raise exc(f"{what} is not valid JSON ({e.__class__.__name__})") from None
     if not isinstance(obj, dict):
         raise exc(f"{what} is not a JSON object")
+    # Only escapes can produce NUL or a surrogate (raw ones are refused by the
+    # UTF-8 decoder and the JSON grammar), so the walk runs only when one is present.
+    if "\\u" in text and _bad_char(obj):
+        raise exc(f"{what} has a NUL (\\u0000) or unpaired surrogate escape")
     return obj

@@ -680,6 +680,7 @@ class Options:
     clients: Tuple[int, ...] = (1, 2, 4)
     socket_seconds: float = 1.5
     transport: str = "tcp"                #: "tcp" (loopback, as Slurm talks) or "unix"
+    compare: bool = True                  #: False: only slurmauth_fast's own rows
     native: bool = True
     munge: bool = True
     munge_socket: Optional[str] = None    #: None: libmunge's default socket
@@ -693,9 +694,10 @@ def run(opts: Options, progress: Optional[Callable[[str], None]] = None) -> Repo
         contenders = ours(inp, opts.batch)
         skipped: Dict[str, str] = {}
         cred = Verifier(inp.keyring, verifier_uid=0).verify(inp.token)
-        for part in (python_peers(inp, cred),
-                     native_peers(inp, workdir) if opts.native else ([], {}),
-                     munge_peer(inp, opts.munge_socket) if opts.munge else ([], {})):
+        for part in (python_peers(inp, cred) if opts.compare else ([], {}),
+                     native_peers(inp, workdir) if opts.compare and opts.native else ([], {}),
+                     munge_peer(inp, opts.munge_socket) if opts.compare and opts.munge
+                     else ([], {})):
             contenders += part[0]
             skipped.update(part[1])
         n_rows = sum(len(c.rows) for c in contenders)
@@ -830,6 +832,16 @@ def _ints(text: str) -> Tuple[int, ...]:
     return vals
 
 
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return v
+
+
 def _positive(text: str) -> float:
     v = float(text)
     if not v > 0:
@@ -840,11 +852,11 @@ def _positive(text: str) -> float:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=_positive, default=Options.seconds,
                    help="time per contender over all rounds (default %(default)s)")
-    p.add_argument("--rounds", type=int, default=Options.rounds,
+    p.add_argument("--rounds", type=_count, default=Options.rounds,
                    help="interleaved rounds; the best counts (default %(default)s)")
-    p.add_argument("--batch", type=int, default=Options.batch,
+    p.add_argument("--batch", type=_count, default=Options.batch,
                    help="tokens per verify_batch call (default %(default)s)")
-    p.add_argument("--key-bytes", type=int, default=Options.key_bytes,
+    p.add_argument("--key-bytes", type=_count, default=Options.key_bytes,
                    help="HMAC key length; Slurm's slurm.key is 1024 (default %(default)s)")
     p.add_argument("--threads", type=_ints, default=Options.threads,
                    help="thread counts for the thread run, comma-separated; 0 skips (default 1,2,4)")
@@ -854,6 +866,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--socket-seconds", type=_positive, default=Options.socket_seconds)
     p.add_argument("--transport", choices=("tcp", "unix"), default=Options.transport,
                    help="socket run over loopback TCP (Slurm's transport) or a unix socket")
+    p.add_argument("--no-compare", action="store_true",
+                   help="only slurmauth_fast's own rows (no peers, no floor)")
     p.add_argument("--no-native", action="store_true", help="skip the C helpers (floor, libjwt)")
     p.add_argument("--no-munge", action="store_true", help="skip munged")
     p.add_argument("--munge-socket", metavar="PATH", default=None,
@@ -864,17 +878,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write a bar chart here when matplotlib is installed (default %(default)s; '' to skip)")
     p.add_argument("--markdown", metavar="PATH", default="",
                    help="also write the tables as Markdown here (as in README)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_true", default=True,
+                   help="report each round and run on stderr (the default)")
+    g.add_argument("-q", "--no-progress", dest="progress", action="store_false")
 
 
 def options_from(args: argparse.Namespace) -> Options:
-    if args.rounds < 1 or args.batch < 1 or args.key_bytes < 1:
-        raise SystemExit("--rounds, --batch and --key-bytes must be positive")
     return Options(seconds=args.seconds, rounds=args.rounds, batch=args.batch,
                    key_bytes=args.key_bytes, threads=args.threads,
                    thread_seconds=args.thread_seconds, clients=args.clients,
                    socket_seconds=args.socket_seconds, transport=args.transport,
-                   native=not args.no_native,
+                   compare=not args.no_compare, native=not args.no_native,
                    munge=not args.no_munge, munge_socket=args.munge_socket)
 
 
@@ -882,7 +897,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Run, print the table, write the JSON and PNG."""
     def say(msg: str) -> None:
         print(f"  {msg}", file=sys.stderr, flush=True)
-    report = run(options_from(args), None if args.quiet else say)
+    report = run(options_from(args), say if args.progress else None)
     print(format_report(report))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -122,6 +122,8 @@ def test_each_rule_breach(rule):
         Keyring.from_jwks(json.dumps({"keys": keys}), "my.jwks")
     msg = str(e.value)
     assert "my.jwks" in msg and words in msg
+    if rule == "kid-nul":  # the \u0000 escape is refused by the JSON reader, before any key rule (as jansson does)
+        return
     assert "key #1" in msg  # names the key (index, and kid when it has one)
     if rule not in ("kid-missing", "kid-type", "kid-nul"):
         assert "'first'" in msg or "'second'" in msg

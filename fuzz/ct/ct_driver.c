@@ -1,0 +1,150 @@
+/* Constant-time check driver, run under valgrind memcheck.
+ *
+ * The secret bytes (the HMAC key, and so everything derived from it: the
+ * precomputed states, the MAC, the expected tag) are marked "undefined" with
+ * VALGRIND_MAKE_MEM_UNDEFINED. Memcheck then reports every conditional jump,
+ * conditional move or memory address that depends on them: exactly the
+ * secret-dependent branches a timing attacker could observe. The functions
+ * under test are sa_hmac_key_init, sa_hmac_sha256, sa_ct_equal,
+ * sa_jws_hs256_check and the whole auth/slurm verifier sc_verify (with a
+ * valid and a forged tag). Their results are public by design (equal or not),
+ * so the driver declares each result defined (VALGRIND_MAKE_MEM_DEFINED)
+ * before it looks at it; inside sc_verify the one place the comparison
+ * outcome becomes public is marked with SA_DECLASSIFY (hmac.h, active only
+ * with -DSA_CT_CHECK). A clean run therefore has zero memcheck errors.
+ *
+ *   ct_driver          the real functions (must be clean)
+ *   ct_driver leaky    also compares with leaky_equal(), an early-exit loop,
+ *                      to show the method catches a branching comparison
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <valgrind/memcheck.h>
+
+#include "hmac.h"
+#include "jws.h"
+#include "sa_status.h"
+#include "sha256.h"
+#include "slurmcred.h"
+
+#define SECRET(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
+#define PUBLIC(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+
+/* A deliberately wrong comparison: returns at the first differing byte. */
+__attribute__((noinline)) static int leaky_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+static int run_key(const uint8_t *key, size_t keylen, const char *tok, size_t toklen, int leaky)
+{
+    uint8_t secret_key[200], pub_key[200], mac[32], other[32];
+    sa_hmac_key k;
+    sa_jws_parts parts;
+    int rc, eq, failures = 0;
+
+    memcpy(secret_key, key, keylen);
+    SECRET(secret_key, keylen);
+
+    rc = sa_hmac_key_init(&k, secret_key, keylen);
+    PUBLIC(&rc, sizeof(rc));
+    if (rc != SA_OK) {
+        fprintf(stderr, "key init failed: %d\n", rc);
+        return 1;
+    }
+
+    /* MAC of a public message with the secret key: the tag is secret. */
+    sa_hmac_sha256(&k, (const uint8_t *)"header.claims", 13, mac);
+    memset(other, 0x5a, sizeof(other));
+    eq = sa_ct_equal(mac, other, sizeof(mac));
+    PUBLIC(&eq, sizeof(eq));
+    failures += eq != 0;
+    eq = sa_ct_equal(mac, mac, sizeof(mac));
+    PUBLIC(&eq, sizeof(eq));
+    failures += eq != 1;
+
+    /* A whole token check: the attacker's tag is public, ours is secret. */
+    rc = sa_jws_split(tok, toklen, 4096, &parts);
+    if (rc != SA_OK) {
+        fprintf(stderr, "split failed: %d\n", rc);
+        return 1;
+    }
+    rc = sa_jws_hs256_check(&k, tok, &parts);
+    PUBLIC(&rc, sizeof(rc));
+    failures += rc != SA_E_BAD_SIGNATURE && rc != SA_OK;
+
+    /* The auth/slurm hot path: a whole credential verified with the secret key.
+     * The token is signed with a public copy of the key, so the tag matches and
+     * every step after the comparison runs too. */
+    {
+        static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+        static const char claims[] = "{\"context\":\"auth\",\"exp\":1764000090,\"gid\":1000,"
+                                     "\"host\":\"n1\",\"iat\":1764000020,\"ruid\":4294967295,"
+                                     "\"uid\":1000,\"ver\":11520}";
+        static uint8_t scratch[4096];
+        char good[512];
+        size_t glen = 0;
+        sa_hmac_key pub;
+        sc_key sk;
+        sc_keyset ks;
+        sc_policy pol;
+
+        memset(&sk, 0, sizeof(sk));
+        sk.key = &k;
+        ks.keys = &sk;
+        ks.nkeys = 1;
+        ks.default_index = 0;
+        ks.by_kid = 0;
+        pol.max_len = 4096;
+        pol.verifier_uid = 1000;
+        pol.contexts = 1u << SC_CTX_AUTH;
+        memcpy(pub_key, key, keylen);   /* a defined copy of the key, to sign with */
+        if (sa_hmac_key_init(&pub, pub_key, keylen) != SA_OK ||
+            sa_jws_hs256_sign(&pub, (const uint8_t *)hdr, sizeof(hdr) - 1, (const uint8_t *)claims,
+                              sizeof(claims) - 1, good, sizeof(good), &glen) != SA_OK)
+            return 1;
+        rc = sc_verify(&ks, &pol, good, glen, 1764000030, scratch, sizeof(scratch));
+        PUBLIC(&rc, sizeof(rc));
+        failures += rc != SA_OK;
+        good[glen - 2] = good[glen - 2] == 'A' ? 'B' : 'A';   /* a wrong tag */
+        rc = sc_verify(&ks, &pol, good, glen, 1764000030, scratch, sizeof(scratch));
+        PUBLIC(&rc, sizeof(rc));
+        failures += rc != SA_E_BAD_SIGNATURE;
+    }
+
+    if (leaky) {
+        eq = leaky_equal(mac, other, sizeof(mac));
+        PUBLIC(&eq, sizeof(eq));
+        failures += eq != 0;
+    }
+    sa_hmac_key_wipe(&k);
+    return failures;
+}
+
+int main(int argc, char **argv)
+{
+    static const char tok[] =
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1aWQiOjEwMDB9."
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    uint8_t short_key[32], long_key[150];
+    int leaky = argc > 1 && strcmp(argv[1], "leaky") == 0;
+    int failures = 0;
+    size_t i;
+
+    /* Valgrind does not run SHA-NI; the portable code is what it can check. */
+    if (sa_sha256_select(SA_SHA256_PORTABLE) != SA_SHA256_PORTABLE)
+        return 2;
+    for (i = 0; i < sizeof(long_key); i++)
+        long_key[i] = (uint8_t)(i * 7 + 3);
+    memcpy(short_key, long_key, sizeof(short_key));
+    /* Both key paths: up to one block (copied) and longer (hashed first). */
+    failures += run_key(short_key, sizeof(short_key), tok, sizeof(tok) - 1, leaky);
+    failures += run_key(long_key, sizeof(long_key), tok, sizeof(tok) - 1, leaky);
+    printf("ct_driver: %s, %d functional failure(s)\n", leaky ? "leaky" : "clean", failures);
+    return failures ? 1 : 0;
+}

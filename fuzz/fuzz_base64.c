@@ -1,0 +1,72 @@
+/* libFuzzer: the strict base64url and padded standard base64 decoders.
+ * Invariants: decoding succeeds exactly when the input is the canonical
+ * encoding of the result (decode then encode gives the input back; this is
+ * what makes every byte string have one accepted encoding); encode then
+ * decode gives any byte string back; the decoded length never exceeds
+ * sa_b64_decoded_max; a buffer one byte short is refused with SA_E_BUFFER;
+ * and nothing reads or writes outside the exact-size heap buffers. */
+#include "fuzz_common.h"
+#include "base64.h"
+#include "sa_status.h"
+
+static void decode_roundtrip(int url, const char *in, size_t n)
+{
+    size_t cap = sa_b64_decoded_max(n), len = 0, elen = 0;
+    uint8_t *out = malloc(cap);
+    int rc;
+
+    FUZZ_ASSERT(out != NULL);
+    rc = url ? sa_b64url_decode(in, n, out, cap, &len) : sa_b64_decode(in, n, out, cap, &len);
+    FUZZ_ASSERT(rc == SA_OK || rc == SA_E_BASE64 || rc == SA_E_BASE64_NONCANON);
+    if (rc == SA_OK) {
+        size_t ecap = url ? sa_b64url_encoded_len(len) : sa_b64_encoded_len(len);
+        char *enc = malloc(ecap ? ecap : 1);
+        FUZZ_ASSERT(len <= cap && enc != NULL);
+        FUZZ_ASSERT(ecap == n);
+        FUZZ_ASSERT((url ? sa_b64url_encode(out, len, enc, ecap, &elen)
+                         : sa_b64_encode(out, len, enc, ecap, &elen)) == SA_OK);
+        FUZZ_ASSERT(elen == n && memcmp(enc, in, n) == 0);
+        free(enc);
+        if (len > 0) {
+            uint8_t *small = malloc(len - 1 ? len - 1 : 1);
+            size_t l2 = 0;
+            FUZZ_ASSERT(small != NULL);
+            rc = url ? sa_b64url_decode(in, n, small, len - 1, &l2) : sa_b64_decode(in, n, small, len - 1, &l2);
+            FUZZ_ASSERT(rc == SA_E_BUFFER);
+            free(small);
+        }
+    }
+    free(out);
+}
+
+static void encode_roundtrip(int url, const uint8_t *in, size_t n)
+{
+    size_t ecap = url ? sa_b64url_encoded_len(n) : sa_b64_encoded_len(n), elen = 0, dlen = 0;
+    char *enc = malloc(ecap ? ecap : 1);
+    uint8_t *dec = malloc(n ? n : 1);
+
+    FUZZ_ASSERT(enc && dec);
+    FUZZ_ASSERT((url ? sa_b64url_encode(in, n, enc, ecap, &elen) : sa_b64_encode(in, n, enc, ecap, &elen)) == SA_OK);
+    FUZZ_ASSERT(elen == ecap);
+    if (ecap > 0) {
+        size_t l2 = 0;
+        FUZZ_ASSERT((url ? sa_b64url_encode(in, n, enc, ecap - 1, &l2)
+                         : sa_b64_encode(in, n, enc, ecap - 1, &l2)) == SA_E_BUFFER);
+    }
+    FUZZ_ASSERT((url ? sa_b64url_decode(enc, elen, dec, n, &dlen) : sa_b64_decode(enc, elen, dec, n, &dlen)) == SA_OK);
+    FUZZ_ASSERT(dlen == n && (n == 0 || memcmp(dec, in, n) == 0));
+    free(enc);
+    free(dec);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t *copy = fuzz_dup(data, size);
+
+    decode_roundtrip(1, (const char *)copy, size);
+    decode_roundtrip(0, (const char *)copy, size);
+    encode_roundtrip(1, copy, size);
+    encode_roundtrip(0, copy, size);
+    free(copy);
+    return 0;
+}

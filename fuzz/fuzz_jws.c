@@ -1,0 +1,66 @@
+/* libFuzzer: arbitrary bytes as a compact JWS verified with a fixed key.
+ * Invariants: no memory error for any input; split offsets lie inside the
+ * token; verify never succeeds without a valid tag, so a success means
+ * re-signing the decoded header and claims reproduces the token byte for byte
+ * (strict base64url has one encoding per value, HMAC is deterministic); the
+ * decoded lengths fit the documented bound; a too-small buffer gives
+ * SA_E_BUFFER and never an overflow. */
+#include "fuzz_common.h"
+#include "base64.h"
+#include "jws.h"
+#include "sa_status.h"
+
+#define MAX_TOKEN 8192
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const sa_hmac_key *k = fuzz_key();
+    char *tok = (char *)fuzz_dup(data, size);
+    sa_jws_parts p;
+    int rc = sa_jws_split(tok, size, MAX_TOKEN, &p);
+
+    if (size > MAX_TOKEN)
+        FUZZ_ASSERT(rc == SA_E_TOO_LARGE);
+    if (rc == SA_OK) {
+        uint8_t *hdr, *claims;
+        size_t hcap = sa_b64_decoded_max(p.header_len), ccap = sa_b64_decoded_max(p.payload_len);
+        size_t hlen = 0, clen = 0;
+        int vr, ck;
+
+        FUZZ_ASSERT(p.header_len > 0 && p.payload_len > 0);
+        FUZZ_ASSERT(tok[p.header_len] == '.' && tok[p.sig_off - 1] == '.');
+        FUZZ_ASSERT(p.payload_off + p.payload_len + 1 == p.sig_off);
+        FUZZ_ASSERT(p.sig_off + p.sig_len == size && p.sig_len == SA_JWS_SIG_B64_LEN);
+
+        ck = sa_jws_hs256_check(k, tok, &p);
+        hdr = malloc(hcap);
+        claims = malloc(ccap);
+        FUZZ_ASSERT(hdr && claims);
+        vr = sa_jws_hs256_verify(k, tok, size, MAX_TOKEN, hdr, hcap, &hlen, claims, ccap, &clen);
+        FUZZ_ASSERT(ck == SA_OK ? (vr == SA_OK || vr == SA_E_BASE64 || vr == SA_E_BASE64_NONCANON)
+                                : vr == ck);
+        if (vr == SA_OK) {
+            size_t cap = sa_jws_hs256_signed_len(hlen, clen), olen = 0;
+            char *again = malloc(cap);
+            FUZZ_ASSERT(again != NULL);
+            FUZZ_ASSERT(sa_jws_hs256_sign(k, hdr, hlen, claims, clen, again, cap, &olen) == SA_OK);
+            FUZZ_ASSERT(olen == size && memcmp(again, tok, size) == 0);
+            free(again);
+            /* One byte too little room for the claims: refused, not overflowed. */
+            if (clen > 0) {
+                uint8_t *small = malloc(clen - 1 ? clen - 1 : 1);
+                size_t n2 = 0;
+                FUZZ_ASSERT(sa_jws_decode_segment(tok, &p, 1, small, clen - 1, &n2) == SA_E_BUFFER);
+                free(small);
+            }
+        }
+        free(hdr);
+        free(claims);
+    } else {
+        /* The only failures split can have. */
+        FUZZ_ASSERT(rc == SA_E_TOO_LARGE || rc == SA_E_SEGMENTS || rc == SA_E_EMPTY_SEGMENT ||
+                    rc == SA_E_SIG_LENGTH);
+    }
+    free(tok);
+    return 0;
+}

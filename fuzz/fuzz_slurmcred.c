@@ -1,0 +1,163 @@
+/* libFuzzer: the auth/slurm credential verifier sc_verify() (header parse, key
+ * selection by kid, key expiry, HMAC, strict claims scanner, claim rules).
+ *
+ * Input byte 0 picks the mode:
+ *   even: the rest is a raw token;
+ *   odd:  the rest is header/claims JSON that is SIGNED with the key the
+ *         header will select (so the claims scanner behind the MAC is reached).
+ *         Byte 1 says which header: the canonical one Slurm writes (fast path)
+ *         or fuzzed header bytes (first byte of the rest = header length).
+ * Invariants: no memory error with an exact-size scratch buffer; the status
+ * is one the API documents; the fast header path and the full header parse
+ * agree (same keyset without the precomputed headers); sc_verify_batch agrees
+ * with sc_verify; on success every claim is within its documented range and
+ * the host/cluster/payload and id/sbcast/net spans lie inside the scratch. */
+#include "fuzz_common.h"
+#include "jws.h"
+#include "sa_status.h"
+#include "slurmcred.h"
+
+#define NOW 1764000030
+#define VERIFIER_UID 1000u
+#define MAX_TOKEN 16384
+
+static const char KID_CUR[] = "k-current", KID_OLD[] = "k-old";
+/* base64url of {"alg":"HS256","kid":"k-current","typ":"JWT"} and the k-old one */
+static const char HDR_CUR[] = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImstY3VycmVudCIsInR5cCI6IkpXVCJ9";
+static const char HDR_OLD[] = "eyJhbGciOiJIUzI1NiIsImtpZCI6Imstb2xkIiwidHlwIjoiSldUIn0";
+
+static sa_hmac_key key_old;
+static sc_key keys_fast[2], keys_slow[2];
+static sc_keyset ks_fast, ks_slow;
+static sc_policy pol;
+
+static void setup(void)
+{
+    static int done;
+    size_t i;
+    if (done)
+        return;
+    FUZZ_ASSERT(sa_hmac_key_init(&key_old, (const uint8_t *)"the old key, expired long ago!!", 31) == SA_OK);
+    keys_fast[0].kid = (const uint8_t *)KID_OLD;
+    keys_fast[0].kid_len = sizeof(KID_OLD) - 1;
+    keys_fast[0].key = &key_old;
+    keys_fast[0].exp = 1763000000;
+    keys_fast[0].hdr = HDR_OLD;
+    keys_fast[0].hdr_len = sizeof(HDR_OLD) - 1;
+    keys_fast[1].kid = (const uint8_t *)KID_CUR;
+    keys_fast[1].kid_len = sizeof(KID_CUR) - 1;
+    keys_fast[1].key = fuzz_key();
+    keys_fast[1].exp = 0;
+    keys_fast[1].hdr = HDR_CUR;
+    keys_fast[1].hdr_len = sizeof(HDR_CUR) - 1;
+    for (i = 0; i < 2; i++) {
+        keys_slow[i] = keys_fast[i];
+        keys_slow[i].hdr = NULL;
+        keys_slow[i].hdr_len = 0;
+    }
+    ks_fast.keys = keys_fast;
+    ks_slow.keys = keys_slow;
+    ks_fast.nkeys = ks_slow.nkeys = 2;
+    ks_fast.default_index = ks_slow.default_index = 1;
+    ks_fast.by_kid = ks_slow.by_kid = 1;
+    pol.max_len = MAX_TOKEN;
+    pol.verifier_uid = VERIFIER_UID;
+    pol.contexts = (1u << SC_CTX_AUTH) | (1u << SC_CTX_SACK);
+    done = 1;
+}
+
+static int known_status(int rc)
+{
+    return rc == SA_OK || (rc >= SA_E_TOO_LARGE && rc <= SA_E_SIG_LENGTH) || rc == SA_E_BAD_SIGNATURE ||
+           (rc >= SC_E_HEADER_JSON && rc <= SC_E_OBJ_TYPE && rc != SC_E_SCRATCH && rc != SC_E_NO_KEY);
+}
+
+static void check_span(int64_t off, int64_t len, size_t cap)
+{
+    if (len < 0)
+        return;
+    FUZZ_ASSERT(off >= 0 && (uint64_t)off + (uint64_t)len <= cap);
+}
+
+static void verify_one(const char *tok, size_t len)
+{
+    size_t cap = sc_scratch_need(len);
+    uint8_t *s1 = malloc(cap), *s2 = malloc(cap), *s3;
+    int rc1, rc2, st = -1;
+    size_t off = 99;
+
+    FUZZ_ASSERT(s1 && s2);
+    rc1 = sc_verify(&ks_fast, &pol, tok, len, NOW, s1, cap);
+    rc2 = sc_verify(&ks_slow, &pol, tok, len, NOW, s2, cap);
+    FUZZ_ASSERT(known_status(rc1));
+    FUZZ_ASSERT(rc1 == rc2);
+    s3 = malloc(cap);
+    FUZZ_ASSERT(s3 != NULL);
+    FUZZ_ASSERT(sc_verify_batch(&ks_fast, &pol, &tok, &len, 1, NOW, s3, cap, &off, &st) == SA_OK);
+    FUZZ_ASSERT(off == 0 && st == rc1);
+    if (rc1 == SA_OK) {
+        const sc_result *r = (const sc_result *)(const void *)s1;
+        const sc_result *q = (const sc_result *)(const void *)s2;
+        size_t base = sc_result_space();
+        FUZZ_ASSERT(r->uid >= 0 && r->uid <= 4294967295LL && r->gid >= 0 && r->gid <= 4294967295LL);
+        FUZZ_ASSERT(r->exp >= NOW);
+        FUZZ_ASSERT(r->ruid == 4294967295LL || r->ruid == VERIFIER_UID);
+        FUZZ_ASSERT(r->context == SC_CTX_AUTH || r->context == SC_CTX_SACK);
+        FUZZ_ASSERT(r->key_index == 1);   /* k-old has expired: it never verifies */
+        FUZZ_ASSERT(r->host_len >= 0);
+        FUZZ_ASSERT(base + (size_t)r->host_len + (size_t)(r->cluster_len > 0 ? r->cluster_len : 0) +
+                    (size_t)(r->payload_len > 0 ? r->payload_len : 0) <= cap);
+        check_span(r->id_off, r->id_len, cap);
+        check_span(r->sbcast_off, r->sbcast_len, cap);
+        check_span(r->net_off, r->net_len, cap);
+        FUZZ_ASSERT(r->uid == q->uid && r->gid == q->gid && r->exp == q->exp && r->iat == q->iat &&
+                    r->ruid == q->ruid && r->context == q->context && r->host_len == q->host_len &&
+                    r->payload_len == q->payload_len && r->cluster_len == q->cluster_len);
+    }
+    free(s1);
+    free(s2);
+    free(s3);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    setup();
+    if (size < 2)
+        return 0;
+    if ((data[0] & 1) == 0) {
+        char *tok = (char *)fuzz_dup(data + 1, size - 1);
+        verify_one(tok, size - 1);
+        free(tok);
+        return 0;
+    } else {
+        static const char canon[] = "{\"alg\":\"HS256\",\"kid\":\"k-current\",\"typ\":\"JWT\"}";
+        const uint8_t *hdr, *claims;
+        size_t hlen, clen, cap, olen = 0;
+        const uint8_t *rest = data + 2;
+        size_t rlen = size - 2;
+        char *tok;
+
+        if (data[1] & 1) {
+            hdr = (const uint8_t *)canon;
+            hlen = sizeof(canon) - 1;
+            claims = rest;
+            clen = rlen;
+        } else {
+            if (rlen < 2)
+                return 0;
+            hlen = 1 + (size_t)rest[0] % (rlen - 1);
+            hdr = rest + 1;
+            claims = rest + 1 + hlen;
+            clen = rlen - 1 - hlen;
+        }
+        if (clen == 0 || hlen == 0)
+            return 0;
+        cap = sa_jws_hs256_signed_len(hlen, clen);
+        tok = malloc(cap);
+        FUZZ_ASSERT(tok != NULL);
+        FUZZ_ASSERT(sa_jws_hs256_sign(fuzz_key(), hdr, hlen, claims, clen, tok, cap, &olen) == SA_OK);
+        verify_one(tok, olen);
+        free(tok);
+    }
+    return 0;
+}
