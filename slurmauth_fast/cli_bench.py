@@ -14,5 +14,5 @@ def register(subparsers: Any) -> None:
         "bench", help="measure the verification rate against PyJWT, joserfc, libjwt, munged and "
                       "the OpenSSL HMAC floor (ratios from one run)",
         description=verify_rate.__doc__.split("\n\n")[0] if verify_rate.__doc__ else None)
-    verify_rate.add_arguments(p)
+    verify_rate.add_arguments(p, write_files=False)
     p.set_defaults(func=verify_rate.run_from_args)

@@ -849,7 +849,9 @@ def _positive(text: str) -> float:
     return v
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: argparse.ArgumentParser, *, write_files: bool = True) -> None:
+    """The options of :func:`run_from_args`. ``write_files``: whether the JSON
+    and the chart are written by default (the script: yes; the CLI: on request)."""
     p.add_argument("--seconds", type=_positive, default=Options.seconds,
                    help="time per contender over all rounds (default %(default)s)")
     p.add_argument("--rounds", type=_count, default=Options.rounds,
@@ -860,10 +862,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="HMAC key length; Slurm's slurm.key is 1024 (default %(default)s)")
     p.add_argument("--threads", type=_ints, default=Options.threads,
                    help="thread counts for the thread run, comma-separated; 0 skips (default 1,2,4)")
-    p.add_argument("--thread-seconds", type=_positive, default=Options.thread_seconds)
+    p.add_argument("--thread-seconds", type=_positive, default=Options.thread_seconds,
+                   help="time per API and thread count (default %(default)s)")
     p.add_argument("--clients", type=_ints, default=Options.clients,
                    help="client process counts for the socket run; 0 skips (default 1,2,4)")
-    p.add_argument("--socket-seconds", type=_positive, default=Options.socket_seconds)
+    p.add_argument("--socket-seconds", type=_positive, default=Options.socket_seconds,
+                   help="time per client count (default %(default)s)")
     p.add_argument("--transport", choices=("tcp", "unix"), default=Options.transport,
                    help="socket run over loopback TCP (Slurm's transport) or a unix socket")
     p.add_argument("--no-compare", action="store_true",
@@ -872,10 +876,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-munge", action="store_true", help="skip munged")
     p.add_argument("--munge-socket", metavar="PATH", default=None,
                    help="munged's socket (default: libmunge's, /run/munge/munge.socket.2)")
-    p.add_argument("--json", metavar="PATH", default="verify_rate.json",
-                   help="write the results as JSON here (default %(default)s; '' to skip)")
-    p.add_argument("--png", metavar="PATH", default="verify_rate.png",
-                   help="write a bar chart here when matplotlib is installed (default %(default)s; '' to skip)")
+    p.add_argument("--json", metavar="PATH", default="verify_rate.json" if write_files else "",
+                   help="write the results as JSON here (default: %(default)r; '' to skip)")
+    p.add_argument("--png", metavar="PATH", default="verify_rate.png" if write_files else "",
+                   help="write a bar chart here when matplotlib is installed (default: %(default)r; "
+                        "'' to skip)")
     p.add_argument("--markdown", metavar="PATH", default="",
                    help="also write the tables as Markdown here (as in README)")
     g = p.add_mutually_exclusive_group()
