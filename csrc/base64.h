@@ -27,8 +27,10 @@ int sa_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *ou
 #define SA_B64_AUTO 0
 #define SA_B64_PORTABLE 1
 #define SA_B64_AVX2 2
-/* Select an implementation; returns the one now active, or -1 when the
- * requested one is not available on this CPU (the active one is unchanged). */
+/* Select an implementation for the whole process (meant for tests and
+ * benchmarks; call it before other threads decode). Returns the one now
+ * active, or -1 when the requested one is not available on this CPU (the
+ * active one is then unchanged). */
 int sa_b64_select(int impl);
 /* cffi:end */
 
