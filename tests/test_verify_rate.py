@@ -123,7 +123,9 @@ def test_script_writes_json_and_chart(tmp_path):
          "--rounds", "1", "--batch", "4", "--threads", "1", "--thread-seconds", "0.02",
          "--clients", "0", "--no-native", "--no-munge", "-q", "--json", str(out), "--png", str(png),
          "--markdown", str(tmp_path / "r.md")],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120,
+        # the package this test imported, whether installed or built in place
+        env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(vr.__file__))})
     assert res.returncode == 0, res.stderr
     assert "slurmauth_fast verify" in res.stdout
     doc = json.loads(out.read_text())
