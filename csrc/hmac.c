@@ -14,12 +14,23 @@ void sa_wipe(void *p, size_t n)
 
 int sa_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {
-    volatile uint8_t acc = 0;
-    size_t i;
-    for (i = 0; i < n; i++)
-        acc |= (uint8_t)(a[i] ^ b[i]);
+    uint64_t x, y, acc = 0;
+    volatile uint64_t sink;
+    size_t i = 0;
+
+    /* eight bytes at a time, then the tail; the time depends on n only */
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        acc |= x ^ y;
+    }
+    for (; i < n; i++)
+        acc |= (uint64_t)(a[i] ^ b[i]);
+    sink = acc;
+    acc = sink;
     /* 1 when acc == 0, without a data-dependent branch */
-    return (int)(1 & (((unsigned)acc - 1u) >> 8));
+    acc |= acc >> 32;
+    return (int)(1 & (((acc & 0xFFFFFFFFu) - 1u) >> 63));
 }
 
 int sa_hmac_key_init(sa_hmac_key *k, const uint8_t *key, size_t keylen)

@@ -81,7 +81,7 @@ class _KeyState:
             dumps_compact({"alg": "HS256", "typ": "JWT", **({"kid": k.kid} if by_kid else {})})
             for k in keys)
         c_keys = ffi.new("sc_key[]", len(keys))
-        self._c_bytes = []  # keeps the kid and header bytes alive as long as c_keys
+        self._c_bytes: List[Any] = []  # keeps the kid and header bytes alive as long as c_keys
         for i, k in enumerate(keys):
             if k.kid is not None:
                 kid = k.kid.encode("utf-8")

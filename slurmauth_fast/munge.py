@@ -42,7 +42,6 @@ import cffi
 
 from .bodyhash import HASH_K12, body_hash_payload, check_body_hash
 from .errors import (
-    MissingCredentialError,
     MungeBadArgumentError,
     MungeBadCredentialError,
     MungeBadLengthError,
@@ -53,10 +52,9 @@ from .errors import (
     MungeRestrictionNotEnforcedError,
     MungeUnauthorizedError,
     MungeUnavailableError,
-    UnsupportedAuthPluginError,
     munge_error_class,
 )
-from .rpc import AUTH_MUNGE, RpcFrame, pack_frame, parse_frame
+from .rpc import AUTH_MUNGE, RpcFrame, auth_credential, pack_frame, parse_frame
 
 #: The shared object Slurm and the munge tools link against (Debian: libmunge2).
 LIBMUNGE = "libmunge.so.2"
@@ -545,13 +543,7 @@ def verify_munge_rpc(frame_bytes: Union[RpcFrame, PayloadLike], *, context: Opti
     ctx = _rpc_context(context, socket)
     frame = frame_bytes if isinstance(frame_bytes, RpcFrame) else parse_frame(frame_bytes,
                                                                             length_prefix=length_prefix)
-    if frame.auth_plugin is None:
-        raise MissingCredentialError("RPC has no auth section (NO_AUTH_CRED)")
-    if frame.auth_plugin != AUTH_MUNGE:
-        raise UnsupportedAuthPluginError(f"auth plugin {frame.auth_plugin} is not auth/munge ({AUTH_MUNGE})")
-    if frame.auth_cred is None:
-        raise MissingCredentialError("auth/munge section carries a NULL credential")
-    cred = ctx.decode(frame.auth_cred, max_len=max_cred)
+    cred = ctx.decode(auth_credential(frame, AUTH_MUNGE), max_len=max_cred)
     check_body_hash(cred.payload, frame.body, frame.msg_type,
                     block_null_hash=block_null_hash, block_zero_hash=block_zero_hash)
     return VerifiedMungeRpc(frame, cred)

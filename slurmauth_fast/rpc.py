@@ -427,6 +427,25 @@ class VerifiedRpc:
     credential: "Credential"
 
 
+_PLUGIN_NAMES = {AUTH_NONE: "auth/none", AUTH_MUNGE: "auth/munge", AUTH_JWT: "auth/jwt",
+                 AUTH_SLURM: "auth/slurm"}
+
+
+def auth_credential(frame: RpcFrame, plugin: int) -> bytes:
+    """The credential in ``frame``'s auth section, which must be ``plugin``'s:
+    a frame without an auth section (NO_AUTH_CRED) or with a NULL credential
+    raises :class:`MissingCredentialError`, another plugin's section
+    :class:`UnsupportedAuthPluginError`."""
+    name = _PLUGIN_NAMES.get(plugin, str(plugin))
+    if frame.auth_plugin is None:
+        raise MissingCredentialError("RPC has no auth section (NO_AUTH_CRED)")
+    if frame.auth_plugin != plugin:
+        raise UnsupportedAuthPluginError(f"auth plugin {frame.auth_plugin} is not {name} ({plugin})")
+    if frame.auth_cred is None:
+        raise MissingCredentialError(f"{name} section carries a NULL credential")
+    return frame.auth_cred
+
+
 def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: "Verifier", *,
                block_null_hash: bool = False, block_zero_hash: bool = False,
                length_prefix: bool = True, now: Optional[int] = None,
@@ -482,14 +501,7 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: "Verifier", *,
     if not isinstance(frame, RpcFrame):
         frame = parse_frame(frame, length_prefix=length_prefix, versions=versions,
                             max_frame=max_frame)
-    if frame.auth_plugin is None:
-        raise MissingCredentialError("RPC has no auth section (NO_AUTH_CRED)")
-    if frame.auth_plugin != AUTH_SLURM:
-        raise UnsupportedAuthPluginError(
-            f"auth plugin {frame.auth_plugin} is not auth/slurm ({AUTH_SLURM})")
-    if frame.auth_cred is None:
-        raise MissingCredentialError("auth/slurm section carries a NULL token")
-    cred = verifier.verify(frame.auth_cred, now=now)
+    cred = verifier.verify(auth_credential(frame, AUTH_SLURM), now=now)
     check_body_hash(cred.payload, frame.body, frame.msg_type,
                     block_null_hash=block_null_hash, block_zero_hash=block_zero_hash)
     return VerifiedRpc(frame, cred)
@@ -511,6 +523,6 @@ __all__ = [
     "CTLD_QUEUE_PROCESSING", "DEFAULT_VERSIONS", "GLOBAL_AUTH_KEY", "HASH_K12", "HASH_NONE",
     "HASH_SHA3", "MAX_FRAME", "MSG_KEEP_BUFFER", "NO_AUTH_CRED", "PACK_ADDRS",
     "PROTOCOL_VERSION", "REQUEST_PING", "RESPONSE_SLURM_RC", "SLURMDBD_CONNECTION",
-    "USE_BCAST_NETWORK", "Forward", "OrigAddr", "RpcFrame", "VerifiedRpc", "body_hash_payload",
+    "USE_BCAST_NETWORK", "Forward", "OrigAddr", "RpcFrame", "VerifiedRpc", "auth_credential", "body_hash_payload",
     "check_body_hash", "pack_frame", "parse_frame", "supported_versions", "verify_rpc",
 ]

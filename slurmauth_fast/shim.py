@@ -184,7 +184,7 @@ class ControllerShim:
         self._servers.append(server)
         return server
 
-    async def start_tcp(self, host: str, port: int) -> asyncio.AbstractServer:
+    async def start_tcp(self, host: str, port: int) -> asyncio.Server:
         server = await asyncio.start_server(self.handle, host=host, port=port)
         self._servers.append(server)
         return server
