@@ -834,7 +834,7 @@ static int verify_claims(const sc_policy *pol, const char *tok, int64_t now, uin
     }
     r->objects = (int64_t)((c.present >> SC_CL_ID) & 7u);
     r->shape = -1;
-    if (r->host_len < SC_SHAPE_LIMIT && r->cluster_len < SC_SHAPE_LIMIT &&
+    if (!r->objects && r->host_len < SC_SHAPE_LIMIT && r->cluster_len < SC_SHAPE_LIMIT &&
         r->payload_len < SC_SHAPE_LIMIT)
         r->shape = r->host_len + ((r->cluster_len + 1) << 21) + ((r->payload_len + 1) << 42);
     r->id_len = r->sbcast_len = r->net_len = -1;

@@ -63,7 +63,8 @@
 #define SC_MAX_NAME         128
 #define SC_MAX_UNKNOWN      32
 /* shape = host_len + (cluster_len + 1) << 21 + (payload_len + 1) << 42 when
- * every length is below SC_SHAPE_LIMIT (lets a caller check all three at once). */
+ * every length is below SC_SHAPE_LIMIT and there is no "id"/"sbcast"/"net"
+ * object, else -1 (lets a caller check for its common layout at once). */
 #define SC_SHAPE_LIMIT      2097151
 
 /* Contexts: bit i of a context mask allows context i. */

@@ -235,8 +235,11 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
 
 # sc_result as Python reads it: 11 int64 (err_claim .. shape), the lengths of
 # host, cluster and payload, the id/sbcast/net offsets and lengths; then, at
-# sc_result_space(), the bytes of host, cluster and payload back to back.
+# sc_result_space(), the bytes of host, cluster and payload back to back. The
+# layouts (_Layout) skip err_claim and objects: a result with objects has
+# shape -1, which no layout has.
 _HEAD = struct.Struct("=11q")
+_OBJECTS_FLAGS = struct.Struct("=72xq")
 _LENS = struct.Struct("=3q")
 _OBJECTS = struct.Struct("=6q")
 _LENS_AT = _HEAD.size
@@ -357,9 +360,9 @@ class Verifier:
         # The common case of _credential() inline: the call alone costs ~4%.
         lay = _last[0]
         if lay.size <= cap:
-            (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+            (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
              host, cluster, payload) = lay.st.unpack_from(buf)
-            if shape == lay.shape and not objects:
+            if shape == lay.shape:
                 cred = _new(Credential)
                 _set(cred, "__dict__", {
                     "uid": uid, "gid": gid, "host": host.decode(),
@@ -551,9 +554,9 @@ class VerifiedBatch:
         for i, (st, off) in enumerate(zip(self._column(8, 4, "i"), self._column(0, 8, "Q"))):
             off += base
             if not st and off + size <= blen:
-                (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+                (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
                  host, cluster, payload) = unpack(out, off)
-                if shape == shape0 and not objects:
+                if shape == shape0:
                     cred = _new(Credential)
                     _set(cred, "__dict__", {
                         "uid": uid, "gid": gid, "host": host.decode(),
@@ -608,7 +611,7 @@ class _Layout:
         self.payload = pl >= 0
         lims = hl < _SHAPE_LIMIT and cl < _SHAPE_LIMIT and pl < _SHAPE_LIMIT
         self.shape = hl + ((cl + 1) << 21) + ((pl + 1) << 42) if lims else -2
-        self.st = struct.Struct(f"=11q{_OUT - _HEAD.size}x{hl}s{max(cl, 0)}s{max(pl, 0)}s")
+        self.st = struct.Struct(f"=8x8q8xq{_OUT - _HEAD.size}x{hl}s{max(cl, 0)}s{max(pl, 0)}s")
         self.size = self.st.size
 
 
@@ -632,12 +635,13 @@ def _credential(buf: bytearray, base: int, state: Any) -> Credential:
     lay = _last[0]
     if base + lay.size > len(buf):
         lay = _layout(buf, base)
-    (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+    (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
      host, cluster, payload) = lay.st.unpack_from(buf, base)
     if shape != lay.shape:
         lay = _layout(buf, base)
-        (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+        (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
          host, cluster, payload) = lay.st.unpack_from(buf, base)
+    objects = _OBJECTS_FLAGS.unpack_from(buf, base)[0] if shape < 0 else 0
     identity = sbcast = net = None
     if objects:
         io, il, so, sl, no, nl = _OBJECTS.unpack_from(buf, base + _OBJECTS_AT)
