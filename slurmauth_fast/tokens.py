@@ -26,7 +26,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 from ._core import ffi, lib
 from .errors import (AlgorithmError, AudienceError, BadArgumentError, ClaimsError, ContextError,
@@ -481,12 +481,12 @@ class VerifiedBatch:
         self._state = state
         self._refused = refused
 
-    def _column(self, at: int, width: int, fmt: str) -> memoryview:
+    def _column(self, at: int, width: int, fmt: Literal["i", "I", "Q"]) -> "memoryview[int]":
         start = self._base + at * self._n
         return memoryview(self._out)[start:start + width * self._n].cast(fmt)
 
     @property
-    def status(self) -> memoryview:
+    def status(self) -> "memoryview[int]":
         """Per token: 0 verified, else the C status (-1: refused before C)."""
         col = self._column(8, 4, "i")
         if self._refused:
@@ -496,12 +496,12 @@ class VerifiedBatch:
         return col
 
     @property
-    def uid(self) -> memoryview:
+    def uid(self) -> "memoryview[int]":
         """Per token: the credential's uid (0 where status is not 0)."""
         return self._column(12, 4, "I")
 
     @property
-    def gid(self) -> memoryview:
+    def gid(self) -> "memoryview[int]":
         """Per token: the credential's gid (0 where status is not 0)."""
         return self._column(16, 4, "I")
 
