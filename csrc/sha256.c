@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "hmac.h"   /* sa_wipe */
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SA_HAVE_SHANI_CODE 1
 #include <cpuid.h>
@@ -326,6 +328,7 @@ static void outer_portable(const uint32_t outer[8], const uint32_t inner[8], uin
     blk[63] = (96 * 8) & 0xff;
     memcpy(out, outer, 32);
     blocks_portable(out, blk, 1);
+    sa_wipe(blk, 32);   /* the inner digest */
 }
 
 void sa_sha256_hmac_outer(const uint32_t outer[8], const uint32_t inner[8], uint32_t out[8])
