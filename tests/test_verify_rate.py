@@ -45,7 +45,7 @@ def test_json_shape(doc):
         assert row["ns_per_op"] > 0 and row["per_second"] > 0
     assert [t["name"] for t in doc["targets"]] == [
         "verify vs PyJWT", "verify vs libjwt jwt_decode",
-        "batch verify (verify_many) per token vs OpenSSL HMAC floor",
+        "verify_many per token vs OpenSSL HMAC floor",
         "verify_rpc (whole frame) vs PyJWT (token only)"]
 
 
