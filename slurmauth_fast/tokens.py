@@ -335,16 +335,20 @@ class Verifier:
         """Verify one credential; raise a CredentialError subclass naming the
         first rule broken (in Slurm's order). ``context`` narrows the accepted
         contexts for this call."""
-        if type(token) is str:
+        if type(token) is bytes:
+            tok = token
+        elif type(token) is str:
             try:
                 tok = token.encode("ascii")
             except UnicodeEncodeError:
                 raise HeaderError("token contains non-ASCII characters") from None
-        elif type(token) is bytes:
-            tok = token
         else:
             tok = as_token_bytes(token)
-        if now is not None and (type(now) is not int or now < 0):
+        if now is None:
+            when = -1
+        elif type(now) is int and now >= 0:
+            when = now
+        else:
             raise BadArgumentError("now must be a non-negative integer unix time")
         n = len(tok)
         try:
@@ -355,22 +359,24 @@ class Verifier:
             buf, ptr, cap, small = self._scratch(lib.sc_scratch_need(n))
         state = self.keyring._state
         rc = _sc_verify(state.ks, self._policy if context is None else self._policy_for(context),
-                        tok, n, -1 if now is None else now, ptr, cap)
+                        tok, n, when, ptr, cap)
         if rc:
             raise _failure(rc, buf, 0)
         # The common case of _credential() inline: the call alone costs ~4%.
         lay = _last[0]
-        if lay.size <= cap:
+        try:
             (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
-             host, cluster, payload) = lay.st.unpack_from(buf)
-            if shape == lay.shape:
-                cred = _new(Credential)
-                _set(cred, "__dict__", {
-                    "uid": uid, "gid": gid, "host": host.decode(),
-                    "cluster": cluster.decode() if lay.cluster else None, "context": _CTX[ctx],
-                    "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
-                    "payload": payload if lay.payload else None, "kid": state.kids[kidx]})
-                return cred
+             host, cluster, payload) = lay.unpack(buf)
+        except struct.error:      # a layout longer than this scratch buffer
+            return _credential(buf, 0, state)
+        if shape == lay.shape:
+            cred = _new(Credential)
+            _set(cred, "__dict__", {
+                "uid": uid, "gid": gid, "host": host.decode(),
+                "cluster": cluster.decode() if lay.cluster else None, "context": _CTX[ctx],
+                "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
+                "payload": payload if lay.payload else None, "kid": state.kids[kidx]})
+            return cred
         return _credential(buf, 0, state)
 
     def verify_many(self, tokens: Sequence[TokenLike], *,
@@ -636,7 +642,7 @@ class _Layout:
     lengths, so the last layout used is tried first (its ``shape`` is checked
     against the one C computed)."""
 
-    __slots__ = ("shape", "st", "size", "cluster", "payload")
+    __slots__ = ("shape", "st", "unpack", "size", "cluster", "payload")
 
     def __init__(self, hl: int, cl: int, pl: int) -> None:
         self.cluster = cl >= 0
@@ -645,6 +651,7 @@ class _Layout:
         self.shape = hl + ((cl + 1) << 21) + ((pl + 1) << 42) if lims else -2
         self.st = struct.Struct(f"=8x8q8xq{_OUT - _HEAD.size}x{hl}s{max(cl, 0)}s{max(pl, 0)}s")
         self.size = self.st.size
+        self.unpack = self.st.unpack_from
 
 
 _layouts: Dict[Tuple[int, int, int], _Layout] = {}
