@@ -7,6 +7,13 @@
 #include "jws.h"
 #include "sa_status.h"
 
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#define SC_HAVE_SSE2_CODE 1
+#include <emmintrin.h>
+#else
+#define SC_HAVE_SSE2_CODE 0
+#endif
+
 #define UINT32_ANY 4294967295LL
 
 /* ---- strict JSON scanning over an explicit-length buffer ---------------- */
@@ -97,6 +104,72 @@ static const uint8_t PLAIN[256] = {
     1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
 };
 
+/* ---- the run of plain bytes a string starts with ------------------------ */
+
+/* SC_SCAN_SSE2 when it is compiled in (SSE2 is part of x86-64 itself, so no
+ * CPUID check is needed), else SC_SCAN_PORTABLE; sc_scan_select() changes it. */
+static int scan_impl = SC_HAVE_SSE2_CODE ? SC_SCAN_SSE2 : SC_SCAN_PORTABLE;
+
+int sc_scan_select(int impl)
+{
+    if (impl == SC_SCAN_AUTO)
+        impl = SC_HAVE_SSE2_CODE ? SC_SCAN_SSE2 : SC_SCAN_PORTABLE;
+    if (impl == SC_SCAN_SSE2 && !SC_HAVE_SSE2_CODE)
+        return -1;
+    if (impl != SC_SCAN_SSE2 && impl != SC_SCAN_PORTABLE)
+        return -1;
+    scan_impl = impl;
+    return impl;
+}
+
+#if SC_HAVE_SSE2_CODE
+/* Bit k set when byte k of p[0..16) is not PLAIN: '"', '\\', or, compared as
+ * signed bytes, below 0x20 (control characters and every byte >= 0x80). */
+static unsigned special16(const uint8_t *p)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i m = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+        _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+
+/* plain_run() 16 bytes at a time. Every load lies inside p[0..n): whole
+ * blocks while 16 bytes remain, then (when n >= 16) the last 16 bytes of the
+ * buffer with the bits before i shifted out; a buffer under 16 bytes goes
+ * byte by byte. */
+static size_t plain_run_sse2(const uint8_t *p, size_t i, size_t n)
+{
+    unsigned m;
+
+    for (; i + 16 <= n; i += 16) {
+        if ((m = special16(p + i)) != 0)
+            return i + (size_t)__builtin_ctz(m);
+    }
+    if (i >= n)
+        return n;
+    if (n >= 16) {
+        m = special16(p + n - 16) >> (16 - (n - i));
+        return m ? i + (size_t)__builtin_ctz(m) : n;
+    }
+    while (i < n && PLAIN[p[i]])
+        i++;
+    return i;
+}
+#endif
+
+/* The index of the first byte of p[i..n) that is not PLAIN, or n. */
+static size_t plain_run(const uint8_t *p, size_t i, size_t n)
+{
+#if SC_HAVE_SSE2_CODE
+    if (scan_impl == SC_SCAN_SSE2)
+        return plain_run_sse2(p, i, n);
+#endif
+    while (i < n && PLAIN[p[i]])
+        i++;
+    return i;
+}
+
 /* Scan a string at the opening quote; validate everything, decode nothing. */
 static int scan_string(jcur *j, jstr *s)
 {
@@ -105,12 +178,12 @@ static int scan_string(jcur *j, jstr *s)
 
     s->off = i;
     s->esc = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        if (PLAIN[c]) {            /* printable ASCII other than '"' and '\\' */
-            i++;
-            continue;
-        }
+    for (;;) {
+        uint8_t c;
+        i = plain_run(p, i, n);    /* printable ASCII other than '"' and '\\' */
+        if (i >= n)
+            return SC_E_UTF8;      /* unterminated */
+        c = p[i];
         if (c == '"') {
             s->len = i - s->off;
             j->i = i + 1;
@@ -148,16 +221,13 @@ static int scan_string(jcur *j, jstr *s)
             i += 2;
             continue;
         }
-        if (c >= 0x80) {
+        {                          /* c >= 0x80 */
             size_t k = utf8_seq(p + i, n - i);
             if (!k)
                 return SC_E_UTF8;
             i += k;
-            continue;
         }
-        i++;
     }
-    return SC_E_UTF8;                       /* unterminated */
 }
 
 static size_t put_utf8(uint8_t *o, unsigned long cp)
