@@ -14,6 +14,14 @@
 #define SC_HAVE_SSE2_CODE 0
 #endif
 
+/* The scanner's small steps, inlined into the two object walkers so that
+ * each is one loop with direct calls (a hint only; no behaviour depends on it). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SC_INLINE static inline __attribute__((always_inline))
+#else
+#define SC_INLINE static inline
+#endif
+
 #define UINT32_ANY 4294967295LL
 
 /* ---- strict JSON scanning over an explicit-length buffer ---------------- */
@@ -29,17 +37,17 @@ typedef struct {          /* a scanned string: raw span between the quotes */
     int esc;              /* contains escapes: must be unescaped before use */
 } jstr;
 
-static void ws(jcur *j)
+SC_INLINE void ws(jcur *j)
 {
     while (j->i < j->n) {
         uint8_t c = j->p[j->i];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            return;
+        if (c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r'))
+            return;                 /* c > ' ': the usual exit, one compare */
         j->i++;
     }
 }
 
-static int peek(const jcur *j)
+SC_INLINE int peek(const jcur *j)
 {
     return j->i < j->n ? j->p[j->i] : -1;
 }
@@ -125,7 +133,7 @@ int sc_scan_select(int impl)
 #if SC_HAVE_SSE2_CODE
 /* Bit k set when byte k of p[0..16) is not PLAIN: '"', '\\', or, compared as
  * signed bytes, below 0x20 (control characters and every byte >= 0x80). */
-static unsigned special16(const uint8_t *p)
+SC_INLINE unsigned special16(const uint8_t *p)
 {
     const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
     const __m128i m = _mm_or_si128(
@@ -138,7 +146,7 @@ static unsigned special16(const uint8_t *p)
  * blocks while 16 bytes remain, then (when n >= 16) the last 16 bytes of the
  * buffer with the bits before i shifted out; a buffer under 16 bytes goes
  * byte by byte. */
-static size_t plain_run_sse2(const uint8_t *p, size_t i, size_t n)
+SC_INLINE size_t plain_run_sse2(const uint8_t *p, size_t i, size_t n)
 {
     unsigned m;
 
@@ -159,7 +167,7 @@ static size_t plain_run_sse2(const uint8_t *p, size_t i, size_t n)
 #endif
 
 /* The index of the first byte of p[i..n) that is not PLAIN, or n. */
-static size_t plain_run(const uint8_t *p, size_t i, size_t n)
+SC_INLINE size_t plain_run(const uint8_t *p, size_t i, size_t n)
 {
 #if SC_HAVE_SSE2_CODE
     if (scan_impl == SC_SCAN_SSE2)
@@ -171,7 +179,7 @@ static size_t plain_run(const uint8_t *p, size_t i, size_t n)
 }
 
 /* Scan a string at the opening quote; validate everything, decode nothing. */
-static int scan_string(jcur *j, jstr *s)
+SC_INLINE int scan_string(jcur *j, jstr *s)
 {
     const uint8_t *p = j->p;
     size_t i = j->i + 1, n = j->n;
@@ -293,13 +301,45 @@ static size_t unescape(const uint8_t *base, const jstr *s, uint8_t *out)
     return o;
 }
 
+#if SC_HAVE_SSE2_CODE
+/* The number of leading ASCII digits in p[0..16) (16 when all are). */
+SC_INLINE unsigned digit_run16(const uint8_t *p)
+{
+    const __m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), _mm_set1_epi8('0'));
+    const __m128i is_digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    return (unsigned)__builtin_ctz(((unsigned)_mm_movemask_epi8(is_digit) ^ 0xFFFFu) | 0x10000u);
+}
+
+/* The value of the k <= 15 ASCII digits that end p[0..16) (the 16 - k bytes
+ * before them are ignored): digit pairs, then groups of 4 and of 8, without
+ * a loop or a branch. */
+SC_INLINE uint64_t digits_value_sse2(const uint8_t *p, unsigned k)
+{
+    const __m128i iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i keep = _mm_cmpgt_epi8(iota, _mm_set1_epi8((char)(15 - (int)k)));
+    __m128i d = _mm_and_si128(_mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
+                                           _mm_set1_epi8('0')), keep);
+    /* 16-bit lane: the earlier (more significant) digit in its low byte */
+    d = _mm_add_epi16(_mm_mullo_epi16(_mm_and_si128(d, _mm_set1_epi16(0xFF)), _mm_set1_epi16(10)),
+                      _mm_srli_epi16(d, 8));                        /* 8 x 0..99 */
+    d = _mm_madd_epi16(d, _mm_set1_epi32(0x00010064));              /* 4 x 0..9999 */
+    d = _mm_packs_epi32(d, d);
+    d = _mm_madd_epi16(d, _mm_set1_epi32(0x00012710));              /* 2 x 0..99999999 */
+    return (uint64_t)(uint32_t)_mm_cvtsi128_si32(d) * 100000000u +
+           (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(d, 4));
+}
+#endif
+
 /* Scan a number; *is_int when it has no fraction or exponent. For integers
  * *neg and *mag get the sign and magnitude (*big set when it exceeds 2^63). */
-static int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, int bad)
+SC_INLINE int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, int bad)
 {
     const uint8_t *p = j->p;
     size_t i = j->i, n = j->n;
     uint64_t v = 0;
+#if SC_HAVE_SSE2_CODE
+    unsigned k;
+#endif
 
     *is_int = 1;
     *neg = 0;
@@ -312,6 +352,12 @@ static int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, 
         return bad;
     if (p[i] == '0') {
         i++;
+#if SC_HAVE_SSE2_CODE
+    } else if (scan_impl == SC_SCAN_SSE2 && i + 16 <= n && i >= 15 &&
+               (k = digit_run16(p + i)) < 16) {
+        v = digits_value_sse2(p + i + k - 16, k);   /* at most 15 digits: exact */
+        i += k;
+#endif
     } else {
         size_t start = i;
         /* 18 digits cannot overflow (10^18 < 2^63); check only beyond them */
@@ -433,7 +479,7 @@ typedef struct {
     int dup;                 /* status for a duplicate name */
 } walk_spec;
 
-static int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
+SC_INLINE int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
 {
     uint8_t name[SC_MAX_NAME];
     uint8_t seen_store[SC_MAX_UNKNOWN * 24];
@@ -514,7 +560,7 @@ end:
 
 /* ---- header ------------------------------------------------------------- */
 
-static int header_index(const uint8_t *s, size_t n)
+SC_INLINE int header_index(const uint8_t *s, size_t n)
 {
     if (n != 3)
         return -1;
@@ -532,7 +578,7 @@ typedef struct {
     int has_alg, has_typ, has_kid;
 } hdr_ctx;
 
-static int hdr_member(void *vctx, int idx, jcur *j)
+SC_INLINE int hdr_member(void *vctx, int idx, jcur *j)
 {
     hdr_ctx *h = vctx;
     jstr *s = idx == 0 ? &h->alg : idx == 1 ? &h->typ : &h->kid;
@@ -586,34 +632,38 @@ static int str_equals(const uint8_t *base, const jstr *s, const char *lit, size_
 
 /* ---- claims ------------------------------------------------------------- */
 
+/* n == sizeof(lit) - 1 bytes at s equal the literal: a memcmp of constant
+ * size, which compilers turn into one or two word compares. */
+#define NAME_IS(s, lit) (memcmp((s), (lit), sizeof(lit) - 1) == 0)
+
 /* The SC_CL_* index of a claim name, or -1 (dispatch on length, then bytes). */
-static int claim_index(const uint8_t *s, size_t n)
+SC_INLINE int claim_index(const uint8_t *s, size_t n)
 {
     switch (n) {
     case 2:
-        return bytes_eq(s, "id", 2) ? SC_CL_ID : -1;
+        return NAME_IS(s, "id") ? SC_CL_ID : -1;
     case 3:
         switch (s[0]) {
-        case 'i': return bytes_eq(s, "iat", 3) ? SC_CL_IAT : -1;
-        case 'e': return bytes_eq(s, "exp", 3) ? SC_CL_EXP : -1;
-        case 'v': return bytes_eq(s, "ver", 3) ? SC_CL_VER : -1;
-        case 'u': return bytes_eq(s, "uid", 3) ? SC_CL_UID : -1;
-        case 'g': return bytes_eq(s, "gid", 3) ? SC_CL_GID : -1;
-        case 'n': return bytes_eq(s, "net", 3) ? SC_CL_NET : -1;
+        case 'i': return NAME_IS(s, "iat") ? SC_CL_IAT : -1;
+        case 'e': return NAME_IS(s, "exp") ? SC_CL_EXP : -1;
+        case 'v': return NAME_IS(s, "ver") ? SC_CL_VER : -1;
+        case 'u': return NAME_IS(s, "uid") ? SC_CL_UID : -1;
+        case 'g': return NAME_IS(s, "gid") ? SC_CL_GID : -1;
+        case 'n': return NAME_IS(s, "net") ? SC_CL_NET : -1;
         default: return -1;
         }
     case 4:
-        if (bytes_eq(s, "ruid", 4))
+        if (NAME_IS(s, "ruid"))
             return SC_CL_RUID;
-        return bytes_eq(s, "host", 4) ? SC_CL_HOST : -1;
+        return NAME_IS(s, "host") ? SC_CL_HOST : -1;
     case 6:
-        return bytes_eq(s, "sbcast", 6) ? SC_CL_SBCAST : -1;
+        return NAME_IS(s, "sbcast") ? SC_CL_SBCAST : -1;
     case 7:
-        if (bytes_eq(s, "context", 7))
+        if (NAME_IS(s, "context"))
             return SC_CL_CONTEXT;
-        if (bytes_eq(s, "cluster", 7))
+        if (NAME_IS(s, "cluster"))
             return SC_CL_CLUSTER;
-        return bytes_eq(s, "payload", 7) ? SC_CL_PAYLOAD : -1;
+        return NAME_IS(s, "payload") ? SC_CL_PAYLOAD : -1;
     default:
         return -1;
     }
@@ -629,7 +679,7 @@ typedef struct {
     int err_claim;
 } cl_ctx;
 
-static int cl_value(cl_ctx *c, int idx, jcur *j)
+SC_INLINE int cl_value(cl_ctx *c, int idx, jcur *j)
 {
     int rc, ch = peek(j);
 
@@ -673,7 +723,7 @@ static int cl_value(cl_ctx *c, int idx, jcur *j)
     return rc;
 }
 
-static int cl_member(void *vctx, int idx, jcur *j)
+SC_INLINE int cl_member(void *vctx, int idx, jcur *j)
 {
     cl_ctx *c = vctx;
     int rc;
