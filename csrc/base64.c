@@ -116,16 +116,16 @@ static int cpu_has_avx2(void)
     return (b & (1u << 5)) != 0;                  /* AVX2 */
 }
 
-/* Decode whole 32-character blocks of in[0..n) while they are all in the
- * alphabet (url: '-' '_', else '+' '/'); returns the characters consumed
- * (a multiple of 32). The caller's scalar loop does the rest, including a
- * block holding an invalid character, which it reports. out needs 24 bytes
- * per block consumed.
+/* Decode in[0..n) (n a multiple of 4) in 32-character blocks while they are
+ * all in the alphabet (url: '-' '_', else '+' '/'); returns the characters
+ * consumed (n, or less when a block holds an invalid character or n < 32).
+ * The caller's scalar loop does the rest and reports the invalid character.
+ * It writes out[0 .. consumed / 4 * 3) and nothing else.
  *
- * Validation by nibbles: HI_BIT[h] is one bit per high nibble 2..7 (0 for
- * the others, bytes >= 0x80 included) and lo[l] has bit HI_BIT[h] set when
+ * Validation by nibbles: hi_bit[h] is one bit per high nibble 2..7 (0 for
+ * the others, bytes >= 0x80 included) and lo[l] has bit hi_bit[h] set when
  * the byte h << 4 | l is in the alphabet, so a byte is valid exactly when
- * lo[l] & HI_BIT[h] != 0. Its 6-bit value is the byte plus an offset that
+ * lo[l] & hi_bit[h] != 0. Its 6-bit value is the byte plus an offset that
  * depends on the high nibble only (off[h]), except for the 63rd character
  * ('_' shares nibble 5 with 'P'..'Z', '/' nibble 2 with '+'). */
 __attribute__((target("avx2")))
@@ -152,8 +152,11 @@ static size_t decode_avx2(const unsigned char *in, size_t n, uint8_t *out, int u
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
     size_t i = 0;
 
-    for (; i + 32 <= n; i += 32) {
-        __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(in + i));
+    while (i < n && n >= 32) {
+        /* a last partial block is done as the last 32 characters, overlapping
+         * decoded ones, whose bytes it writes again unchanged */
+        size_t at = i + 32 <= n ? i : n - 32;
+        __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(in + at));
         __m256i h = _mm256_and_si256(_mm256_srli_epi16(c, 4), nib);
         __m256i hb = _mm256_shuffle_epi8(hi_bit, h);
         __m256i lb = _mm256_shuffle_epi8(lo, _mm256_and_si256(c, nib));
@@ -168,8 +171,9 @@ static size_t decode_avx2(const unsigned char *in, size_t n, uint8_t *out, int u
         v = _mm256_shuffle_epi8(v, pack);        /* big-endian 3 bytes per lane, 12 per half */
         v = _mm256_permutevar8x32_epi32(v, lanes);
         /* the 24 bytes straight from the register: 16 + 8, nothing past them */
-        _mm_storeu_si128((__m128i *)(void *)(out + i / 4 * 3), _mm256_castsi256_si128(v));
-        _mm_storel_epi64((__m128i *)(void *)(out + i / 4 * 3 + 16), _mm256_extracti128_si256(v, 1));
+        _mm_storeu_si128((__m128i *)(void *)(out + at / 4 * 3), _mm256_castsi256_si128(v));
+        _mm_storel_epi64((__m128i *)(void *)(out + at / 4 * 3 + 16), _mm256_extracti128_si256(v, 1));
+        i = at + 32;
     }
     return i;
 }

@@ -41,8 +41,8 @@ SC_INLINE void ws(jcur *j)
 {
     while (j->i < j->n) {
         uint8_t c = j->p[j->i];
-        if (c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r'))
-            return;                 /* c > ' ': the usual exit, one compare */
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            return;
         j->i++;
     }
 }
@@ -632,38 +632,34 @@ static int str_equals(const uint8_t *base, const jstr *s, const char *lit, size_
 
 /* ---- claims ------------------------------------------------------------- */
 
-/* n == sizeof(lit) - 1 bytes at s equal the literal: a memcmp of constant
- * size, which compilers turn into one or two word compares. */
-#define NAME_IS(s, lit) (memcmp((s), (lit), sizeof(lit) - 1) == 0)
-
 /* The SC_CL_* index of a claim name, or -1 (dispatch on length, then bytes). */
 SC_INLINE int claim_index(const uint8_t *s, size_t n)
 {
     switch (n) {
     case 2:
-        return NAME_IS(s, "id") ? SC_CL_ID : -1;
+        return bytes_eq(s, "id", 2) ? SC_CL_ID : -1;
     case 3:
         switch (s[0]) {
-        case 'i': return NAME_IS(s, "iat") ? SC_CL_IAT : -1;
-        case 'e': return NAME_IS(s, "exp") ? SC_CL_EXP : -1;
-        case 'v': return NAME_IS(s, "ver") ? SC_CL_VER : -1;
-        case 'u': return NAME_IS(s, "uid") ? SC_CL_UID : -1;
-        case 'g': return NAME_IS(s, "gid") ? SC_CL_GID : -1;
-        case 'n': return NAME_IS(s, "net") ? SC_CL_NET : -1;
+        case 'i': return bytes_eq(s, "iat", 3) ? SC_CL_IAT : -1;
+        case 'e': return bytes_eq(s, "exp", 3) ? SC_CL_EXP : -1;
+        case 'v': return bytes_eq(s, "ver", 3) ? SC_CL_VER : -1;
+        case 'u': return bytes_eq(s, "uid", 3) ? SC_CL_UID : -1;
+        case 'g': return bytes_eq(s, "gid", 3) ? SC_CL_GID : -1;
+        case 'n': return bytes_eq(s, "net", 3) ? SC_CL_NET : -1;
         default: return -1;
         }
     case 4:
-        if (NAME_IS(s, "ruid"))
+        if (bytes_eq(s, "ruid", 4))
             return SC_CL_RUID;
-        return NAME_IS(s, "host") ? SC_CL_HOST : -1;
+        return bytes_eq(s, "host", 4) ? SC_CL_HOST : -1;
     case 6:
-        return NAME_IS(s, "sbcast") ? SC_CL_SBCAST : -1;
+        return bytes_eq(s, "sbcast", 6) ? SC_CL_SBCAST : -1;
     case 7:
-        if (NAME_IS(s, "context"))
+        if (bytes_eq(s, "context", 7))
             return SC_CL_CONTEXT;
-        if (NAME_IS(s, "cluster"))
+        if (bytes_eq(s, "cluster", 7))
             return SC_CL_CLUSTER;
-        return NAME_IS(s, "payload") ? SC_CL_PAYLOAD : -1;
+        return bytes_eq(s, "payload", 7) ? SC_CL_PAYLOAD : -1;
     default:
         return -1;
     }
