@@ -7,9 +7,16 @@
 
 void sa_wipe(void *p, size_t n)
 {
+#if defined(__GNUC__) || defined(__clang__)
+    /* memset at full speed, then an empty asm that may read the memory: the
+     * compiler cannot prove the stores dead, so it keeps them */
+    memset(p, 0, n);
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+#else
     volatile uint8_t *v = (volatile uint8_t *)p;
     while (n--)
         *v++ = 0;
+#endif
 }
 
 int sa_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
@@ -78,11 +85,10 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-/* Finish a hash whose state already absorbed `done` bytes, with `tail`
- * (fewer than 64 bytes) left over. */
-static void finish(uint32_t st[8], uint64_t done, const uint8_t *tail, size_t tlen, uint8_t out[32])
+/* The final padded block(s) of a hash that already absorbed `done` bytes,
+ * with `tail` (fewer than 64 bytes) left over: written to blk, count returned. */
+static size_t pad_tail(uint8_t blk[128], uint64_t done, const uint8_t *tail, size_t tlen)
 {
-    uint8_t blk[128];
     uint64_t bits = (done + tlen) * 8;
     size_t n = tlen, total;
     int i;
@@ -93,7 +99,12 @@ static void finish(uint32_t st[8], uint64_t done, const uint8_t *tail, size_t tl
     memset(blk + n, 0, total - 8 - n);
     for (i = 0; i < 8; i++)
         blk[total - 8 + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
-    sa_sha256_blocks(st, blk, total / 64);
+    return total / 64;
+}
+
+static void put_digest(uint8_t out[32], const uint32_t st[8])
+{
+    int i;
     for (i = 0; i < 8; i++)
         put_be32(out + 4 * i, st[i]);
 }
@@ -101,14 +112,40 @@ static void finish(uint32_t st[8], uint64_t done, const uint8_t *tail, size_t tl
 void sa_hmac_sha256(const sa_hmac_key *k, const uint8_t *msg, size_t len, uint8_t out[32])
 {
     uint32_t st[8];
-    uint8_t ih[32];
+    uint8_t blk[128];
     size_t full = len & ~(size_t)63;
 
     memcpy(st, k->inner, sizeof(st));
     sa_sha256_blocks(st, msg, full / 64);
-    finish(st, 64 + (uint64_t)full, msg + full, len - full, ih);
+    sa_sha256_blocks(st, blk, pad_tail(blk, 64 + (uint64_t)full, msg + full, len - full));
+    sa_sha256_hmac_outer(k->outer, st, st);
+    put_digest(out, st);
+    sa_wipe(st, sizeof(st));
+}
 
-    memcpy(st, k->outer, sizeof(st));
-    finish(st, 64, ih, sizeof(ih), out);
-    sa_wipe(ih, sizeof(ih));
+void sa_hmac_sha256_x2(const sa_hmac_key *ka, const uint8_t *ma, size_t la, uint8_t outa[32],
+                       const sa_hmac_key *kb, const uint8_t *mb, size_t lb, uint8_t outb[32])
+{
+    uint32_t sa[8], sb[8];
+    uint8_t ba[128], bb[128];
+    size_t fa = la & ~(size_t)63, fb = lb & ~(size_t)63, common = fa < fb ? fa : fb, na, nb;
+
+    memcpy(sa, ka->inner, sizeof(sa));
+    memcpy(sb, kb->inner, sizeof(sb));
+    sa_sha256_blocks2(sa, ma, sb, mb, common / 64);
+    sa_sha256_blocks(sa, ma + common, (fa - common) / 64);
+    sa_sha256_blocks(sb, mb + common, (fb - common) / 64);
+    na = pad_tail(ba, 64 + (uint64_t)fa, ma + fa, la - fa);
+    nb = pad_tail(bb, 64 + (uint64_t)fb, mb + fb, lb - fb);
+    if (na == nb) {
+        sa_sha256_blocks2(sa, ba, sb, bb, na);
+    } else {
+        sa_sha256_blocks(sa, ba, na);
+        sa_sha256_blocks(sb, bb, nb);
+    }
+    sa_sha256_hmac_outer2(ka->outer, sa, sa, kb->outer, sb, sb);
+    put_digest(outa, sa);
+    put_digest(outb, sb);
+    sa_wipe(sa, sizeof(sa));
+    sa_wipe(sb, sizeof(sb));
 }

@@ -21,6 +21,11 @@ int sa_hmac_key_init(sa_hmac_key *k, const uint8_t *key, size_t keylen);
 void sa_hmac_key_wipe(sa_hmac_key *k);
 /* out = HMAC-SHA256(key, msg[0..len)). */
 void sa_hmac_sha256(const sa_hmac_key *k, const uint8_t *msg, size_t len, uint8_t out[32]);
+/* Two independent HMACs at once (what a batch verifier does with two tokens;
+ * about twice the rate of one after the other on SHA-NI). Same results as two
+ * sa_hmac_sha256 calls; the keys may be the same. */
+void sa_hmac_sha256_x2(const sa_hmac_key *ka, const uint8_t *ma, size_t la, uint8_t outa[32],
+                       const sa_hmac_key *kb, const uint8_t *mb, size_t lb, uint8_t outb[32]);
 /* Constant-time comparison: 1 when equal, 0 otherwise; time depends on n only. */
 int sa_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
 /* Overwrite n bytes in a way the compiler may not elide. */

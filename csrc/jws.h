@@ -27,6 +27,11 @@ int sa_jws_split(const char *tok, size_t len, size_t max_len, sa_jws_parts *p);
 
 /* Verify the HS256 tag of a split token in constant time. */
 int sa_jws_hs256_check(const sa_hmac_key *k, const char *tok, const sa_jws_parts *p);
+/* The same for two split tokens at once (sa_hmac_sha256_x2): rc[0] and rc[1]
+ * are what sa_jws_hs256_check would return for each. */
+void sa_jws_hs256_check2(const sa_hmac_key *ka, const char *toka, const sa_jws_parts *pa,
+                         const sa_hmac_key *kb, const char *tokb, const sa_jws_parts *pb,
+                         int rc[2]);
 
 /* Decode one base64url segment of a split token (0 = header, 1 = payload). */
 int sa_jws_decode_segment(const char *tok, const sa_jws_parts *p, int which,

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "hmac.h"   /* sa_wipe */
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SA_HAVE_SHANI_CODE 1
 #include <cpuid.h>
@@ -72,54 +74,166 @@ static void blocks_portable(uint32_t state[8], const uint8_t *data, size_t nbloc
 }
 
 #if SA_HAVE_SHANI_CODE
-/* Four rounds of SHA-NI per group; the message schedule follows Intel's
- * published instruction sequence, written as one loop over the 16 groups. */
+/* The state as SHA-NI holds it: ABEF and CDGH. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static inline void shani_load(const uint32_t state[8], __m128i *abef, __m128i *cdgh)
+{
+    __m128i tmp = _mm_loadu_si128((const __m128i *)(const void *)&state[0]);
+    __m128i st1 = _mm_loadu_si128((const __m128i *)(const void *)&state[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);          /* CDAB */
+    st1 = _mm_shuffle_epi32(st1, 0x1B);          /* EFGH */
+    *abef = _mm_alignr_epi8(tmp, st1, 8);        /* ABEF */
+    *cdgh = _mm_blend_epi16(st1, tmp, 0xF0);     /* CDGH */
+}
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static inline void shani_store(uint32_t state[8], __m128i abef, __m128i cdgh)
+{
+    __m128i tmp = _mm_shuffle_epi32(abef, 0x1B); /* FEBA */
+    cdgh = _mm_shuffle_epi32(cdgh, 0xB1);        /* DCHG */
+    _mm_storeu_si128((__m128i *)(void *)&state[0], _mm_blend_epi16(tmp, cdgh, 0xF0)); /* DCBA */
+    _mm_storeu_si128((__m128i *)(void *)&state[4], _mm_alignr_epi8(cdgh, tmp, 8));    /* HGFE */
+}
+
+#define SHANI_LOAD_W(w, data, mask)                                                        \
+    do {                                                                                   \
+        int q_;                                                                            \
+        for (q_ = 0; q_ < 4; q_++)                                                         \
+            (w)[q_] = _mm_shuffle_epi8(                                                    \
+                _mm_loadu_si128((const __m128i *)(const void *)((data) + 16 * q_)), (mask)); \
+    } while (0)
+
+/* Four rounds of group g (0..15) for one stream: Intel's published
+ * instruction sequence (two sha256rnds2, the message schedule for later
+ * groups by sha256msg1/msg2). */
+#define SHANI_GROUP(g, st0, st1, w, k)                                                  \
+    do {                                                                                \
+        __m128i m_ = _mm_add_epi32((w)[(g) & 3], (k));                                  \
+        (st1) = _mm_sha256rnds2_epu32((st1), (st0), m_);                                \
+        if ((g) >= 3 && (g) <= 14) {                                                    \
+            __m128i t_ = _mm_alignr_epi8((w)[(g) & 3], (w)[((g) + 3) & 3], 4);          \
+            (w)[((g) + 1) & 3] = _mm_add_epi32((w)[((g) + 1) & 3], t_);                 \
+            (w)[((g) + 1) & 3] = _mm_sha256msg2_epu32((w)[((g) + 1) & 3], (w)[(g) & 3]); \
+        }                                                                               \
+        m_ = _mm_shuffle_epi32(m_, 0x0E);                                               \
+        (st0) = _mm_sha256rnds2_epu32((st0), (st1), m_);                                \
+        if ((g) >= 1 && (g) <= 12)                                                      \
+            (w)[((g) + 3) & 3] = _mm_sha256msg1_epu32((w)[((g) + 3) & 3], (w)[(g) & 3]); \
+    } while (0)
+
+static const uint8_t BSWAP_MASK[16] = {3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12};
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define SHANI_UNROLL _Pragma("GCC unroll 16")
+#else
+#define SHANI_UNROLL
+#endif
+
+/* One block's 64 rounds on the state (st0, st1) with message words w. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static inline void shani_rounds(__m128i *st0, __m128i *st1, __m128i w[4])
+{
+    __m128i a0 = *st0, a1 = *st1;
+    int g;
+
+    SHANI_UNROLL
+    for (g = 0; g < 16; g++)
+        SHANI_GROUP(g, a0, a1, w, _mm_loadu_si128((const __m128i *)(const void *)&K[4 * g]));
+    *st0 = _mm_add_epi32(*st0, a0);
+    *st1 = _mm_add_epi32(*st1, a1);
+}
+
+/* The same for two independent states and blocks, their rounds interleaved:
+ * sha256rnds2 has a latency of several cycles but issues more often, so one
+ * dependent chain leaves the unit idle most of the time and a second chain
+ * fills it. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static inline void shani_rounds2(__m128i *sa0, __m128i *sa1, __m128i wa[4],
+                                 __m128i *sb0, __m128i *sb1, __m128i wb[4])
+{
+    __m128i a0 = *sa0, a1 = *sa1, b0 = *sb0, b1 = *sb1;
+    int g;
+
+    SHANI_UNROLL
+    for (g = 0; g < 16; g++) {
+        const __m128i k = _mm_loadu_si128((const __m128i *)(const void *)&K[4 * g]);
+        SHANI_GROUP(g, a0, a1, wa, k);
+        SHANI_GROUP(g, b0, b1, wb, k);
+    }
+    *sa0 = _mm_add_epi32(*sa0, a0);
+    *sa1 = _mm_add_epi32(*sa1, a1);
+    *sb0 = _mm_add_epi32(*sb0, b0);
+    *sb1 = _mm_add_epi32(*sb1, b1);
+}
+
 __attribute__((target("sha,sse4.1,ssse3")))
 static void blocks_shani(uint32_t state[8], const uint8_t *data, size_t nblocks)
 {
-    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
-    __m128i st0, st1, tmp, msg, w[4], abef, cdgh;
+    const __m128i mask = _mm_loadu_si128((const __m128i *)(const void *)BSWAP_MASK);
+    __m128i st0, st1, w[4];
 
-    tmp = _mm_loadu_si128((const __m128i *)(const void *)&state[0]);
-    st1 = _mm_loadu_si128((const __m128i *)(const void *)&state[4]);
-    tmp = _mm_shuffle_epi32(tmp, 0xB1);       /* CDAB */
-    st1 = _mm_shuffle_epi32(st1, 0x1B);       /* EFGH */
-    st0 = _mm_alignr_epi8(tmp, st1, 8);       /* ABEF */
-    st1 = _mm_blend_epi16(st1, tmp, 0xF0);    /* CDGH */
-
-    while (nblocks--) {
-        int g;
-        abef = st0;
-        cdgh = st1;
-        for (g = 0; g < 4; g++)
-            w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(data + 16 * g)), mask);
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC unroll 16
-#endif
-        for (g = 0; g < 16; g++) {
-            msg = _mm_add_epi32(w[g & 3], _mm_loadu_si128((const __m128i *)(const void *)&K[4 * g]));
-            st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
-            if (g >= 3 && g <= 14) {
-                tmp = _mm_alignr_epi8(w[g & 3], w[(g + 3) & 3], 4);
-                w[(g + 1) & 3] = _mm_add_epi32(w[(g + 1) & 3], tmp);
-                w[(g + 1) & 3] = _mm_sha256msg2_epu32(w[(g + 1) & 3], w[g & 3]);
-            }
-            msg = _mm_shuffle_epi32(msg, 0x0E);
-            st0 = _mm_sha256rnds2_epu32(st0, st1, msg);
-            if (g >= 1 && g <= 12)
-                w[(g + 3) & 3] = _mm_sha256msg1_epu32(w[(g + 3) & 3], w[g & 3]);
-        }
-        st0 = _mm_add_epi32(st0, abef);
-        st1 = _mm_add_epi32(st1, cdgh);
-        data += 64;
+    shani_load(state, &st0, &st1);
+    for (; nblocks--; data += 64) {
+        SHANI_LOAD_W(w, data, mask);
+        shani_rounds(&st0, &st1, w);
     }
+    shani_store(state, st0, st1);
+}
 
-    tmp = _mm_shuffle_epi32(st0, 0x1B);       /* FEBA */
-    st1 = _mm_shuffle_epi32(st1, 0xB1);       /* DCHG */
-    st0 = _mm_blend_epi16(tmp, st1, 0xF0);    /* DCBA */
-    st1 = _mm_alignr_epi8(st1, tmp, 8);       /* HGFE */
-    _mm_storeu_si128((__m128i *)(void *)&state[0], st0);
-    _mm_storeu_si128((__m128i *)(void *)&state[4], st1);
+__attribute__((target("sha,sse4.1,ssse3")))
+static void blocks_shani_x2(uint32_t sa[8], const uint8_t *da, uint32_t sb[8], const uint8_t *db,
+                            size_t nblocks)
+{
+    const __m128i mask = _mm_loadu_si128((const __m128i *)(const void *)BSWAP_MASK);
+    __m128i a0, a1, b0, b1, wa[4], wb[4];
+
+    shani_load(sa, &a0, &a1);
+    shani_load(sb, &b0, &b1);
+    for (; nblocks--; da += 64, db += 64) {
+        SHANI_LOAD_W(wa, da, mask);
+        SHANI_LOAD_W(wb, db, mask);
+        shani_rounds2(&a0, &a1, wa, &b0, &b1, wb);
+    }
+    shani_store(sa, a0, a1);
+    shani_store(sb, b0, b1);
+}
+
+/* HMAC's outer hash: the block is the 32-byte inner digest, whose big-endian
+ * words are the inner state's words, then the padding of a 96-byte message
+ * (64 key bytes + 32): built in registers, never stored as bytes. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static inline void shani_outer_block(__m128i w[4], const uint32_t inner[8])
+{
+    w[0] = _mm_loadu_si128((const __m128i *)(const void *)&inner[0]);
+    w[1] = _mm_loadu_si128((const __m128i *)(const void *)&inner[4]);
+    w[2] = _mm_set_epi32(0, 0, 0, (int)0x80000000u);
+    w[3] = _mm_set_epi32(96 * 8, 0, 0, 0);
+}
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static void outer_shani(const uint32_t outer[8], const uint32_t inner[8], uint32_t out[8])
+{
+    __m128i st0, st1, w[4];
+
+    shani_load(outer, &st0, &st1);
+    shani_outer_block(w, inner);
+    shani_rounds(&st0, &st1, w);
+    shani_store(out, st0, st1);
+}
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static void outer_shani_x2(const uint32_t oa[8], const uint32_t ia[8], uint32_t outa[8],
+                           const uint32_t ob[8], const uint32_t ib[8], uint32_t outb[8])
+{
+    __m128i a0, a1, b0, b1, wa[4], wb[4];
+
+    shani_load(oa, &a0, &a1);
+    shani_load(ob, &b0, &b1);
+    shani_outer_block(wa, ia);
+    shani_outer_block(wb, ib);
+    shani_rounds2(&a0, &a1, wa, &b0, &b1, wb);
+    shani_store(outa, a0, a1);
+    shani_store(outb, b0, b1);
 }
 
 static int cpu_has_shani(void)
@@ -184,6 +298,61 @@ void sa_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t nblocks)
 {
     if (nblocks)
         active_blocks(state, data, nblocks);
+}
+
+void sa_sha256_blocks2(uint32_t sa[8], const uint8_t *da, uint32_t sb[8], const uint8_t *db,
+                       size_t nblocks)
+{
+    if (!nblocks)
+        return;
+#if SA_HAVE_SHANI_CODE
+    if (active_blocks == blocks_shani) {
+        blocks_shani_x2(sa, da, sb, db, nblocks);
+        return;
+    }
+#endif
+    sa_sha256_blocks(sa, da, nblocks);
+    sa_sha256_blocks(sb, db, nblocks);
+}
+
+static void outer_portable(const uint32_t outer[8], const uint32_t inner[8], uint32_t out[8])
+{
+    uint8_t blk[64];
+    int i;
+
+    for (i = 0; i < 8; i++)
+        store_be32(blk + 4 * i, inner[i]);
+    memset(blk + 32, 0, 32);
+    blk[32] = 0x80;
+    blk[62] = (96 * 8) >> 8;
+    blk[63] = (96 * 8) & 0xff;
+    memcpy(out, outer, 32);
+    blocks_portable(out, blk, 1);
+    sa_wipe(blk, 32);   /* the inner digest */
+}
+
+void sa_sha256_hmac_outer(const uint32_t outer[8], const uint32_t inner[8], uint32_t out[8])
+{
+#if SA_HAVE_SHANI_CODE
+    if (active_blocks == blocks_shani) {
+        outer_shani(outer, inner, out);
+        return;
+    }
+#endif
+    outer_portable(outer, inner, out);
+}
+
+void sa_sha256_hmac_outer2(const uint32_t oa[8], const uint32_t ia[8], uint32_t outa[8],
+                           const uint32_t ob[8], const uint32_t ib[8], uint32_t outb[8])
+{
+#if SA_HAVE_SHANI_CODE
+    if (active_blocks == blocks_shani) {
+        outer_shani_x2(oa, ia, outa, ob, ib, outb);
+        return;
+    }
+#endif
+    outer_portable(oa, ia, outa);
+    outer_portable(ob, ib, outb);
 }
 
 void sa_sha256_init(sa_sha256_ctx *ctx)

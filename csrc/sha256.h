@@ -38,6 +38,17 @@ int sa_sha256_shani_available(void);
 
 /* Compress nblocks 64-byte blocks into state (internal, used by HMAC). */
 void sa_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t nblocks);
+/* The same for two independent states and messages of nblocks each, at once
+ * (interleaved on SHA-NI; one after the other on the portable code). */
+void sa_sha256_blocks2(uint32_t sa[8], const uint8_t *da, uint32_t sb[8], const uint8_t *db,
+                       size_t nblocks);
+/* HMAC-SHA256's outer hash (internal, used by HMAC): out = the state after
+ * compressing, from the outer key state, the one final block holding the
+ * inner digest (the inner state's words) and the padding of 96 bytes. On
+ * SHA-NI the block is built in registers. The 2 form does two at once. */
+void sa_sha256_hmac_outer(const uint32_t outer[8], const uint32_t inner[8], uint32_t out[8]);
+void sa_sha256_hmac_outer2(const uint32_t oa[8], const uint32_t ia[8], uint32_t outa[8],
+                           const uint32_t ob[8], const uint32_t ib[8], uint32_t outb[8]);
 extern const uint32_t sa_sha256_iv[8];
 
 #endif

@@ -784,87 +784,98 @@ static const sc_key *select_key(const sc_keyset *ks, const uint8_t *hbuf, const 
     return NULL;
 }
 
-int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t len,
-              int64_t now, uint8_t *scratch, size_t cap)
-{
-    sc_result *r = (sc_result *)(void *)scratch;
+/* What the steps before the MAC found, for the steps after it. */
+typedef struct {
     sa_jws_parts parts;
     hdr_ctx h;
-    cl_ctx c;
-    jcur j;
     const sc_key *key;
-    size_t dmax, out, hdr_off, hdr_len = 0, cl_off, cl_len = 0, tail, kindex = 0, k, n;
-    int canonical = 0;
-    const uint8_t *v;
+    size_t kindex, dmax, out, hdr_off, cl_off, tail;
+    int canonical;
+} vstate;
+
+/* Steps 0-2: size limit and shape, header, key and its expiry. */
+static int verify_head(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t len,
+                       int64_t now, uint8_t *scratch, size_t cap, vstate *v)
+{
+    sc_result *r = (sc_result *)(void *)scratch;
+    jcur j;
+    size_t k, hdr_len = 0;
     int rc;
 
-    if (!ks || !pol || !scratch || cap < RESULT_SPACE || (!tok && len))
-        return SA_E_ARG;
     r->err_claim = -1;
-    rc = sa_jws_split(tok, len, pol->max_len, &parts);
+    rc = sa_jws_split(tok, len, pol->max_len, &v->parts);
     if (rc != SA_OK)
         return rc;
     if (cap < sc_scratch_need(len))
         return SC_E_SCRATCH;
-    if (now < 0)
-        now = (int64_t)time(NULL);
-    dmax = sa_b64_decoded_max(len);
-    out = RESULT_SPACE;
-    hdr_off = out + dmax;
-    cl_off = hdr_off + dmax;
-    tail = cl_off + dmax;
+    v->dmax = sa_b64_decoded_max(len);
+    v->out = RESULT_SPACE;
+    v->hdr_off = v->out + v->dmax;
+    v->cl_off = v->hdr_off + v->dmax;
+    v->tail = v->cl_off + v->dmax;
+    v->canonical = 0;
 
     /* 1. header: decoded and parsed before the MAC, as Slurm reads the kid
      * first; Slurm's own header for a loaded key selects that key directly */
     for (k = 0; k < ks->nkeys; k++) {
         const sc_key *kk = &ks->keys[k];
-        if (kk->hdr && kk->hdr_len == parts.header_len &&
-            memcmp(kk->hdr, tok, parts.header_len) == 0)
+        if (kk->hdr && kk->hdr_len == v->parts.header_len &&
+            memcmp(kk->hdr, tok, v->parts.header_len) == 0)
             break;
     }
     if (k < ks->nkeys) {
-        canonical = 1;
-        kindex = k;
-        key = &ks->keys[k];
-        goto key_selected;
+        v->canonical = 1;
+        v->kindex = k;
+        v->key = &ks->keys[k];
+    } else {
+        rc = sa_jws_decode_segment(tok, &v->parts, 0, scratch + v->hdr_off, v->dmax, &hdr_len);
+        if (rc != SA_OK)
+            return rc;
+        memset(&v->h, 0, sizeof(v->h));
+        j.p = scratch + v->hdr_off;
+        j.n = hdr_len;
+        j.i = 0;
+        if ((rc = walk_object(&j, &HDR_SPEC, hdr_member, &v->h)) != SA_OK)
+            return rc == SC_E_ALG_MISSING || rc == SC_E_TYP || rc == SC_E_KID_TYPE ||
+                   rc == SC_E_HEADER_DUP ? rc : SC_E_HEADER_JSON;
+
+        /* 2. key: by kid (slurm.jwks) or the default key */
+        v->key = select_key(ks, scratch + v->hdr_off, &v->h, scratch + v->tail, &v->kindex, &rc);
+        if (!v->key)
+            return rc;
     }
-    rc = sa_jws_decode_segment(tok, &parts, 0, scratch + hdr_off, dmax, &hdr_len);
-    if (rc != SA_OK)
-        return rc;
-    memset(&h, 0, sizeof(h));
-    j.p = scratch + hdr_off;
-    j.n = hdr_len;
-    j.i = 0;
-    if ((rc = walk_object(&j, &HDR_SPEC, hdr_member, &h)) != SA_OK)
-        return rc == SC_E_ALG_MISSING || rc == SC_E_TYP || rc == SC_E_KID_TYPE ||
-               rc == SC_E_HEADER_DUP ? rc : SC_E_HEADER_JSON;
-
-    /* 2. key: by kid (slurm.jwks) or the default key; its expiry */
-    key = select_key(ks, scratch + hdr_off, &h, scratch + tail, &kindex, &rc);
-    if (!key)
-        return rc;
-key_selected:
-    if (key->exp && key->exp < now)
+    /* ... and its expiry */
+    if (v->key->exp && v->key->exp < now)
         return SC_E_KEY_EXPIRED;
+    return SA_OK;
+}
 
-    /* 3. HMAC, constant time */
-    rc = sa_jws_hs256_check(key->key, tok, &parts);
-    if (rc != SA_OK)
-        return rc;
+/* Steps 4-6, after the MAC matched: alg, claims, Slurm's claim rules, and
+ * the result at the start of the scratch region. */
+static int verify_claims(const sc_policy *pol, const char *tok, int64_t now, uint8_t *scratch,
+                         const vstate *v)
+{
+    sc_result *r = (sc_result *)(void *)scratch;
+    const size_t hdr_off = v->hdr_off, cl_off = v->cl_off, tail = v->tail;
+    size_t out = v->out, cl_len = 0, k, n;
+    cl_ctx c;
+    jcur j;
+    const uint8_t *p;
+    int rc;
 
     /* 4. alg exactly HS256 (after the MAC, like Slurm's defence against "none");
      * a canonical header has alg HS256 and typ JWT */
-    if (!canonical) {
-        if (!h.has_alg)
+    if (!v->canonical) {
+        if (!v->h.has_alg)
             return SC_E_ALG_MISSING;
-        if (!str_equals(scratch + hdr_off, &h.alg, "HS256", 5, scratch + tail, 0))
+        if (!str_equals(scratch + hdr_off, &v->h.alg, "HS256", 5, scratch + tail, 0))
             return SC_E_ALG;
-        if (h.has_typ && !str_equals(scratch + hdr_off, &h.typ, "JWT", 3, scratch + tail, 1))
+        if (v->h.has_typ && !str_equals(scratch + hdr_off, &v->h.typ, "JWT", 3, scratch + tail, 1))
             return SC_E_TYP;
     }
 
     /* 5. claims */
-    rc = sa_jws_decode_segment(tok, &parts, 1, scratch + cl_off, dmax, &cl_len);
+    rc = sa_jws_decode_segment(tok, &v->parts, 1, scratch + cl_off, v->dmax, &cl_len);
     if (rc != SA_OK)
         return rc;
     memset(&c, 0, sizeof(c));
@@ -904,33 +915,33 @@ key_selected:
     r->ruid = c.ival[SC_CL_RUID];
     r->uid = c.ival[SC_CL_UID];
     r->gid = c.ival[SC_CL_GID];
-    r->key_index = (int64_t)kindex;
+    r->key_index = (int64_t)v->kindex;
 
-    v = string_bytes(scratch + cl_off, &c.sval[0], scratch + tail, &n);
+    p = string_bytes(scratch + cl_off, &c.sval[0], scratch + tail, &n);
     r->context = -1;
     for (k = 0; k < sizeof(CTX_LENS) / sizeof(CTX_LENS[0]); k++)
-        if (n == CTX_LENS[k] && bytes_eq(v, CTX_NAMES[k], n))
+        if (n == CTX_LENS[k] && bytes_eq(p, CTX_NAMES[k], n))
             r->context = (int64_t)k;
     if (r->context < 0 || !(pol->contexts & (1u << r->context)))
         return SC_E_CONTEXT;
 
     /* host, cluster, payload back to back at scratch + out (total <= claims length) */
-    v = string_bytes(scratch + cl_off, &c.sval[2], scratch + tail, &n);
-    memcpy(scratch + out, v, n);
+    p = string_bytes(scratch + cl_off, &c.sval[2], scratch + tail, &n);
+    memcpy(scratch + out, p, n);
     r->host_len = (int64_t)n;
     out += n;
     r->cluster_len = -1;
     if (c.present & (1u << SC_CL_CLUSTER)) {
-        v = string_bytes(scratch + cl_off, &c.sval[1], scratch + tail, &n);
-        memcpy(scratch + out, v, n);
+        p = string_bytes(scratch + cl_off, &c.sval[1], scratch + tail, &n);
+        memcpy(scratch + out, p, n);
         r->cluster_len = (int64_t)n;
         out += n;
     }
     r->payload_len = -1;
     if (c.present & (1u << SC_CL_PAYLOAD)) {
         size_t plen = 0;
-        v = string_bytes(scratch + cl_off, &c.sval[3], scratch + tail, &n);
-        rc = sa_b64_decode((const char *)v, n, scratch + out, hdr_off - out, &plen);
+        p = string_bytes(scratch + cl_off, &c.sval[3], scratch + tail, &n);
+        rc = sa_b64_decode((const char *)p, n, scratch + out, hdr_off - out, &plen);
         if (rc != SA_OK) {
             r->err_claim = SC_CL_PAYLOAD;
             return SC_E_PAYLOAD;
@@ -939,7 +950,7 @@ key_selected:
     }
     r->objects = (int64_t)((c.present >> SC_CL_ID) & 7u);
     r->shape = -1;
-    if (r->host_len < SC_SHAPE_LIMIT && r->cluster_len < SC_SHAPE_LIMIT &&
+    if (!r->objects && r->host_len < SC_SHAPE_LIMIT && r->cluster_len < SC_SHAPE_LIMIT &&
         r->payload_len < SC_SHAPE_LIMIT)
         r->shape = r->host_len + ((r->cluster_len + 1) << 21) + ((r->payload_len + 1) << 42);
     r->id_len = r->sbcast_len = r->net_len = -1;
@@ -958,66 +969,182 @@ key_selected:
     return SA_OK;
 }
 
-static size_t region_need(const sc_policy *pol, size_t len)
+int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t len,
+              int64_t now, uint8_t *scratch, size_t cap)
 {
-    return len > pol->max_len ? RESULT_SPACE : sc_scratch_need(len);
-}
+    vstate v;
+    int rc;
 
-size_t sc_batch_scratch_need(const sc_policy *pol, const size_t *lens, size_t n)
-{
-    size_t i, total = 0;
-
-    for (i = 0; i < n; i++)
-        total += region_need(pol, lens[i]);
-    return total;
-}
-
-/* Token i of a batch: toks[i], or the next lens[i] bytes of packed. */
-static int verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
-                        const char *packed, const size_t *lens, size_t n, int64_t now,
-                        uint8_t *scratch, size_t cap, size_t *region_off, int *status)
-{
-    size_t i, off = 0, at = 0;
-
+    if (!ks || !pol || !scratch || cap < RESULT_SPACE || (!tok && len))
+        return SA_E_ARG;
     if (now < 0)
         now = (int64_t)time(NULL);
-    for (i = 0; i < n; i++) {
-        size_t need = region_need(pol, lens[i]);
-        const char *tok = toks ? toks[i] : packed ? packed + at : NULL;
-        at += lens[i];
-        region_off[i] = off;
-        if (cap < off || need > cap - off) {
-            status[i] = SC_E_SCRATCH;
+    rc = verify_head(ks, pol, tok, len, now, scratch, cap, &v);
+    if (rc != SA_OK)
+        return rc;
+    /* 3. HMAC, constant time */
+    rc = sa_jws_hs256_check(v.key->key, tok, &v.parts);
+    if (rc != SA_OK)
+        return rc;
+    return verify_claims(pol, tok, now, scratch, &v);
+}
+
+/* ---- many tokens in one call --------------------------------------------- */
+
+#define COLS_SPACE(n) (((n) * 20 + 15) & ~(size_t)15)
+
+size_t sc_batch_work_need(const sc_policy *pol, size_t packed_len)
+{
+    size_t longest = pol && pol->max_len < packed_len ? pol->max_len : packed_len;
+    return 2 * sc_scratch_need(longest);
+}
+
+size_t sc_batch_out_need(size_t n, size_t packed_len)
+{
+    return COLS_SPACE(n) + n * (RESULT_SPACE + 8) + packed_len;
+}
+
+/* sc_verify_many's output: the columns, then the records. */
+typedef struct {
+    uint8_t *out;
+    uint64_t *rec_off;
+    int32_t *status;
+    uint32_t *uid, *gid;
+    size_t rec;               /* where the next record goes */
+} batch_out;
+
+/* Token t's status, uid/gid and record: the sc_result, host/cluster/payload,
+ * then the raw "id"/"sbcast"/"net" objects with their offsets made relative
+ * to the record (a failed token's record is its sc_result alone). */
+static void put_token(batch_out *b, size_t t, uint8_t *region, int rc)
+{
+    sc_result *r = (sc_result *)(void *)region;
+    uint8_t *dst = b->out + b->rec;
+    int64_t *offs[3], *lens[3];
+    size_t at = RESULT_SPACE, strings, k;
+
+    b->status[t] = rc;
+    b->rec_off[t] = b->rec;
+    if (rc != SA_OK) {
+        b->uid[t] = b->gid[t] = 0;
+        memcpy(dst, region, RESULT_SPACE);
+        b->rec += RESULT_SPACE;
+        return;
+    }
+    b->uid[t] = (uint32_t)r->uid;
+    b->gid[t] = (uint32_t)r->gid;
+    strings = (size_t)r->host_len + (size_t)(r->cluster_len > 0 ? r->cluster_len : 0) +
+              (size_t)(r->payload_len > 0 ? r->payload_len : 0);
+    at += strings;
+    offs[0] = &r->id_off;     lens[0] = &r->id_len;
+    offs[1] = &r->sbcast_off; lens[1] = &r->sbcast_len;
+    offs[2] = &r->net_off;    lens[2] = &r->net_len;
+    for (k = 0; k < 3; k++) {
+        if (*lens[k] < 0)
+            continue;
+        memcpy(dst + at, region + *offs[k], (size_t)*lens[k]);
+        *offs[k] = (int64_t)at;
+        at += (size_t)*lens[k];
+    }
+    memcpy(dst, region, RESULT_SPACE + strings);
+    b->rec += (at + 7) & ~(size_t)7;
+}
+
+/* A token past its header and key, waiting for a second one to MAC with. */
+typedef struct {
+    vstate v;
+    const char *tok;
+    size_t t;
+} held;
+
+int sc_verify_many(const sc_keyset *ks, const sc_policy *pol, const char *packed,
+                   size_t packed_len, const size_t *lens, size_t n, int64_t now,
+                   uint8_t *work, size_t work_cap, uint8_t *out, size_t out_cap)
+{
+    batch_out b;
+    held slot[2];
+    size_t i, at = 0, half;
+    int pending = -1, s, rc, rc2[2];
+
+    if (!ks || !pol || (!packed && packed_len) || (n && (!work || !out)))
+        return SA_E_ARG;
+    if (((uintptr_t)out & 7) || ((uintptr_t)work & 15))
+        return SA_E_ARG;
+    if (out_cap < sc_batch_out_need(n, packed_len) || work_cap < sc_batch_work_need(pol, packed_len))
+        return SC_E_SCRATCH;
+    if (lens) {
+        for (i = 0; i < n; i++) {
+            if (lens[i] > packed_len - at)
+                return SA_E_ARG;   /* the tokens would run past the buffer */
+            at += lens[i];
+        }
+    } else if (!n && packed_len) {
+        return SC_E_BATCH_SPLIT;
+    }
+    if (now < 0)
+        now = (int64_t)time(NULL);
+    b.out = out;
+    b.rec_off = (uint64_t *)(void *)out;
+    b.status = (int32_t *)(void *)(out + 8 * n);
+    b.uid = (uint32_t *)(void *)(out + 12 * n);
+    b.gid = (uint32_t *)(void *)(out + 16 * n);
+    b.rec = COLS_SPACE(n);
+    half = (work_cap / 2) & ~(size_t)15;
+
+    for (i = 0, at = 0; i < n; i++) {
+        const char *tok;
+        size_t len;
+        uint8_t *region;
+
+        if (!lens && at > packed_len)
+            return SC_E_BATCH_SPLIT;
+        tok = packed_len ? packed + at : packed;
+        if (lens) {
+            len = lens[i];
+            at += len;
+        } else {
+            /* the pieces are found as they are verified: fewer than n shows
+             * here, more than n after the loop (work done for a batch that
+             * fails so is at most what verifying it once more costs) */
+            const char *sep = at < packed_len ? memchr(tok, SC_BATCH_SEP, packed_len - at) : NULL;
+            len = sep ? (size_t)(sep - tok) : packed_len - at;
+            at += len + 1;
+        }
+        s = pending < 0 ? 0 : 1 - pending;
+        region = work + (size_t)s * half;
+        rc = verify_head(ks, pol, tok, len, now, region, half, &slot[s].v);
+        if (rc != SA_OK) {
+            put_token(&b, i, region, rc);
             continue;
         }
-        status[i] = sc_verify(ks, pol, tok, lens[i], now, scratch + off, need);
-        off += need;
+        slot[s].tok = tok;
+        slot[s].t = i;
+        if (pending < 0) {
+            pending = s;
+            continue;
+        }
+        /* 3. both MACs at once, then each token's remaining steps */
+        sa_jws_hs256_check2(slot[pending].v.key->key, slot[pending].tok, &slot[pending].v.parts,
+                            slot[s].v.key->key, slot[s].tok, &slot[s].v.parts, rc2);
+        {
+            const int which[2] = {pending, s};
+            int q;
+            for (q = 0; q < 2; q++) {
+                const held *h = &slot[which[q]];
+                uint8_t *reg = work + (size_t)which[q] * half;
+                put_token(&b, h->t, reg, rc2[q] != SA_OK ? rc2[q] :
+                          verify_claims(pol, h->tok, now, reg, &h->v));
+            }
+        }
+        pending = -1;
+    }
+    if (!lens && n && at != packed_len + 1)
+        return SC_E_BATCH_SPLIT;
+    if (pending >= 0) {   /* an odd one out: MAC alone */
+        const held *h = &slot[pending];
+        uint8_t *reg = work + (size_t)pending * half;
+        rc = sa_jws_hs256_check(h->v.key->key, h->tok, &h->v.parts);
+        put_token(&b, h->t, reg, rc != SA_OK ? rc : verify_claims(pol, h->tok, now, reg, &h->v));
     }
     return SA_OK;
-}
-
-int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
-                    const size_t *lens, size_t n, int64_t now, uint8_t *scratch, size_t cap,
-                    size_t *region_off, int *status)
-{
-    if (!ks || !pol || (n && (!toks || !lens || !scratch || !region_off || !status)))
-        return SA_E_ARG;
-    return verify_batch(ks, pol, toks, NULL, lens, n, now, scratch, cap, region_off, status);
-}
-
-int sc_verify_batch_packed(const sc_keyset *ks, const sc_policy *pol, const char *packed,
-                           size_t packed_len, const size_t *lens, size_t n, int64_t now,
-                           uint8_t *scratch, size_t cap, size_t *region_off, int *status)
-{
-    size_t i, total = 0;
-
-    if (!ks || !pol || (n && (!lens || !scratch || !region_off || !status)) ||
-        (!packed && packed_len))
-        return SA_E_ARG;
-    for (i = 0; i < n; i++) {
-        if (lens[i] > packed_len - total)
-            return SA_E_ARG;   /* the tokens would run past the buffer */
-        total += lens[i];
-    }
-    return verify_batch(ks, pol, NULL, packed, lens, n, now, scratch, cap, region_off, status);
 }

@@ -57,12 +57,14 @@
 #define SC_E_NAME_LONG      48  /* a member name longer than SC_MAX_NAME bytes */
 #define SC_E_SCRATCH        49  /* scratch buffer smaller than sc_scratch_need() */
 #define SC_E_OBJ_TYPE       50  /* "id", "sbcast" or "net" is not a JSON object */
+#define SC_E_BATCH_SPLIT    51  /* a separated batch does not hold exactly n tokens */
 
 #define SC_MAX_DEPTH        16
 #define SC_MAX_NAME         128
 #define SC_MAX_UNKNOWN      32
 /* shape = host_len + (cluster_len + 1) << 21 + (payload_len + 1) << 42 when
- * every length is below SC_SHAPE_LIMIT (lets a caller check all three at once). */
+ * every length is below SC_SHAPE_LIMIT and there is no "id"/"sbcast"/"net"
+ * object, else -1 (lets a caller check for its common layout at once). */
 #define SC_SHAPE_LIMIT      2097151
 
 /* Contexts: bit i of a context mask allows context i. */
@@ -153,24 +155,34 @@ size_t sc_scratch_need(size_t len);
 int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t len,
               int64_t now, uint8_t *scratch, size_t cap);
 
-/* Scratch bytes sc_verify_batch() needs for these token lengths. */
-size_t sc_batch_scratch_need(const sc_policy *pol, const size_t *lens, size_t n);
-
-/* Verify n tokens. Token i's result region starts at scratch + region_off[i]
- * (regions are laid out in order, each sc_scratch_need(lens[i]) bytes, or
- * just an sc_result for a token longer than pol->max_len);
- * status[i] is its status. Returns SA_OK, or SA_E_ARG on bad arguments. */
-int sc_verify_batch(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
-                    const size_t *lens, size_t n, int64_t now, uint8_t *scratch, size_t cap,
-                    size_t *region_off, int *status);
-
-/* sc_verify_batch() over tokens stored back to back in one buffer (token i
- * is the lens[i] bytes following tokens 0..i-1 in packed[0..packed_len)):
- * a caller holding n separate strings joins them once instead of building n
- * pointers. SA_E_ARG when the lengths add up to more than packed_len. */
-int sc_verify_batch_packed(const sc_keyset *ks, const sc_policy *pol, const char *packed,
-                           size_t packed_len, const size_t *lens, size_t n, int64_t now,
-                           uint8_t *scratch, size_t cap, size_t *region_off, int *status);
+/* ---- many tokens in one call ---------------------------------------------
+ *
+ * sc_verify_many() verifies n tokens stored in one buffer: back to back with
+ * their lengths in lens[], or, when lens is NULL, separated by SC_BATCH_SEP
+ * ('\n', a byte no token can contain: a caller with n strings joins them
+ * once). Pairs of tokens have their MACs computed together
+ * (sa_hmac_sha256_x2); each token still goes through sc_verify's steps in
+ * sc_verify's order and gets sc_verify's status.
+ *
+ * work: 16-byte aligned, at least sc_batch_work_need(pol, packed_len) bytes
+ * (reusable between calls). out: 8-byte aligned, at least
+ * sc_batch_out_need(n, packed_len) bytes, laid out as
+ *     uint64 rec_off[n] | int32 status[n] | uint32 uid[n] | uint32 gid[n]
+ * from offset 0 (uid/gid are 0 where status != 0), and token i's record at
+ * out + rec_off[i]: its sc_result (err_claim on failure) followed, when
+ * verified, by host, cluster and payload and the raw "id"/"sbcast"/"net"
+ * objects, whose offsets are relative to the record.
+ *
+ * Returns SA_OK (each token's outcome is in status[]), SA_E_ARG (bad
+ * arguments, misaligned buffers, lengths adding up past packed_len),
+ * SC_E_SCRATCH (buffers too small) or SC_E_BATCH_SPLIT (the buffer does not
+ * hold exactly n separated tokens: one of them contained the separator). */
+#define SC_BATCH_SEP 10
+size_t sc_batch_work_need(const sc_policy *pol, size_t packed_len);
+size_t sc_batch_out_need(size_t n, size_t packed_len);
+int sc_verify_many(const sc_keyset *ks, const sc_policy *pol, const char *packed,
+                   size_t packed_len, const size_t *lens, size_t n, int64_t now,
+                   uint8_t *work, size_t work_cap, uint8_t *out, size_t out_cap);
 /* cffi:end */
 
 #endif

@@ -239,12 +239,33 @@ def _version_range(versions: Iterable[int]) -> Tuple[int, int]:
     return min(vs), max(vs)
 
 
-# sa_rpc_frame as Python reads it: one struct.unpack_from of the whole record
-# (native alignment matches the C layout; checked against cffi below) instead
-# of ~30 cdata attribute reads, each of which costs as much as a small call.
-_FRAME = struct.Struct("@INHHHIHNNIHiNNHHHINHNiINNNNNN")
-assert _FRAME.size == ffi.offsetof("sa_rpc_frame", "err_off") + ffi.sizeof("size_t")
-assert _FRAME.size <= ffi.sizeof("sa_rpc_frame")
+def _fields(*names: str) -> struct.Struct:
+    """A struct format reading these sa_rpc_frame fields (in layout order) in
+    one unpack_from, the bytes between them skipped; offsets, sizes and
+    signedness come from cffi, so it follows the C layout."""
+    fields = dict(ffi.typeof("sa_rpc_frame").fields)
+    fmt, pos = "=", 0
+    for name in names:
+        field = fields[name]
+        size = ffi.sizeof(field.type)
+        code = {2: "H", 4: "I", 8: "Q"}[size]
+        if int(ffi.cast(field.type, -1)) < 0:
+            code = code.lower()
+        assert field.offset >= pos, name
+        fmt += f"{field.offset - pos}x{code}" if field.offset > pos else code
+        pos = field.offset + size
+    return struct.Struct(fmt)
+
+
+# sa_rpc_frame as Python reads it: struct.unpack_from of the fields every
+# frame has (one call instead of a cdata attribute read per field, each of
+# which costs as much as a small call), and of the forward fields when the
+# frame has a forward section.
+_FRAME = _fields("total_len", "header_off", "version", "flags", "msg_type", "body_length",
+                 "forward_cnt", "ret_cnt", "addr_family", "auth_off", "has_auth", "auth_plugin",
+                 "cred_off", "cred_len", "user_off", "user_len", "body_off")
+_FORWARD = _fields("fwd_nodelist_off", "fwd_nodelist_len", "fwd_timeout", "fwd_tree_width",
+                   "fwd_has_net_cred", "fwd_net_cred_off", "fwd_net_cred_len", "fwd_tree_depth")
 _tls = threading.local()
 _new = object.__new__
 _set = object.__setattr__
@@ -263,12 +284,13 @@ def _frame_struct() -> Tuple[Any, Any]:
 
 def _frame_from(data: BytesLike, view: memoryview, f: Any, fbuf: Any) -> "RpcFrame":
     """The RpcFrame for a frame sa_rpc_parse accepted into ``f``."""
-    (total_len, header_off, version, flags, msg_type, body_length, forward_cnt, nl_off, nl_len,
-     fwd_timeout, tree_width, has_net, net_off, net_len, tree_depth, ret_cnt, family, _v4, _v6,
-     _port, auth_off, has_auth, plugin, cred_off, cred_len, user_off, user_len, body_off,
-     _err) = _FRAME.unpack_from(fbuf)
+    (total_len, header_off, version, flags, msg_type, body_length, forward_cnt, ret_cnt, family,
+     auth_off, has_auth, plugin, cred_off, cred_len, user_off, user_len,
+     body_off) = _FRAME.unpack_from(fbuf)
     forward = None
     if forward_cnt:
+        (nl_off, nl_len, fwd_timeout, tree_width, has_net, net_off, net_len,
+         tree_depth) = _FORWARD.unpack_from(fbuf)
         forward = Forward(
             cnt=forward_cnt, nodelist=bytes_str(_str_view(view, nl_off, nl_len)),
             timeout=fwd_timeout, tree_width=tree_width, tree_depth=tree_depth,

@@ -26,7 +26,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 from ._core import ffi, lib
 from .errors import (AlgorithmError, AudienceError, BadArgumentError, ClaimsError, ContextError,
@@ -89,6 +89,7 @@ _STATUSES = {
     lib.SC_E_NAME_LONG: (ClaimsError, "claim name too long"),
     lib.SC_E_SCRATCH: (NativeBufferError, "scratch buffer too small"),
     lib.SC_E_OBJ_TYPE: (ClaimsError, "claim must be a JSON object"),
+    lib.SC_E_BATCH_SPLIT: (BadArgumentError, "separated batch does not hold exactly n tokens"),
 }
 for _code, (_exc, _msg) in _STATUSES.items():
     register_status(_code, _exc, _msg)
@@ -234,8 +235,11 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
 
 # sc_result as Python reads it: 11 int64 (err_claim .. shape), the lengths of
 # host, cluster and payload, the id/sbcast/net offsets and lengths; then, at
-# sc_result_space(), the bytes of host, cluster and payload back to back.
+# sc_result_space(), the bytes of host, cluster and payload back to back. The
+# layouts (_Layout) skip err_claim and objects: a result with objects has
+# shape -1, which no layout has.
 _HEAD = struct.Struct("=11q")
+_OBJECTS_FLAGS = struct.Struct("=72xq")
 _LENS = struct.Struct("=3q")
 _OBJECTS = struct.Struct("=6q")
 _LENS_AT = _HEAD.size
@@ -313,19 +317,17 @@ class Verifier:
             s = tls.s = (buf, ffi.from_buffer(buf), size, small)
         return s
 
-    def _batch_scratch(self, total: int, n: int) -> Tuple[bytearray, Any, Any, Any]:
-        """Scratch, region offsets and statuses for a batch. Kept per thread
-        and reused while they are at most _BATCH_KEEP bytes: a fresh megabyte
-        per call costs page faults and zeroing that the C work then waits on."""
-        tls = self._tls
-        b = getattr(tls, "b", None)
-        if b is not None and len(b[0]) >= total and b[4] >= n:
-            return b[0], b[1], b[2], b[3]
-        buf = bytearray(total)
-        got = (buf, ffi.from_buffer(buf), ffi.new("size_t[]", n), ffi.new("int[]", n), n)
-        if total <= _BATCH_KEEP:
-            tls.b = got
-        return got[0], got[1], got[2], got[3]
+    def _batch_work(self, need: int) -> Tuple[Any, int]:
+        """This thread's working area for sc_verify_many (two token regions),
+        grown to ``need`` bytes and kept while at most _BATCH_KEEP: a fresh
+        megabyte per call costs page faults and zeroing the C work waits on."""
+        w = getattr(self._tls, "w", None)
+        if w is None or w[2] < need:
+            buf, ptr, _ = _aligned(need, 16)
+            w = (buf, ptr, need)   # the bytearray stays referenced while ptr is used
+            if need <= _BATCH_KEEP:
+                self._tls.w = w
+        return w[1], w[2]
 
     def verify(self, token: TokenLike, *, now: Optional[int] = None,
                context: Optional[Union[str, Sequence[str]]] = None) -> Credential:
@@ -358,9 +360,9 @@ class Verifier:
         # The common case of _credential() inline: the call alone costs ~4%.
         lay = _last[0]
         if lay.size <= cap:
-            (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+            (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
              host, cluster, payload) = lay.st.unpack_from(buf)
-            if shape == lay.shape and not objects:
+            if shape == lay.shape:
                 cred = _new(Credential)
                 _set(cred, "__dict__", {
                     "uid": uid, "gid": gid, "host": host.decode(),
@@ -370,56 +372,191 @@ class Verifier:
                 return cred
         return _credential(buf, 0, state)
 
-    def verify_batch(self, tokens: Sequence[TokenLike], *,
-                     now: Optional[int] = None) -> List[Union[Credential, CredentialError]]:
-        """Verify many credentials in one C call (the GIL is released for it).
-        Returns, in order, a Credential or the CredentialError for each token."""
+    def verify_many(self, tokens: Sequence[TokenLike], *,
+                    now: Optional[int] = None) -> "VerifiedBatch":
+        """Verify many credentials in one C call (the GIL is released for it;
+        pairs of tokens have their MACs computed together). Every token goes
+        through :meth:`verify`'s rules in :meth:`verify`'s order.
+
+        The result keeps per-token columns (status, uid, gid) filled by C, so
+        no Python object is built per token unless asked for: a controller
+        shim admitting RPCs by uid reads the columns, and builds the
+        :class:`Credential` (or error) of a token only when it needs more."""
         if now is not None and (type(now) is not int or now < 0):
             raise BadArgumentError("now must be a non-negative integer unix time")
-        toks: List[Union[bytes, CredentialError]] = []
-        for t in tokens:
-            if type(t) is str:
-                try:
-                    toks.append(t.encode("ascii"))
-                    continue
-                except UnicodeEncodeError:
-                    pass
+        if type(tokens) is not list and type(tokens) is not tuple:
+            tokens = list(tokens)
+        n = len(tokens)
+        packed = _join(tokens)
+        refused: Dict[int, CredentialError] = {}
+        state = self.keyring._state
+        if packed is not None:
+            rc, out, base = self._many(state, packed, ffi.NULL, n, now)
+            if rc != lib.SC_E_BATCH_SPLIT:
+                return self._batch(rc, out, base, n, state, refused)
+        # Mixed types, a non-ASCII str or a token holding the separator:
+        # convert one by one and pass the lengths (a token that is not even
+        # ASCII goes to C empty and is answered with its own error).
+        toks: List[bytes] = []
+        for i, t in enumerate(tokens):
             try:
                 toks.append(t if type(t) is bytes else as_token_bytes(t))
             except CredentialError as e:
-                toks.append(e)
-        n = len(toks)
-        if not n:
-            return []
-        # The tokens go to C joined in one buffer with their lengths (no
-        # per-token pointer objects); those that are not even ASCII are
-        # passed as empty (and answered below).
-        if any(type(t) is not bytes for t in toks):
-            packed = b"".join(t for t in toks if type(t) is bytes)  # type: ignore[misc]
-            lens = ffi.new("size_t[]", [len(t) if type(t) is bytes else 0 for t in toks])
-        else:
-            packed = b"".join(toks)  # type: ignore[arg-type]
-            lens = ffi.new("size_t[]", list(map(len, toks)))  # type: ignore[arg-type]
-        total = lib.sc_batch_scratch_need(self._policy, lens, n)
-        buf, bptr, offs, status = self._batch_scratch(total, n)
-        state = self.keyring._state
-        rc = lib.sc_verify_batch_packed(state.ks, self._policy, packed, len(packed), lens, n,
-                                        -1 if now is None else now, bptr, total, offs, status)
-        if rc:
-            raise error_for_status(rc, "verify_batch")
-        out: List[Union[Credential, CredentialError]] = []
-        append = out.append
-        # The common case of _credential() inline, as in verify(): a verified
-        # token with the layout of the one before and no "id"/"sbcast"/"net".
+                refused[i] = e
+                toks.append(b"")
+        rc, out, base = self._many(state, b"".join(toks), ffi.new("size_t[]", list(map(len, toks))),
+                                   n, now)
+        return self._batch(rc, out, base, n, state, refused)
+
+    def _many(self, state: Any, packed: bytes, lens: Any, n: int,
+              now: Optional[int]) -> Tuple[int, bytearray, int]:
+        plen = len(packed)
+        work, wcap = self._batch_work(lib.sc_batch_work_need(self._policy, plen))
+        need = lib.sc_batch_out_need(n, plen)
+        out, optr, base = _aligned(need, 8)
+        rc = lib.sc_verify_many(state.ks, self._policy, packed, plen, lens, n,
+                                -1 if now is None else now, work, wcap, optr, need)
+        return rc, out, base
+
+    @staticmethod
+    def _batch(rc: int, out: bytearray, base: int, n: int, state: Any,
+               refused: Dict[int, CredentialError]) -> "VerifiedBatch":
+        if rc:   # a bug (buffer sizing), never user input
+            raise error_for_status(rc, "verify_many")
+        return VerifiedBatch(out, base, n, state, refused)
+
+    def verify_batch(self, tokens: Sequence[TokenLike], *,
+                     now: Optional[int] = None) -> List[Union[Credential, CredentialError]]:
+        """:meth:`verify_many`, answered as a list: in order, a Credential or
+        the CredentialError for each token."""
+        return self.verify_many(tokens, now=now).to_list()
+
+
+_SEP = bytes([lib.SC_BATCH_SEP])
+_SEP_STR = _SEP.decode()
+
+
+def _join(tokens: Sequence[TokenLike]) -> Optional[bytes]:
+    """All tokens in one buffer, separated by SC_BATCH_SEP, when they are all
+    bytes or all ASCII str (the common case: one join, no per-token work in
+    Python); None otherwise. A token holding the separator is caught by C,
+    which then counts more tokens than were given (SC_E_BATCH_SPLIT)."""
+    try:
+        return _SEP.join(tokens)  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    try:
+        return _SEP_STR.join(tokens).encode("ascii")  # type: ignore[arg-type]
+    except (TypeError, UnicodeEncodeError):
+        return None
+
+
+def _aligned(size: int, align: int) -> Tuple[bytearray, Any, int]:
+    """A zeroed buffer of at least ``size`` bytes, a cffi pointer to an
+    ``align``-aligned start in it and that start's offset."""
+    buf = bytearray(size + align)
+    ptr = ffi.from_buffer(buf)
+    base = -int(ffi.cast("uintptr_t", ptr)) % align
+    return buf, ptr + base, base
+
+
+class VerifiedBatch:
+    """The outcome of :meth:`Verifier.verify_many` for n tokens, in order.
+
+    ``status``, ``uid`` and ``gid`` are columns (memoryviews of C ints)
+    written by the C core: status 0 means verified, any other value is the C
+    status code of the first rule the token broke (-1: refused before C, a
+    str token with non-ASCII characters); uid and gid are 0 for those.
+    Indexing gives the :class:`Credential` or the
+    :class:`~slurmauth_fast.errors.CredentialError` of one token, built from
+    the record C kept for it; :meth:`to_list` builds them all."""
+
+    __slots__ = ("_out", "_base", "_n", "_state", "_refused")
+
+    def __init__(self, out: bytearray, base: int, n: int, state: Any,
+                 refused: Dict[int, CredentialError]) -> None:
+        self._out = out
+        self._base = base
+        self._n = n
+        self._state = state
+        self._refused = refused
+
+    def _column(self, at: int, width: int, fmt: Literal["i", "I", "Q"]) -> "memoryview[int]":
+        start = self._base + at * self._n
+        return memoryview(self._out)[start:start + width * self._n].cast(fmt)
+
+    @property
+    def status(self) -> "memoryview[int]":
+        """Per token: 0 verified, else the C status (-1: refused before C)."""
+        col = self._column(8, 4, "i")
+        if self._refused:
+            col = memoryview(bytearray(col)).cast("i")
+            for i in self._refused:
+                col[i] = -1
+        return col
+
+    @property
+    def uid(self) -> "memoryview[int]":
+        """Per token: the credential's uid (0 where status is not 0)."""
+        return self._column(12, 4, "I")
+
+    @property
+    def gid(self) -> "memoryview[int]":
+        """Per token: the credential's gid (0 where status is not 0)."""
+        return self._column(16, 4, "I")
+
+    @property
+    def verified(self) -> int:
+        """How many tokens verified."""
+        return sum(1 for st in self.status if not st)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __repr__(self) -> str:
+        return f"<VerifiedBatch of {self._n} tokens, {self.verified} verified>"
+
+    def __getitem__(self, i: int) -> Union[Credential, CredentialError]:
+        if type(i) is not int:
+            raise TypeError("VerifiedBatch indices must be integers")
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("VerifiedBatch index out of range")
+        if i in self._refused:
+            return self._refused[i]
+        st = self._column(8, 4, "i")[i]
+        off = self._base + self._column(0, 8, "Q")[i]
+        try:
+            return _failure(st, self._out, off) if st else _credential(self._out, off, self._state)
+        except CredentialError as e:   # a malformed "id"/"sbcast"/"net" object
+            return e
+
+    def credential(self, i: int) -> Credential:
+        """Token i's Credential; raises its CredentialError when it did not verify."""
+        got = self[i]
+        if isinstance(got, CredentialError):
+            raise got
+        return got
+
+    def to_list(self) -> List[Union[Credential, CredentialError]]:
+        """Every token's Credential or CredentialError, in order."""
+        out, state, refused, base = self._out, self._state, self._refused, self._base
+        res: List[Union[Credential, CredentialError]] = []
+        append = res.append
+        # The common case of _credential() inline, as in Verifier.verify(): a
+        # verified token with the layout of the one before and no
+        # "id"/"sbcast"/"net".
         lay = _last[0]
         unpack, shape0, size, kids = lay.st.unpack_from, lay.shape, lay.size, state.kids
         has_cluster, has_payload = lay.cluster, lay.payload
-        blen = len(buf)
-        for tok, st, off in zip(toks, ffi.unpack(status, n), ffi.unpack(offs, n)):
+        blen = len(out)
+        for i, (st, off) in enumerate(zip(self._column(8, 4, "i"), self._column(0, 8, "Q"))):
+            off += base
             if not st and off + size <= blen:
-                (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
-                 host, cluster, payload) = unpack(buf, off)
-                if shape == shape0 and not objects:
+                (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
+                 host, cluster, payload) = unpack(out, off)
+                if shape == shape0:
                     cred = _new(Credential)
                     _set(cred, "__dict__", {
                         "uid": uid, "gid": gid, "host": host.decode(),
@@ -428,17 +565,20 @@ class Verifier:
                         "payload": payload if has_payload else None, "kid": kids[kidx]})
                     append(cred)
                     continue
-            if type(tok) is not bytes:
-                append(tok)  # type: ignore[arg-type]
+            if refused and i in refused:
+                append(refused[i])
                 continue
             try:
-                append(_failure(st, buf, off) if st else _credential(buf, off, state))
+                append(_failure(st, out, off) if st else _credential(out, off, state))
             except CredentialError as e:  # a malformed "id"/"sbcast"/"net" object
                 append(e)
             lay = _last[0]                # _credential may have switched the layout
             unpack, shape0, size = lay.st.unpack_from, lay.shape, lay.size
             has_cluster, has_payload = lay.cluster, lay.payload
-        return out
+        return res
+
+    def __iter__(self) -> Iterator[Union[Credential, CredentialError]]:
+        return iter(self.to_list())
 
 
 def _failure(rc: int, buf: bytearray, base: int) -> CredentialError:
@@ -471,7 +611,7 @@ class _Layout:
         self.payload = pl >= 0
         lims = hl < _SHAPE_LIMIT and cl < _SHAPE_LIMIT and pl < _SHAPE_LIMIT
         self.shape = hl + ((cl + 1) << 21) + ((pl + 1) << 42) if lims else -2
-        self.st = struct.Struct(f"=11q{_OUT - _HEAD.size}x{hl}s{max(cl, 0)}s{max(pl, 0)}s")
+        self.st = struct.Struct(f"=8x8q8xq{_OUT - _HEAD.size}x{hl}s{max(cl, 0)}s{max(pl, 0)}s")
         self.size = self.st.size
 
 
@@ -495,12 +635,13 @@ def _credential(buf: bytearray, base: int, state: Any) -> Credential:
     lay = _last[0]
     if base + lay.size > len(buf):
         lay = _layout(buf, base)
-    (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+    (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
      host, cluster, payload) = lay.st.unpack_from(buf, base)
     if shape != lay.shape:
         lay = _layout(buf, base)
-        (_, iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+        (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
          host, cluster, payload) = lay.st.unpack_from(buf, base)
+    objects = _OBJECTS_FLAGS.unpack_from(buf, base)[0] if shape < 0 else 0
     identity = sbcast = net = None
     if objects:
         io, il, so, sl, no, nl = _OBJECTS.unpack_from(buf, base + _OBJECTS_AT)

@@ -4,8 +4,9 @@ controller could use instead, in ONE run, on the SAME token and frame.
 What runs (each row is skipped, with the reason printed, when its component
 is not installed or not reachable):
 
-* ours: ``tokens.Verifier.verify`` (one call per token), ``verify_batch``
-  (per token, batches of ``--batch``), ``create_credential``, the foundation's
+* ours: ``tokens.Verifier.verify`` (one call per token), ``verify_many``
+  (per token, batches of ``--batch``, status/uid/gid columns), ``verify_batch``
+  (the same with a Credential object per token), ``create_credential``, the foundation's
   generic ``HS256Key.verify`` and ``rpc.verify_rpc`` on a whole framed RPC
   (parse + signature + claims + K12 body hash);
 * peers: PyJWT's ``jwt.decode``, joserfc's ``jwt.decode`` + claims check, a
@@ -22,7 +23,7 @@ Contenders are measured in interleaved rounds (every contender once per
 round), and the best round counts, so a burst of load from other processes
 hurts all of them alike; the ratios are what carries across machines.
 
-Then a thread run (``verify_batch``, ``verify`` and the bare C batch call
+Then a thread run (``verify_many``, ``verify_batch``, ``verify`` and the bare C batch call
 in 1, 2, 4 threads of one process: the aggregate rate grows with free cores
 only as far as the work runs without the GIL; ``hashlib.sha256`` on 1 MiB,
 which drops the GIL too, shows how many cores the run actually had) and a
@@ -70,6 +71,7 @@ DEFAULT_KEY_BYTES = 1024
 
 BASELINE = "PyJWT jwt.decode"
 FLOOR = "OpenSSL HMAC-SHA256 (reused ctx)"
+C_BATCH = "slurmauth_fast sc_verify_many (C only)"
 
 
 # ---- results -------------------------------------------------------------------
@@ -298,17 +300,24 @@ def ours(inp: Inputs, batch: int) -> List[Contender]:
     batch_tokens = [inp.token] * batch
     got = v.verify_batch(batch_tokens)
     assert all(isinstance(c, Credential) and c == cred for c in got), "verify_batch disagrees"
+    many = v.verify_many(batch_tokens)
+    assert many.verified == batch and set(many.uid) == {UID}, "verify_many disagrees"
     key = inp.keyring.default_key().key
     assert key.verify(inp.token).claims["uid"] == UID
     out: List[Contender] = [
         Calls("slurmauth_fast verify", "ours", "token",
               "tokens.Verifier.verify: one call per token, full Slurm checks, Credential built",
               v.verify, inp.token),
+        Calls("slurmauth_fast verify_many", "ours", "token",
+              f"tokens.Verifier.verify_many, {batch} tokens per call, cost per token: every "
+              "check, result as status/uid/gid columns (Credentials built on demand)",
+              v.verify_many, batch_tokens, batch),
         Calls("slurmauth_fast verify_batch", "ours", "token",
-              f"tokens.Verifier.verify_batch, {batch} tokens per call, cost per token",
+              f"tokens.Verifier.verify_batch, {batch} tokens per call, cost per token: "
+              "verify_many plus a Credential (or error) object per token",
               v.verify_batch, batch_tokens, batch),
-        Calls("slurmauth_fast sc_verify_batch (C only)", "ours", "token",
-              f"the C call inside verify_batch alone ({batch} tokens, arrays marshalled once): "
+        Calls(C_BATCH, "ours", "token",
+              f"the C call inside verify_many alone ({batch} tokens joined once): "
               "every check, no Python objects", _c_batch(v, inp.token, batch), None, batch),
         Calls("slurmauth_fast HS256Key.verify", "ours", "token",
               "jws.HS256Key.verify: generic JWS (split, base64url, HMAC) + JSON parse in Python",
@@ -462,15 +471,16 @@ def measure_rows(contenders: Sequence[Contender], seconds: float, rounds: int,
 
 
 def thread_run(inp: Inputs, threads: Sequence[int], seconds: float, batch: int) -> List[ThreadResult]:
-    """Aggregate rate of ``verify_batch``, ``verify`` and the bare C batch call
+    """Aggregate rate of ``verify_many``, ``verify_batch``, ``verify`` and the bare C batch call
     with T threads calling at once (one Verifier shared: it is thread-safe),
     and of hashlib.sha256 as a reference for the cores actually free."""
     v = Verifier(inp.keyring, verifier_uid=0)
     out: List[ThreadResult] = []
     apis: Dict[str, Tuple[Callable[[Any], Any], Any, int]] = {
+        "verify_many": (v.verify_many, [inp.token] * batch, batch),
         "verify_batch": (v.verify_batch, [inp.token] * batch, batch),
         "verify": (v.verify, inp.token, 1),
-        "sc_verify_batch (C only)": (_c_batch(v, inp.token, batch), None, batch),
+        C_BATCH[len("slurmauth_fast "):]: (_c_batch(v, inp.token, batch), None, batch),
         # How much parallelism the machine gave this run: hashlib drops the GIL too.
         "reference: hashlib.sha256(1 MiB)": (hashlib.sha256, bytes(1 << 20), 1),
     }
@@ -508,25 +518,28 @@ def thread_run(inp: Inputs, threads: Sequence[int], seconds: float, batch: int) 
 
 
 def _c_batch(v: Verifier, token: bytes, batch: int) -> Callable[[Any], Any]:
-    """The C call inside verify_batch alone, arrays marshalled once per thread:
-    how the GIL-free part scales, without the Credential objects Python builds."""
+    """The C call inside verify_many alone, the tokens joined once and the
+    buffers allocated once per thread: how the GIL-free part scales, without
+    the Python around it."""
     from ._core import ffi, lib
 
-    ptrs = ffi.new("char *[]", [ffi.from_buffer(token)] * batch)
-    lens = ffi.new("size_t[]", [len(token)] * batch)
-    need = lib.sc_batch_scratch_need(v._policy, lens, batch)
+    packed = b"\n".join([token] * batch)
+    wneed = lib.sc_batch_work_need(v._policy, len(packed))
+    oneed = lib.sc_batch_out_need(batch, len(packed))
     state = v.keyring._state
     tls = threading.local()
 
     def call(_: Any) -> None:
         try:
-            scratch, offs, status = tls.bufs
+            work, out, status = tls.bufs
         except AttributeError:
-            scratch, offs, status = tls.bufs = (ffi.new("uint8_t[]", need), ffi.new("size_t[]", batch),
-                                                ffi.new("int[]", batch))
-        lib.sc_verify_batch(state.ks, v._policy, ptrs, lens, batch, -1, scratch, need, offs, status)
-        if status[0] or status[batch - 1]:
-            raise AssertionError(f"sc_verify_batch refused the benchmark token ({status[0]})")
+            out = ffi.new("uint8_t[]", oneed)
+            work, out, status = tls.bufs = (ffi.new("uint8_t[]", wneed), out,
+                                            ffi.cast("int32_t *", out + 8 * batch))
+        rc = lib.sc_verify_many(state.ks, v._policy, packed, len(packed), ffi.NULL, batch, -1,
+                                work, wneed, out, oneed)
+        if rc or status[0] or status[batch - 1]:
+            raise AssertionError(f"sc_verify_many refused the benchmark tokens ({rc}, {status[0]})")
     return call
 
 
@@ -651,7 +664,7 @@ def evaluate(report: Report) -> List[Target]:
         r = report.row(name)
         return r.ns if r else None
 
-    ours, batch, frame = (ns("slurmauth_fast verify"), ns("slurmauth_fast verify_batch"),
+    ours, batch, frame = (ns("slurmauth_fast verify"), ns("slurmauth_fast verify_many"),
                           ns("slurmauth_fast verify_rpc"))
     pyjwt, libjwt, floor = ns(BASELINE), ns("libjwt jwt_decode"), ns(FLOOR)
 
@@ -661,7 +674,7 @@ def evaluate(report: Report) -> List[Target]:
     specs = [
         ("verify vs PyJWT", ">= 20x", ratio(pyjwt, ours), lambda x: x >= 20),
         ("verify vs libjwt jwt_decode", ">= 4x", ratio(libjwt, ours), lambda x: x >= 4),
-        ("verify_batch per token vs OpenSSL HMAC floor", "<= 1.5x the floor's time",
+        ("batch verify (verify_many) per token vs OpenSSL HMAC floor", "<= 1.5x the floor's time",
          ratio(batch, floor), lambda x: x <= 1.5),
         ("verify_rpc (whole frame) vs PyJWT (token only)", ">= 10x", ratio(pyjwt, frame),
          lambda x: x >= 10),
@@ -857,7 +870,7 @@ def add_arguments(p: argparse.ArgumentParser, *, write_files: bool = True) -> No
     p.add_argument("--rounds", type=_count, default=Options.rounds,
                    help="interleaved rounds; the best counts (default %(default)s)")
     p.add_argument("--batch", type=_count, default=Options.batch,
-                   help="tokens per verify_batch call (default %(default)s)")
+                   help="tokens per verify_many/verify_batch call (default %(default)s)")
     p.add_argument("--key-bytes", type=_count, default=Options.key_bytes,
                    help="HMAC key length; Slurm's slurm.key is 1024 (default %(default)s)")
     p.add_argument("--threads", type=_ints, default=Options.threads,

@@ -5,7 +5,7 @@ import hmac as std_hmac
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as c_hmac
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import load_vectors
@@ -127,3 +127,30 @@ def test_key_states_wiped_on_close_and_repr_hides_secret():
     assert not any(bytes(ffi.buffer(ctx)))
     with pytest.raises(BadArgumentError, match="closed"):
         key.mac(b"x")
+
+
+def _mac_x2(ka, ma, kb, mb):
+    oa, ob = ffi.new("uint8_t[32]"), ffi.new("uint8_t[32]")
+    lib.sa_hmac_sha256_x2(ka._ctx, ma, len(ma), oa, kb._ctx, mb, len(mb), ob)
+    return bytes(oa), bytes(ob)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # impl holds for all inputs
+@given(ka=st.binary(min_size=1, max_size=100), kb=st.binary(min_size=1, max_size=100),
+       ma=st.binary(max_size=400), mb=st.binary(max_size=400), same_len=st.booleans())
+def test_hmac_x2_matches_two_single_hmacs(impl, ka, kb, ma, mb, same_len):
+    # Same-length messages take the interleaved path all the way; different
+    # lengths split into a common interleaved run and single tails.
+    if same_len:
+        mb = (mb * (len(ma) // max(len(mb), 1) + 1))[:len(ma)] if mb else bytes(len(ma))
+    got = _mac_x2(HS256Key(ka), ma, HS256Key(kb), mb)
+    assert got == (cryptography_hmac(ka, ma), cryptography_hmac(kb, mb))
+
+
+@pytest.mark.parametrize("la,lb", [(0, 0), (55, 55), (56, 56), (63, 64), (64, 64), (119, 120),
+                                   (300, 300), (300, 2), (1, 300), (128, 191)])
+def test_hmac_x2_padding_boundaries(impl, la, lb):
+    ka, kb = HS256Key(b"k" * 70), HS256Key(b"other")
+    ma, mb = bytes(range(256)) * 2, bytes(range(255, -1, -1)) * 2
+    assert _mac_x2(ka, ma[:la], kb, mb[:lb]) == (cryptography_hmac(b"k" * 70, ma[:la]),
+                                                 cryptography_hmac(b"other", mb[:lb]))

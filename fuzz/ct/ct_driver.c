@@ -7,9 +7,10 @@
  * secret-dependent branches a timing attacker could observe. The functions
  * under test are sa_hmac_key_init, sa_hmac_sha256, sa_ct_equal,
  * sa_jws_hs256_check and the whole auth/slurm verifier sc_verify (with a
- * valid and a forged tag). Their results are public by design (equal or not),
- * so the driver declares each result defined (VALGRIND_MAKE_MEM_DEFINED)
- * before it looks at it; inside sc_verify the one place the comparison
+ * valid and a forged tag), and the batch entry sc_verify_many (a forged and a
+ * valid token MACed as a pair by sa_jws_hs256_check2, then one alone).
+ * Their results are public by design (equal or not), so the driver declares
+ * each result defined (VALGRIND_MAKE_MEM_DEFINED) before it looks at it; inside sc_verify the one place the comparison
  * outcome becomes public is marked with SA_DECLASSIFY (hmac.h, active only
  * with -DSA_CT_CHECK). A clean run therefore has zero memcheck errors.
  *
@@ -87,7 +88,7 @@ static int run_key(const uint8_t *key, size_t keylen, const char *tok, size_t to
                                      "\"host\":\"n1\",\"iat\":1764000020,\"ruid\":4294967295,"
                                      "\"uid\":1000,\"ver\":11520}";
         static uint8_t scratch[4096];
-        char good[512];
+        char good[512], orig;
         size_t glen = 0;
         sa_hmac_key pub;
         sc_key sk;
@@ -111,10 +112,35 @@ static int run_key(const uint8_t *key, size_t keylen, const char *tok, size_t to
         rc = sc_verify(&ks, &pol, good, glen, 1764000030, scratch, sizeof(scratch));
         PUBLIC(&rc, sizeof(rc));
         failures += rc != SA_OK;
-        good[glen - 2] = good[glen - 2] == 'A' ? 'B' : 'A';   /* a wrong tag */
+        orig = good[glen - 2];
+        good[glen - 2] = orig == 'A' ? 'B' : 'A';   /* a wrong tag */
         rc = sc_verify(&ks, &pol, good, glen, 1764000030, scratch, sizeof(scratch));
         PUBLIC(&rc, sizeof(rc));
         failures += rc != SA_E_BAD_SIGNATURE;
+
+        /* The batch entry: a forged and a good token MACed as a pair
+         * (sa_jws_hs256_check2), then a good one alone. */
+        {
+            static char packed[3 * 512];
+            static uint8_t work[16384] __attribute__((aligned(16))), out[8192] __attribute__((aligned(16)));
+            size_t lens[3];
+            const int32_t *status;
+            memcpy(packed, good, glen);                          /* forged */
+            good[glen - 2] = orig;                               /* good again */
+            memcpy(packed + glen, good, glen);
+            memcpy(packed + 2 * glen, good, glen);
+            lens[0] = lens[1] = lens[2] = glen;
+            if (sc_batch_work_need(&pol, 3 * glen) > sizeof(work) ||
+                sc_batch_out_need(3, 3 * glen) > sizeof(out))
+                return 1;
+            rc = sc_verify_many(&ks, &pol, packed, 3 * glen, lens, 3, 1764000030, work,
+                                sizeof(work), out, sizeof(out));
+            PUBLIC(&rc, sizeof(rc));
+            failures += rc != SA_OK;
+            status = (const int32_t *)(const void *)(out + 8 * 3);
+            PUBLIC(status, 3 * sizeof(*status));
+            failures += status[0] != SA_E_BAD_SIGNATURE || status[1] != SA_OK || status[2] != SA_OK;
+        }
     }
 
     if (leaky) {

@@ -1,0 +1,172 @@
+"""Verifier.verify_many / verify_batch (C: sc_verify_many): every token gets
+exactly the answer verify() gives it, whatever the mix of layouts, keys,
+identity objects and failures, wherever a failure falls in the pairs whose
+MACs are computed together; the columns agree with the Credentials; the C
+entry refuses bad buffers and lengths."""
+import base64
+import json
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from slurmauth_fast import errors as E
+from slurmauth_fast._core import ffi, lib
+from slurmauth_fast.identity import Identity
+from slurmauth_fast.keys import Keyring
+from slurmauth_fast.tokens import Verifier, VerifiedBatch, create_credential
+
+NOW = 1_700_000_000
+RING = Keyring.from_key_bytes(os.urandom(32))
+IDENT = Identity("u", "g", "/home/u", "/bin/sh", gids=(5, 6))
+SAME = create_credential(RING, uid=1, gid=1, host="n1", cluster="c", payload=b"\x02" * 33, now=NOW)
+POOL = [
+    SAME,
+    create_credential(RING, uid=2, gid=20, host="a-longer-host", now=NOW),      # other layout
+    create_credential(RING, uid=3, gid=30, host="n1", identity=IDENT, now=NOW),  # "id" object
+    create_credential(RING, uid=4, gid=40, host="n1", now=NOW - 120),           # expired
+    SAME[:-3] + "AAA",                                                           # bad MAC
+    SAME[:-1],                                                                   # short tag
+    "x" + SAME,                                                                  # bad header
+    "\u00e9",                                                                    # not ASCII
+    "a.b\n.c",                                                                   # holds the separator
+    "",
+    create_credential(RING, uid=5, gid=50, host="n1", context="launch", now=NOW),  # context refused
+    create_credential(Keyring.from_key_bytes(b"another key"), uid=6, gid=6, host="n", now=NOW),
+]
+
+
+def single(v, tok):
+    try:
+        return v.verify(tok, now=NOW)
+    except E.CredentialError as e:
+        return e
+
+
+def assert_same(got, want):
+    if isinstance(want, E.CredentialError):
+        assert type(got) is type(want) and str(got) == str(want)
+    else:
+        assert got == want and got.identity == want.identity
+
+
+def check_batch(v, toks):
+    batch = v.verify_many(toks, now=NOW)
+    listed = v.verify_batch(toks, now=NOW)
+    assert isinstance(batch, VerifiedBatch) and len(batch) == len(listed) == len(toks)
+    status, uid, gid = batch.status, batch.uid, batch.gid
+    for i, tok in enumerate(toks):
+        want = single(v, tok)
+        assert_same(listed[i], want)
+        assert_same(batch[i], want)
+        if isinstance(want, E.CredentialError):
+            assert status[i] != 0 and uid[i] == gid[i] == 0
+            assert status[i] == (want.status if want.status is not None else -1)
+            with pytest.raises(type(want)):
+                batch.credential(i)
+        else:
+            assert status[i] == 0 and (uid[i], gid[i]) == (want.uid, want.gid)
+            assert batch.credential(i) == want
+    assert batch.verified == sum(1 for r in listed if not isinstance(r, E.CredentialError))
+
+
+def test_mixed_batch_matches_single_calls():
+    v = Verifier(RING, verifier_uid=0)
+    check_batch(v, [SAME, SAME, POOL[1], SAME, POOL[2], SAME, POOL[3], POOL[4], POOL[7], SAME])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(range(len(POOL))), max_size=9), st.sampled_from(["str", "bytes", "mixed"]))
+def test_any_mix_and_order_matches_single_calls(picks, kind):
+    v = Verifier(RING, verifier_uid=0)
+    toks = [POOL[i] for i in picks]
+    if kind == "bytes":
+        toks = [t.encode("utf-8") for t in toks]
+    elif kind == "mixed":
+        toks = [t.encode("utf-8") if i % 2 else t for i, t in enumerate(toks)]
+    check_batch(v, toks)
+
+
+@pytest.mark.parametrize("impl", [lib.SA_SHA256_PORTABLE, lib.SA_SHA256_SHANI], ids=["portable", "sha-ni"])
+def test_pairs_under_each_sha256_implementation(impl):
+    if impl == lib.SA_SHA256_SHANI and not lib.sa_sha256_shani_available():
+        pytest.skip("this CPU has no SHA-NI")
+    assert lib.sa_sha256_select(impl) == impl
+    try:
+        v = Verifier(RING, verifier_uid=0)
+        check_batch(v, [SAME, POOL[4], POOL[1], SAME, POOL[2], POOL[0], POOL[3]])
+    finally:
+        lib.sa_sha256_select(lib.SA_SHA256_AUTO)
+
+
+def _jwk(kid, secret, default=False):
+    d = {"kid": kid, "kty": "oct", "alg": "HS256", "k": base64.b64encode(secret).decode()}
+    if default:
+        d["use"] = "default"
+    return d
+
+
+def test_pairs_signed_by_different_jwks_keys():
+    k1, k2 = os.urandom(32), os.urandom(48)
+    ring1 = Keyring.from_jwks(json.dumps({"keys": [_jwk("k1", k1, True), _jwk("k2", k2)]}))
+    ring2 = Keyring.from_jwks(json.dumps({"keys": [_jwk("k1", k1), _jwk("k2", k2, True)]}))
+    a = create_credential(ring1, uid=10, gid=10, host="h", now=NOW)
+    b = create_credential(ring2, uid=20, gid=20, host="h", now=NOW)
+    v = Verifier(ring1, verifier_uid=0)
+    got = v.verify_batch([a, b, b, a, a], now=NOW)
+    assert [(c.uid, c.kid) for c in got] == [(10, "k1"), (20, "k2"), (20, "k2"), (10, "k1"), (10, "k1")]
+
+
+def test_columns_for_a_large_batch_and_empty_batch():
+    v = Verifier(RING, verifier_uid=0)
+    toks = [create_credential(RING, uid=i, gid=i + 1, host="n", now=NOW) for i in range(101)]
+    head, _, sig = toks[50].rpartition(".")
+    toks[50] = head + "." + ("B" if sig[0] == "A" else "A") + sig[1:]
+    batch = v.verify_many(toks, now=NOW)
+    assert list(batch.uid) == [0 if i == 50 else i for i in range(101)]
+    assert list(batch.gid) == [0 if i == 50 else i + 1 for i in range(101)]
+    assert [i for i, s in enumerate(batch.status) if s] == [50]
+    assert batch.status[50] == lib.SA_E_BAD_SIGNATURE and batch.verified == 100
+    assert isinstance(batch[-51], E.SignatureError) and batch[-1].uid == 100
+    with pytest.raises(IndexError):
+        batch[101]
+    assert v.verify_batch([]) == [] and len(v.verify_many(())) == 0
+    assert v.verify_many(iter(toks[:3]), now=NOW).verified == 3   # any iterable
+
+
+def test_bad_token_types_raise():
+    v = Verifier(RING, verifier_uid=0)
+    with pytest.raises(E.BadArgumentError):
+        v.verify_many([SAME, 42], now=NOW)
+
+
+# ---- the C entry ---------------------------------------------------------------
+
+def _call(v, packed, lens, n, work_cap=None, out_cap=None, out_shift=0):
+    wneed = lib.sc_batch_work_need(v._policy, len(packed))
+    oneed = lib.sc_batch_out_need(n, len(packed))
+    work = ffi.new("uint8_t[]", wneed + 16)
+    out = ffi.new("uint8_t[]", oneed + 16)
+    lens_c = ffi.NULL if lens is None else ffi.new("size_t[]", lens)
+    return lib.sc_verify_many(RING._state.ks, v._policy, packed, len(packed), lens_c, n, NOW,
+                              work, wneed if work_cap is None else work_cap,
+                              out + out_shift, oneed if out_cap is None else out_cap), out
+
+
+def test_c_entry_refuses_bad_lengths_buffers_and_splits():
+    v = Verifier(RING, verifier_uid=0)
+    tok = SAME.encode()
+    assert _call(v, tok, [len(tok), 1], 2)[0] == lib.SA_E_ARG             # past the buffer
+    rc, out = _call(v, tok + b"x", [len(tok), 1], 2)
+    assert rc == lib.SA_OK
+    status = ffi.cast("int32_t *", out + 16)
+    assert status[0] == 0 and status[1] == lib.SA_E_SEGMENTS
+    assert _call(v, tok + b"\n" + tok, None, 2)[0] == lib.SA_OK
+    assert _call(v, tok + b"\n" + tok, None, 3)[0] == lib.SC_E_BATCH_SPLIT
+    assert _call(v, tok + b"\n" + tok, None, 1)[0] == lib.SC_E_BATCH_SPLIT
+    assert _call(v, b"", None, 0)[0] == lib.SA_OK
+    assert _call(v, b"x", None, 0)[0] == lib.SC_E_BATCH_SPLIT
+    assert _call(v, tok, None, 1, work_cap=100)[0] == lib.SC_E_SCRATCH
+    assert _call(v, tok, None, 1, out_cap=100)[0] == lib.SC_E_SCRATCH
+    assert _call(v, tok, None, 1, out_shift=4)[0] == lib.SA_E_ARG          # misaligned columns
