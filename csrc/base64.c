@@ -133,7 +133,9 @@ static size_t decode_avx2(const unsigned char *in, size_t n, uint8_t *out, int u
 {
     const __m256i hi_bit = _mm256_setr_epi8(0, 0, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0, 0, 0, 0, 0, 0, 0, 0,
                                             0, 0, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0, 0, 0, 0, 0, 0, 0, 0);
-    /* l:  0     1..9 (x9)                                       10    11    12    13    14    15 */
+    /* lo[l] for l = 0..15: bit of nibble 3/5/7 for l 0 ('0' 'P' 'p'), 3-7 for 1..9, 4-7 for 10
+     * ('J' 'Z' 'j' 'z'), 4 and 6 for 11..15 ('K'..'O', 'k'..'o'); then '-' (2) at 13 and '_'
+     * (5) at 15, or '+' (2) at 11 and '/' (2) at 15 */
     const __m256i lo = url
         ? _mm256_setr_epi8(0x2A, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3C, 0x14, 0x14, 0x15, 0x14, 0x1C,
                            0x2A, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3C, 0x14, 0x14, 0x15, 0x14, 0x1C)
