@@ -23,6 +23,7 @@ import functools
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -413,7 +414,7 @@ class Verifier:
         plen = len(packed)
         work, wcap = self._batch_work(lib.sc_batch_work_need(self._policy, plen))
         need = lib.sc_batch_out_need(n, plen)
-        out, optr, base = _aligned(need, 8)
+        out, optr, base = _out_buffer(need)
         rc = lib.sc_verify_many(state.ks, self._policy, packed, plen, lens, n,
                                 -1 if now is None else now, work, wcap, optr, need)
         return rc, out, base
@@ -451,6 +452,29 @@ def _join(tokens: Sequence[TokenLike]) -> Optional[bytes]:
         return None
 
 
+# Output buffers of VerifiedBatch objects that were dropped while nothing else
+# referred to them, for the next verify_many: a fresh half-megabyte per call
+# costs page faults (zero-filled by the kernel) that took longer than the
+# verification itself once the heap had been used by other code. Every byte a
+# VerifiedBatch reads is written by the call that filled it.
+_pool: List[bytearray] = []
+_POOL_MAX = 4
+_refcount = getattr(sys, "getrefcount", None)
+
+
+def _out_buffer(need: int) -> Tuple[bytearray, Any, int]:
+    while _pool:
+        try:
+            buf = _pool.pop()
+        except IndexError:        # another thread took the last one
+            break
+        if len(buf) >= need + 8:
+            ptr = ffi.from_buffer(buf)
+            base = -int(ffi.cast("uintptr_t", ptr)) % 8
+            return buf, ptr + base, base
+    return _aligned(need, 8)
+
+
 def _aligned(size: int, align: int) -> Tuple[bytearray, Any, int]:
     """A zeroed buffer of at least ``size`` bytes, a cffi pointer to an
     ``align``-aligned start in it and that start's offset."""
@@ -480,6 +504,14 @@ class VerifiedBatch:
         self._n = n
         self._state = state
         self._refused = refused
+
+    def __del__(self) -> None:
+        out = self._out
+        # Reused only when this object held the last reference: a column
+        # (memoryview) kept by the caller holds its own and keeps it out.
+        if (_refcount is not None and _refcount(out) == 3 and len(out) <= _BATCH_KEEP
+                and len(_pool) < _POOL_MAX):
+            _pool.append(out)
 
     def _column(self, at: int, width: int, fmt: Literal["i", "I", "Q"]) -> "memoryview[int]":
         start = self._base + at * self._n

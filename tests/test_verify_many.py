@@ -170,3 +170,26 @@ def test_c_entry_refuses_bad_lengths_buffers_and_splits():
     assert _call(v, tok, None, 1, work_cap=100)[0] == lib.SC_E_SCRATCH
     assert _call(v, tok, None, 1, out_cap=100)[0] == lib.SC_E_SCRATCH
     assert _call(v, tok, None, 1, out_shift=4)[0] == lib.SA_E_ARG          # misaligned columns
+
+
+def test_output_buffers_are_reused_only_when_nothing_refers_to_them():
+    from slurmauth_fast import tokens as T
+    v = Verifier(RING, verifier_uid=0)
+    a = [create_credential(RING, uid=100 + i, gid=1, host="n", now=NOW) for i in range(8)]
+    b = [create_credential(RING, uid=200 + i, gid=2, host="n", now=NOW) for i in range(8)]
+    T._pool.clear()
+    first = v.verify_many(a, now=NOW)
+    kept_uid = first.uid                   # a column the caller keeps
+    kept_cred = first[3]
+    del first
+    assert T._pool == []                   # the column still refers to the buffer
+    second = v.verify_many(b, now=NOW)     # must not write over what the caller still sees
+    assert list(kept_uid) == [100 + i for i in range(8)] and kept_cred.uid == 103
+    assert list(second.uid) == [200 + i for i in range(8)]
+    del second, kept_uid                   # nothing refers to either buffer now
+    assert len(T._pool) == 1
+    pooled = T._pool[-1]
+    third = v.verify_many(a, now=NOW)
+    assert third._out is pooled and T._pool == []
+    assert list(third.uid) == [100 + i for i in range(8)] and third.verified == 8
+    assert [c.uid for c in third.to_list()] == [100 + i for i in range(8)]
