@@ -116,51 +116,66 @@ static int cpu_has_avx2(void)
     return (b & (1u << 5)) != 0;                  /* AVX2 */
 }
 
-/* Decode whole 32-character blocks of in[0..n) while they are all in the
- * alphabet (c62/c63: '+' '/' or '-' '_'); returns the characters consumed
- * (a multiple of 32). The caller's scalar loop does the rest, including a
- * block holding an invalid character, which it reports. out needs 24 bytes
- * per block consumed. */
+/* Decode in[0..n) (n a multiple of 4) in 32-character blocks while they are
+ * all in the alphabet (url: '-' '_', else '+' '/'); returns the characters
+ * consumed (n, or less when a block holds an invalid character or n < 32).
+ * The caller's scalar loop does the rest and reports the invalid character.
+ * It writes out[0 .. consumed / 4 * 3) and nothing else.
+ *
+ * Validation by nibbles: hi_bit[h] is one bit per high nibble 2..7 (0 for
+ * the others, bytes >= 0x80 included) and lo[l] has bit hi_bit[h] set when
+ * the byte h << 4 | l is in the alphabet, so a byte is valid exactly when
+ * lo[l] & hi_bit[h] != 0. Its 6-bit value is the byte plus an offset that
+ * depends on the high nibble only (off[h]), except for the 63rd character
+ * ('_' shares nibble 5 with 'P'..'Z', '/' nibble 2 with '+'). */
 __attribute__((target("avx2")))
-static size_t decode_avx2(const unsigned char *in, size_t n, uint8_t *out, char c62, char c63)
+static size_t decode_avx2(const unsigned char *in, size_t n, uint8_t *out, int url)
 {
-    const __m256i A = _mm256_set1_epi8('A' - 1), Z = _mm256_set1_epi8('Z' + 1);
-    const __m256i a = _mm256_set1_epi8('a' - 1), z = _mm256_set1_epi8('z' + 1);
-    const __m256i d0 = _mm256_set1_epi8('0' - 1), d9 = _mm256_set1_epi8('9' + 1);
-    const __m256i s62 = _mm256_set1_epi8(c62), s63 = _mm256_set1_epi8(c63);
-    const __m256i o_up = _mm256_set1_epi8(-'A'), o_lo = _mm256_set1_epi8(26 - 'a');
-    const __m256i o_dg = _mm256_set1_epi8(52 - '0');
-    const __m256i o62 = _mm256_set1_epi8((char)(62 - c62)), o63 = _mm256_set1_epi8((char)(63 - c63));
+    const __m256i hi_bit = _mm256_setr_epi8(0, 0, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0, 0, 0, 0, 0, 0, 0, 0,
+                                            0, 0, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* lo[l] for l = 0..15: bit of nibble 3/5/7 for l 0 ('0' 'P' 'p'), 3-7 for 1..9, 4-7 for 10
+     * ('J' 'Z' 'j' 'z'), 4 and 6 for 11..15 ('K'..'O', 'k'..'o'); then '-' (2) at 13 and '_'
+     * (5) at 15, or '+' (2) at 11 and '/' (2) at 15 */
+    const __m256i lo = url
+        ? _mm256_setr_epi8(0x2A, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3C, 0x14, 0x14, 0x15, 0x14, 0x1C,
+                           0x2A, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3C, 0x14, 0x14, 0x15, 0x14, 0x1C)
+        : _mm256_setr_epi8(0x2A, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3C, 0x15, 0x14, 0x14, 0x14, 0x15,
+                           0x2A, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3E, 0x3C, 0x15, 0x14, 0x14, 0x14, 0x15);
+    /* h 2: '-' or '+' -> 62; 3: digits -> 52..61; 4, 5: upper case -> 0..25; 6, 7: lower case -> 26..51 */
+    const char o62 = (char)(url ? 62 - '-' : 62 - '+');
+    const __m256i off = _mm256_setr_epi8(0, 0, o62, 52 - '0', -'A', -'A', 26 - 'a', 26 - 'a', 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, o62, 52 - '0', -'A', -'A', 26 - 'a', 26 - 'a', 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i s63 = _mm256_set1_epi8(url ? '_' : '/');
+    const __m256i o63 = _mm256_set1_epi8((char)(url ? 63 - '_' : 63 - '/'));
+    const __m256i nib = _mm256_set1_epi8(0x0F);
     const __m256i merge1 = _mm256_set1_epi32(0x01400140), merge2 = _mm256_set1_epi32(0x00011000);
     const __m256i pack = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,
                                           2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
     size_t i = 0;
 
-    for (; i + 32 <= n; i += 32) {
-        __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(in + i));
-        /* signed compares: bytes >= 0x80 are negative and match no range */
-        __m256i up = _mm256_and_si256(_mm256_cmpgt_epi8(c, A), _mm256_cmpgt_epi8(Z, c));
-        __m256i lo = _mm256_and_si256(_mm256_cmpgt_epi8(c, a), _mm256_cmpgt_epi8(z, c));
-        __m256i dg = _mm256_and_si256(_mm256_cmpgt_epi8(c, d0), _mm256_cmpgt_epi8(d9, c));
-        __m256i m62 = _mm256_cmpeq_epi8(c, s62), m63 = _mm256_cmpeq_epi8(c, s63);
-        __m256i ok = _mm256_or_si256(_mm256_or_si256(up, lo),
-                                     _mm256_or_si256(dg, _mm256_or_si256(m62, m63)));
-        __m256i off, v;
-        uint8_t tmp[32];
-        if ((unsigned)_mm256_movemask_epi8(ok) != 0xFFFFFFFFu)
+    while (i < n && n >= 32) {
+        /* a last partial block is done as the last 32 characters, overlapping
+         * decoded ones, whose bytes it writes again unchanged */
+        size_t at = i + 32 <= n ? i : n - 32;
+        __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(in + at));
+        __m256i h = _mm256_and_si256(_mm256_srli_epi16(c, 4), nib);
+        __m256i hb = _mm256_shuffle_epi8(hi_bit, h);
+        __m256i lb = _mm256_shuffle_epi8(lo, _mm256_and_si256(c, nib));
+        __m256i bad = _mm256_cmpeq_epi8(_mm256_and_si256(hb, lb), _mm256_setzero_si256());
+        __m256i v;
+        if (_mm256_movemask_epi8(bad) != 0)
             break;                               /* the scalar loop reports it */
-        off = _mm256_or_si256(
-            _mm256_or_si256(_mm256_and_si256(up, o_up), _mm256_and_si256(lo, o_lo)),
-            _mm256_or_si256(_mm256_and_si256(dg, o_dg),
-                            _mm256_or_si256(_mm256_and_si256(m62, o62), _mm256_and_si256(m63, o63))));
-        v = _mm256_add_epi8(c, off);             /* 6-bit values */
+        v = _mm256_blendv_epi8(_mm256_shuffle_epi8(off, h), o63, _mm256_cmpeq_epi8(c, s63));
+        v = _mm256_add_epi8(c, v);               /* 6-bit values */
         v = _mm256_maddubs_epi16(v, merge1);     /* pairs: a << 6 | b */
         v = _mm256_madd_epi16(v, merge2);        /* quads: 24 bits per 32-bit lane */
         v = _mm256_shuffle_epi8(v, pack);        /* big-endian 3 bytes per lane, 12 per half */
         v = _mm256_permutevar8x32_epi32(v, lanes);
-        _mm256_storeu_si256((__m256i *)(void *)tmp, v);
-        memcpy(out + i / 4 * 3, tmp, 24);
+        /* the 24 bytes straight from the register: 16 + 8, nothing past them */
+        _mm_storeu_si128((__m128i *)(void *)(out + at / 4 * 3), _mm256_castsi256_si128(v));
+        _mm_storel_epi64((__m128i *)(void *)(out + at / 4 * 3 + 16), _mm256_extracti128_si256(v, 1));
+        i = at + 32;
     }
     return i;
 }
@@ -196,7 +211,7 @@ static int decode(const uint8_t *rev, const char *in, size_t n,
     if (use_avx2 < 0)
         sa_b64_select(SA_B64_AUTO);
     if (use_avx2 && full >= 32) {
-        i = decode_avx2(s, full, out, rev == REV_URL ? '-' : '+', rev == REV_URL ? '_' : '/');
+        i = decode_avx2(s, full, out, rev == REV_URL);
         o = i / 4 * 3;
     }
 #endif

@@ -7,6 +7,21 @@
 #include "jws.h"
 #include "sa_status.h"
 
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#define SC_HAVE_SSE2_CODE 1
+#include <emmintrin.h>
+#else
+#define SC_HAVE_SSE2_CODE 0
+#endif
+
+/* The scanner's small steps, inlined into the two object walkers so that
+ * each is one loop with direct calls (a hint only; no behaviour depends on it). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SC_INLINE static inline __attribute__((always_inline))
+#else
+#define SC_INLINE static inline
+#endif
+
 #define UINT32_ANY 4294967295LL
 
 /* ---- strict JSON scanning over an explicit-length buffer ---------------- */
@@ -22,7 +37,7 @@ typedef struct {          /* a scanned string: raw span between the quotes */
     int esc;              /* contains escapes: must be unescaped before use */
 } jstr;
 
-static void ws(jcur *j)
+SC_INLINE void ws(jcur *j)
 {
     while (j->i < j->n) {
         uint8_t c = j->p[j->i];
@@ -32,7 +47,7 @@ static void ws(jcur *j)
     }
 }
 
-static int peek(const jcur *j)
+SC_INLINE int peek(const jcur *j)
 {
     return j->i < j->n ? j->p[j->i] : -1;
 }
@@ -97,20 +112,86 @@ static const uint8_t PLAIN[256] = {
     1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
 };
 
+/* ---- the run of plain bytes a string starts with ------------------------ */
+
+/* SC_SCAN_SSE2 when it is compiled in (SSE2 is part of x86-64 itself, so no
+ * CPUID check is needed), else SC_SCAN_PORTABLE; sc_scan_select() changes it. */
+static int scan_impl = SC_HAVE_SSE2_CODE ? SC_SCAN_SSE2 : SC_SCAN_PORTABLE;
+
+int sc_scan_select(int impl)
+{
+    if (impl == SC_SCAN_AUTO)
+        impl = SC_HAVE_SSE2_CODE ? SC_SCAN_SSE2 : SC_SCAN_PORTABLE;
+    if (impl == SC_SCAN_SSE2 && !SC_HAVE_SSE2_CODE)
+        return -1;
+    if (impl != SC_SCAN_SSE2 && impl != SC_SCAN_PORTABLE)
+        return -1;
+    scan_impl = impl;
+    return impl;
+}
+
+#if SC_HAVE_SSE2_CODE
+/* Bit k set when byte k of p[0..16) is not PLAIN: '"', '\\', or, compared as
+ * signed bytes, below 0x20 (control characters and every byte >= 0x80). */
+SC_INLINE unsigned special16(const uint8_t *p)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i m = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+        _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+
+/* plain_run() 16 bytes at a time. Every load lies inside p[0..n): whole
+ * blocks while 16 bytes remain, then (when n >= 16) the last 16 bytes of the
+ * buffer with the bits before i shifted out; a buffer under 16 bytes goes
+ * byte by byte. */
+SC_INLINE size_t plain_run_sse2(const uint8_t *p, size_t i, size_t n)
+{
+    unsigned m;
+
+    for (; i + 16 <= n; i += 16) {
+        if ((m = special16(p + i)) != 0)
+            return i + (size_t)__builtin_ctz(m);
+    }
+    if (i >= n)
+        return n;
+    if (n >= 16) {
+        m = special16(p + n - 16) >> (16 - (n - i));
+        return m ? i + (size_t)__builtin_ctz(m) : n;
+    }
+    while (i < n && PLAIN[p[i]])
+        i++;
+    return i;
+}
+#endif
+
+/* The index of the first byte of p[i..n) that is not PLAIN, or n. */
+SC_INLINE size_t plain_run(const uint8_t *p, size_t i, size_t n)
+{
+#if SC_HAVE_SSE2_CODE
+    if (scan_impl == SC_SCAN_SSE2)
+        return plain_run_sse2(p, i, n);
+#endif
+    while (i < n && PLAIN[p[i]])
+        i++;
+    return i;
+}
+
 /* Scan a string at the opening quote; validate everything, decode nothing. */
-static int scan_string(jcur *j, jstr *s)
+SC_INLINE int scan_string(jcur *j, jstr *s)
 {
     const uint8_t *p = j->p;
     size_t i = j->i + 1, n = j->n;
 
     s->off = i;
     s->esc = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        if (PLAIN[c]) {            /* printable ASCII other than '"' and '\\' */
-            i++;
-            continue;
-        }
+    for (;;) {
+        uint8_t c;
+        i = plain_run(p, i, n);    /* printable ASCII other than '"' and '\\' */
+        if (i >= n)
+            return SC_E_UTF8;      /* unterminated */
+        c = p[i];
         if (c == '"') {
             s->len = i - s->off;
             j->i = i + 1;
@@ -148,16 +229,13 @@ static int scan_string(jcur *j, jstr *s)
             i += 2;
             continue;
         }
-        if (c >= 0x80) {
+        {                          /* c >= 0x80 */
             size_t k = utf8_seq(p + i, n - i);
             if (!k)
                 return SC_E_UTF8;
             i += k;
-            continue;
         }
-        i++;
     }
-    return SC_E_UTF8;                       /* unterminated */
 }
 
 static size_t put_utf8(uint8_t *o, unsigned long cp)
@@ -223,13 +301,45 @@ static size_t unescape(const uint8_t *base, const jstr *s, uint8_t *out)
     return o;
 }
 
+#if SC_HAVE_SSE2_CODE
+/* The number of leading ASCII digits in p[0..16) (16 when all are). */
+SC_INLINE unsigned digit_run16(const uint8_t *p)
+{
+    const __m128i d = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), _mm_set1_epi8('0'));
+    const __m128i is_digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+    return (unsigned)__builtin_ctz(((unsigned)_mm_movemask_epi8(is_digit) ^ 0xFFFFu) | 0x10000u);
+}
+
+/* The value of the k <= 15 ASCII digits that end p[0..16) (the 16 - k bytes
+ * before them are ignored): digit pairs, then groups of 4 and of 8, without
+ * a loop or a branch. */
+SC_INLINE uint64_t digits_value_sse2(const uint8_t *p, unsigned k)
+{
+    const __m128i iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m128i keep = _mm_cmpgt_epi8(iota, _mm_set1_epi8((char)(15 - (int)k)));
+    __m128i d = _mm_and_si128(_mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
+                                           _mm_set1_epi8('0')), keep);
+    /* 16-bit lane: the earlier (more significant) digit in its low byte */
+    d = _mm_add_epi16(_mm_mullo_epi16(_mm_and_si128(d, _mm_set1_epi16(0xFF)), _mm_set1_epi16(10)),
+                      _mm_srli_epi16(d, 8));                        /* 8 x 0..99 */
+    d = _mm_madd_epi16(d, _mm_set1_epi32(0x00010064));              /* 4 x 0..9999 */
+    d = _mm_packs_epi32(d, d);
+    d = _mm_madd_epi16(d, _mm_set1_epi32(0x00012710));              /* 2 x 0..99999999 */
+    return (uint64_t)(uint32_t)_mm_cvtsi128_si32(d) * 100000000u +
+           (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(d, 4));
+}
+#endif
+
 /* Scan a number; *is_int when it has no fraction or exponent. For integers
  * *neg and *mag get the sign and magnitude (*big set when it exceeds 2^63). */
-static int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, int bad)
+SC_INLINE int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, int bad)
 {
     const uint8_t *p = j->p;
     size_t i = j->i, n = j->n;
     uint64_t v = 0;
+#if SC_HAVE_SSE2_CODE
+    unsigned k;
+#endif
 
     *is_int = 1;
     *neg = 0;
@@ -242,6 +352,12 @@ static int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, 
         return bad;
     if (p[i] == '0') {
         i++;
+#if SC_HAVE_SSE2_CODE
+    } else if (scan_impl == SC_SCAN_SSE2 && i + 16 <= n && i >= 15 &&
+               (k = digit_run16(p + i)) < 16) {
+        v = digits_value_sse2(p + i + k - 16, k);   /* at most 15 digits: exact */
+        i += k;
+#endif
     } else {
         size_t start = i;
         /* 18 digits cannot overflow (10^18 < 2^63); check only beyond them */
@@ -363,7 +479,7 @@ typedef struct {
     int dup;                 /* status for a duplicate name */
 } walk_spec;
 
-static int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
+SC_INLINE int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
 {
     uint8_t name[SC_MAX_NAME];
     uint8_t seen_store[SC_MAX_UNKNOWN * 24];
@@ -444,7 +560,7 @@ end:
 
 /* ---- header ------------------------------------------------------------- */
 
-static int header_index(const uint8_t *s, size_t n)
+SC_INLINE int header_index(const uint8_t *s, size_t n)
 {
     if (n != 3)
         return -1;
@@ -462,7 +578,7 @@ typedef struct {
     int has_alg, has_typ, has_kid;
 } hdr_ctx;
 
-static int hdr_member(void *vctx, int idx, jcur *j)
+SC_INLINE int hdr_member(void *vctx, int idx, jcur *j)
 {
     hdr_ctx *h = vctx;
     jstr *s = idx == 0 ? &h->alg : idx == 1 ? &h->typ : &h->kid;
@@ -517,7 +633,7 @@ static int str_equals(const uint8_t *base, const jstr *s, const char *lit, size_
 /* ---- claims ------------------------------------------------------------- */
 
 /* The SC_CL_* index of a claim name, or -1 (dispatch on length, then bytes). */
-static int claim_index(const uint8_t *s, size_t n)
+SC_INLINE int claim_index(const uint8_t *s, size_t n)
 {
     switch (n) {
     case 2:
@@ -559,7 +675,7 @@ typedef struct {
     int err_claim;
 } cl_ctx;
 
-static int cl_value(cl_ctx *c, int idx, jcur *j)
+SC_INLINE int cl_value(cl_ctx *c, int idx, jcur *j)
 {
     int rc, ch = peek(j);
 
@@ -603,7 +719,7 @@ static int cl_value(cl_ctx *c, int idx, jcur *j)
     return rc;
 }
 
-static int cl_member(void *vctx, int idx, jcur *j)
+SC_INLINE int cl_member(void *vctx, int idx, jcur *j)
 {
     cl_ctx *c = vctx;
     int rc;

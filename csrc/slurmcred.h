@@ -134,6 +134,17 @@ typedef struct {
     int64_t net_off, net_len;
 } sc_result;
 
+/* String scanner implementation: 16 bytes at a time with SSE2 where it is
+ * compiled in (every x86-64 CPU has it), else byte by byte. Both accept and
+ * refuse exactly the same strings; tests compare them. Select one for the
+ * whole process (tests and benchmarks; call it before other threads verify):
+ * returns the one now active, or -1 when the requested one is not available
+ * (the active one is then unchanged). */
+#define SC_SCAN_AUTO 0
+#define SC_SCAN_PORTABLE 1
+#define SC_SCAN_SSE2 2
+int sc_scan_select(int impl);
+
 /* Offset of the host/cluster/payload bytes in a scratch region. */
 size_t sc_result_space(void);
 

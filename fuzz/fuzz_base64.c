@@ -4,7 +4,9 @@
  * what makes every byte string have one accepted encoding); encode then
  * decode gives any byte string back; the decoded length never exceeds
  * sa_b64_decoded_max; a buffer one byte short is refused with SA_E_BUFFER;
- * and nothing reads or writes outside the exact-size heap buffers. */
+ * the portable and the AVX2 decoder (where the CPU has it) give the same
+ * status, length and output bytes, errors included; and nothing reads or
+ * writes outside the exact-size heap buffers. */
 #include "fuzz_common.h"
 #include "base64.h"
 #include "sa_status.h"
@@ -59,10 +61,37 @@ static void encode_roundtrip(int url, const uint8_t *in, size_t n)
     free(dec);
 }
 
+/* Every decoder implementation: the same status, length and output buffer. */
+static void impls_agree(int url, const char *in, size_t n)
+{
+    size_t cap = sa_b64_decoded_max(n), len[2] = {0, 0};
+    uint8_t *out[2];
+    int rc[2], k;
+
+    for (k = 0; k < 2; k++) {
+        out[k] = malloc(cap);
+        FUZZ_ASSERT(out[k] != NULL);
+        memset(out[k], 0xA5, cap);
+        if (sa_b64_select(k ? SA_B64_AVX2 : SA_B64_PORTABLE) < 0) {   /* no AVX2 here */
+            rc[k] = rc[0];
+            len[k] = len[0];
+            memcpy(out[k], out[0], cap);
+            continue;
+        }
+        rc[k] = url ? sa_b64url_decode(in, n, out[k], cap, &len[k]) : sa_b64_decode(in, n, out[k], cap, &len[k]);
+    }
+    sa_b64_select(SA_B64_AUTO);
+    FUZZ_ASSERT(rc[0] == rc[1] && len[0] == len[1] && memcmp(out[0], out[1], cap) == 0);
+    free(out[0]);
+    free(out[1]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *copy = fuzz_dup(data, size);
 
+    impls_agree(1, (const char *)copy, size);
+    impls_agree(0, (const char *)copy, size);
     decode_roundtrip(1, (const char *)copy, size);
     decode_roundtrip(0, (const char *)copy, size);
     encode_roundtrip(1, copy, size);

@@ -12,7 +12,9 @@
  * agree (same keyset without the precomputed headers); sc_verify_many agrees
  * with sc_verify for the token twice (one MAC pair), with lengths and
  * separated (SC_E_BATCH_SPLIT exactly when the token holds the separator); on success every claim is within its documented range and
- * the host/cluster/payload and id/sbcast/net spans lie inside the scratch. */
+ * the host/cluster/payload and id/sbcast/net spans lie inside the scratch;
+ * the portable and the SSE2 claims scanner give the same status and the
+ * same scratch bytes. */
 #include "fuzz_common.h"
 #include "jws.h"
 #include "sa_status.h"
@@ -129,6 +131,30 @@ static void many_agrees(const char *tok, size_t len, int rc1, const sc_result *w
     free(out);
 }
 
+/* Both string scanners (sc_scan_select): the same status and scratch bytes. */
+static void scanners_agree(const char *tok, size_t len)
+{
+    size_t cap = sc_scratch_need(len);
+    uint8_t *s[2];
+    int rc[2], k;
+
+    for (k = 0; k < 2; k++) {
+        s[k] = malloc(cap);
+        FUZZ_ASSERT(s[k] != NULL);
+        memset(s[k], 0xA5, cap);
+        if (sc_scan_select(k ? SC_SCAN_SSE2 : SC_SCAN_PORTABLE) < 0) {   /* no SSE2 here */
+            rc[k] = rc[0];
+            memcpy(s[k], s[0], cap);
+            continue;
+        }
+        rc[k] = sc_verify(&ks_fast, &pol, tok, len, NOW, s[k], cap);
+    }
+    sc_scan_select(SC_SCAN_AUTO);
+    FUZZ_ASSERT(rc[0] == rc[1] && memcmp(s[0], s[1], cap) == 0);
+    free(s[0]);
+    free(s[1]);
+}
+
 static void verify_one(const char *tok, size_t len)
 {
     size_t cap = sc_scratch_need(len);
@@ -140,6 +166,7 @@ static void verify_one(const char *tok, size_t len)
     rc2 = sc_verify(&ks_slow, &pol, tok, len, NOW, s2, cap);
     FUZZ_ASSERT(known_status(rc1));
     FUZZ_ASSERT(rc1 == rc2);
+    scanners_agree(tok, len);
     many_agrees(tok, len, rc1, (const sc_result *)(const void *)s1);
     if (rc1 == SA_OK) {
         const sc_result *r = (const sc_result *)(const void *)s1;

@@ -90,3 +90,42 @@ def test_output_capacity_is_respected():
         assert _decode(lib.sa_b64url_decode, url, cap=48) == (0, data)
         assert _decode(lib.sa_b64url_decode, url, cap=47)[0] == lib.SA_E_BUFFER
     lib.sa_b64_select(lib.SA_B64_AUTO)
+
+
+def _raw_all_impls(fn, text: bytes):
+    """Status, length and the whole output buffer (bytes written before an
+    error included, and a guard byte after) under every implementation."""
+    cap = len(text)
+    got = []
+    try:
+        for impl in IMPLS:
+            assert lib.sa_b64_select(impl) == impl
+            out = ffi.new("uint8_t[]", b"\xa5" * (cap + 1))
+            n = ffi.new("size_t *", 7)
+            rc = fn(text, len(text), out, cap, n)
+            got.append((rc, n[0], ffi.buffer(out, cap + 1)[:]))
+    finally:
+        lib.sa_b64_select(lib.SA_B64_AUTO)
+    assert all(g == got[0] for g in got), text
+    return got[0][0]
+
+
+@pytest.mark.parametrize("url", [True, False], ids=["base64url", "base64"])
+def test_every_byte_value_at_every_position_of_short_inputs(url):
+    # 32 to 68 characters: one whole AVX2 block, then the rest as a last block
+    # that overlaps it (both alphabets: their 62nd/63rd characters differ)
+    fn = lib.sa_b64url_decode if url else lib.sa_b64_decode
+    alphabet = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + (b"-_" if url else b"+/"))
+    for nbytes in (24, 25, 26, 32, 33, 45, 50):
+        text = (base64.urlsafe_b64encode if url else base64.b64encode)(bytes(range(100, 100 + nbytes)))
+        if url:
+            text = text.rstrip(b"=")
+        body = len(text.rstrip(b"="))
+        for pos in range(len(text)):
+            every = pos in (0, 17, 31, body - 5, body - 1)
+            for b in range(256) if every else b"+/-_=.,@[`{:\x00 \x7f\x80\xff09AZaz":
+                t = bytearray(text)
+                t[pos] = b
+                rc = _raw_all_impls(fn, bytes(t))
+                if pos < body - 4 or (pos < body and body % 4 == 0):   # a whole quad: no trailing-bits rule
+                    assert (rc == 0) == (b in alphabet), (nbytes, pos, b, rc)
