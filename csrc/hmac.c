@@ -109,18 +109,49 @@ static void put_digest(uint8_t out[32], const uint32_t st[8])
         put_be32(out + 4 * i, st[i]);
 }
 
-void sa_hmac_sha256(const sa_hmac_key *k, const uint8_t *msg, size_t len, uint8_t out[32])
+void sa_hmac_begin(sa_hmac_job *m, const sa_hmac_key *k, const uint8_t *msg, size_t len)
 {
-    uint32_t st[8];
-    uint8_t blk[128];
     size_t full = len & ~(size_t)63;
 
-    memcpy(st, k->inner, sizeof(st));
-    sa_sha256_blocks(st, msg, full / 64);
-    sa_sha256_blocks(st, blk, pad_tail(blk, 64 + (uint64_t)full, msg + full, len - full));
-    sa_sha256_hmac_outer(k->outer, st, st);
-    put_digest(out, st);
-    sa_wipe(st, sizeof(st));
+    m->k = k;
+    memcpy(m->st, k->inner, sizeof(m->st));
+    m->msg = msg;
+    m->full = full / 64;
+    m->npad = pad_tail(m->pad, 64 + (uint64_t)full, msg + full, len - full);
+    m->padded = 0;
+    m->outer_done = 0;
+}
+
+void sa_hmac_step(sa_hmac_job *m)
+{
+    if (m->full) {
+        sa_sha256_blocks(m->st, m->msg, 1);
+        m->msg += 64;
+        m->full--;
+    } else if (m->padded < m->npad) {
+        sa_sha256_blocks(m->st, m->pad + 64 * m->padded++, 1);
+    } else if (!m->outer_done) {
+        sa_sha256_hmac_outer(m->k->outer, m->st, m->st);
+        m->outer_done = 1;
+    }
+}
+
+void sa_hmac_end(sa_hmac_job *m, uint8_t out[32])
+{
+    sa_sha256_blocks(m->st, m->msg, m->full);
+    sa_sha256_blocks(m->st, m->pad + 64 * m->padded, m->npad - m->padded);
+    if (!m->outer_done)
+        sa_sha256_hmac_outer(m->k->outer, m->st, m->st);
+    put_digest(out, m->st);
+    sa_wipe(m, sizeof(*m));
+}
+
+void sa_hmac_sha256(const sa_hmac_key *k, const uint8_t *msg, size_t len, uint8_t out[32])
+{
+    sa_hmac_job m;
+
+    sa_hmac_begin(&m, k, msg, len);
+    sa_hmac_end(&m, out);
 }
 
 void sa_hmac_sha256_x2(const sa_hmac_key *ka, const uint8_t *ma, size_t la, uint8_t outa[32],

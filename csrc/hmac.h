@@ -38,6 +38,26 @@ void sa_wipe(void *p, size_t n);
  * check build (tools/ct_check.sh compiles with -DSA_CT_CHECK), where valgrind
  * memcheck is told the bytes are defined so that it reports only branches on
  * data that is still secret. */
+/* An HMAC-SHA256 computed one compression at a time: sa_hmac_step() issues
+ * the next compression and returns at once, so work the caller does until the
+ * next step runs while the SHA unit works through that compression's latency
+ * (the auth/slurm verifier scans the claims this way). sa_hmac_end() does what
+ * is left and gives the tag; sa_hmac_sha256 is begin + end. The job holds
+ * key-derived state: sa_hmac_end wipes it. */
+typedef struct {
+    const sa_hmac_key *k;
+    uint32_t st[8];
+    const uint8_t *msg;       /* the next full message block */
+    size_t full;              /* full message blocks left */
+    uint8_t pad[128];         /* the padded final block(s) */
+    size_t npad, padded;      /* how many, how many compressed */
+    int outer_done;
+} sa_hmac_job;
+
+void sa_hmac_begin(sa_hmac_job *m, const sa_hmac_key *k, const uint8_t *msg, size_t len);
+void sa_hmac_step(sa_hmac_job *m);
+void sa_hmac_end(sa_hmac_job *m, uint8_t out[32]);
+
 #ifdef SA_CT_CHECK
 #include <valgrind/memcheck.h>
 #define SA_DECLASSIFY(p, n) ((void)VALGRIND_MAKE_MEM_DEFINED((p), (n)))

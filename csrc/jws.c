@@ -57,17 +57,36 @@ static int tag_result(uint8_t want[32], const uint8_t got[32])
     return rc;
 }
 
-int sa_jws_hs256_check(const sa_hmac_key *k, const char *tok, const sa_jws_parts *p)
+int sa_jws_hs256_begin(sa_hmac_job *m, const sa_hmac_key *k, const char *tok,
+                       const sa_jws_parts *p, uint8_t got[32])
 {
-    uint8_t want[32], got[32];
     int rc;
 
-    if (!k || !k->ready || !tok || !p)
+    if (!m || !k || !k->ready || !tok || !p)
         return SA_E_ARG;
+    /* the first compression is under way while the tag is decoded */
+    sa_hmac_begin(m, k, (const uint8_t *)tok, p->sig_off - 1);
+    sa_hmac_step(m);
     if ((rc = sig_decode(tok, p, got)) != SA_OK)
-        return rc;
-    sa_hmac_sha256(k, (const uint8_t *)tok, p->sig_off - 1, want);
+        sa_wipe(m, sizeof(*m));
+    return rc;
+}
+
+int sa_jws_hs256_end(sa_hmac_job *m, const uint8_t got[32])
+{
+    uint8_t want[32];
+
+    sa_hmac_end(m, want);
     return tag_result(want, got);
+}
+
+int sa_jws_hs256_check(const sa_hmac_key *k, const char *tok, const sa_jws_parts *p)
+{
+    sa_hmac_job m;
+    uint8_t got[32];
+    int rc = sa_jws_hs256_begin(&m, k, tok, p, got);
+
+    return rc != SA_OK ? rc : sa_jws_hs256_end(&m, got);
 }
 
 void sa_jws_hs256_check2(const sa_hmac_key *ka, const char *toka, const sa_jws_parts *pa,

@@ -51,4 +51,11 @@ int sa_jws_hs256_sign(const sa_hmac_key *k, const uint8_t *hdr, size_t hdr_len,
                       char *out, size_t cap, size_t *outlen);
 /* cffi:end */
 
+/* sa_jws_hs256_check in two halves, for a caller with work to interleave:
+ * begin decodes the token's tag into got (its errors are check's) and starts
+ * the HMAC (step it with sa_hmac_step); end finishes it and compares. */
+int sa_jws_hs256_begin(sa_hmac_job *m, const sa_hmac_key *k, const char *tok,
+                       const sa_jws_parts *p, uint8_t got[32]);
+int sa_jws_hs256_end(sa_hmac_job *m, const uint8_t got[32]);
+
 #endif

@@ -565,3 +565,46 @@ def test_large_strings_use_the_general_layout(ring):
     assert cred.host == host and cred.cluster == "c" and cred.payload is None
     small = create_credential(ring, uid=1, gid=1, host="x", now=NOW, payload=b"p")
     assert (v.verify(small, now=NOW).host, v.verify(small, now=NOW).payload) == ("x", b"p")
+
+
+# ---- the MAC is computed while the claims are scanned: its verdict still comes first
+
+BAD_CLAIMS = [
+    ("not json", "{\"uid\":"),                                         # scan error
+    ("duplicate", "{\"uid\":1,\"uid\":1}"),                             # scan error
+    ("expired", None),                                                  # claim rule
+    ("bad payload", json.dumps(good_claims(payload="not base64!"))),   # payload decode
+    ("wrong context", json.dumps(good_claims(context="launch"))),       # context rule
+]
+
+
+@pytest.mark.parametrize("name, claims", BAD_CLAIMS, ids=[n for n, _ in BAD_CLAIMS])
+def test_a_forged_token_is_a_signature_error_whatever_its_claims(ring, name, claims):
+    claims = claims if claims is not None else json.dumps(good_claims(exp=NOW - 1))
+    v = verifier(ring)
+    real = forge(ring, HDR, claims)
+    with pytest.raises(E.CredentialError) as honest:
+        v.verify(real, now=NOW)                # signed: the claims' own error
+    assert not isinstance(honest.value, E.SignatureError)
+    forged = forge(Keyring.from_key_bytes(OTHER), HDR, claims)
+    with pytest.raises(E.SignatureError):
+        v.verify(forged, now=NOW)
+    head, body, sig = forged.split(".")
+    with pytest.raises(E.SignatureError):      # a tag that is not even 32 bytes
+        v.verify(f"{head}.{body}.{sig[:-1]}", now=NOW)
+    (got,) = v.verify_batch([forged], now=NOW)
+    assert isinstance(got, E.SignatureError)
+
+
+def test_a_forged_token_leaves_no_result_behind():
+    """A forged token's claims are scanned while its MAC is computed, but the
+    result area is cleared when the MAC does not match."""
+    from slurmauth_fast._core import ffi, lib
+    ring = Keyring.from_key_bytes(KEY)
+    v = verifier(ring)
+    forged = forge(Keyring.from_key_bytes(OTHER), HDR, good_claims(uid=4242, gid=4243)).encode()
+    scratch = ffi.new("uint8_t[]", lib.sc_scratch_need(len(forged)))
+    rc = lib.sc_verify(ring._state.ks, v._policy, forged, len(forged), NOW, scratch, len(scratch))
+    assert rc == lib.SA_E_BAD_SIGNATURE
+    res = ffi.cast("sc_result *", scratch)
+    assert res.err_claim == -1 and res.uid == 0 and res.gid == 0 and res.host_len == 0
