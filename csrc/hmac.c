@@ -114,34 +114,99 @@ void sa_hmac_begin(sa_hmac_job *m, const sa_hmac_key *k, const uint8_t *msg, siz
     size_t full = len & ~(size_t)63;
 
     m->k = k;
-    memcpy(m->st, k->inner, sizeof(m->st));
     m->msg = msg;
     m->full = full / 64;
     m->npad = pad_tail(m->pad, 64 + (uint64_t)full, msg + full, len - full);
     m->padded = 0;
-    m->outer_done = 0;
+    m->phase = 0;
+    m->half = 0;
+    m->ni = sa_sha256_halves();
+    if (m->ni)
+        sa_sha256_mid_load(m->mid, k->inner);
+    else
+        memcpy(m->st, k->inner, sizeof(m->st));
+}
+
+/* The inner hash's next block, or NULL when it has none left. */
+static const uint8_t *inner_block(const sa_hmac_job *m)
+{
+    if (m->full)
+        return m->msg;
+    return m->padded < m->npad ? m->pad + 64 * m->padded : NULL;
+}
+
+static void inner_advance(sa_hmac_job *m)
+{
+    if (m->full) {
+        m->msg += 64;
+        m->full--;
+    } else {
+        m->padded++;
+    }
+}
+
+/* SHA-NI, the inner hash done: its digest becomes the outer block's first
+ * eight message words (then the padding of 96 bytes). */
+static void start_outer(sa_hmac_job *m)
+{
+    sa_sha256_mid_store(m->mid, m->st);
+    memcpy(m->ow, m->st, sizeof(m->st));
+    m->ow[8] = 0x80000000u;
+    memset(m->ow + 9, 0, 6 * sizeof(m->ow[0]));
+    m->ow[15] = 96 * 8;
+    sa_sha256_mid_load(m->mid, m->k->outer);
+    m->phase = 1;
 }
 
 void sa_hmac_step(sa_hmac_job *m)
 {
-    if (m->full) {
-        sa_sha256_blocks(m->st, m->msg, 1);
-        m->msg += 64;
-        m->full--;
-    } else if (m->padded < m->npad) {
-        sa_sha256_blocks(m->st, m->pad + 64 * m->padded++, 1);
-    } else if (!m->outer_done) {
-        sa_sha256_hmac_outer(m->k->outer, m->st, m->st);
-        m->outer_done = 1;
+    if (m->phase == 2)
+        return;
+    if (!m->ni) {
+        const uint8_t *b = inner_block(m);
+        if (b) {
+            sa_sha256_blocks(m->st, b, 1);
+            inner_advance(m);
+        } else {
+            sa_sha256_hmac_outer(m->k->outer, m->st, m->st);
+            m->phase = 2;
+        }
+        return;
+    }
+    if (m->phase == 0) {
+        sa_sha256_half(m->mid, inner_block(m), NULL, m->half);
+        if (m->half)
+            inner_advance(m);
+        m->half ^= 1;
+        if (!m->half && !inner_block(m))
+            start_outer(m);
+    } else {
+        sa_sha256_half(m->mid, NULL, m->ow, m->half);
+        m->half ^= 1;
+        if (!m->half) {
+            sa_sha256_mid_store(m->mid, m->st);
+            m->phase = 2;
+        }
     }
 }
 
 void sa_hmac_end(sa_hmac_job *m, uint8_t out[32])
 {
-    sa_sha256_blocks(m->st, m->msg, m->full);
-    sa_sha256_blocks(m->st, m->pad + 64 * m->padded, m->npad - m->padded);
-    if (!m->outer_done)
+    if (m->ni) {
+        if (m->half)
+            sa_hmac_step(m);                      /* the current block's second half */
+        if (m->phase == 0)
+            sa_sha256_mid_store(m->mid, m->st);   /* the rest a block at a time, below */
+        else if (m->phase == 1) {                 /* st is the inner digest */
+            sa_sha256_hmac_outer(m->k->outer, m->st, m->st);
+            m->phase = 2;
+        }
+    }
+    if (m->phase == 0) {
+        sa_sha256_blocks(m->st, m->msg, m->full);
+        sa_sha256_blocks(m->st, m->pad + 64 * m->padded, m->npad - m->padded);
         sa_sha256_hmac_outer(m->k->outer, m->st, m->st);
+    }
     put_digest(out, m->st);
     sa_wipe(m, sizeof(*m));
 }

@@ -30,6 +30,31 @@ void sa_hmac_sha256_x2(const sa_hmac_key *ka, const uint8_t *ma, size_t la, uint
 int sa_ct_equal(const uint8_t *a, const uint8_t *b, size_t n);
 /* Overwrite n bytes in a way the compiler may not elide. */
 void sa_wipe(void *p, size_t n);
+/* An HMAC-SHA256 computed a piece at a time: sa_hmac_step() issues the next
+ * piece (half a compression on SHA-NI, a whole one otherwise) and returns at
+ * once, so work the caller does until the next step runs while the SHA unit
+ * works through that piece's latency (the auth/slurm verifier scans the
+ * claims this way). sa_hmac_end() does what is left and gives the tag;
+ * sa_hmac_sha256 is begin + end. The job holds key-derived state: sa_hmac_end
+ * wipes it. */
+typedef struct {
+    const sa_hmac_key *k;
+    uint32_t st[8];           /* the standard state between blocks; the inner
+                               * digest once the outer hash has begun */
+    uint32_t mid[32];         /* SHA-NI: the state between halves and blocks */
+    uint32_t ow[16];          /* SHA-NI: the outer block's message words */
+    const uint8_t *msg;       /* the next full message block */
+    size_t full;              /* full message blocks left */
+    uint8_t pad[128];         /* the padded final block(s) */
+    size_t npad, padded;      /* how many, how many compressed */
+    int phase;                /* 0 inner hash, 1 outer hash, 2 done */
+    int half;                 /* SHA-NI: the next half of the current block */
+    int ni;                   /* SHA-NI halves in use */
+} sa_hmac_job;
+
+void sa_hmac_begin(sa_hmac_job *m, const sa_hmac_key *k, const uint8_t *msg, size_t len);
+void sa_hmac_step(sa_hmac_job *m);
+void sa_hmac_end(sa_hmac_job *m, uint8_t out[32]);
 /* cffi:end */
 
 /* SA_DECLASSIFY(p, n): the n bytes at p were computed from secrets but are
@@ -38,25 +63,6 @@ void sa_wipe(void *p, size_t n);
  * check build (tools/ct_check.sh compiles with -DSA_CT_CHECK), where valgrind
  * memcheck is told the bytes are defined so that it reports only branches on
  * data that is still secret. */
-/* An HMAC-SHA256 computed one compression at a time: sa_hmac_step() issues
- * the next compression and returns at once, so work the caller does until the
- * next step runs while the SHA unit works through that compression's latency
- * (the auth/slurm verifier scans the claims this way). sa_hmac_end() does what
- * is left and gives the tag; sa_hmac_sha256 is begin + end. The job holds
- * key-derived state: sa_hmac_end wipes it. */
-typedef struct {
-    const sa_hmac_key *k;
-    uint32_t st[8];
-    const uint8_t *msg;       /* the next full message block */
-    size_t full;              /* full message blocks left */
-    uint8_t pad[128];         /* the padded final block(s) */
-    size_t npad, padded;      /* how many, how many compressed */
-    int outer_done;
-} sa_hmac_job;
-
-void sa_hmac_begin(sa_hmac_job *m, const sa_hmac_key *k, const uint8_t *msg, size_t len);
-void sa_hmac_step(sa_hmac_job *m);
-void sa_hmac_end(sa_hmac_job *m, uint8_t out[32]);
 
 #ifdef SA_CT_CHECK
 #include <valgrind/memcheck.h>

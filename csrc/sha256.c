@@ -236,6 +236,62 @@ static void outer_shani_x2(const uint32_t oa[8], const uint32_t ia[8], uint32_t 
     shani_store(outb, b0, b1);
 }
 
+/* One compression in two halves, the state between them (and between blocks)
+ * kept in mid[] in SHA-NI's layout: [0..7] ABEF CDGH, [8..15] their values at
+ * the block's start, [16..31] the message schedule. Half 0 reads the block
+ * (bytes, big-endian) or its 16 message words. */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void half_shani(uint32_t mid[32], const uint8_t *block, const uint32_t *words, int half)
+{
+    __m128i st0 = _mm_loadu_si128((const __m128i *)(const void *)&mid[0]);
+    __m128i st1 = _mm_loadu_si128((const __m128i *)(const void *)&mid[4]);
+    __m128i w[4];
+    int g, q;
+
+    if (!half) {
+        _mm_storeu_si128((__m128i *)(void *)&mid[8], st0);
+        _mm_storeu_si128((__m128i *)(void *)&mid[12], st1);
+        if (block) {
+            const __m128i mask = _mm_loadu_si128((const __m128i *)(const void *)BSWAP_MASK);
+            SHANI_LOAD_W(w, block, mask);
+        } else {
+            for (q = 0; q < 4; q++)
+                w[q] = _mm_loadu_si128((const __m128i *)(const void *)&words[4 * q]);
+        }
+        SHANI_UNROLL
+        for (g = 0; g < 8; g++)
+            SHANI_GROUP(g, st0, st1, w, _mm_loadu_si128((const __m128i *)(const void *)&K[4 * g]));
+        for (q = 0; q < 4; q++)
+            _mm_storeu_si128((__m128i *)(void *)&mid[16 + 4 * q], w[q]);
+    } else {
+        for (q = 0; q < 4; q++)
+            w[q] = _mm_loadu_si128((const __m128i *)(const void *)&mid[16 + 4 * q]);
+        SHANI_UNROLL
+        for (g = 8; g < 16; g++)
+            SHANI_GROUP(g, st0, st1, w, _mm_loadu_si128((const __m128i *)(const void *)&K[4 * g]));
+        st0 = _mm_add_epi32(st0, _mm_loadu_si128((const __m128i *)(const void *)&mid[8]));
+        st1 = _mm_add_epi32(st1, _mm_loadu_si128((const __m128i *)(const void *)&mid[12]));
+    }
+    _mm_storeu_si128((__m128i *)(void *)&mid[0], st0);
+    _mm_storeu_si128((__m128i *)(void *)&mid[4], st1);
+}
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static void mid_load_shani(uint32_t mid[32], const uint32_t st[8])
+{
+    __m128i a, b;
+    shani_load(st, &a, &b);
+    _mm_storeu_si128((__m128i *)(void *)&mid[0], a);
+    _mm_storeu_si128((__m128i *)(void *)&mid[4], b);
+}
+
+__attribute__((target("sha,sse4.1,ssse3")))
+static void mid_store_shani(const uint32_t mid[32], uint32_t st[8])
+{
+    shani_store(st, _mm_loadu_si128((const __m128i *)(const void *)&mid[0]),
+                _mm_loadu_si128((const __m128i *)(const void *)&mid[4]));
+}
+
 static int cpu_has_shani(void)
 {
     unsigned int a, b, c, d;
@@ -353,6 +409,47 @@ void sa_sha256_hmac_outer2(const uint32_t oa[8], const uint32_t ia[8], uint32_t 
 #endif
     outer_portable(oa, ia, outa);
     outer_portable(ob, ib, outb);
+}
+
+int sa_sha256_halves(void)
+{
+#if SA_HAVE_SHANI_CODE
+    return sa_sha256_active() == SA_SHA256_SHANI;
+#else
+    return 0;
+#endif
+}
+
+void sa_sha256_mid_load(uint32_t mid[32], const uint32_t st[8])
+{
+#if SA_HAVE_SHANI_CODE
+    mid_load_shani(mid, st);
+#else
+    (void)mid;
+    (void)st;
+#endif
+}
+
+void sa_sha256_mid_store(const uint32_t mid[32], uint32_t st[8])
+{
+#if SA_HAVE_SHANI_CODE
+    mid_store_shani(mid, st);
+#else
+    (void)mid;
+    (void)st;
+#endif
+}
+
+void sa_sha256_half(uint32_t mid[32], const uint8_t *block, const uint32_t *words, int half)
+{
+#if SA_HAVE_SHANI_CODE
+    half_shani(mid, block, words, half);
+#else
+    (void)mid;
+    (void)block;
+    (void)words;
+    (void)half;
+#endif
 }
 
 void sa_sha256_init(sa_sha256_ctx *ctx)

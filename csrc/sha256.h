@@ -49,6 +49,16 @@ void sa_sha256_blocks2(uint32_t sa[8], const uint8_t *da, uint32_t sb[8], const 
 void sa_sha256_hmac_outer(const uint32_t outer[8], const uint32_t inner[8], uint32_t out[8]);
 void sa_sha256_hmac_outer2(const uint32_t oa[8], const uint32_t ia[8], uint32_t outa[8],
                            const uint32_t ob[8], const uint32_t ib[8], uint32_t outb[8]);
+/* One compression in two halves (rounds 0-31, then 32-63), for a caller that
+ * interleaves other work with each half's latency (sa_hmac_job): only when
+ * sa_sha256_halves() is 1 (SHA-NI active). mid holds the state between halves
+ * and blocks in SHA-NI's layout; mid_load/mid_store convert from/to a
+ * standard state. Half 0 reads the 64-byte block, or (block NULL) its 16
+ * message words. */
+int sa_sha256_halves(void);
+void sa_sha256_mid_load(uint32_t mid[32], const uint32_t st[8]);
+void sa_sha256_mid_store(const uint32_t mid[32], uint32_t st[8]);
+void sa_sha256_half(uint32_t mid[32], const uint8_t *block, const uint32_t *words, int half);
 extern const uint32_t sa_sha256_iv[8];
 
 #endif

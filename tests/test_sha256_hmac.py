@@ -154,3 +154,21 @@ def test_hmac_x2_padding_boundaries(impl, la, lb):
     ma, mb = bytes(range(256)) * 2, bytes(range(255, -1, -1)) * 2
     assert _mac_x2(ka, ma[:la], kb, mb[:lb]) == (cryptography_hmac(b"k" * 70, ma[:la]),
                                                  cryptography_hmac(b"other", mb[:lb]))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # impl holds for all inputs
+@given(key=st.binary(min_size=1, max_size=100), msg=st.binary(max_size=400),
+       steps=st.integers(min_value=0, max_value=40))
+def test_hmac_job_any_number_of_steps_then_end(impl, key, msg, steps):
+    """sa_hmac_job (the HMAC the auth/slurm verifier interleaves with its
+    scan): however many pieces are stepped before sa_hmac_end (none, some,
+    more than there are), the tag is the HMAC, and end wipes the job."""
+    k = HS256Key(key)
+    job = ffi.new("sa_hmac_job *")
+    out = ffi.new("uint8_t[32]")
+    lib.sa_hmac_begin(job, k._ctx, msg, len(msg))
+    for _ in range(steps):
+        lib.sa_hmac_step(job)
+    lib.sa_hmac_end(job, out)
+    assert bytes(out) == cryptography_hmac(key, msg)
+    assert bytes(ffi.buffer(job)) == bytes(ffi.sizeof("sa_hmac_job"))

@@ -608,3 +608,28 @@ def test_a_forged_token_leaves_no_result_behind():
     assert rc == lib.SA_E_BAD_SIGNATURE
     res = ffi.cast("sc_result *", scratch)
     assert res.err_claim == -1 and res.uid == 0 and res.gid == 0 and res.host_len == 0
+
+
+@pytest.mark.parametrize("impl", ["portable", "sha-ni"])
+def test_verify_across_block_counts_under_each_sha256(impl):
+    """sc_verify computes the MAC in pieces while it scans the claims; tokens
+    whose signing input spans every block count and both padding cases verify
+    under each SHA-256 implementation, and one wrong tag bit is refused."""
+    from slurmauth_fast._core import lib
+    code = {"portable": lib.SA_SHA256_PORTABLE, "sha-ni": lib.SA_SHA256_SHANI}[impl]
+    if code == lib.SA_SHA256_SHANI and not lib.sa_sha256_shani_available():
+        pytest.skip("this CPU has no SHA-NI")
+    ring = Keyring.from_key_bytes(KEY)
+    v = verifier(ring)
+    assert lib.sa_sha256_select(code) == code
+    try:
+        for n in range(0, 420, 7):
+            tok = create_credential(ring, uid=n, gid=1, host="h" * (1 + n % 5), payload=bytes(n),
+                                    now=NOW)
+            assert v.verify(tok, now=NOW).uid == n
+            head, _, sig = tok.rpartition(".")
+            bad = head + "." + ("B" if sig[0] == "A" else "A") + sig[1:]
+            with pytest.raises(E.SignatureError):
+                v.verify(bad, now=NOW)
+    finally:
+        lib.sa_sha256_select(lib.SA_SHA256_AUTO)
