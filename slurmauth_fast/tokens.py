@@ -370,11 +370,17 @@ class Verifier:
         except struct.error:      # a layout longer than this scratch buffer
             return _credential(buf, 0, state)
         if shape == lay.shape:
+            # host and cluster repeat from token to token: the layout keeps the
+            # last pair decoded (comparing bytes costs less than decoding them;
+            # one tuple, stored at once, so threads never see a torn pair)
+            hb, cb, h, c = lay.names
+            if host != hb or cluster != cb:
+                h, c = host.decode(), cluster.decode() if lay.cluster else None
+                lay.names = (host, cluster, h, c)
             cred = _new(Credential)
             _set(cred, "__dict__", {
-                "uid": uid, "gid": gid, "host": host.decode(),
-                "cluster": cluster.decode() if lay.cluster else None, "context": _CTX[ctx],
-                "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
+                "uid": uid, "gid": gid, "host": h, "cluster": c,
+                "context": _CTX[ctx], "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
                 "payload": payload if lay.payload else None, "kid": state.kids[kidx]})
             return cred
         return _credential(buf, 0, state)
@@ -595,10 +601,13 @@ class VerifiedBatch:
                 (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
                  host, cluster, payload) = unpack(out, off)
                 if shape == shape0:
+                    hb, cb, h, c = lay.names     # as in Verifier.verify
+                    if host != hb or cluster != cb:
+                        h, c = host.decode(), cluster.decode() if has_cluster else None
+                        lay.names = (host, cluster, h, c)
                     cred = _new(Credential)
                     _set(cred, "__dict__", {
-                        "uid": uid, "gid": gid, "host": host.decode(),
-                        "cluster": cluster.decode() if has_cluster else None,
+                        "uid": uid, "gid": gid, "host": h, "cluster": c,
                         "context": _CTX[ctx], "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
                         "payload": payload if has_payload else None, "kid": kids[kidx]})
                     append(cred)
@@ -642,7 +651,7 @@ class _Layout:
     lengths, so the last layout used is tried first (its ``shape`` is checked
     against the one C computed)."""
 
-    __slots__ = ("shape", "st", "unpack", "size", "cluster", "payload")
+    __slots__ = ("shape", "st", "unpack", "size", "cluster", "payload", "names")
 
     def __init__(self, hl: int, cl: int, pl: int) -> None:
         self.cluster = cl >= 0
@@ -652,6 +661,9 @@ class _Layout:
         self.st = struct.Struct(f"=8x8q8xq{_OUT - _HEAD.size}x{hl}s{max(cl, 0)}s{max(pl, 0)}s")
         self.size = self.st.size
         self.unpack = self.st.unpack_from
+        #: the last host and cluster bytes read with this layout, and decoded
+        self.names: Tuple[Optional[bytes], Optional[bytes], str, Optional[str]] = (
+            None, None, "", None)
 
 
 _layouts: Dict[Tuple[int, int, int], _Layout] = {}
