@@ -236,11 +236,9 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
 
 # sc_result as Python reads it: 11 int64 (err_claim .. shape), the lengths of
 # host, cluster and payload, the id/sbcast/net offsets and lengths; then, at
-# sc_result_space(), the bytes of host, cluster and payload back to back. The
-# layouts (_Layout) skip err_claim and objects: a result with objects has
-# shape -1, which no layout has.
+# sc_result_space(), the bytes of host, cluster and payload back to back
+# (_Layout and _credential below).
 _HEAD = struct.Struct("=11q")
-_OBJECTS_FLAGS = struct.Struct("=72xq")
 _LENS = struct.Struct("=3q")
 _OBJECTS = struct.Struct("=6q")
 _LENS_AT = _HEAD.size
@@ -362,27 +360,6 @@ class Verifier:
                         tok, n, when, ptr, cap)
         if rc:
             raise _failure(rc, buf, 0)
-        # The common case of _credential() inline: the call alone costs ~4%.
-        lay = _last[0]
-        try:
-            (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
-             host, cluster, payload) = lay.unpack(buf)
-        except struct.error:      # a layout longer than this scratch buffer
-            return _credential(buf, 0, state)
-        if shape == lay.shape:
-            # host and cluster repeat from token to token: the layout keeps the
-            # last pair decoded (comparing bytes costs less than decoding them;
-            # one tuple, stored at once, so threads never see a torn pair)
-            hb, cb, h, c = lay.names
-            if host != hb or cluster != cb:
-                h, c = host.decode(), cluster.decode() if lay.cluster else None
-                lay.names = (host, cluster, h, c)
-            cred = _new(Credential)
-            _set(cred, "__dict__", {
-                "uid": uid, "gid": gid, "host": h, "cluster": c,
-                "context": _CTX[ctx], "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
-                "payload": payload if lay.payload else None, "kid": state.kids[kidx]})
-            return cred
         return _credential(buf, 0, state)
 
     def verify_many(self, tokens: Sequence[TokenLike], *,
@@ -588,40 +565,14 @@ class VerifiedBatch:
         out, state, refused, base = self._out, self._state, self._refused, self._base
         res: List[Union[Credential, CredentialError]] = []
         append = res.append
-        # The common case of _credential() inline, as in Verifier.verify(): a
-        # verified token with the layout of the one before and no
-        # "id"/"sbcast"/"net".
-        lay = _last[0]
-        unpack, shape0, size, kids = lay.st.unpack_from, lay.shape, lay.size, state.kids
-        has_cluster, has_payload = lay.cluster, lay.payload
-        blen = len(out)
         for i, (st, off) in enumerate(zip(self._column(8, 4, "i"), self._column(0, 8, "Q"))):
-            off += base
-            if not st and off + size <= blen:
-                (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
-                 host, cluster, payload) = unpack(out, off)
-                if shape == shape0:
-                    hb, cb, h, c = lay.names     # as in Verifier.verify
-                    if host != hb or cluster != cb:
-                        h, c = host.decode(), cluster.decode() if has_cluster else None
-                        lay.names = (host, cluster, h, c)
-                    cred = _new(Credential)
-                    _set(cred, "__dict__", {
-                        "uid": uid, "gid": gid, "host": h, "cluster": c,
-                        "context": _CTX[ctx], "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
-                        "payload": payload if has_payload else None, "kid": kids[kidx]})
-                    append(cred)
-                    continue
-            if refused and i in refused:
-                append(refused[i])
+            if st:
+                append(refused[i] if refused and i in refused else _failure(st, out, base + off))
                 continue
             try:
-                append(_failure(st, out, off) if st else _credential(out, off, state))
+                append(_credential(out, base + off, state))
             except CredentialError as e:  # a malformed "id"/"sbcast"/"net" object
                 append(e)
-            lay = _last[0]                # _credential may have switched the layout
-            unpack, shape0, size = lay.st.unpack_from, lay.shape, lay.size
-            has_cluster, has_payload = lay.cluster, lay.payload
         return res
 
     def __iter__(self) -> Iterator[Union[Credential, CredentialError]]:
@@ -646,32 +597,39 @@ _CTX = CONTEXTS
 
 
 class _Layout:
-    """One struct format reading the head of the result and the host, cluster
-    and payload bytes for given lengths. Tokens from one cluster share those
-    lengths, so the last layout used is tried first (its ``shape`` is checked
-    against the one C computed)."""
+    """How to read a result whose host, cluster and payload have given
+    lengths: a struct that takes iat and exp, the fields a sender repeats
+    from token to token (ver, ruid, uid, gid, context, key index, objects,
+    shape: as C wrote them), host + cluster, and the payload. Tokens from one
+    cluster share those lengths, so the last layout used is tried first.
 
-    __slots__ = ("shape", "st", "unpack", "size", "cluster", "payload", "names")
+    ``cache`` holds the last credential read with it that had no
+    "id"/"sbcast"/"net" object: the keyring state it was verified with, its
+    repeated fields and names as bytes, and its ``__dict__``. A token whose
+    bytes match (same state: a reload may renumber kids) gets a copy of that
+    dict with its own iat, exp and payload: no other field needs decoding."""
+
+    __slots__ = ("shape", "unpack", "cluster", "payload", "cache")
 
     def __init__(self, hl: int, cl: int, pl: int) -> None:
         self.cluster = cl >= 0
         self.payload = pl >= 0
         lims = hl < _SHAPE_LIMIT and cl < _SHAPE_LIMIT and pl < _SHAPE_LIMIT
         self.shape = hl + ((cl + 1) << 21) + ((pl + 1) << 42) if lims else -2
-        self.st = struct.Struct(f"=8x8q8xq{_OUT - _HEAD.size}x{hl}s{max(cl, 0)}s{max(pl, 0)}s")
-        self.size = self.st.size
-        self.unpack = self.st.unpack_from
-        #: the last host and cluster bytes read with this layout, and decoded
-        self.names: Tuple[Optional[bytes], Optional[bytes], str, Optional[str]] = (
-            None, None, "", None)
+        self.unpack = struct.Struct(
+            f"=8x2q{_REPEATED}s{_OUT - 24 - _REPEATED}x{hl + max(cl, 0)}s{max(pl, 0)}s").unpack_from
+        self.cache: Tuple[Any, Optional[bytes], Optional[bytes], Dict[str, Any]] = (
+            None, None, None, {})
 
 
+_REPEATED = 64                            # ver .. shape, at offset 24
+_FULL = struct.Struct("=8x10q")           # iat .. shape
+assert ffi.offsetof("sc_result", "ver") == 24 and ffi.offsetof("sc_result", "host_len") == 24 + _REPEATED
 _layouts: Dict[Tuple[int, int, int], _Layout] = {}
 _last = [_Layout(0, -1, -1)]
 
 
-def _layout(buf: bytearray, base: int) -> _Layout:
-    lens = _LENS.unpack_from(buf, base + _LENS_AT)
+def _layout(lens: Tuple[int, int, int]) -> _Layout:
     lay = _layouts.get(lens)
     if lay is None:
         if len(_layouts) > 4096:
@@ -684,15 +642,31 @@ def _layout(buf: bytearray, base: int) -> _Layout:
 def _credential(buf: bytearray, base: int, state: Any) -> Credential:
     """Build the Credential from the C result at ``buf[base:]``."""
     lay = _last[0]
-    if base + lay.size > len(buf):
-        lay = _layout(buf, base)
-    (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
-     host, cluster, payload) = lay.st.unpack_from(buf, base)
-    if shape != lay.shape:
-        lay = _layout(buf, base)
-        (iat, exp, ver, ruid, uid, gid, ctx, kidx, shape,
-         host, cluster, payload) = lay.st.unpack_from(buf, base)
-    objects = _OBJECTS_FLAGS.unpack_from(buf, base)[0] if shape < 0 else 0
+    try:
+        iat, exp, repeated, names, payload = lay.unpack(buf, base)
+    except struct.error:          # this layout runs past the buffer: not the token's
+        pass
+    else:
+        st, rep0, names0, d0 = lay.cache
+        if repeated == rep0 and names == names0 and st is state:
+            d = d0.copy()
+            d["iat"] = iat
+            d["exp"] = exp
+            if lay.payload:
+                d["payload"] = payload
+            cred = _new(Credential)
+            _set(cred, "__dict__", d)
+            return cred
+    return _credential_read(buf, base, state)
+
+
+def _credential_read(buf: bytearray, base: int, state: Any) -> Credential:
+    """_credential for a result unlike the layout's cached one: every field
+    read and decoded (and the "id"/"sbcast"/"net" objects parsed)."""
+    hl, cl, pl = lens = _LENS.unpack_from(buf, base + _LENS_AT)
+    lay = _layout(lens)
+    iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape = _FULL.unpack_from(buf, base)
+    at = base + _OUT
     identity = sbcast = net = None
     if objects:
         io, il, so, sl, no, nl = _OBJECTS.unpack_from(buf, base + _OBJECTS_AT)
@@ -703,18 +677,23 @@ def _credential(buf: bytearray, base: int, state: Any) -> Credential:
             sbcast = loads_object(bytes(buf[base + so:base + so + sl]), ClaimsError, "claim 'sbcast'")
         if objects & 4:
             net = loads_object(bytes(buf[base + no:base + no + nl]), ClaimsError, "claim 'net'")
+    cl = max(cl, 0)
     cred = _new(Credential)
     # The C scanner has validated the UTF-8 of host and cluster. Fields left
     # out of the instance dict (identity, sbcast, net when absent) read as the
     # dataclass defaults (None): equality, repr and asdict see the same values.
-    d = {"uid": uid, "gid": gid, "host": host.decode(),
-         "cluster": cluster.decode() if lay.cluster else None, "context": _CTX[ctx],
-         "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
-         "payload": payload if lay.payload else None, "kid": state.kids[kidx]}
+    d = {"uid": uid, "gid": gid, "host": buf[at:at + hl].decode(),
+         "cluster": buf[at + hl:at + hl + cl].decode() if lay.cluster else None,
+         "context": _CTX[ctx], "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
+         "payload": bytes(buf[at + hl + cl:at + hl + cl + pl]) if lay.payload else None,
+         "kid": state.kids[kidx]}
     if objects:
         d["identity"] = identity
         d["sbcast"] = sbcast
         d["net"] = net
+    elif shape == lay.shape:      # the next token from this sender reads like this one
+        _, _, repeated, names, _ = lay.unpack(buf, base)
+        lay.cache = (state, repeated, names, dict(d, iat=0, exp=0, payload=None))
     _set(cred, "__dict__", d)
     return cred
 

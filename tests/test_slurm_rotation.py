@@ -94,3 +94,20 @@ def test_rotation_with_concurrent_verifiers(tmp_path):
             t.join()
     assert not failures, failures[:5]
     assert counts["checked"] > 100
+
+
+def test_a_reload_that_renames_a_key_is_seen_by_the_next_credential(tmp_path):
+    """The verifier reuses the fields of the last credential of the same shape
+    (see tokens._Layout); after a reload the same key index may carry another
+    kid, and the credential must name the new one."""
+    path = tmp_path / "slurm.jwks"
+    _write(path, [_jwk("k1", K1, True)])
+    ring = Keyring.load(conf_dir=str(tmp_path), env={})
+    v = Verifier(ring, verifier_uid=0)
+    tok = create_credential(ring, uid=5, gid=5, host="h", ttl=3600)
+    assert v.verify(tok).kid == "k1" and v.verify(tok).kid == "k1"
+    _write(path, [_jwk("k1-renamed", K1, True)])
+    ring.reload()
+    tok2 = create_credential(ring, uid=5, gid=5, host="h", ttl=3600)
+    assert v.verify(tok2).kid == "k1-renamed"
+    assert v.verify_batch([tok2, tok2])[1].kid == "k1-renamed"

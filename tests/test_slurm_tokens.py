@@ -635,22 +635,31 @@ def test_verify_across_block_counts_under_each_sha256(impl):
         lib.sa_sha256_select(lib.SA_SHA256_AUTO)
 
 
-def test_host_and_cluster_are_never_mixed_up_between_tokens_of_one_layout():
-    """The fast path keeps the last host/cluster pair decoded per layout; tokens
-    with the same lengths but other names, interleaved, from several threads,
-    each get their own (and an empty cluster stays "", an absent one None)."""
+def test_fields_are_never_mixed_up_between_tokens_of_one_layout():
+    """The fast path reuses the fields of the last credential of the same
+    layout (tokens._Layout.cache): tokens with the same lengths that differ
+    only in host or cluster, or only in iat/exp/payload, interleaved, from
+    several threads, each get their own (an empty cluster stays "", an absent
+    one None)."""
     import threading
     ring = Keyring.from_key_bytes(KEY)
     v = verifier(ring)
     names = [("nodeA1", "c1"), ("nodeB2", "c2"), ("nodeA1", "c2"), ("nodeB2", "c1")]
-    toks = [create_credential(ring, uid=i, gid=i, host=h, cluster=c, now=NOW)
-            for i, (h, c) in enumerate(names)]
+    toks = [create_credential(ring, uid=7, gid=7, host=h, cluster=c, now=NOW)
+            for h, c in names]
+    other = [create_credential(ring, uid=7, gid=7, host="nodeA1", cluster="c1", now=NOW - i,
+                               payload=bytes([i]) * 32) for i in range(4)]
+    for _ in range(2):
+        for i, tok in enumerate(other):
+            cred = v.verify(tok, now=NOW)
+            assert (cred.iat, cred.exp, cred.payload) == (NOW - i, NOW - i + 60, bytes([i]) * 32)
+        assert [c.payload for c in v.verify_batch(other, now=NOW)] == [bytes([i]) * 32 for i in range(4)]
     empty = create_credential(ring, uid=9, gid=9, host="nodeA1", cluster="", now=NOW)
     absent = create_credential(ring, uid=8, gid=8, host="nodeA1", now=NOW)
     for _ in range(3):
         for i, tok in enumerate(toks):
             cred = v.verify(tok, now=NOW)
-            assert (cred.uid, cred.host, cred.cluster) == (i, *names[i])
+            assert (cred.uid, cred.host, cred.cluster) == (7, *names[i])
     assert v.verify(empty, now=NOW).cluster == "" and v.verify(absent, now=NOW).cluster is None
     assert [(c.host, c.cluster) for c in v.verify_batch(toks * 3, now=NOW)] == names * 3
     bad = []
