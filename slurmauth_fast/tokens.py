@@ -603,13 +603,19 @@ class _Layout:
     shape: as C wrote them), host + cluster, and the payload. Tokens from one
     cluster share those lengths, so the last layout used is tried first.
 
-    ``cache`` holds the last credential read with it that had no
-    "id"/"sbcast"/"net" object: the keyring state it was verified with, its
-    repeated fields and names as bytes, and its ``__dict__``. A token whose
-    bytes match (same state: a reload may renumber kids) gets a copy of that
-    dict with its own iat, exp and payload: no other field needs decoding."""
+    ``cache`` maps the repeated fields and names (as bytes) of credentials
+    read with it that had no "id"/"sbcast"/"net" object to the keyring state
+    they were verified with and their ``__dict__``; ``last`` is the entry hit
+    last, as (state, repeated, names, dict), compared first (two bytes
+    compares cost less than hashing them for the lookup). A token whose bytes
+    are there (with the same state: a reload may renumber kids) gets a copy of
+    that dict with its own iat, exp and payload: no other field needs
+    decoding. Only verified credentials get in, so only a key holder can fill
+    it; once it holds _CACHE_MAX senders, others are read in full (a miss
+    costs one dict lookup), and an entry verified with keys since reloaded
+    is dropped when met."""
 
-    __slots__ = ("shape", "unpack", "cluster", "payload", "cache")
+    __slots__ = ("shape", "unpack", "read", "cluster", "payload", "cache", "last")
 
     def __init__(self, hl: int, cl: int, pl: int) -> None:
         self.cluster = cl >= 0
@@ -618,13 +624,17 @@ class _Layout:
         self.shape = hl + ((cl + 1) << 21) + ((pl + 1) << 42) if lims else -2
         self.unpack = struct.Struct(
             f"=8x2q{_REPEATED}s{_OUT - 24 - _REPEATED}x{hl + max(cl, 0)}s{max(pl, 0)}s").unpack_from
-        self.cache: Tuple[Any, Optional[bytes], Optional[bytes], Dict[str, Any]] = (
+        #: every field: iat .. shape, host, cluster, payload
+        self.read = struct.Struct(
+            f"=8x10q{_OUT - 88}x{hl}s{max(cl, 0)}s{max(pl, 0)}s").unpack_from
+        self.cache: Dict[Tuple[bytes, bytes], Tuple[Any, Dict[str, Any]]] = {}
+        self.last: Tuple[Any, Optional[bytes], Optional[bytes], Dict[str, Any]] = (
             None, None, None, {})
 
 
 _REPEATED = 64                            # ver .. shape, at offset 24
-_FULL = struct.Struct("=8x10q")           # iat .. shape
-assert ffi.offsetof("sc_result", "ver") == 24 and ffi.offsetof("sc_result", "host_len") == 24 + _REPEATED
+_CACHE_MAX = 4096                         # senders remembered per layout
+assert ffi.offsetof("sc_result", "ver") == 24 and ffi.offsetof("sc_result", "host_len") == 24 + _REPEATED == 88
 _layouts: Dict[Tuple[int, int, int], _Layout] = {}
 _last = [_Layout(0, -1, -1)]
 
@@ -645,28 +655,40 @@ def _credential(buf: bytearray, base: int, state: Any) -> Credential:
     try:
         iat, exp, repeated, names, payload = lay.unpack(buf, base)
     except struct.error:          # this layout runs past the buffer: not the token's
-        pass
-    else:
-        st, rep0, names0, d0 = lay.cache
-        if repeated == rep0 and names == names0 and st is state:
-            d = d0.copy()
-            d["iat"] = iat
-            d["exp"] = exp
-            if lay.payload:
-                d["payload"] = payload
-            cred = _new(Credential)
-            _set(cred, "__dict__", d)
-            return cred
-    return _credential_read(buf, base, state)
+        return _credential_read(buf, base, state)
+    st, rep0, names0, d = lay.last
+    if repeated != rep0 or names != names0 or st is not state:
+        key = (repeated, names)
+        hit = lay.cache.get(key)
+        if hit is None or hit[0] is not state:
+            if hit is not None:           # verified with keys since reloaded
+                lay.cache.pop(key, None)
+            return _credential_read(buf, base, state)
+        d = hit[1]
+        lay.last = (state, repeated, names, d)    # one tuple, stored at once
+    d = d.copy()
+    d["iat"] = iat
+    d["exp"] = exp
+    if lay.payload:
+        d["payload"] = payload
+    cred = _new(Credential)
+    _set(cred, "__dict__", d)
+    return cred
 
 
 def _credential_read(buf: bytearray, base: int, state: Any) -> Credential:
-    """_credential for a result unlike the layout's cached one: every field
-    read and decoded (and the "id"/"sbcast"/"net" objects parsed)."""
-    hl, cl, pl = lens = _LENS.unpack_from(buf, base + _LENS_AT)
-    lay = _layout(lens)
-    iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape = _FULL.unpack_from(buf, base)
-    at = base + _OUT
+    """_credential for a result not in the layout's cache: every field read
+    and decoded (and the "id"/"sbcast"/"net" objects parsed)."""
+    lay = _last[0]
+    try:
+        (iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+         host, cluster, payload) = lay.read(buf, base)
+    except struct.error:          # this layout runs past the buffer: not the token's
+        shape = None
+    if shape != lay.shape:        # other lengths (or objects, shape -1): look the layout up
+        lay = _layout(_LENS.unpack_from(buf, base + _LENS_AT))
+        (iat, exp, ver, ruid, uid, gid, ctx, kidx, objects, shape,
+         host, cluster, payload) = lay.read(buf, base)
     identity = sbcast = net = None
     if objects:
         io, il, so, sl, no, nl = _OBJECTS.unpack_from(buf, base + _OBJECTS_AT)
@@ -677,23 +699,24 @@ def _credential_read(buf: bytearray, base: int, state: Any) -> Credential:
             sbcast = loads_object(bytes(buf[base + so:base + so + sl]), ClaimsError, "claim 'sbcast'")
         if objects & 4:
             net = loads_object(bytes(buf[base + no:base + no + nl]), ClaimsError, "claim 'net'")
-    cl = max(cl, 0)
     cred = _new(Credential)
     # The C scanner has validated the UTF-8 of host and cluster. Fields left
     # out of the instance dict (identity, sbcast, net when absent) read as the
     # dataclass defaults (None): equality, repr and asdict see the same values.
-    d = {"uid": uid, "gid": gid, "host": buf[at:at + hl].decode(),
-         "cluster": buf[at + hl:at + hl + cl].decode() if lay.cluster else None,
-         "context": _CTX[ctx], "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
-         "payload": bytes(buf[at + hl + cl:at + hl + cl + pl]) if lay.payload else None,
-         "kid": state.kids[kidx]}
+    d = {"uid": uid, "gid": gid, "host": host.decode(),
+         "cluster": cluster.decode() if lay.cluster else None, "context": _CTX[ctx],
+         "iat": iat, "exp": exp, "ver": ver, "ruid": ruid,
+         "payload": payload if lay.payload else None, "kid": state.kids[kidx]}
     if objects:
         d["identity"] = identity
         d["sbcast"] = sbcast
         d["net"] = net
-    elif shape == lay.shape:      # the next token from this sender reads like this one
+    elif shape == lay.shape and len(lay.cache) < _CACHE_MAX:
+        # the next token from this sender will read like this one
         _, _, repeated, names, _ = lay.unpack(buf, base)
-        lay.cache = (state, repeated, names, dict(d, iat=0, exp=0, payload=None))
+        d0 = dict(d, iat=0, exp=0, payload=None)
+        lay.cache[repeated, names] = (state, d0)
+        lay.last = (state, repeated, names, d0)
     _set(cred, "__dict__", d)
     return cred
 
