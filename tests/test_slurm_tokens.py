@@ -677,3 +677,20 @@ def test_fields_are_never_mixed_up_between_tokens_of_one_layout():
     for t in threads:
         t.join()
     assert bad == []
+
+
+def test_field_cache_is_bounded_and_drops_entries_of_an_old_keyring_state(monkeypatch):
+    from slurmauth_fast import tokens as T
+    monkeypatch.setattr(T, "_CACHE_MAX", 2)
+    ring = Keyring.from_key_bytes(KEY)
+    v = verifier(ring)
+    toks = [create_credential(ring, uid=100 + i, gid=7, host="hostX", cluster="cc", now=NOW)
+            for i in range(5)]
+    for _ in range(3):
+        assert [v.verify(t, now=NOW).uid for t in toks] == [100 + i for i in range(5)]
+    lay = T._last[0]
+    assert len(lay.cache) == 2                       # full: the others are read in full
+    old = ring._state
+    ring._state = T.Keyring.from_key_bytes(KEY)._state  # as reload() swaps it
+    assert [v.verify(t, now=NOW).uid for t in toks[:2]] == [100, 101]
+    assert all(entry[0] is not old for entry in lay.cache.values())
