@@ -858,7 +858,8 @@ static int verify_head(const sc_keyset *ks, const sc_policy *pol, const char *to
 
 /* Step 5's scan, which may run before the MAC is known: decode the claims
  * and walk them into *c, stepping `mac` (when not NULL) once before the decode
- * and once per claim so its compressions overlap the scan. Nothing here is
+ * and then as the walk passes each tenth of the claims, so the MAC's latency
+ * overlaps the scan. Nothing here is
  * acted on until the MAC has matched (verify_claims): a forged token gets
  * its MAC error whatever its claims say, as in Slurm, whose libjwt parses the
  * claims before checking the signature too. */
