@@ -18,12 +18,12 @@ uid/gid range. Python only turns the C result into a :class:`Credential`
 """
 from __future__ import annotations
 
+import array
 import base64
 import functools
 import os
 import socket
 import struct
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -441,14 +441,13 @@ def _join(tokens: Sequence[TokenLike]) -> Optional[bytes]:
         return None
 
 
-# Output buffers of VerifiedBatch objects that were dropped while nothing else
-# referred to them, for the next verify_many: a fresh half-megabyte per call
-# costs page faults (zero-filled by the kernel) that took longer than the
-# verification itself once the heap had been used by other code. Every byte a
-# VerifiedBatch reads is written by the call that filled it.
+# Output buffers of dropped VerifiedBatch objects, for the next verify_many: a
+# fresh half-megabyte per call costs page faults (zero-filled by the kernel)
+# that took longer than the verification itself once the heap had been used by
+# other code. Every byte a VerifiedBatch reads is written by the call that
+# filled it.
 _pool: List[bytearray] = []
 _POOL_MAX = 4
-_refcount = getattr(sys, "getrefcount", None)
 
 
 def _out_buffer(need: int) -> Tuple[bytearray, Any, int]:
@@ -476,8 +475,8 @@ def _aligned(size: int, align: int) -> Tuple[bytearray, Any, int]:
 class VerifiedBatch:
     """The outcome of :meth:`Verifier.verify_many` for n tokens, in order.
 
-    ``status``, ``uid`` and ``gid`` are columns (memoryviews of C ints)
-    written by the C core: status 0 means verified, any other value is the C
+    ``status``, ``uid`` and ``gid`` are columns written by the C core (each a
+    read-only memoryview of C ints, copied out): status 0 means verified, any other value is the C
     status code of the first rule the token broke (-1: refused before C, a
     str token with non-ASCII characters); uid and gid are 0 for those.
     Indexing gives the :class:`Credential` or the
@@ -495,41 +494,48 @@ class VerifiedBatch:
         self._refused = refused
 
     def __del__(self) -> None:
-        out = self._out
-        # Reused only when this object held the last reference: a column
-        # (memoryview) kept by the caller holds its own and keeps it out.
-        if (_refcount is not None and _refcount(out) == 3 and len(out) <= _BATCH_KEEP
-                and len(_pool) < _POOL_MAX):
-            _pool.append(out)
+        # Nothing outside this object can still see the buffer: the columns
+        # it hands out are copies, and Credentials copy what they read.
+        # (At interpreter exit the module's globals may be gone: then nothing.)
+        pool = _pool
+        if pool is not None and len(self._out) <= _BATCH_KEEP and len(pool) < _POOL_MAX:
+            pool.append(self._out)
 
     def _column(self, at: int, width: int, fmt: Literal["i", "I", "Q"]) -> "memoryview[int]":
+        """A view of a column in the buffer: for this object's own use only."""
         start = self._base + at * self._n
         return memoryview(self._out)[start:start + width * self._n].cast(fmt)
+
+    def _copy(self, at: int, width: int, fmt: Literal["i", "I"]) -> "memoryview[int]":
+        """A column as the caller gets it: a read-only copy (4 bytes a token),
+        so the buffer can be reused once this object is gone."""
+        start = self._base + at * self._n
+        return memoryview(bytes(self._out[start:start + width * self._n])).cast(fmt)
 
     @property
     def status(self) -> "memoryview[int]":
         """Per token: 0 verified, else the C status (-1: refused before C)."""
-        col = self._column(8, 4, "i")
-        if self._refused:
-            col = memoryview(bytearray(col)).cast("i")
-            for i in self._refused:
-                col[i] = -1
-        return col
+        if not self._refused:
+            return self._copy(8, 4, "i")
+        col = self._column(8, 4, "i").tolist()
+        for i in self._refused:
+            col[i] = -1
+        return memoryview(array.array("i", col).tobytes()).cast("i")
 
     @property
     def uid(self) -> "memoryview[int]":
         """Per token: the credential's uid (0 where status is not 0)."""
-        return self._column(12, 4, "I")
+        return self._copy(12, 4, "I")
 
     @property
     def gid(self) -> "memoryview[int]":
         """Per token: the credential's gid (0 where status is not 0)."""
-        return self._column(16, 4, "I")
+        return self._copy(16, 4, "I")
 
     @property
     def verified(self) -> int:
         """How many tokens verified."""
-        return sum(1 for st in self.status if not st)
+        return sum(1 for st in self._column(8, 4, "i") if not st)
 
     def __len__(self) -> int:
         return self._n

@@ -172,24 +172,24 @@ def test_c_entry_refuses_bad_lengths_buffers_and_splits():
     assert _call(v, tok, None, 1, out_shift=4)[0] == lib.SA_E_ARG          # misaligned columns
 
 
-def test_output_buffers_are_reused_only_when_nothing_refers_to_them():
+def test_output_buffers_are_reused_and_columns_outlive_them():
+    """A dropped batch's buffer goes to the next verify_many; the columns a
+    caller kept are copies, so they still say what they said."""
     from slurmauth_fast import tokens as T
     v = Verifier(RING, verifier_uid=0)
     a = [create_credential(RING, uid=100 + i, gid=1, host="n", now=NOW) for i in range(8)]
     b = [create_credential(RING, uid=200 + i, gid=2, host="n", now=NOW) for i in range(8)]
     T._pool.clear()
     first = v.verify_many(a, now=NOW)
-    kept_uid = first.uid                   # a column the caller keeps
-    kept_cred = first[3]
+    kept_uid, kept_status, kept_cred = first.uid, first.status, first[3]
+    with pytest.raises(TypeError):
+        kept_uid[0] = 5                      # read-only
+    pooled = first._out
     del first
-    assert T._pool == []                   # the column still refers to the buffer
-    second = v.verify_many(b, now=NOW)     # must not write over what the caller still sees
+    assert T._pool == [pooled]
+    second = v.verify_many(b, now=NOW)     # reuses it
+    assert second._out is pooled and T._pool == []
     assert list(kept_uid) == [100 + i for i in range(8)] and kept_cred.uid == 103
-    assert list(second.uid) == [200 + i for i in range(8)]
-    del second, kept_uid                   # nothing refers to either buffer now
-    assert len(T._pool) == 1
-    pooled = T._pool[-1]
-    third = v.verify_many(a, now=NOW)
-    assert third._out is pooled and T._pool == []
-    assert list(third.uid) == [100 + i for i in range(8)] and third.verified == 8
-    assert [c.uid for c in third.to_list()] == [100 + i for i in range(8)]
+    assert list(kept_status) == [0] * 8
+    assert list(second.uid) == [200 + i for i in range(8)] and second.verified == 8
+    assert [c.uid for c in second.to_list()] == [200 + i for i in range(8)]
