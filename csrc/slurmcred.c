@@ -413,6 +413,23 @@ static int literal(jcur *j, const char *lit, size_t len)
 }
 
 /* Skip any JSON value (validating it); depth counts enclosing containers. */
+/* After a member or an element: ',' and the next one's first byte (1), the
+ * closing byte (0), or anything else (-1, malformed). */
+SC_INLINE int after_value(jcur *j, int close)
+{
+    ws(j);
+    if (peek(j) == ',') {
+        j->i++;
+        ws(j);
+        return 1;
+    }
+    if (peek(j) == close) {
+        j->i++;
+        return 0;
+    }
+    return -1;
+}
+
 static int skip_value(jcur *j, int depth, int bad)
 {
     int c = peek(j), rc;
@@ -455,17 +472,8 @@ static int skip_value(jcur *j, int depth, int bad)
         }
         if ((rc = skip_value(j, depth + 1, bad)) != SA_OK)
             return rc;
-        ws(j);
-        if (peek(j) == ',') {
-            j->i++;
-            ws(j);
-            continue;
-        }
-        if (peek(j) == (c == '{' ? '}' : ']')) {
-            j->i++;
-            return SA_OK;
-        }
-        return bad;
+        if ((rc = after_value(j, c == '{' ? '}' : ']')) <= 0)
+            return rc == 0 ? SA_OK : bad;
     }
 }
 
@@ -541,17 +549,10 @@ SC_INLINE int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
         rc = idx >= 0 ? fn(ctx, idx, j) : skip_value(j, 1, w->bad);
         if (rc != SA_OK)
             return rc;
-        ws(j);
-        if (peek(j) == ',') {
-            j->i++;
-            ws(j);
-            continue;
-        }
-        if (peek(j) == '}') {
-            j->i++;
+        if ((rc = after_value(j, '}')) < 0)
+            return w->bad;
+        if (rc == 0)
             break;
-        }
-        return w->bad;
     }
 end:
     ws(j);
