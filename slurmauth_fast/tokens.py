@@ -457,16 +457,17 @@ def _out_buffer(need: int) -> Tuple[bytearray, Any, int]:
         except IndexError:        # another thread took the last one
             break
         if len(buf) >= need + 8:
-            ptr = ffi.from_buffer(buf)
-            base = -int(ffi.cast("uintptr_t", ptr)) % 8
-            return buf, ptr + base, base
+            return _at_aligned(buf, 8)
     return _aligned(need, 8)
 
 
 def _aligned(size: int, align: int) -> Tuple[bytearray, Any, int]:
     """A zeroed buffer of at least ``size`` bytes, a cffi pointer to an
     ``align``-aligned start in it and that start's offset."""
-    buf = bytearray(size + align)
+    return _at_aligned(bytearray(size + align), align)
+
+
+def _at_aligned(buf: bytearray, align: int) -> Tuple[bytearray, Any, int]:
     ptr = ffi.from_buffer(buf)
     base = -int(ffi.cast("uintptr_t", ptr)) % align
     return buf, ptr + base, base
@@ -476,9 +477,10 @@ class VerifiedBatch:
     """The outcome of :meth:`Verifier.verify_many` for n tokens, in order.
 
     ``status``, ``uid`` and ``gid`` are columns written by the C core (each a
-    read-only memoryview of C ints, copied out): status 0 means verified, any other value is the C
-    status code of the first rule the token broke (-1: refused before C, a
-    str token with non-ASCII characters); uid and gid are 0 for those.
+    read-only memoryview of C ints, copied out): status 0 means verified,
+    any other value is the C status code of the first rule the token broke
+    (-1: refused before C, a str token with non-ASCII characters); uid and
+    gid are 0 for those.
     Indexing gives the :class:`Credential` or the
     :class:`~slurmauth_fast.errors.CredentialError` of one token, built from
     the record C kept for it; :meth:`to_list` builds them all."""
@@ -550,12 +552,16 @@ class VerifiedBatch:
             i += self._n
         if not 0 <= i < self._n:
             raise IndexError("VerifiedBatch index out of range")
-        if i in self._refused:
+        return self._answer(i, self._column(8, 4, "i")[i], self._column(0, 8, "Q")[i])
+
+    def _answer(self, i: int, st: int, off: int) -> Union[Credential, CredentialError]:
+        """Token i's Credential or error, from its status and record offset."""
+        if st and i in self._refused:
             return self._refused[i]
-        st = self._column(8, 4, "i")[i]
-        off = self._base + self._column(0, 8, "Q")[i]
         try:
-            return _failure(st, self._out, off) if st else _credential(self._out, off, self._state)
+            if st:
+                return _failure(st, self._out, self._base + off)
+            return _credential(self._out, self._base + off, self._state)
         except CredentialError as e:   # a malformed "id"/"sbcast"/"net" object
             return e
 
@@ -568,18 +574,9 @@ class VerifiedBatch:
 
     def to_list(self) -> List[Union[Credential, CredentialError]]:
         """Every token's Credential or CredentialError, in order."""
-        out, state, refused, base = self._out, self._state, self._refused, self._base
-        res: List[Union[Credential, CredentialError]] = []
-        append = res.append
-        for i, (st, off) in enumerate(zip(self._column(8, 4, "i"), self._column(0, 8, "Q"))):
-            if st:
-                append(refused[i] if refused and i in refused else _failure(st, out, base + off))
-                continue
-            try:
-                append(_credential(out, base + off, state))
-            except CredentialError as e:  # a malformed "id"/"sbcast"/"net" object
-                append(e)
-        return res
+        answer = self._answer
+        return [answer(i, st, off) for i, (st, off) in
+                enumerate(zip(self._column(8, 4, "i"), self._column(0, 8, "Q")))]
 
     def __iter__(self) -> Iterator[Union[Credential, CredentialError]]:
         return iter(self.to_list())
@@ -629,18 +626,18 @@ class _Layout:
         lims = hl < _SHAPE_LIMIT and cl < _SHAPE_LIMIT and pl < _SHAPE_LIMIT
         self.shape = hl + ((cl + 1) << 21) + ((pl + 1) << 42) if lims else -2
         self.unpack = struct.Struct(
-            f"=8x2q{_REPEATED}s{_OUT - 24 - _REPEATED}x{hl + max(cl, 0)}s{max(pl, 0)}s").unpack_from
+            f"=8x2q{_REPEATED}s{_OUT - _LENS_AT}x{hl + max(cl, 0)}s{max(pl, 0)}s").unpack_from
         #: every field: iat .. shape, host, cluster, payload
         self.read = struct.Struct(
-            f"=8x10q{_OUT - 88}x{hl}s{max(cl, 0)}s{max(pl, 0)}s").unpack_from
+            f"=8x10q{_OUT - _LENS_AT}x{hl}s{max(cl, 0)}s{max(pl, 0)}s").unpack_from
         self.cache: Dict[Tuple[bytes, bytes], Tuple[Any, Dict[str, Any]]] = {}
         self.last: Tuple[Any, Optional[bytes], Optional[bytes], Dict[str, Any]] = (
             None, None, None, {})
 
 
-_REPEATED = 64                            # ver .. shape, at offset 24
+_REPEATED = 64                            # ver .. shape, from offset 24 (after err_claim, iat, exp)
 _CACHE_MAX = 4096                         # senders remembered per layout
-assert ffi.offsetof("sc_result", "ver") == 24 and ffi.offsetof("sc_result", "host_len") == 24 + _REPEATED == 88
+assert ffi.offsetof("sc_result", "ver") + _REPEATED == ffi.offsetof("sc_result", "host_len") == _LENS_AT
 _layouts: Dict[Tuple[int, int, int], _Layout] = {}
 _last = [_Layout(0, -1, -1)]
 
