@@ -9,15 +9,21 @@ of) slurmctld. It does what slurmctld does with every incoming message:
    hash, both in :func:`~slurmauth_fast.rpc.verify_rpc` on the raw bytes (one
    C call: frame, HS256 signature, expiry, ruid, context "auth"/"sack", then
    the payload must hash this body and msg_type);
-4. answer. REQUEST_PING (1008) gets RESPONSE_SLURM_RC (8001) with rc 0; any
-   other verified message gets RESPONSE_SLURM_RC with
-   SLURM_UNEXPECTED_MSG_ERROR, since this shim implements nothing else.
+4. answer, as slurmctld 26.05 answers: REQUEST_PING (1008) gets
+   RESPONSE_SLURM_RC (8001) with rc 0; any other verified message gets
+   RESPONSE_SLURM_RC with SLURM_UNEXPECTED_MSG_ERROR, since this shim
+   implements nothing else.
 
-The reply is signed like slurmctld signs its own: context "auth", ``ruid``
-set to the requester's uid (so only the requester can verify it), the
-payload binding the reply body, and the requester's protocol version. A
-frame that does not parse or verify is logged (class and reason, never the
-token) and the connection is closed without a reply, as Slurm does.
+Replies carry no credential: slurmctld sets NO_AUTH_CRED on every response
+(the client already trusts the connection it opened), so the reply to a ping
+is a 24-byte frame with flags NO_AUTH_CRED|MSG_KEEP_BUFFER (0x0044), the
+requester's protocol version and the uint32 rc as body. One RPC per
+connection: after the reply the connection is closed, as slurmctld does (a
+second frame on it would get no answer there either). A credential that
+parses but does not verify is answered with rc 1007
+(SLURM_PROTOCOL_AUTHENTICATION_ERROR) before the close; a frame that does
+not parse is logged (class and reason, never the token) and the connection
+is closed without a reply.
 
 Run it with ``slurmauth-fast shim --unix /run/shim.sock`` or
 ``--listen 127.0.0.1:6817``; SIGHUP re-reads the keys, SIGINT/SIGTERM stop it
@@ -33,18 +39,20 @@ import signal
 import struct
 from typing import Any, List, Optional, Tuple
 
-from .bodyhash import HASH_K12, body_hash_payload
 from .cli import add_keyring_args, load_keyring
-from .errors import FrameTooLargeError, SlurmAuthError
+from .errors import CredentialError, FrameTooLargeError, SlurmAuthError
 from .keys import Keyring
 from .rpc import (
     DEFAULT_VERSIONS,
+    MSG_KEEP_BUFFER,
+    NO_AUTH_CRED,
     REQUEST_PING,
     RESPONSE_SLURM_RC,
     pack_frame,
+    parse_frame,
     verify_rpc,
 )
-from .tokens import Verifier, create_credential
+from .tokens import Verifier
 
 log = logging.getLogger("slurmauth_fast.shim")
 
@@ -56,6 +64,9 @@ DEFAULT_TIMEOUT = 10.0
 
 SLURM_SUCCESS = 0
 SLURM_UNEXPECTED_MSG_ERROR = 1000
+SLURM_PROTOCOL_AUTHENTICATION_ERROR = 1007
+#: The flags slurmctld puts on every reply (slurm_resp_msg_init()).
+REPLY_FLAGS = NO_AUTH_CRED | MSG_KEEP_BUFFER
 
 
 class ControllerShim:
@@ -69,7 +80,7 @@ class ControllerShim:
     def __init__(self, keyring: Keyring, *, verifier_uid: Optional[int] = None,
                  max_frame: int = DEFAULT_MAX_FRAME, timeout: float = DEFAULT_TIMEOUT,
                  block_null_hash: bool = False, block_zero_hash: bool = False,
-                 versions: Tuple[int, int] = DEFAULT_VERSIONS, hash_type: int = HASH_K12) -> None:
+                 versions: Tuple[int, int] = DEFAULT_VERSIONS) -> None:
         self.keyring = keyring
         self.verifier = Verifier(keyring, verifier_uid=verifier_uid)
         self.max_frame = max_frame
@@ -77,24 +88,21 @@ class ControllerShim:
         self.block_null_hash = block_null_hash
         self.block_zero_hash = block_zero_hash
         self.versions = versions
-        self.hash_type = hash_type
         self._servers: List[asyncio.AbstractServer] = []
 
     # -- one connection ------------------------------------------------------
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Serve one connection: frames one after another until EOF or a bad one."""
+        """Serve one connection: one frame, one reply, then close (as slurmctld)."""
         peer = _peer_name(writer)
         try:
-            while True:
-                frame = await self._read_frame(reader)
-                if frame is None:
-                    return
-                # Verifying is microseconds of C work (the GIL is released), so it
-                # runs inline; a shim taking large bodies could use an executor.
-                reply = self.answer(frame, peer)
-                writer.write(reply)
-                await writer.drain()
+            frame = await self._read_frame(reader)
+            if frame is None:
+                return
+            # Verifying is microseconds of C work (the GIL is released), so it
+            # runs inline; a shim taking large bodies could use an executor.
+            writer.write(self.answer(frame, peer))
+            await writer.drain()
         except SlurmAuthError as e:
             log.warning("%s: rejected: %s: %s", peer, type(e).__name__, e)
         except asyncio.TimeoutError:
@@ -148,23 +156,31 @@ class ControllerShim:
         return prefix + rest
 
     def answer(self, data: bytes, peer: str = "-") -> bytes:
-        """Verify one frame and build the reply frame (raises on a bad frame)."""
-        rpc = verify_rpc(data, self.verifier, block_null_hash=self.block_null_hash,
-                         block_zero_hash=self.block_zero_hash, versions=self.versions,
-                         max_frame=self.max_frame)
+        """Verify one frame and build the reply frame.
+
+        A credential that fails gets rc 1007, as from slurmctld; a frame that
+        does not parse raises (the caller closes the connection unanswered)."""
+        try:
+            rpc = verify_rpc(data, self.verifier, block_null_hash=self.block_null_hash,
+                             block_zero_hash=self.block_zero_hash, versions=self.versions,
+                             max_frame=self.max_frame)
+        except CredentialError as e:
+            # parse_frame raises for a frame that does not parse: no reply then
+            frame = parse_frame(data, versions=self.versions, max_frame=self.max_frame)
+            log.warning("%s: msg_type %d refused: %s: %s", peer, frame.msg_type,
+                        type(e).__name__, e)
+            return self.reply(RESPONSE_SLURM_RC, struct.pack(">I", SLURM_PROTOCOL_AUTHENTICATION_ERROR),
+                              version=frame.version)
         frame, cred = rpc.frame, rpc.credential
         rc = SLURM_SUCCESS if frame.msg_type == REQUEST_PING else SLURM_UNEXPECTED_MSG_ERROR
         log.info("%s: msg_type %d from uid %d (%s) -> rc %d",
                  peer, frame.msg_type, cred.uid, cred.host, rc)
-        return self.reply(RESPONSE_SLURM_RC, struct.pack(">I", rc),
-                          requester_uid=cred.uid, version=frame.version)
+        return self.reply(RESPONSE_SLURM_RC, struct.pack(">I", rc), version=frame.version)
 
-    def reply(self, msg_type: int, body: bytes, *, requester_uid: int, version: int) -> bytes:
-        """A frame signed as slurmctld signs replies: context "auth", ruid = requester."""
-        token = create_credential(
-            self.keyring, uid=os.getuid(), gid=os.getgid(), context="auth",
-            ruid=requester_uid, payload=body_hash_payload(body, msg_type, self.hash_type))
-        return pack_frame(msg_type, body, credential=token, version=version)
+    @staticmethod
+    def reply(msg_type: int, body: bytes, *, version: int) -> bytes:
+        """A reply frame as slurmctld sends it: no auth section, flags 0x0044."""
+        return pack_frame(msg_type, body, flags=REPLY_FLAGS, version=version)
 
     def reload_keys(self) -> None:
         """Re-read slurm.key/slurm.jwks, as ``scontrol reconfigure`` makes

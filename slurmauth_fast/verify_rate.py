@@ -28,8 +28,8 @@ in 1, 2, 4 threads of one process: the aggregate rate grows with free cores
 only as far as the work runs without the GIL; ``hashlib.sha256`` on 1 MiB,
 which drops the GIL too, shows how many cores the run actually had) and a
 socket run: client processes send framed RPCs over a unix socket to the
-example shim (``slurmauth-fast shim``, a separate process), which verifies
-each and signs a reply.
+example shim (``slurmauth-fast shim``, a separate process), one connection per
+RPC as Slurm clients do, which verifies each and answers it unsigned, as slurmctld does.
 
 ``benchmarks/verify_rate.py`` runs :func:`main`; a CLI subcommand can reuse
 :func:`add_arguments` and :func:`run_from_args`.
@@ -567,43 +567,41 @@ def _c_batch(v: Verifier, token: bytes, batch: int) -> Callable[[Any], Any]:
 
 
 def _client(addr: Any, frame: bytes, seconds: float, barrier: Any, result: Any) -> None:
-    """One client process: connect (TCP when ``addr`` is a (host, port) tuple,
-    else a unix socket path), then send the frame, read the whole reply,
-    repeat. Puts the count of answered RPCs, or the error text, on ``result``."""
-    try:
-        s = socket.socket(socket.AF_INET if isinstance(addr, tuple) else socket.AF_UNIX,
-                          socket.SOCK_STREAM)
-        s.connect(addr)
-        if isinstance(addr, tuple):
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except OSError as e:
-        barrier.wait()
-        result.put(f"connect: {e}")
-        return
+    """One client process, talking as Slurm clients do: one connection per RPC
+    (connect, send the frame, read the whole reply, close), repeated. TCP when
+    ``addr`` is a (host, port) tuple, else a unix socket path. Puts the count of
+    answered RPCs, or the error text (a reply with rc != 0 included), on ``result``."""
+    family = socket.AF_INET if isinstance(addr, tuple) else socket.AF_UNIX
     barrier.wait()
     n, deadline = 0, time.perf_counter() + seconds
-    recv = s.recv
     try:
         while time.perf_counter() < deadline:
-            s.sendall(frame)
-            head = b""
-            while len(head) < 4:
-                chunk = recv(4 - len(head))
-                if not chunk:
-                    raise ConnectionError("the shim closed the connection (frame refused?)")
-                head += chunk
-            (left,) = struct.unpack(">I", head)
-            while left:
-                chunk = recv(min(left, 65536))
-                if not chunk:
-                    raise ConnectionError("the shim closed the connection mid-reply")
-                left -= len(chunk)
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.connect(addr)
+                if family == socket.AF_INET:
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                s.sendall(frame)
+                head = b""
+                while len(head) < 4:
+                    chunk = s.recv(4 - len(head))
+                    if not chunk:
+                        raise ConnectionError("the shim closed the connection (frame refused?)")
+                    head += chunk
+                (left,) = struct.unpack(">I", head)
+                reply = b""
+                while left:
+                    chunk = s.recv(min(left, 65536))
+                    if not chunk:
+                        raise ConnectionError("the shim closed the connection mid-reply")
+                    left -= len(chunk)
+                    reply += chunk
+                rc = struct.unpack(">I", reply[-4:])[0] if len(reply) >= 4 else -1
+                if rc != 0:                       # RESPONSE_SLURM_RC: the body is the rc
+                    raise ConnectionError(f"the shim answered rc {rc} (frame refused)")
             n += 1
     except OSError as e:
         result.put(f"{type(e).__name__}: {e}")
         return
-    finally:
-        s.close()
     result.put(n)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from slurmauth_fast import errors as E
 from slurmauth_fast import keys, tokens
-from slurmauth_fast.rpc import REQUEST_PING, RESPONSE_SLURM_RC, body_hash_payload, pack_frame, verify_rpc
+from slurmauth_fast.rpc import REQUEST_PING, RESPONSE_SLURM_RC, body_hash_payload, pack_frame, parse_frame
 from slurmauth_fast.shim import ControllerShim
 
 KEY = b"shim test key: 32 bytes long!!!!"
@@ -45,14 +45,13 @@ async def read_reply(reader):
 
 
 def check_reply(keyring, reply, rc=0, version=0x2D00):
-    # The requester (CLIENT_UID) verifies the controller's reply.
-    v = verify_rpc(reply, tokens.Verifier(keyring, verifier_uid=CLIENT_UID))
-    assert v.frame.msg_type == RESPONSE_SLURM_RC and v.frame.version == version
-    assert bytes(v.frame.body) == struct.pack(">I", rc)
-    assert v.credential.context == "auth" and v.credential.ruid == CLIENT_UID
-    # ...and nobody else can: the reply is bound to the requester's uid
-    with pytest.raises(E.AudienceError):
-        verify_rpc(reply, tokens.Verifier(keyring, verifier_uid=CLIENT_UID + 1))
+    """The reply slurmctld 26.05 sends: no credential, flags NO_AUTH_CRED|MSG_KEEP_BUFFER,
+    the requester's version, body = uint32 rc (24 bytes in all, prefix included)."""
+    f = parse_frame(reply)
+    assert (f.msg_type, f.version, f.flags) == (RESPONSE_SLURM_RC, version, 0x0044)
+    assert f.auth_plugin is None and bytes(f.body) == struct.pack(">I", rc)
+    assert len(reply) == 24
+    assert reply == ControllerShim.reply(RESPONSE_SLURM_RC, struct.pack(">I", rc), version=version)
 
 
 def run_with_server(keyring, client, *, transport, tmp_path, **shim_kw):
@@ -89,18 +88,22 @@ def test_ping_is_answered(serve, keyring):
     check_reply(keyring, serve(client))
 
 
-def test_several_pings_on_one_connection_and_older_versions(serve, keyring):
+def test_one_rpc_per_connection_and_older_versions(serve, keyring):
+    """Like slurmctld: one reply, then the connection is closed; a second frame
+    sent on it gets nothing. Each protocol version is answered in its own."""
     async def client(connect):
-        reader, writer = await connect()
         replies = []
         for v in (0x2D00, 0x2A00):
-            writer.write(ping(keyring, version=v))
+            reader, writer = await connect()
+            writer.write(ping(keyring, version=v) + ping(keyring, version=v))
             replies.append(await read_reply(reader))
-        writer.close()
+            replies.append(await read_reply(reader))
+            writer.close()
         return replies
-    first, older = serve(client)
+    first, second, older, older_second = serve(client)
     check_reply(keyring, first)
     check_reply(keyring, older, version=0x2A00)
+    assert second == b"" and older_second == b""
 
 
 def test_other_verified_messages_get_an_error_rc(serve, keyring):
@@ -123,24 +126,36 @@ def closed_without_reply(data, *, eof=True):
     return client
 
 
-@pytest.mark.parametrize("case", ["bad_signature", "wrong_ruid", "body_tampered", "truncated",
-                                  "garbage", "oversized", "bad_version", "no_auth"])
-def test_bad_frames_are_logged_and_closed(serve, keyring, case, caplog):
-    good = ping(keyring, body=b"\x00\x00\x00\x00")
+@pytest.mark.parametrize("case", ["bad_signature", "wrong_ruid", "body_tampered", "no_auth"])
+def test_failed_credentials_get_rc_1007(serve, keyring, case, caplog):
+    """A frame that parses but whose credential fails is answered with
+    SLURM_PROTOCOL_AUTHENTICATION_ERROR and closed, as slurmctld does."""
     data = {
         "bad_signature": ping(keys.Keyring.from_key_bytes(b"another key, also 32 bytes long!")),
         "wrong_ruid": ping(keyring, ruid=os.getuid() + 1),
-        "body_tampered": good[:-1] + b"\x01",
+        "body_tampered": ping(keyring, body=b"\x00\x00\x00\x00")[:-1] + b"\x01",
+        "no_auth": pack_frame(REQUEST_PING, b"", flags=0x40),
+    }[case]
+    expected = {"bad_signature": "SignatureError", "wrong_ruid": "Error",
+                "body_tampered": "BodyHashMismatchError", "no_auth": "MissingCredentialError"}[case]
+    with caplog.at_level(logging.INFO, logger="slurmauth_fast.shim"):
+        check_reply(keyring, serve(closed_without_reply(data)), rc=1007)
+    assert expected in caplog.text
+    assert "eyJ" not in caplog.text          # tokens never reach the log
+
+
+@pytest.mark.parametrize("case", ["truncated", "garbage", "oversized", "bad_version"])
+def test_bad_frames_are_logged_and_closed(serve, keyring, case, caplog):
+    good = ping(keyring, body=b"\x00\x00\x00\x00")
+    data = {
         "truncated": good[:-3],
         "garbage": b"\x00\x00\x00\x08garbage!",
         "oversized": b"\xff\xff\xff\xff",
         "bad_version": ping(keyring, version=0x2900),
-        "no_auth": pack_frame(REQUEST_PING, b"", flags=0x40),
     }[case]
     expected = {
-        "bad_signature": "SignatureError", "wrong_ruid": "Error", "body_tampered": "BodyHashMismatchError",
         "truncated": "connection closed mid-frame", "garbage": "Error", "oversized": "FrameTooLargeError",
-        "bad_version": "ProtocolVersionError", "no_auth": "MissingCredentialError",
+        "bad_version": "ProtocolVersionError",
     }[case]
     # for the oversized frame, the server must close without waiting for the 4 GiB
     with caplog.at_level(logging.INFO, logger="slurmauth_fast.shim"):
@@ -223,16 +238,16 @@ def test_cli_shim_reloads_keys_on_sighup(keyring, tmp_path):
     try:
         assert proc.stdout.readline().startswith("listening on unix:")
         rotated = keys.Keyring.from_key_bytes(new_key)
-        assert asyncio.run(send(ping(rotated))) == b""          # not yet known
+        check_reply(rotated, asyncio.run(send(ping(rotated))), rc=1007)   # not yet known
         key.write_bytes(new_key)
         proc.send_signal(signal.SIGHUP)
         reply = b""
         for _ in range(50):                                     # the reload is asynchronous
             reply = asyncio.run(send(ping(rotated)))
-            if reply:
+            if parse_frame(reply).body != struct.pack(">I", 1007):
                 break
         check_reply(rotated, reply)
-        assert asyncio.run(send(ping(keyring))) == b""          # the old key is gone
+        check_reply(keyring, asyncio.run(send(ping(keyring))), rc=1007)   # the old key is gone
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)

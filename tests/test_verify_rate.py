@@ -165,7 +165,7 @@ def test_socket_run_reports_a_refused_frame(tmp_path):
     """A frame the shim refuses (bad signature) ends the run with the reason,
     instead of hanging or counting it."""
     inp = vr.make_inputs(64)
-    bad = vr.make_inputs(64)          # another key: the shim closes the connection
+    bad = vr.make_inputs(64)          # another key: the shim answers rc 1007
     inp.frame = bad.frame
     results, why = vr.socket_run(inp, (1,), 0.2, str(tmp_path))
-    assert results == [] and "client failed" in why and "closed the connection" in why
+    assert results == [] and "client failed" in why and "rc 1007" in why
