@@ -91,6 +91,7 @@ _STATUSES = {
     lib.SC_E_SCRATCH: (NativeBufferError, "scratch buffer too small"),
     lib.SC_E_OBJ_TYPE: (ClaimsError, "claim must be a JSON object"),
     lib.SC_E_BATCH_SPLIT: (BadArgumentError, "separated batch does not hold exactly n tokens"),
+    lib.SC_E_PAYLOAD_EMPTY: (PayloadError, "payload is an empty string (Slurm's base64 decode refuses it)"),
 }
 for _code, (_exc, _msg) in _STATUSES.items():
     register_status(_code, _exc, _msg)
