@@ -134,6 +134,10 @@ class JWKSError(KeyFileError):
     """A JWKS file breaks one of Slurm's rules."""
 
 
+class KeyFileTypeError(KeyFileError):
+    """A key path names no regular file (a FIFO, device, socket or directory)."""
+
+
 class SigningError(SlurmAuthError):
     """A credential could not be created."""
 
