@@ -32,6 +32,7 @@ import os
 import re
 import logging
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -97,7 +98,7 @@ class _KeyState:
     """An immutable key set plus the C view of it (``sc_keyset``)."""
 
     __slots__ = ("keys", "kids", "headers", "by_kid", "default_index", "source", "ks", "_c_keys",
-                 "_c_bytes", "warnings")
+                 "_c_bytes", "warnings", "wref", "__weakref__")
 
     def __init__(self, keys: List[SlurmKey], by_kid: bool, default_index: int, source: str) -> None:
         self.keys: Tuple[SlurmKey, ...] = tuple(keys)
@@ -107,6 +108,10 @@ class _KeyState:
         self.source = source
         #: What the load found worth a warning (e.g. a short slurm.key).
         self.warnings: Tuple[str, ...] = ()
+        #: A weak reference to this state: caches of what it verified hold
+        #: this, never the state, so a retired key set is freed (and its keys
+        #: wiped) once no verification in flight uses it.
+        self.wref = weakref.ref(self)
         #: The JOSE header Slurm (libjwt) writes when signing with each key.
         self.headers: Tuple[bytes, ...] = tuple(
             dumps_compact({"alg": "HS256", "typ": "JWT", **({"kid": k.kid} if by_kid else {})})
