@@ -43,7 +43,7 @@ def _big_int(obj: Any) -> bool:
     return False
 
 
-def dumps_compact(obj: Any) -> bytes:
+def dumps_compact(obj: Any, *, check_ints: bool = True) -> bytes:
     """Serialise like libjwt/jansson: compact, keys sorted, UTF-8.
 
     jansson writes control characters without a short form as ``\\u001F``
@@ -53,13 +53,14 @@ def dumps_compact(obj: Any) -> bytes:
     What :func:`loads_object` (and Slurm) would refuse is refused here too,
     with :class:`~slurmauth_fast.errors.BadArgumentError`: NaN/Infinity, values
     JSON cannot hold, integers beyond int64, NUL characters and unpaired
-    surrogates in strings."""
+    surrogates in strings. ``check_ints=False`` skips the int64 scan (a
+    regex over the text) for callers that range-checked every integer already."""
     try:
         text = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False,
                           allow_nan=False)
     except (TypeError, ValueError, RecursionError) as e:
         raise BadArgumentError(f"cannot serialise as JSON: {e}") from None
-    if _LONG_DIGITS.search(text) and _big_int(obj):
+    if check_ints and _LONG_DIGITS.search(text) and _big_int(obj):
         raise BadArgumentError("an integer is beyond int64 (jansson, so Slurm, refuses it)")
     if "\\u" in text:
         if "\\u0000" in text and _bad_char(obj):

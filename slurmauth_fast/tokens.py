@@ -228,7 +228,8 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     state = keyring._state  # one snapshot: the key and its header belong together
     key = state.keys[state.default_index]
     try:
-        return key.key.sign_raw(state.headers[state.default_index], dumps_compact(claims))
+        # every integer was range-checked above: no int64 scan of the text
+        return key.key.sign_raw(state.headers[state.default_index], dumps_compact(claims, check_ints=False))
     except BadArgumentError as e:
         raise SigningError(f"cannot sign credential: {e}") from None
 
