@@ -23,7 +23,9 @@ from . import errors
 from .cli import EXIT_FAILED, EXIT_OK, add_keyring_args, load_keyring
 from .errors import SlurmAuthError
 from .jws import DEFAULT_MAX_TOKEN
-from .tokens import CONTEXTS, RPC_CONTEXTS, Verifier
+from .credential import CONTEXTS, RPC_CONTEXTS
+from .unverified import decode_unverified
+from .verifier import Verifier
 
 _TIME_CLAIMS = ("iat", "exp")
 _HASH_TYPES = {1: "NONE (msg_type only)", 2: "K12", 4: "SHA3-256"}
@@ -70,32 +72,6 @@ def describe_payload(value: Any) -> str:
     if raw[0] == 1 and len(raw) == 3:
         return f"hash type {kind}, msg_type {int.from_bytes(raw[1:3], 'big')}"
     return f"hash type {kind}, digest {raw[1:].hex()}"
-
-
-def decode_unverified(token: str) -> Tuple[Dict[str, Any], Dict[str, Any], List[str]]:
-    """Header and claims of a compact JWS without any check. Segments that do
-    not decode are reported in the returned notes instead of raising."""
-    notes: List[str] = []
-    parts = token.split(".")
-    if len(parts) != 3:
-        notes.append(f"token has {len(parts)} '.'-separated segments, not 3")
-    out: List[Dict[str, Any]] = []
-    for name, seg in zip(("header", "claims"), parts[:2] + [""] * (2 - len(parts[:2]))):
-        try:
-            raw = base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4))
-        except (binascii.Error, ValueError):
-            notes.append(f"{name} is not base64url")
-            out.append({})
-            continue
-        try:
-            obj = json.loads(raw)
-        except ValueError:  # includes UnicodeDecodeError
-            obj = None
-        if not isinstance(obj, dict):
-            notes.append(f"{name} is not a JSON object: {raw[:80]!r}")
-            obj = {}
-        out.append(obj)
-    return out[0], out[1], notes
 
 
 def _print_claims(claims: Dict[str, Any]) -> None:

@@ -48,7 +48,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.hashes import SHA256
 
-from ._core import ffi, lib
+from ._bindings import hs256 as _hs256
 from .errors import (
     AlgorithmError,
     AlternateUserError,
@@ -202,15 +202,11 @@ def _b64(data: Union[str, bytes], exc: type, what: str, *, url: bool = True) -> 
     """Strict base64 through the C core: base64url without padding (JOSE), or
     padded standard base64 (``url=False``, for x5c). Canonical encodings only."""
     raw = data.encode("ascii", "replace") if isinstance(data, str) else data
-    cap = lib.sa_b64_decoded_max(len(raw))
-    out = ffi.new("uint8_t[]", cap + 1)
-    n = ffi.new("size_t *")
-    decode = lib.sa_b64url_decode if url else lib.sa_b64_decode
-    status = decode(raw, len(raw), out, cap + 1, n)
+    status, out = _hs256.b64_decode(raw, url=url)
     if status:
         err = error_for_status(status)
         raise err if exc is Base64Error else exc(f"{what}: {err}")
-    return bytes(ffi.buffer(out, n[0]))
+    return out
 
 
 def _rsa_public_key(d: Mapping[str, Any], where: str) -> rsa.RSAPublicKey:

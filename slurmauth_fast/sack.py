@@ -69,7 +69,8 @@ from .errors import (
 from .identity import Identity, identity_from_user
 from .jws import DEFAULT_MAX_TOKEN
 from .keys import SLURM_AUTH_UID_ANY, Keyring
-from .tokens import PROTOCOL_VERSION, RPC_CONTEXTS, Verifier, create_credential
+from .credential import PROTOCOL_VERSION, RPC_CONTEXTS, create_credential
+from .verifier import Verifier
 
 log = logging.getLogger("slurmauth_fast.sack")
 

@@ -50,9 +50,9 @@ from .rpc import (
     RESPONSE_SLURM_RC,
     pack_frame,
     parse_frame,
-    verify_rpc,
 )
-from .tokens import Verifier
+from .frame_verifier import verify_rpc
+from .verifier import Verifier
 
 log = logging.getLogger("slurmauth_fast.shim")
 

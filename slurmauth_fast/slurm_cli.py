@@ -16,7 +16,8 @@ from typing import Any, Dict
 
 from .cli import EXIT_OK, add_keyring_args, load_keyring
 from .keys import SLURM_AUTH_UID_ANY
-from .tokens import CONTEXTS, DEFAULT_TTL, RPC_CONTEXTS, Verifier, create_credential
+from .credential import CONTEXTS, DEFAULT_TTL, RPC_CONTEXTS, create_credential
+from .verifier import Verifier
 
 
 def register(subparsers: Any) -> None:

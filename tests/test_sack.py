@@ -20,15 +20,13 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("slurmauth_fast.tokens", reason="needs auth/slurm (issue 3)")
+from hypothesis import given
+from hypothesis import strategies as st
 
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from slurmauth_fast import errors, sack  # noqa: E402
-from slurmauth_fast.identity import identity_from_user  # noqa: E402
-from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring  # noqa: E402
-from slurmauth_fast.tokens import PROTOCOL_VERSION, Verifier, create_credential  # noqa: E402
+from slurmauth_fast import errors, sack
+from slurmauth_fast.identity import identity_from_user
+from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring
+from slurmauth_fast.tokens import PROTOCOL_VERSION, Verifier, create_credential
 
 NOBODY = 65534
 HANG_GUARD = 60  # seconds: only to turn a hang into a failure, never a timing assertion
