@@ -26,7 +26,7 @@ from .frame_verifier import FrameVerifier, VerifiedRpc, verify_rpc
 from .jws import DEFAULT_MAX_TOKEN, HS256Key, VerifiedJWS
 from .jwt import JWTCredential, JWTVerifier
 from .keys import Keyring, KeySnapshot
-from .rpc import RpcFrame, pack_frame, parse_frame
+from .frame import RpcFrame, pack_frame, parse_frame
 from .unverified import decode_unverified, get_unverified_header
 from .verifier import VerifiedBatch, Verifier
 

@@ -17,7 +17,7 @@ import binascii
 import json
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from . import errors
 from .cli import EXIT_FAILED, EXIT_OK, add_keyring_args, load_keyring

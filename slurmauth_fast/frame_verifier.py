@@ -23,7 +23,7 @@ from ._bindings.status import credential_failure, error_for_status
 from .bodyhash import check_body_hash
 from .exceptions import BadArgumentError, BadArgumentTypeError, UnsupportedAuthPluginError
 from .pack import BytesLike
-from .rpc import (AUTH_JWT, AUTH_MUNGE, AUTH_SLURM, DEFAULT_VERSIONS, MAX_FRAME, RpcFrame,
+from .frame import (AUTH_JWT, AUTH_MUNGE, AUTH_SLURM, DEFAULT_VERSIONS, MAX_FRAME, RpcFrame,
                   _frame_from, auth_credential, frame_error, parse_options)
 from .sender_cache import credential as _credential
 from .verifier import Verifier
@@ -113,7 +113,7 @@ class FrameVerifier:
         #: the accepted plugin ids, AuthType first
         self.plugins: Tuple[int, ...] = tuple(ids)
         self._slurm = slurm if AUTH_SLURM in ids else None
-        self._policy = slurm.c_policy if self._slurm is not None else None
+        self._policy = slurm.c_policy if slurm is not None and AUTH_SLURM in ids else None
         self._jwt = jwt if AUTH_JWT in ids else None
         self._munge = munge if AUTH_MUNGE in ids else None
         self.block_null_hash = bool(block_null_hash)

@@ -78,6 +78,7 @@ class KeySnapshot:
     by_kid: bool
     default_index: int
     source: str
+    _c: Keyset
 
     def __init__(self, keys: List[SlurmKey], by_kid: bool, default_index: int, source: str) -> None:
         headers = tuple(

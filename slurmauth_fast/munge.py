@@ -54,7 +54,7 @@ from .errors import (
     MungeUnavailableError,
     munge_error_class,
 )
-from .rpc import AUTH_MUNGE, RpcFrame, auth_credential, pack_frame, parse_frame
+from .frame import AUTH_MUNGE, RpcFrame, auth_credential, pack_frame, parse_frame
 
 #: The shared object Slurm and the munge tools link against (Debian: libmunge2).
 LIBMUNGE = "libmunge.so.2"

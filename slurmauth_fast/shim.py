@@ -42,7 +42,7 @@ from typing import Any, List, Optional, Tuple
 from .cli import add_keyring_args, load_keyring
 from .errors import CredentialError, FrameTooLargeError, SlurmAuthError
 from .keys import Keyring
-from .rpc import (
+from .frame import (
     DEFAULT_VERSIONS,
     MSG_KEEP_BUFFER,
     NO_AUTH_CRED,
@@ -174,7 +174,7 @@ class ControllerShim:
         frame, cred = rpc.frame, rpc.credential
         rc = SLURM_SUCCESS if frame.msg_type == REQUEST_PING else SLURM_UNEXPECTED_MSG_ERROR
         log.info("%s: msg_type %d from uid %d (%s) -> rc %d",
-                 peer, frame.msg_type, cred.uid, cred.host, rc)
+                 peer, frame.msg_type, rpc.uid, getattr(cred, "host", "-"), rc)
         return self.reply(RESPONSE_SLURM_RC, struct.pack(">I", rc), version=frame.version)
 
     @staticmethod

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import array
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Union
 
 from ._bindings import slurmcred as _sc
 from ._bindings.status import credential_failure, error_for_status
