@@ -227,13 +227,13 @@ def test_client_falls_through_candidates(kiosk, monkeypatch):
     """The first candidate that accepts wins; missing ones are skipped."""
     monkeypatch.delenv("SLURM_SACK_SOCKET", raising=False)
     tried = []
-    real = sack._connect_one
+    real = sack.client._connect_one
 
     def spy(path, deadline):
         tried.append(path)
         return real(kiosk.path if path == "/run/slurmctld/sack.socket" else path + ".absent", deadline)
 
-    monkeypatch.setattr(sack, "_connect_one", spy)
+    monkeypatch.setattr(sack.client, "_connect_one", spy)
     sack.sack_verify(create_credential(kiosk.keyring, uid=1, gid=1), cluster="zz")
     assert tried == ["/run/slurm-zz/sack.socket", "/run/slurm/sack.socket", "/run/slurmctld/sack.socket"]
 
@@ -339,7 +339,7 @@ def test_slow_identity_lookup_delays_only_its_caller(keyring, sockdir, monkeypat
     """With use_client_ids the passwd/group lookup runs off the loop: while one
     caller's lookup hangs (a stuck directory service), others are served."""
     release, entered = threading.Event(), threading.Event()
-    real = sack.identity_from_user
+    real = sack.server.identity_from_user
     calls = []
 
     def lookup(uid, gid=None):
@@ -349,7 +349,7 @@ def test_slow_identity_lookup_delays_only_its_caller(keyring, sockdir, monkeypat
             assert release.wait(HANG_GUARD)
         return real(uid, gid)
 
-    monkeypatch.setattr(sack, "identity_from_user", lookup)
+    monkeypatch.setattr(sack.server, "identity_from_user", lookup)
     k = ThreadKiosk(keyring, os.path.join(sockdir, "slowid.socket"), use_client_ids=True)
     try:
         out = {}
@@ -371,20 +371,20 @@ def test_slow_identity_lookup_delays_only_its_caller(keyring, sockdir, monkeypat
 
 def test_lookup_outliving_the_deadline_is_dropped(keyring, sockdir, monkeypatch):
     release = threading.Event()
-    real = sack.identity_from_user
+    real = sack.server.identity_from_user
 
     def stuck(uid, gid=None):
         assert release.wait(HANG_GUARD)
         return real(uid, gid)
 
-    monkeypatch.setattr(sack, "identity_from_user", stuck)
+    monkeypatch.setattr(sack.server, "identity_from_user", stuck)
     k = ThreadKiosk(keyring, os.path.join(sockdir, "stuckid.socket"), use_client_ids=True,
                     request_timeout=0.3)
     try:
         with pytest.raises(errors.SackCreateRefusedError):  # closed at the deadline, no reply
             sack.sack_create(0, socket_path=k.path, timeout=HANG_GUARD)
         release.set()
-        monkeypatch.setattr(sack, "identity_from_user", real)
+        monkeypatch.setattr(sack.server, "identity_from_user", real)
         sack.sack_create(0, socket_path=k.path, timeout=HANG_GUARD)  # the late result was discarded
     finally:
         release.set()
