@@ -991,7 +991,8 @@ def test_cli_sackd_bad_key_exits_3(sockdir):
 
 
 def test_cli_help_lists_sackd():
-    from slurmauth_fast import cli, sack_cli
+    from slurmauth_fast import cli
+    from slurmauth_fast.cli import sackd as sack_cli
     assert "sackd" in cli.build_parser().format_help()
     assert sack_cli.ROLES == sack.SERVER_ROLES
 

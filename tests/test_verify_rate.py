@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from slurmauth_fast.cli_bench import load_benchmark
+from slurmauth_fast.cli.bench import load_benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 vr = load_benchmark()

@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any, Optional
 
 #: Where a source checkout keeps the benchmark (the package does not ship it).
-BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "verify_rate.py"
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "verify_rate.py"
 
 
 def load_benchmark() -> Optional[ModuleType]:
