@@ -160,7 +160,7 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
         claims["payload"] = base64.b64encode(bytes(payload)).decode("ascii")
     # What jansson can hold, checked only where it is not already known: the
     # claim names above are plain ASCII, ver/ruid/uid/gid were range-checked
-    # and the payload is base64; walking the whole dict took a third of the time.
+    # and the payload is base64.
     if iat not in _INT64 or claims["exp"] not in _INT64:
         raise BadArgumentError("claims['iat'] is outside the 64-bit range jansson stores")
     for name in ("context", "cluster", "host", "id"):

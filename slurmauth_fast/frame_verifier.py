@@ -182,6 +182,10 @@ class FrameVerifier:
             return error_for_status(rc, "body hash")
         if rc == _fr.E_PLUGIN:
             plugin = _fr.auth_plugin(f)
+            if len(self.plugins) > 1:
+                return UnsupportedAuthPluginError(
+                    f"auth plugin {plugin} is not one of "
+                    f"{', '.join(_NAMES[p] for p in self.plugins)}", status=rc)
             return UnsupportedAuthPluginError(f"auth plugin {plugin} is not auth/slurm ({AUTH_SLURM})",
                                               status=rc)
         return error_for_status(rc)

@@ -127,9 +127,8 @@ def _batch_work(pol: Any, packed_len: int) -> Tuple[Any, int]:
 
 
 # Output buffers of released batches, for the next verify_many: a fresh
-# half-megabyte per call costs page faults (zero-filled by the kernel) that
-# took longer than the verification itself once the heap had been used by
-# other code. Every byte a batch reads is written by the call that filled it.
+# buffer per call would cost page faults (zero-filled by the kernel) on every
+# call. Every byte a batch reads is written by the call that filled it.
 _pool: List[bytearray] = []
 
 

@@ -139,11 +139,23 @@ def raise_for_status(status: int, context: str = "") -> None:
         raise error_for_status(status, context)
 
 
+#: Statuses that are about one claim whatever the scanner reports.
+STATUS_CLAIM: Dict[int, str] = {
+    lib.SC_E_EXPIRED: "exp", lib.SC_E_EXP_MISSING: "exp", lib.SC_E_RUID_MISSING: "ruid",
+    lib.SC_E_RUID: "ruid", lib.SC_E_IAT_MISSING: "iat", lib.SC_E_UID_MISSING: "uid",
+    lib.SC_E_GID_MISSING: "gid", lib.SC_E_HOST_MISSING: "host",
+    lib.SC_E_CONTEXT_MISSING: "context", lib.SC_E_CONTEXT: "context", lib.SC_E_PAYLOAD: "payload",
+}
+
+
 def claim_error(status: int, claim: int) -> SlurmAuthError:
     """The exception for a credential the C verifier refused with ``status``,
-    naming the claim at fault (``claim``: an SC_CL_* index, or -1)."""
+    naming the claim at fault (``claim``: an SC_CL_* index, or -1; statuses
+    about one claim name it as ``.claim`` either way)."""
     if claim < 0:
-        return error_for_status(status)
+        err = error_for_status(status)
+        err.claim = STATUS_CLAIM.get(status)
+        return err
     exc, msg = STATUS.get(status, (SlurmAuthError, f"unknown C status {status}"))
     name = CLAIM_NAMES[claim]
     if claim == CLAIM_ID and issubclass(exc, ClaimsError) and not issubclass(exc, IdentityError):
