@@ -255,7 +255,7 @@ def _addr(orig_addr: Optional[AddrLike]) -> Optional[Tuple[int, int, int, bytes]
         host, port = orig_addr
         orig_addr = OrigAddr(AF_INET6 if ":" in host else AF_INET, host, port)
     if not isinstance(orig_addr, OrigAddr):
-        raise BadArgumentError("orig_addr must be an OrigAddr or a (host, port) tuple")
+        raise BadArgumentTypeError("orig_addr must be an OrigAddr or a (host, port) tuple")
     if not all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in (orig_addr.family, orig_addr.port)):
         raise BadArgumentError("orig_addr family and port must be uint16")
     if orig_addr.family not in (AF_INET, AF_INET6):

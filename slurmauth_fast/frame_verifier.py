@@ -241,10 +241,11 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: Verifier, *,
         versions = tuple(versions)
         key = (bool(block_null_hash), bool(block_zero_hash), bool(length_prefix), versions,
                max_frame)
-    fv = verifier.frame_verifiers.get(key)
+    try:
+        fv = verifier.frame_verifiers.get(key)
+    except AttributeError:
+        raise BadArgumentTypeError("verifier must be a slurmauth_fast Verifier") from None
     if fv is None:
-        if not isinstance(verifier, Verifier):
-            raise BadArgumentTypeError("verifier must be a slurmauth_fast Verifier")
         fv = FrameVerifier(verifier, block_null_hash=block_null_hash,
                            block_zero_hash=block_zero_hash, length_prefix=length_prefix,
                            versions=versions, max_frame=max_frame)

@@ -53,6 +53,7 @@ from .errors import (
     AlgorithmError,
     AlternateUserError,
     BadArgumentError,
+    BadArgumentTypeError,
     Base64Error,
     ClaimsError,
     ExpiredError,
@@ -136,7 +137,7 @@ class AuthAltParameters:
         if text is None:
             return cls()
         if not isinstance(text, str):
-            raise BadArgumentError(f"AuthAltParameters must be a str, not {type(text).__name__}")
+            raise BadArgumentTypeError(f"AuthAltParameters must be a str, not {type(text).__name__}")
         values: Dict[str, Any] = {}
         unknown: List[str] = []
         for raw in text.split(","):
@@ -584,7 +585,7 @@ class JWTVerifier:
         packed beside it (None when it packed none). Raises a
         :class:`~slurmauth_fast.errors.CredentialError` subclass naming the rule."""
         if username is not None and not isinstance(username, str):
-            raise BadArgumentError(f"username must be a str or None, not {type(username).__name__}")
+            raise BadArgumentTypeError(f"username must be a str or None, not {type(username).__name__}")
         claims, alg, kid = self._check_signature(as_token_bytes(token))
         exp = _int_claim(claims, "exp", *_INT64)
         if exp < (int(time.time()) if now is None else now):

@@ -20,7 +20,7 @@ from ._bindings import slurmcred as _sc
 from ._bindings.status import credential_failure, error_for_status
 from ._bounded import BoundedCache
 from .credential import CONTEXTS, RPC_CONTEXTS, Credential, _uint32
-from .exceptions import BadArgumentError, CredentialError, HeaderError
+from .exceptions import BadArgumentError, BadArgumentTypeError, CredentialError, HeaderError
 from .jws import DEFAULT_MAX_TOKEN, TokenLike, as_token_bytes
 from .keys import Keyring
 from .sender_cache import credential as _credential
@@ -63,7 +63,7 @@ class Verifier:
                  contexts: Union[str, Sequence[str]] = RPC_CONTEXTS,
                  max_len: int = DEFAULT_MAX_TOKEN) -> None:
         if not isinstance(keyring, Keyring):
-            raise BadArgumentError("keyring must be a Keyring")
+            raise BadArgumentTypeError("keyring must be a Keyring")
         if type(max_len) is not int or max_len <= 0:
             raise BadArgumentError("max_len must be a positive integer")
         self.keyring = keyring
