@@ -122,7 +122,7 @@ class FrameVerifier:
         self.length_prefix = bool(length_prefix)
         self._opts, self._lo, self._hi = parse_options(versions, max_frame, length_prefix)
 
-    def verify(self, data: Union[RpcFrame, BytesLike], *, now: Optional[int] = None) -> VerifiedRpc:
+    def verify(self, data: Union[RpcFrame, BytesLike], now: Optional[int] = None) -> VerifiedRpc:
         """Verify one frame (raw bytes, or an already parsed :class:`RpcFrame`);
         raise the exception of the first rule it breaks."""
         if now is None:
@@ -242,15 +242,14 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: Verifier, *,
         key = (bool(block_null_hash), bool(block_zero_hash), bool(length_prefix), versions,
                max_frame)
     try:
-        fv = verifier.frame_verifiers.get(key)
-    except AttributeError:
-        raise BadArgumentTypeError("verifier must be a slurmauth_fast Verifier") from None
-    if fv is None:
+        fv = verifier.frame_verifiers[key]
+    except KeyError:
         fv = FrameVerifier(verifier, block_null_hash=block_null_hash,
                            block_zero_hash=block_zero_hash, length_prefix=length_prefix,
                            versions=versions, max_frame=max_frame)
         verifier.frame_verifiers.put(key, fv)
-    return fv.verify(frame, now=now)
-
+    except (AttributeError, TypeError):
+        raise BadArgumentTypeError("verifier must be a slurmauth_fast Verifier") from None
+    return fv.verify(frame, now)
 
 __all__ = ["PLUGINS", "FrameVerifier", "VerifiedRpc", "verify_rpc"]

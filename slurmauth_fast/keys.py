@@ -70,7 +70,7 @@ class KeySnapshot:
     ``default_index``, ``by_kid`` (slurm.jwks) and the C view (``keyset``,
     for the bindings). Read-only: a reload builds a new snapshot."""
 
-    __slots__ = ("keys", "kids", "headers", "by_kid", "default_index", "source", "_c")
+    __slots__ = ("keys", "kids", "headers", "by_kid", "default_index", "source", "keyset", "_c")
 
     keys: Tuple[SlurmKey, ...]
     kids: Tuple[Optional[str], ...]
@@ -78,6 +78,8 @@ class KeySnapshot:
     by_kid: bool
     default_index: int
     source: str
+    #: The ``sc_keyset *`` of these keys, for the C verifier (internal).
+    keyset: Any
     _c: Keyset
 
     def __init__(self, keys: List[SlurmKey], by_kid: bool, default_index: int, source: str) -> None:
@@ -89,16 +91,12 @@ class KeySnapshot:
                     for k, h in zip(keys, headers)], default_index, by_kid)
         for name, value in (("keys", tuple(keys)), ("kids", tuple(k.kid for k in keys)),
                             ("headers", headers), ("by_kid", by_kid),
-                            ("default_index", default_index), ("source", source), ("_c", c)):
+                            ("default_index", default_index), ("source", source), ("_c", c),
+                            ("keyset", c.cdata)):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a KeySnapshot is read-only")
-
-    @property
-    def keyset(self) -> Any:
-        """The ``sc_keyset *`` of these keys, for the C verifier (internal)."""
-        return self._c.cdata
 
     @property
     def default_key(self) -> SlurmKey:

@@ -1,13 +1,13 @@
-"""``slurmauth-fast verify`` and ``slurmauth-fast decode``: look at an auth/slurm
-credential.
+"""``slurmauth-fast verify``, ``cred-verify`` and ``decode``: look at an
+auth/slurm credential.
 
 ``verify`` checks a token exactly as slurmctld would (keys loaded like Slurm
 loads them, Slurm's order of checks) and, when it is rejected, says exactly
 why: the exception class, the Slurm error number and name, and the message.
 ``decode`` prints the header and claims WITHOUT checking anything; its output
 is labelled UNVERIFIED because anyone can write any claims into a token.
-(``cred-verify`` in :mod:`slurmauth_fast.slurm_cli` is the terse, JSON-only
-form for scripts; both take the key options of :func:`cli.add_keyring_args`.)
+``cred-verify`` is ``verify --format claims-json``, the terse JSON-only form
+for scripts; both take the key options of :func:`~slurmauth_fast.cli.add_keyring_args`.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""``slurmauth-fast keygen`` and ``slurmauth-fast jwks ...``: create slurm.key,
-create and rotate slurm.jwks (see :mod:`slurmauth_fast.keyadmin` for the
-workflow). Files are written atomically with mode 0600; an existing file is
-never replaced without ``--force`` (keygen, jwks new)."""
+"""``slurmauth-fast keygen``, ``jwks ...`` and ``keys-check``: create slurm.key,
+create and rotate slurm.jwks, list the keys as slurmctld loads them (see
+:mod:`slurmauth_fast.keyadmin` for the workflow). Files are written atomically
+with mode 0600; an existing file is never replaced without ``--force``
+(keygen, jwks new)."""
 from __future__ import annotations
 
 import argparse

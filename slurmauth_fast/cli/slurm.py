@@ -1,10 +1,9 @@
-"""``slurmauth-fast cred-create``, ``cred-verify`` and ``keys-check``: auth/slurm
-credentials and keys from the shell.
+"""``slurmauth-fast cred-create``: an auth/slurm credential from the shell.
 
 Keys are found as Slurm finds them (slurm.jwks, else slurm.key, beside
 slurm.conf or as given by SLURM_SACK_JWKS / SLURM_SACK_KEY / --key / --jwks),
-with Slurm's permission check. ``keys-check`` validates a slurm.jwks the way
-slurmctld would at start-up and lists the keys without their secrets.
+with Slurm's permission check. (``cred-verify`` is in :mod:`.inspect`,
+``keys-check`` in :mod:`.keys`.)
 """
 from __future__ import annotations
 
