@@ -233,23 +233,27 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: Verifier, *,
     (:func:`~slurmauth_fast.bodyhash.check_body_hash`, with Slurm's
     block_null_hash / block_zero_hash policy). Raw bytes go through one C
     call. The :class:`FrameVerifier` for these options is built once per
-    verifier (``verifier.frame_verifiers``)."""
+    verifier (``verifier.frame_verifier`` for the defaults,
+    ``verifier.frame_verifiers`` by options)."""
     if (versions is DEFAULT_VERSIONS and max_frame == MAX_FRAME and length_prefix is True
             and block_null_hash is False and block_zero_hash is False):
-        key: Any = None
-    else:
-        versions = tuple(versions)
-        key = (bool(block_null_hash), bool(block_zero_hash), bool(length_prefix), versions,
-               max_frame)
-    try:
-        fv = verifier.frame_verifiers[key]
-    except KeyError:
+        try:
+            fv = verifier.frame_verifier
+        except AttributeError:
+            raise BadArgumentTypeError("verifier must be a slurmauth_fast Verifier") from None
+        if fv is None:
+            fv = verifier.frame_verifier = FrameVerifier(verifier)
+        return fv.verify(frame, now)
+    if not isinstance(verifier, Verifier):
+        raise BadArgumentTypeError("verifier must be a slurmauth_fast Verifier")
+    versions = tuple(versions)
+    key = (bool(block_null_hash), bool(block_zero_hash), bool(length_prefix), versions, max_frame)
+    fv = verifier.frame_verifiers.get(key)
+    if fv is None:
         fv = FrameVerifier(verifier, block_null_hash=block_null_hash,
                            block_zero_hash=block_zero_hash, length_prefix=length_prefix,
                            versions=versions, max_frame=max_frame)
         verifier.frame_verifiers.put(key, fv)
-    except (AttributeError, TypeError):
-        raise BadArgumentTypeError("verifier must be a slurmauth_fast Verifier") from None
     return fv.verify(frame, now)
 
 __all__ = ["PLUGINS", "FrameVerifier", "VerifiedRpc", "verify_rpc"]

@@ -73,7 +73,9 @@ class Verifier:
         self.max_len = max_len
         self._policy = _sc.policy(max_len, self.verifier_uid, _context_mask(self.contexts))
         self._policies: BoundedCache[Any, Any] = BoundedCache(64)
-        #: frame verifiers by options (rpc.verify_rpc), built once each
+        #: rpc.verify_rpc's FrameVerifier for the default options, and for
+        #: other options by their values: each built once, on first use
+        self.frame_verifier: Any = None
         self.frame_verifiers: BoundedCache[Any, Any] = BoundedCache(64)
 
     @property
