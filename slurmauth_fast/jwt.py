@@ -440,12 +440,12 @@ class JWTCredential:
 
 def _int_claim(claims: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
     if name not in claims:
-        raise ClaimsError(f"required claim {name!r} is missing")
+        raise ClaimsError(f"required claim {name!r} is missing", claim=name)
     v = claims[name]
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ClaimsError(f"claim {name!r} must be an integer, not {type(v).__name__}")
+        raise ClaimsError(f"claim {name!r} must be an integer, not {type(v).__name__}", claim=name)
     if not lo <= v <= hi:
-        raise ClaimsError(f"claim {name!r} is out of range")
+        raise ClaimsError(f"claim {name!r} is out of range", claim=name)
     return v
 
 
@@ -563,7 +563,7 @@ class JWTVerifier:
             v = claims.get(f)
             if isinstance(v, str):
                 if not v or "\0" in v:
-                    raise UserClaimError(f"claim {f!r} is not a valid user name")
+                    raise UserClaimError(f"claim {f!r} is not a valid user name", claim=f)
                 return v
         raise UserClaimError(f"the token names no user (no string claim {', '.join(map(repr, fields))})")
 
@@ -589,7 +589,7 @@ class JWTVerifier:
         claims, alg, kid = self._check_signature(as_token_bytes(token))
         exp = _int_claim(claims, "exp", *_INT64)
         if exp < (int(time.time()) if now is None else now):
-            raise ExpiredError("token expired")
+            raise ExpiredError("token expired", claim="exp")
         iat = _int_claim(claims, "iat", *_INT64)
         name = self._token_user(claims)
 

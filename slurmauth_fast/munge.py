@@ -42,6 +42,7 @@ from typing import Any, List, Optional, Tuple, Union
 
 from ._bindings import munge as _bm
 from .bodyhash import HASH_K12, body_hash_payload, check_body_hash
+from .codes import EMUNGE_CRED_EXPIRED, EMUNGE_CRED_REPLAYED, EMUNGE_CRED_REWOUND, EMUNGE_SUCCESS
 from .errors import (
     MungeBadArgumentError,
     MungeBadCredentialError,
@@ -74,11 +75,8 @@ TTL_MAXIMUM = -1
 _UID_ANY = 0xFFFFFFFF  # MUNGE_UID_ANY / MUNGE_GID_ANY (-1) as uid_t / gid_t
 _INT_MAX = 0x7FFFFFFF
 
-# munge.h: munge_err_t values handled specially here (the exception classes
-# in errors.py carry the others as their ``code``).
-EMUNGE_SUCCESS = 0
 #: Codes for which munge_decode still returns the credential's contents.
-_CONTENTS_RETURNED = frozenset({15, 16, 17})  # EXPIRED, REWOUND, REPLAYED
+_CONTENTS_RETURNED = frozenset({EMUNGE_CRED_EXPIRED, EMUNGE_CRED_REWOUND, EMUNGE_CRED_REPLAYED})
 
 
 class Cipher(enum.IntEnum):

@@ -195,3 +195,14 @@ def test_batches_release_their_buffer(ring, slurm):
         assert list(batch.uid) == [5]
     with pytest.raises(E.BadArgumentError, match="released"):
         batch[0]
+
+
+def test_auth_jwt_claim_errors_carry_the_claim():
+    key = HS256Key(JWT_KEY)
+    v = JWTVerifier(hs256_key=key)
+    with pytest.raises(E.ExpiredError) as e:
+        v.verify(create_token(key, ME, caller_uid=0, lifespan=1, now=1000))
+    assert e.value.claim == "exp"
+    with pytest.raises(E.ClaimsError) as e:
+        v.verify(key.sign({"sun": ME, "exp": 2 ** 40}))
+    assert e.value.claim == "iat"
