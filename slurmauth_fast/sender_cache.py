@@ -139,11 +139,11 @@ def _credential_read(buf: bytearray, base: int, snap: Any) -> Credential:
         d["identity"] = identity
         d["sbcast"] = sbcast
         d["net"] = net
-    elif shape == lay.shape:
+    elif shape == lay.shape and len(lay.cache) < lay.cache.maxsize:
         # the next token from this sender will read like this one
         _, _, repeated, names, _ = lay.unpack(buf, base)
         d0 = dict(d, iat=0, exp=0, payload=None)
-        if lay.cache.put((repeated, names), (snap, d0)):
-            lay.last = (snap, repeated, names, d0)
+        lay.cache.put((repeated, names), (snap, d0))
+        lay.last = (snap, repeated, names, d0)
     _set(cred, "__dict__", d)
     return cred

@@ -301,13 +301,13 @@ class VerifiedBatch:
             i += self._n
         if not 0 <= i < self._n:
             raise IndexError("VerifiedBatch index out of range")
-        return self._answer(i, self._column(_STATUS, 4, "i")[i], self._column(_REC, 8, "Q")[i])
+        return self._answer(i, self._column(_STATUS, 4, "i")[i], self._column(_REC, 8, "Q")[i],
+                            self._buf())
 
-    def _answer(self, i: int, st: int, off: int) -> Union[Credential, CredentialError]:
+    def _answer(self, i: int, st: int, off: int, out: bytearray) -> Union[Credential, CredentialError]:
         """Token i's Credential or error, from its status and record offset."""
         if st and i in self._refused:
             return self._refused[i]
-        out = self._buf()
         try:
             if st:
                 return _failure(st, out, self._base + off)
@@ -324,8 +324,8 @@ class VerifiedBatch:
 
     def to_list(self) -> List[Union[Credential, CredentialError]]:
         """Every token's Credential or CredentialError, in order."""
-        answer = self._answer
-        return [answer(i, st, off) for i, (st, off) in
+        answer, out = self._answer, self._buf()
+        return [answer(i, st, off, out) for i, (st, off) in
                 enumerate(zip(self._column(_STATUS, 4, "i"), self._column(_REC, 8, "Q")))]
 
     def __iter__(self) -> Iterator[Union[Credential, CredentialError]]:
