@@ -106,9 +106,7 @@ static void p1600_portable(uint64_t a[25], unsigned rounds)
  * Each lane lives in the low qword of its own xmm register (the high qword is
  * don't-care: every operation is lane-wise), so a round's 25 input lanes, its
  * 5 theta terms and the output lanes being produced nearly fit the 32 EVEX
- * registers (gcc 12 keeps about ten operands a round on the stack; the code
- * is about 1.5x faster than the portable C on Zen 4 with gcc and 2x with
- * clang). A round is computed one output plane at a time (rho and pi
+ * registers (gcc 12 keeps about ten operands a round on the stack). A round is computed one output plane at a time (rho and pi
  * of the 5 lanes that land in plane y, then chi on them), so the inputs die
  * as the outputs are born; two variable sets A and E alternate between
  * rounds, which makes pi a pure renaming. vpternlogq does the three-input

@@ -962,8 +962,7 @@ static int scan_claims(const char *tok, uint8_t *scratch, const vstate *v, cl_ct
     j.i = 0;
     /* a MAC step (half a compression on SHA-NI) per tenth of the claims: each
      * gets about as much scan work behind it as the reorder window holds
-     * (measured with whole and half compressions, a step every claim, every
-     * second or third, every 1/4 to 1/16 of the bytes: this was best) */
+     * (benchmarks/results/notes.md: how the stride was chosen) */
     c->stride = cl_len / 10 + 1;
     c->next_step = c->stride;
     return walk_object(&j, &CL_SPEC, cl_member, c);

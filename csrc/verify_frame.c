@@ -3,9 +3,20 @@
 #include "bodyhash.h"
 #include "sa_status.h"
 
+static int verdict(sa_frame_verdict *v, int status, int stage, int64_t offset, int64_t claim)
+{
+    if (v) {
+        v->status = status;
+        v->stage = stage;
+        v->offset = offset;
+        v->claim = claim;
+    }
+    return status;
+}
+
 int sa_verify_frame_slurm(const uint8_t *data, size_t len, const sa_rpc_opts *o, sa_rpc_frame *f,
-                        const sc_keyset *ks, const sc_policy *pol, int64_t now,
-                        unsigned bh_flags, uint8_t *scratch, size_t cap)
+                          const sc_keyset *ks, const sc_policy *pol, int64_t now,
+                          unsigned bh_flags, uint8_t *scratch, size_t cap, sa_frame_verdict *v)
 {
     const sc_result *r = (const sc_result *)(void *)scratch;
     const uint8_t *payload;
@@ -13,20 +24,26 @@ int sa_verify_frame_slurm(const uint8_t *data, size_t len, const sa_rpc_opts *o,
     int rc;
 
     if (!data || !f || !scratch)
-        return SA_E_ARG;
+        return verdict(v, SA_E_ARG, SA_STAGE_PARSE, 0, -1);
     rc = sa_rpc_parse(data, len, o, f);
     if (rc != SA_OK)
-        return rc;
+        return verdict(v, rc, SA_STAGE_PARSE, (int64_t)f->err_off, -1);
     /* an auth/slurm section with a non-NULL token (packstr length counts the NUL) */
-    if (!f->has_auth || f->auth_plugin != SA_AUTH_SLURM || f->cred_len == 0)
-        return SA_E_ARG;
+    if (!f->has_auth)
+        return verdict(v, SA_E_FRAME_NO_AUTH, SA_STAGE_AUTH, 0, -1);
+    if (f->auth_plugin != SA_AUTH_SLURM)
+        return verdict(v, SA_E_FRAME_PLUGIN, SA_STAGE_AUTH, 0, -1);
+    if (f->cred_len == 0)
+        return verdict(v, SA_E_FRAME_NULL_CRED, SA_STAGE_AUTH, 0, -1);
     rc = sc_verify(ks, pol, (const char *)data + f->cred_off, f->cred_len - 1, now, scratch, cap);
     if (rc != SA_OK)
-        return rc;
+        /* err_claim is written for the statuses of the claims scan (20 and up) */
+        return verdict(v, rc, SA_STAGE_TOKEN, 0, rc >= 20 ? r->err_claim : -1);
     /* sc_verify wrote host, cluster and payload back to back after the result */
     plen = r->payload_len > 0 ? (size_t)r->payload_len : 0;
     payload = plen ? scratch + sc_result_space() + (size_t)r->host_len +
                      (r->cluster_len > 0 ? (size_t)r->cluster_len : 0) : NULL;
-    return sa_body_hash_check(payload, plen, data + f->body_off, f->body_length, f->msg_type,
-                              bh_flags);
+    rc = sa_body_hash_check(payload, plen, data + f->body_off, f->body_length, f->msg_type,
+                            bh_flags);
+    return verdict(v, rc, rc == SA_OK ? SA_STAGE_NONE : SA_STAGE_BODY_HASH, 0, -1);
 }

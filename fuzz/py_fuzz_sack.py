@@ -36,6 +36,7 @@ import atheris
 
 with atheris.instrument_imports(include=["slurmauth_fast"]):
     from slurmauth_fast import sack
+    from slurmauth_fast.sack import server as sack_server
     from slurmauth_fast.errors import SlurmAuthError
     from slurmauth_fast.keys import Keyring
     from slurmauth_fast.sack import HEADER_LEN, MIN_LENGTH, SACK_CREATE, SACK_VERIFY, PeerCred, SackServer
@@ -97,7 +98,7 @@ class FakeSock:
 def serve(stream: bytes, chunks: List[int], peer: PeerCred = PEER) -> Optional[bytes]:
     """Feed the stream to the kiosk's reader; the reply, or None when dropped."""
     sock = FakeSock(stream, chunks)
-    conn = sack._Conn(sock, peer, deadline=float("inf"))  # type: ignore[arg-type]
+    conn = sack_server._Conn(sock, peer, deadline=float("inf"))  # type: ignore[arg-type]
     limit = HEADER_LEN
     if len(stream) >= HEADER_LEN:
         version, length, rpc = _HDR.unpack_from(stream)

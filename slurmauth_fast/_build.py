@@ -1,11 +1,13 @@
 """cffi build script for the C core (``slurmauth_fast._native``).
 
-Every ``csrc/*.c`` file is compiled into one extension. Each public header in
-``csrc/`` carries the declarations Python may call between the markers
-``/* cffi:begin */`` and ``/* cffi:end */``; they are concatenated into the cdef,
-so a new C unit is exposed by writing its header, not by editing this file.
-The declarations there must be plain enough for cffi's parser (no macros
-other than integer ``#define``s, no attributes).
+The C units compiled into the production extension are listed here
+(:data:`UNITS`, each ``csrc/<unit>.c`` with its ``csrc/<unit>.h``, plus the
+status header): a new C unit is added to the list, and test-only code
+(``csrc/fuzz.c``, which holds a fixed key) is never compiled in. Each header
+carries the declarations Python may call between the markers
+``/* cffi:begin */`` and ``/* cffi:end */``; they are concatenated into the
+cdef in name order. The declarations there must be plain enough for cffi's
+parser (no macros other than integer ``#define``s, no attributes).
 """
 from __future__ import annotations
 
@@ -22,8 +24,15 @@ CSRC = ROOT / "csrc"
 _BLOCK = re.compile(r"/\* cffi:begin \*/(.*?)/\* cffi:end \*/", re.S)
 
 
+#: The production C units (csrc/<unit>.c and csrc/<unit>.h).
+UNITS = ("base64", "bodyhash", "hmac", "jws", "k12", "keccak", "pack", "rpc", "sha256", "sha3",
+         "slurmcred", "verify_frame")
+#: Headers without a .c file of their own.
+HEADERS_ONLY = ("sa_status",)
+
+
 def _headers() -> list[Path]:
-    return sorted(CSRC.glob("*.h"))
+    return sorted(CSRC / f"{name}.h" for name in UNITS + HEADERS_ONLY)
 
 
 def _cdef() -> str:
@@ -36,7 +45,7 @@ def _cdef() -> str:
 
 def _sources() -> list[str]:
     # Paths relative to the project root, as setuptools wants them.
-    return [os.path.relpath(p, ROOT) for p in sorted(CSRC.glob("*.c"))]
+    return [os.path.relpath(CSRC / f"{name}.c", ROOT) for name in UNITS]
 
 
 ffibuilder = FFI()

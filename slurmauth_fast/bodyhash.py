@@ -21,36 +21,11 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-from ._core import ffi, lib
-from .errors import (
-    BadArgumentError,
-    BlockedNoneHashError,
-    BodyHashLengthError,
-    BodyHashMismatchError,
-    BodyHashMsgTypeError,
-    MissingBodyHashError,
-    UnknownHashTypeError,
-    raise_for_status,
-    register_status,
-)
-
-HASH_NONE = lib.SA_HASH_NONE
-HASH_K12 = lib.SA_HASH_K12
-HASH_SHA3 = lib.SA_HASH_SHA3
-DIGEST_LEN = lib.SA_BODYHASH_DIGEST_LEN
+from ._bindings import bodyhash as _bh
+from ._bindings.bodyhash import DIGEST_LEN, HASH_K12, HASH_NONE, HASH_SHA3
+from .exceptions import BadArgumentError
 
 BytesLike = Union[bytes, bytearray, memoryview]
-
-register_status(lib.SA_E_HASH_MISSING, MissingBodyHashError,
-                "credential carries no body hash (block_null_hash)")
-register_status(lib.SA_E_HASH_NONE_BLOCKED, BlockedNoneHashError,
-                "credential carries the NONE body hash (block_zero_hash)")
-register_status(lib.SA_E_HASH_TYPE, UnknownHashTypeError, "unknown body hash type")
-register_status(lib.SA_E_HASH_LENGTH, BodyHashLengthError, "body hash payload has the wrong length")
-register_status(lib.SA_E_HASH_MSG_TYPE, BodyHashMsgTypeError,
-                "NONE body hash names another message type")
-register_status(lib.SA_E_HASH_MISMATCH, BodyHashMismatchError,
-                "body hash mismatch: body or message type altered")
 
 
 def _msg_type(msg_type: int) -> int:
@@ -61,16 +36,7 @@ def _msg_type(msg_type: int) -> int:
 
 def body_hash_payload(body: BytesLike, msg_type: int, hash_type: int = HASH_K12) -> bytes:
     """The credential payload binding ``body`` and ``msg_type`` (33 bytes, or 3 for NONE)."""
-    out = ffi.new("uint8_t[]", lib.SA_BODYHASH_MAX_PAYLOAD)
-    outlen = ffi.new("size_t *")
-    buf = ffi.from_buffer(body)
-    try:
-        rc = lib.sa_body_hash_payload(hash_type, buf, len(buf), _msg_type(msg_type),
-                                      out, len(out), outlen)
-    finally:
-        ffi.release(buf)   # before any raise: see check_body_hash
-    raise_for_status(rc, "body hash")
-    return ffi.buffer(out, outlen[0])[:]
+    return _bh.payload(body, _msg_type(msg_type), hash_type)
 
 
 def check_body_hash(payload: Optional[BytesLike], body: BytesLike, msg_type: int, *,
@@ -80,41 +46,21 @@ def check_body_hash(payload: Optional[BytesLike], body: BytesLike, msg_type: int
     Returns None when it binds them; raises a
     :class:`~slurmauth_fast.errors.BodyHashError` subclass naming the failure.
     An empty payload counts as no payload, as in Slurm."""
-    flags = (lib.SA_BH_BLOCK_NULL_HASH if block_null_hash else 0) | \
-            (lib.SA_BH_BLOCK_ZERO_HASH if block_zero_hash else 0)
-    p = ffi.from_buffer(payload) if payload is not None else ffi.NULL
-    plen = len(p) if payload is not None else 0
-    buf = ffi.from_buffer(body)
-    try:
-        rc = lib.sa_body_hash_check(p, plen, buf, len(buf), _msg_type(msg_type), flags)
-    finally:
-        ffi.release(buf)
-        if payload is not None:
-            ffi.release(p)
-    # The buffer exports are released before raising: the exception's
-    # traceback keeps this frame alive, and when the garbage collector clears
-    # a memoryview (``body`` is usually one) while a from_buffer export of it
-    # is still open, CPython later frees it through a NULL pointer (a segfault
-    # seen under pytest; valgrind: _memory_release in memory_dealloc).
-    raise_for_status(rc, "body hash")
+    flags = (_bh.BLOCK_NULL_HASH if block_null_hash else 0) | \
+            (_bh.BLOCK_ZERO_HASH if block_zero_hash else 0)
+    _bh.check(payload, body, _msg_type(msg_type), flags)
 
 
 def k12(data: BytesLike, custom: BytesLike = b"", length: int = 32) -> bytes:
     """KangarooTwelve(M = data, C = custom, L = length) (RFC 9861)."""
     if not isinstance(length, int) or length < 0:
         raise BadArgumentError("length must be a non-negative int")
-    out = ffi.new("uint8_t[]", max(length, 1))
-    m, c = ffi.from_buffer(data), ffi.from_buffer(custom)
-    lib.sa_k12(m, len(m), c, len(c), out, length)
-    return ffi.buffer(out, length)[:]
+    return _bh.k12(data, custom, length)
 
 
 def sha3_256(data: BytesLike, suffix: BytesLike = b"") -> bytes:
     """SHA3-256(data || suffix) (FIPS 202)."""
-    out = ffi.new("uint8_t[32]")
-    a, b = ffi.from_buffer(data), ffi.from_buffer(suffix)
-    lib.sa_sha3_256(a, len(a), b, len(b), out)
-    return bytes(out)
+    return _bh.sha3_256(data, suffix)
 
 
 __all__ = ["DIGEST_LEN", "HASH_K12", "HASH_NONE", "HASH_SHA3", "body_hash_payload",

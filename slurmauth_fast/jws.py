@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Union
 
-from ._core import ffi, lib
-from .errors import AlgorithmError, BadArgumentError, ClaimsError, HeaderError, raise_for_status
+from ._bindings import hs256 as _hs256
+from .exceptions import AlgorithmError, BadArgumentError, BadArgumentTypeError, ClaimsError, HeaderError
 from .jsonutil import dumps_compact, loads_object
 
 #: Default largest token accepted, in bytes. Slurm's own credentials are a few
@@ -32,7 +32,7 @@ def as_token_bytes(token: TokenLike) -> bytes:
             raise HeaderError("token contains non-ASCII characters") from None
     if isinstance(token, (bytes, bytearray, memoryview)):
         return bytes(token)
-    raise BadArgumentError(f"token must be str or bytes, not {type(token).__name__}")
+    raise BadArgumentTypeError(f"token must be str or bytes, not {type(token).__name__}")
 
 
 @dataclass(frozen=True)
@@ -55,26 +55,23 @@ class HS256Key:
 
     def __init__(self, key: BytesLike) -> None:
         if not isinstance(key, (bytes, bytearray, memoryview)):
-            raise BadArgumentError(f"key must be bytes, not {type(key).__name__}")
-        ctx = ffi.gc(ffi.new("sa_hmac_key *"), lib.sa_hmac_key_wipe)
-        buf = ffi.from_buffer(key)
-        raise_for_status(lib.sa_hmac_key_init(ctx, buf, len(buf)), "HS256 key")
-        self._ctx = ctx
+            raise BadArgumentTypeError(f"key must be bytes, not {type(key).__name__}")
+        self._ctx = _hs256.key_new(key)
 
     def __repr__(self) -> str:
-        state = "closed" if not self._ctx.ready else "loaded"
+        state = "loaded" if _hs256.key_ready(self._ctx) else "closed"
         return f"<HS256Key {state}, secret not shown>"
 
     @property
     def cdata(self) -> Any:
         """The ``sa_hmac_key *`` for other C entry points (internal)."""
-        if not self._ctx.ready:
+        if not _hs256.key_ready(self._ctx):
             raise BadArgumentError("HS256 key has been closed")
         return self._ctx
 
     def close(self) -> None:
         """Wipe the precomputed states now; the key is unusable afterwards."""
-        lib.sa_hmac_key_wipe(self._ctx)
+        _hs256.key_wipe(self._ctx)
 
     def __enter__(self) -> "HS256Key":
         return self
@@ -84,21 +81,11 @@ class HS256Key:
 
     def mac(self, message: BytesLike) -> bytes:
         """HMAC-SHA256(key, message)."""
-        out = ffi.new("uint8_t[32]")
-        buf = ffi.from_buffer(message)
-        lib.sa_hmac_sha256(self.cdata, buf, len(buf), out)
-        return bytes(out)
+        return _hs256.mac(self.cdata, message)
 
     def sign_raw(self, header: bytes, claims: bytes) -> str:
         """Sign already-serialised header and claims JSON bytes."""
-        cap = lib.sa_jws_hs256_signed_len(len(header), len(claims))
-        out = ffi.new("char[]", cap)
-        outlen = ffi.new("size_t *")
-        raise_for_status(
-            lib.sa_jws_hs256_sign(self.cdata, header, len(header), claims, len(claims), out, cap, outlen),
-            "sign",
-        )
-        return ffi.unpack(out, outlen[0]).decode("ascii")
+        return _hs256.sign(self.cdata, header, claims)
 
     def sign(self, claims: Mapping[str, Any], header: Optional[Mapping[str, Any]] = None) -> str:
         """Sign ``claims`` as a JWT. The header is ``{"alg":"HS256","typ":"JWT"}``
@@ -112,15 +99,7 @@ class HS256Key:
 
     def verify_raw(self, token: TokenLike, *, max_len: int = DEFAULT_MAX_TOKEN) -> "tuple[bytes, bytes]":
         """Check size, shape and tag; return the decoded header and claims bytes."""
-        tok = as_token_bytes(token)
-        cap = lib.sa_b64_decoded_max(len(tok)) if len(tok) <= max_len else 0
-        buf = ffi.new("uint8_t[]", 2 * cap + 2)
-        lens = ffi.new("size_t[2]")
-        raise_for_status(
-            lib.sa_jws_hs256_verify(self.cdata, tok, len(tok), max_len,
-                                    buf, cap + 1, lens, buf + cap + 1, cap + 1, lens + 1)
-        )
-        return ffi.buffer(buf, lens[0])[:], ffi.buffer(buf + cap + 1, lens[1])[:]
+        return _hs256.verify(self.cdata, as_token_bytes(token), max_len)
 
     def verify(self, token: TokenLike, *, max_len: int = DEFAULT_MAX_TOKEN) -> VerifiedJWS:
         """Verify an HS256 token: size limit, shape, strict base64url, tag (constant

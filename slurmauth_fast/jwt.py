@@ -48,11 +48,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.hashes import SHA256
 
-from ._core import ffi, lib
+from ._bindings import hs256 as _hs256
 from .errors import (
     AlgorithmError,
     AlternateUserError,
     BadArgumentError,
+    BadArgumentTypeError,
     Base64Error,
     ClaimsError,
     ExpiredError,
@@ -136,7 +137,7 @@ class AuthAltParameters:
         if text is None:
             return cls()
         if not isinstance(text, str):
-            raise BadArgumentError(f"AuthAltParameters must be a str, not {type(text).__name__}")
+            raise BadArgumentTypeError(f"AuthAltParameters must be a str, not {type(text).__name__}")
         values: Dict[str, Any] = {}
         unknown: List[str] = []
         for raw in text.split(","):
@@ -202,15 +203,11 @@ def _b64(data: Union[str, bytes], exc: type, what: str, *, url: bool = True) -> 
     """Strict base64 through the C core: base64url without padding (JOSE), or
     padded standard base64 (``url=False``, for x5c). Canonical encodings only."""
     raw = data.encode("ascii", "replace") if isinstance(data, str) else data
-    cap = lib.sa_b64_decoded_max(len(raw))
-    out = ffi.new("uint8_t[]", cap + 1)
-    n = ffi.new("size_t *")
-    decode = lib.sa_b64url_decode if url else lib.sa_b64_decode
-    status = decode(raw, len(raw), out, cap + 1, n)
+    status, out = _hs256.b64_decode(raw, url=url)
     if status:
         err = error_for_status(status)
         raise err if exc is Base64Error else exc(f"{what}: {err}")
-    return bytes(ffi.buffer(out, n[0]))
+    return out
 
 
 def _rsa_public_key(d: Mapping[str, Any], where: str) -> rsa.RSAPublicKey:
@@ -443,12 +440,12 @@ class JWTCredential:
 
 def _int_claim(claims: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
     if name not in claims:
-        raise ClaimsError(f"required claim {name!r} is missing")
+        raise ClaimsError(f"required claim {name!r} is missing", claim=name)
     v = claims[name]
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ClaimsError(f"claim {name!r} must be an integer, not {type(v).__name__}")
+        raise ClaimsError(f"claim {name!r} must be an integer, not {type(v).__name__}", claim=name)
     if not lo <= v <= hi:
-        raise ClaimsError(f"claim {name!r} is out of range")
+        raise ClaimsError(f"claim {name!r} is out of range", claim=name)
     return v
 
 
@@ -566,7 +563,7 @@ class JWTVerifier:
             v = claims.get(f)
             if isinstance(v, str):
                 if not v or "\0" in v:
-                    raise UserClaimError(f"claim {f!r} is not a valid user name")
+                    raise UserClaimError(f"claim {f!r} is not a valid user name", claim=f)
                 return v
         raise UserClaimError(f"the token names no user (no string claim {', '.join(map(repr, fields))})")
 
@@ -588,11 +585,11 @@ class JWTVerifier:
         packed beside it (None when it packed none). Raises a
         :class:`~slurmauth_fast.errors.CredentialError` subclass naming the rule."""
         if username is not None and not isinstance(username, str):
-            raise BadArgumentError(f"username must be a str or None, not {type(username).__name__}")
+            raise BadArgumentTypeError(f"username must be a str or None, not {type(username).__name__}")
         claims, alg, kid = self._check_signature(as_token_bytes(token))
         exp = _int_claim(claims, "exp", *_INT64)
         if exp < (int(time.time()) if now is None else now):
-            raise ExpiredError("token expired")
+            raise ExpiredError("token expired", claim="exp")
         iat = _int_claim(claims, "iat", *_INT64)
         name = self._token_user(claims)
 

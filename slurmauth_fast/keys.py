@@ -15,8 +15,8 @@ time) retires a key: tokens naming it are refused once it has passed. Other
 fields are ignored. Every broken rule is an error naming the file, the key
 and the rule (Slurm stops the daemon).
 
-A :class:`Keyring` holds the loaded keys as one immutable state object;
-:meth:`Keyring.reload` builds a complete new state and swaps it in with a
+A :class:`Keyring` holds the loaded keys as one immutable :class:`KeySnapshot`;
+:meth:`Keyring.reload` builds a complete new snapshot and swaps it in with a
 single reference assignment, so a verifier sees either the old or the new set,
 never a mix, and a key removed by the reload cannot verify anything that
 starts after ``reload()`` returns. Key material lives only in C memory
@@ -36,7 +36,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from ._core import ffi
+from ._bindings.slurmcred import Keyset
 from .errors import BadArgumentError, JWKSError, KeyFileError, KeyIdError
 from .jsonutil import dumps_compact, loads_object
 from .jws import HS256Key
@@ -94,52 +94,58 @@ class SlurmKey:
     key: HS256Key = field(repr=False)
 
 
-class _KeyState:
-    """An immutable key set plus the C view of it (``sc_keyset``)."""
+class KeySnapshot:
+    """One immutable key set, as a Keyring holds it between reloads:
+    ``keys``, ``kids``, the JOSE ``headers`` Slurm writes for each key, the
+    ``default_index``, ``by_kid`` (slurm.jwks) and the C view (``keyset``,
+    for the bindings). Read-only: a reload builds a new snapshot."""
 
-    __slots__ = ("keys", "kids", "headers", "by_kid", "default_index", "source", "ks", "_c_keys",
-                 "_c_bytes", "warnings", "wref", "__weakref__")
+    __slots__ = ("keys", "kids", "headers", "by_kid", "default_index", "source", "keyset", "_c",
+                 "warnings", "wref", "__weakref__")
 
-    def __init__(self, keys: List[SlurmKey], by_kid: bool, default_index: int, source: str) -> None:
-        self.keys: Tuple[SlurmKey, ...] = tuple(keys)
-        self.kids: Tuple[Optional[str], ...] = tuple(k.kid for k in keys)
-        self.by_kid = by_kid
-        self.default_index = default_index
-        self.source = source
-        #: What the load found worth a warning (e.g. a short slurm.key).
-        self.warnings: Tuple[str, ...] = ()
-        #: A weak reference to this state: caches of what it verified hold
-        #: this, never the state, so a retired key set is freed (and its keys
-        #: wiped) once no verification in flight uses it.
-        self.wref = weakref.ref(self)
-        #: The JOSE header Slurm (libjwt) writes when signing with each key.
-        self.headers: Tuple[bytes, ...] = tuple(
+    keys: Tuple[SlurmKey, ...]
+    kids: Tuple[Optional[str], ...]
+    headers: Tuple[bytes, ...]
+    by_kid: bool
+    default_index: int
+    source: str
+    #: The ``sc_keyset *`` of these keys, for the C verifier (internal).
+    keyset: Any
+    _c: Keyset
+    #: What the load found worth a warning (e.g. a short slurm.key).
+    warnings: Tuple[str, ...]
+    #: A weak reference to this snapshot: caches of what it verified hold this, never the
+    #: snapshot, so a retired key set is freed (and its keys wiped) once no verification in
+    #: flight uses it.
+    wref: "weakref.ReferenceType[KeySnapshot]"
+
+    def __init__(self, keys: List[SlurmKey], by_kid: bool, default_index: int, source: str,
+                 warnings: Tuple[str, ...] = ()) -> None:
+        headers = tuple(
             dumps_compact({"alg": "HS256", "typ": "JWT", **({"kid": k.kid} if by_kid else {})})
             for k in keys)
-        c_keys = ffi.new("sc_key[]", len(keys))
-        self._c_bytes: List[Any] = []  # keeps the kid and header bytes alive as long as c_keys
-        for i, k in enumerate(keys):
-            if k.kid is not None:
-                kid = k.kid.encode("utf-8")
-                c_keys[i].kid = self._keep(kid)
-                c_keys[i].kid_len = len(kid)
-            hdr = base64.urlsafe_b64encode(self.headers[i]).rstrip(b"=")
-            c_keys[i].hdr = self._keep(hdr)
-            c_keys[i].hdr_len = len(hdr)
-            c_keys[i].key = k.key.cdata
-            c_keys[i].exp = k.exp or 0
-        self._c_keys = c_keys
-        ks = ffi.new("sc_keyset *")
-        ks.keys = c_keys
-        ks.nkeys = len(keys)
-        ks.default_index = default_index
-        ks.by_kid = 1 if by_kid else 0
-        self.ks = ks
+        c = Keyset([(None if k.kid is None else k.kid.encode("utf-8"),
+                     base64.urlsafe_b64encode(h).rstrip(b"="), k.key.cdata, k.exp or 0)
+                    for k, h in zip(keys, headers)], default_index, by_kid)
+        for name, value in (("keys", tuple(keys)), ("kids", tuple(k.kid for k in keys)),
+                            ("headers", headers), ("by_kid", by_kid),
+                            ("default_index", default_index), ("source", source), ("_c", c),
+                            ("keyset", c.cdata), ("warnings", warnings),
+                            ("wref", weakref.ref(self))):
+            object.__setattr__(self, name, value)
 
-    def _keep(self, data: bytes) -> Any:
-        buf = ffi.new("char[]", data)
-        self._c_bytes.append(buf)
-        return buf
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a KeySnapshot is read-only")
+
+    @property
+    def default_key(self) -> SlurmKey:
+        """The signing key."""
+        return self.keys[self.default_index]
+
+    @property
+    def default_header(self) -> bytes:
+        """The JOSE header Slurm writes when signing with the default key."""
+        return self.headers[self.default_index]
 
 
 def _hs256(secret: bytearray, what: str) -> HS256Key:
@@ -180,7 +186,7 @@ def _key_exp(value: Any, where: str) -> Optional[int]:
     return exp or None  # Slurm: exp 0 means no expiry
 
 
-def _parse_jwks(text: Union[str, bytes, bytearray], source: str) -> _KeyState:
+def _parse_jwks(text: Union[str, bytes, bytearray], source: str) -> KeySnapshot:
     raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
     doc = loads_object(raw, JWKSError, f"{source}: jwks")
     if "keys" not in doc:
@@ -255,7 +261,7 @@ def _parse_jwks(text: Union[str, bytes, bytearray], source: str) -> _KeyState:
     if default_index is None:  # no "use": "default": the first key signs
         default_index = 0
         keys[0] = dataclasses.replace(keys[0], default=True)
-    return _KeyState(keys, True, default_index, source)
+    return KeySnapshot(keys, True, default_index, source)
 
 
 def _conf_dir(env: Mapping[str, str]) -> str:
@@ -267,9 +273,9 @@ class Keyring:
     """The auth/slurm keys a daemon holds: one default (signing) key, and with
     slurm.jwks any number of verification keys selected by kid."""
 
-    def __init__(self, state: "_KeyState", *, key_path: Optional[str] = None,
+    def __init__(self, state: "KeySnapshot", *, key_path: Optional[str] = None,
                  jwks_path: Optional[str] = None, slurm_user_uid: Optional[int] = None) -> None:
-        self._state = state
+        self._snap = state
         self._key_path = key_path
         self._jwks_path = jwks_path
         self._slurm_user_uid = slurm_user_uid
@@ -282,7 +288,7 @@ class Keyring:
         (a kid in a received header is ignored, as Slurm ignores it)."""
         secret = bytearray(key)
         k = SlurmKey(kid=None, exp=None, default=True, key=_hs256(secret, "slurm.key"))
-        return cls(_KeyState([k], False, 0, "<key bytes>"))
+        return cls(KeySnapshot([k], False, 0, "<key bytes>"))
 
     @classmethod
     def from_jwks(cls, text_or_bytes: Union[str, bytes, bytearray], source: str = "<jwks>") -> "Keyring":
@@ -308,7 +314,7 @@ class Keyring:
         return cls(state, key_path=kp, jwks_path=jp, slurm_user_uid=slurm_user_uid)
 
     @staticmethod
-    def _read(key_path: str, jwks_path: str, slurm_user_uid: Optional[int]) -> _KeyState:
+    def _read(key_path: str, jwks_path: str, slurm_user_uid: Optional[int]) -> KeySnapshot:
         if os.path.exists(jwks_path):
             data = read_key_file(jwks_path, bad_mode=NO_OTHER_ACCESS, slurm_user_uid=slurm_user_uid)
             try:
@@ -320,10 +326,7 @@ class Keyring:
             raise KeyFileError(f"key file '{key_path}' is empty")
         short = _warn_short_key(key_path, len(data))
         key = SlurmKey(kid=None, exp=None, default=True, key=_hs256(data, f"key file '{key_path}'"))
-        state = _KeyState([key], False, 0, key_path)
-        if short is not None:
-            state.warnings = (short,)
-        return state
+        return KeySnapshot([key], False, 0, key_path, () if short is None else (short,))
 
     def reload(self) -> None:
         """Re-read the files (``scontrol reconfigure``) and swap the new key set
@@ -332,42 +335,48 @@ class Keyring:
         if self._key_path is None or self._jwks_path is None:
             raise BadArgumentError("this keyring was not loaded from files; nothing to reload")
         with self._reload_lock:
-            self._state = self._read(self._key_path, self._jwks_path, self._slurm_user_uid)
+            self._snap = self._read(self._key_path, self._jwks_path, self._slurm_user_uid)
 
     def replace_with(self, other: "Keyring") -> None:
         """Swap in the keys of ``other`` atomically (for keys not kept in files)."""
-        self._state = other._state
+        self._snap = other._snap
 
     # ---- access ----------------------------------------------------------
+    def snapshot(self) -> KeySnapshot:
+        """The current key set (read-only). Take one snapshot per operation: a
+        reload swaps in a new one, and a key index means something only
+        within its own snapshot."""
+        return self._snap
+
     @property
     def keys(self) -> Tuple[SlurmKey, ...]:
-        return self._state.keys
+        return self._snap.keys
 
     @property
     def is_jwks(self) -> bool:
         """True when keys came from a jwks (kid selects the key)."""
-        return self._state.by_kid
+        return self._snap.by_kid
 
     @property
     def warnings(self) -> Tuple[str, ...]:
         """Warnings about the loaded keys (a slurm.key under 16 bytes), for display."""
-        return self._state.warnings
+        return self._snap.warnings
 
     @property
     def source(self) -> str:
         """Where the current keys came from (a path, or "<jwks>"/"<key bytes>")."""
-        return self._state.source
+        return self._snap.source
 
     def default_key(self) -> SlurmKey:
         """The signing key: the "use": "default" key, else the first one."""
-        st = self._state
+        st = self._snap
         return st.keys[st.default_index]
 
     def lookup(self, kid: Optional[str]) -> SlurmKey:
         """The key that verifies a token whose header has this kid: the default
         key for no kid (or for any kid with slurm.key, as Slurm ignores it
         there); with a jwks an unknown kid raises :class:`KeyIdError`."""
-        st = self._state
+        st = self._snap
         if kid is None or not st.by_kid:
             return st.keys[st.default_index]
         for k in st.keys:
@@ -376,6 +385,6 @@ class Keyring:
         raise KeyIdError(f"no key with kid {kid[:64]!r} in {st.source}")
 
     def __repr__(self) -> str:
-        st = self._state
+        st = self._snap
         kids = [k.kid for k in st.keys]
         return f"<Keyring {st.source!r} kids={kids!r} default={st.default_index}, secrets not shown>"

@@ -7,7 +7,8 @@ receiving daemon asks its own ``munged`` to decode it (``munge_decode``).
 munged authenticates the encoder through the kernel (the uid/gid it reports
 are the encoding process's, not something the sender claims), checks the MAC,
 the time-to-live, the replay cache and the optional uid/gid decode
-restriction. This module is a thin, typed binding to that library.
+restriction. This module is the typed API over that library; the calls into
+it are in :mod:`slurmauth_fast._bindings.munge`.
 
 Binding: cffi ABI mode with its own FFI object; ``libmunge.so.2`` is opened
 lazily on first use, so the rest of slurmauth_fast imports and works without
@@ -36,25 +37,23 @@ import ipaddress
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Optional, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
-import cffi
 
+from ._bindings import munge as _bm
 from .bodyhash import HASH_K12, body_hash_payload, check_body_hash
+from .codes import EMUNGE_CRED_EXPIRED, EMUNGE_CRED_REPLAYED, EMUNGE_CRED_REWOUND, EMUNGE_SUCCESS
 from .errors import (
     MungeBadArgumentError,
     MungeBadCredentialError,
     MungeBadLengthError,
     MungeBadMacError,
     MungeError,
-    MungeInternalError,
-    MungeNoMemoryError,
     MungeRestrictionNotEnforcedError,
     MungeUnauthorizedError,
     MungeUnavailableError,
-    munge_error_class,
 )
-from .rpc import AUTH_MUNGE, RpcFrame, auth_credential, pack_frame, parse_frame
+from .frame import AUTH_MUNGE, RpcFrame, auth_credential, pack_frame, parse_frame
 
 #: The shared object Slurm and the munge tools link against (Debian: libmunge2).
 LIBMUNGE = "libmunge.so.2"
@@ -76,24 +75,8 @@ TTL_MAXIMUM = -1
 _UID_ANY = 0xFFFFFFFF  # MUNGE_UID_ANY / MUNGE_GID_ANY (-1) as uid_t / gid_t
 _INT_MAX = 0x7FFFFFFF
 
-# munge.h: munge_opt_t
-_OPT_CIPHER_TYPE = 0
-_OPT_MAC_TYPE = 1
-_OPT_ZIP_TYPE = 2
-_OPT_REALM = 3
-_OPT_TTL = 4
-_OPT_ADDR4 = 5
-_OPT_ENCODE_TIME = 6
-_OPT_DECODE_TIME = 7
-_OPT_SOCKET = 8
-_OPT_UID_RESTRICTION = 9
-_OPT_GID_RESTRICTION = 10
-
-# munge.h: munge_err_t values handled specially here (the exception classes
-# in errors.py carry the others as their ``code``).
-EMUNGE_SUCCESS = 0
 #: Codes for which munge_decode still returns the credential's contents.
-_CONTENTS_RETURNED = frozenset({15, 16, 17})  # EXPIRED, REWOUND, REPLAYED
+_CONTENTS_RETURNED = frozenset({EMUNGE_CRED_EXPIRED, EMUNGE_CRED_REWOUND, EMUNGE_CRED_REPLAYED})
 
 
 class Cipher(enum.IntEnum):
@@ -128,33 +111,6 @@ class Zip(enum.IntEnum):
     ZLIB = 3
 
 
-_CDEF = """
-typedef struct munge_ctx *munge_ctx_t;
-typedef unsigned int uid_t;
-typedef unsigned int gid_t;
-typedef long time_t;  /* glibc LP64 and classic ILP32 ABIs */
-
-int munge_encode(char **cred, munge_ctx_t ctx, const void *buf, int len);
-int munge_decode(const char *cred, munge_ctx_t ctx, void **buf, int *len,
-                 uid_t *uid, gid_t *gid);
-const char *munge_strerror(int e);
-
-munge_ctx_t munge_ctx_create(void);
-void munge_ctx_destroy(munge_ctx_t ctx);
-const char *munge_ctx_strerror(munge_ctx_t ctx);
-int munge_ctx_get(munge_ctx_t ctx, int opt, ...);
-int munge_ctx_set(munge_ctx_t ctx, int opt, ...);
-
-int munge_enum_is_valid(int type, int val);
-
-void free(void *ptr);
-void *memset(void *s, int c, size_t n);
-"""
-
-#: This module's own FFI object (ABI mode; independent of slurmauth_fast._core).
-ffi = cffi.FFI()
-ffi.cdef(_CDEF)
-
 _load_lock = threading.Lock()
 _libs: Optional[Tuple[Any, Any]] = None
 
@@ -168,13 +124,12 @@ def _load() -> Tuple[Any, Any]:
     with _load_lock:
         if _libs is None:
             try:
-                munge = ffi.dlopen(LIBMUNGE)
+                _libs = _bm.open_libs(LIBMUNGE)
             except OSError as e:
                 raise MungeUnavailableError(
                     f"MUNGE is not available: cannot load {LIBMUNGE} ({e}); "
                     "install the libmunge2 package (Debian/Ubuntu) or munge-libs (RHEL)"
                 ) from None
-            _libs = (munge, ffi.dlopen(None))  # None: the C library already linked in
         return _libs
 
 
@@ -189,9 +144,8 @@ def available() -> bool:
 
 def strerror(munge_errno: int) -> str:
     """libmunge's description of a munge_err_t code (``munge_strerror``)."""
-    lib, _ = _load()
-    s = lib.munge_strerror(int(munge_errno))
-    return ffi.string(s).decode("utf-8", "replace") if s != ffi.NULL else f"munge error {munge_errno}"
+    text = _bm.strerror(_load(), munge_errno)
+    return text if text is not None else f"munge error {munge_errno}"
 
 
 def is_supported(value: Union[Cipher, Mac, Zip]) -> bool:
@@ -200,16 +154,7 @@ def is_supported(value: Union[Cipher, Mac, Zip]) -> bool:
     kind = {Cipher: 0, Mac: 1, Zip: 2}.get(type(value))  # munge_enum_t
     if kind is None:
         raise MungeBadArgumentError(f"not a Cipher, Mac or Zip: {value!r}")
-    lib, _ = _load()
-    return bool(lib.munge_enum_is_valid(kind, int(value)))
-
-
-def _wipe_free(libc: Any, ptr: Any, n: int) -> None:
-    """Zero ``n`` bytes at a libmunge-allocated ``ptr`` and free it."""
-    if ptr != ffi.NULL:
-        if n > 0:
-            libc.memset(ptr, 0, n)
-        libc.free(ptr)
+    return _bm.enum_is_valid(_load(), kind, int(value))
 
 
 @dataclass(frozen=True)
@@ -323,43 +268,27 @@ class MungeContext:
 
     # -- libmunge context handling ------------------------------------------
 
-    def _new_ctx(self, lib: Any, *, for_encode: bool) -> Any:
-        """A fresh munge_ctx_t with these settings (caller destroys it)."""
-        ctx = lib.munge_ctx_create()
-        if ctx == ffi.NULL:
-            raise MungeNoMemoryError("munge_ctx_create failed")
-        try:
-            keep: list = []  # C strings must outlive the munge_ctx_set call only
-            opts = []
-            if self.socket is not None:
-                s = ffi.new("char[]", self.socket.encode())
-                keep.append(s)
-                opts.append((_OPT_SOCKET, s))
-            if for_encode:
-                if self.realm is not None:
-                    r = ffi.new("char[]", self.realm.encode())
-                    keep.append(r)
-                    opts.append((_OPT_REALM, r))
-                if self.ttl != TTL_DEFAULT:
-                    opts.append((_OPT_TTL, ffi.cast("int", self.ttl)))
-                if self.uid_restriction is not None:
-                    opts.append((_OPT_UID_RESTRICTION, ffi.cast("uid_t", self.uid_restriction)))
-                if self.gid_restriction is not None:
-                    opts.append((_OPT_GID_RESTRICTION, ffi.cast("gid_t", self.gid_restriction)))
-                if self.cipher != Cipher.DEFAULT:
-                    opts.append((_OPT_CIPHER_TYPE, ffi.cast("int", int(self.cipher))))
-                if self.mac != Mac.DEFAULT:
-                    opts.append((_OPT_MAC_TYPE, ffi.cast("int", int(self.mac))))
-                if self.zip != Zip.DEFAULT:
-                    opts.append((_OPT_ZIP_TYPE, ffi.cast("int", int(self.zip))))
-            for opt, value in opts:
-                err = lib.munge_ctx_set(ctx, opt, value)
-                if err != EMUNGE_SUCCESS:
-                    raise _error(lib, ctx, err, f"munge_ctx_set(option {opt})")
-            return ctx
-        except BaseException:
-            lib.munge_ctx_destroy(ctx)
-            raise
+    def _options(self, *, for_encode: bool) -> List[Tuple[int, Any]]:
+        """The munge_ctx_set (option, value) pairs for these settings."""
+        opts: List[Tuple[int, Any]] = []
+        if self.socket is not None:
+            opts.append((_bm.OPT_SOCKET, self.socket))
+        if for_encode:
+            if self.realm is not None:
+                opts.append((_bm.OPT_REALM, self.realm))
+            if self.ttl != TTL_DEFAULT:
+                opts.append((_bm.OPT_TTL, self.ttl))
+            if self.uid_restriction is not None:
+                opts.append((_bm.OPT_UID_RESTRICTION, self.uid_restriction))
+            if self.gid_restriction is not None:
+                opts.append((_bm.OPT_GID_RESTRICTION, self.gid_restriction))
+            if self.cipher != Cipher.DEFAULT:
+                opts.append((_bm.OPT_CIPHER_TYPE, int(self.cipher)))
+            if self.mac != Mac.DEFAULT:
+                opts.append((_bm.OPT_MAC_TYPE, int(self.mac)))
+            if self.zip != Zip.DEFAULT:
+                opts.append((_bm.OPT_ZIP_TYPE, int(self.zip)))
+        return opts
 
     # -- the two operations ---------------------------------------------------
 
@@ -368,27 +297,20 @@ class MungeContext:
         ``"MUNGE:...:"`` string that Slurm packs into the auth section."""
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             raise MungeBadArgumentError(f"payload must be bytes, not {type(payload).__name__}")
-        lib, libc = _load()
+        libs = _load()
         try:
-            buf = ffi.from_buffer(payload)
+            n = memoryview(payload).nbytes
+            if not memoryview(payload).contiguous:
+                raise ValueError("the buffer is not contiguous")
         except (TypeError, ValueError) as e:  # e.g. a non-contiguous memoryview
             raise MungeBadArgumentError(f"payload: {e}") from None
-        n = len(buf)
         if n > _INT_MAX:
             raise MungeBadArgumentError("payload is larger than libmunge accepts")
-        ctx = self._new_ctx(lib, for_encode=True)
-        cred_p = ffi.new("char **")
+        ctx = _bm.new_ctx(libs, self._options(for_encode=True))
         try:
-            err = lib.munge_encode(cred_p, ctx, buf if n else ffi.NULL, n)
-            if err != EMUNGE_SUCCESS:
-                raise _error(lib, ctx, err, "munge encode failed")
-            if cred_p[0] == ffi.NULL:  # pragma: no cover - libmunge always sets it on success
-                raise MungeInternalError("munge_encode returned no credential")
-            return ffi.string(cred_p[0]).decode("ascii")
+            return _bm.encode(libs, ctx, payload)
         finally:
-            if cred_p[0] != ffi.NULL:
-                _wipe_free(libc, cred_p[0], len(ffi.string(cred_p[0])))
-            lib.munge_ctx_destroy(ctx)
+            _bm.destroy(libs, ctx)
 
     def decode(self, cred: CredLike, *, max_len: int = DEFAULT_MAX_CRED) -> MungeCredential:
         """Ask munged to decode ``cred`` (a ``"MUNGE:...:"`` string).
@@ -399,54 +321,37 @@ class MungeContext:
         ``credential`` holds what munged returned, for diagnostics only).
         """
         raw = _as_cred_bytes(cred, max_len)
-        lib, libc = _load()
-        ctx = self._new_ctx(lib, for_encode=False)
-        buf_p = ffi.new("void **")
-        len_p = ffi.new("int *")
-        uid_p = ffi.new("uid_t *")
-        gid_p = ffi.new("gid_t *")
+        libs = _load()
+        ctx = _bm.new_ctx(libs, self._options(for_encode=False))
         try:
-            err = lib.munge_decode(raw, ctx, buf_p, len_p, uid_p, gid_p)
-            payload = b""
-            if buf_p[0] != ffi.NULL and len_p[0] > 0:
-                payload = ffi.unpack(ffi.cast("char *", buf_p[0]), len_p[0])
+            err, uid, gid, payload = _bm.decode(libs, ctx, raw)
             if err == EMUNGE_SUCCESS:
-                return _credential(lib, ctx, uid_p[0], gid_p[0], payload)
-            exc = _error(lib, ctx, err, "munge decode failed")
+                return _credential(libs, ctx, uid, gid, payload)
+            exc = _bm.error(libs, ctx, err, "munge decode failed")
             if err in _CONTENTS_RETURNED:
-                exc.credential = _credential(lib, ctx, uid_p[0], gid_p[0], payload)
+                exc.credential = _credential(libs, ctx, uid, gid, payload)
             raise exc
         finally:
-            _wipe_free(libc, buf_p[0], max(len_p[0], 0))
-            lib.munge_ctx_destroy(ctx)
+            _bm.destroy(libs, ctx)
 
 
-def _ctx_get(lib: Any, ctx: Any, opt: int, ctype: str) -> Any:
-    p = ffi.new(ctype + " *")
-    err = lib.munge_ctx_get(ctx, opt, p)
-    if err != EMUNGE_SUCCESS:
-        raise _error(lib, ctx, err, f"munge_ctx_get(option {opt})")
-    return p
-
-
-def _credential(lib: Any, ctx: Any, uid: int, gid: int, payload: bytes) -> MungeCredential:
+def _credential(libs: Any, ctx: Any, uid: int, gid: int, payload: bytes) -> MungeCredential:
     """Read what munge_decode left in the context into a MungeCredential."""
-    addr = _ctx_get(lib, ctx, _OPT_ADDR4, "uint32_t")  # struct in_addr: network order
-    uid_r = _ctx_get(lib, ctx, _OPT_UID_RESTRICTION, "uid_t")[0]
-    gid_r = _ctx_get(lib, ctx, _OPT_GID_RESTRICTION, "gid_t")[0]
+    got = _bm.decoded_fields(libs, ctx)
+    uid_r, gid_r = got["uid_restriction"], got["gid_restriction"]
     return MungeCredential(
-        uid=int(uid),
-        gid=int(gid),
+        uid=uid,
+        gid=gid,
         payload=payload,
-        encode_time=int(_ctx_get(lib, ctx, _OPT_ENCODE_TIME, "time_t")[0]),
-        decode_time=int(_ctx_get(lib, ctx, _OPT_DECODE_TIME, "time_t")[0]),
-        ttl=int(_ctx_get(lib, ctx, _OPT_TTL, "int")[0]),
-        origin=ipaddress.IPv4Address(bytes(ffi.buffer(addr))),
-        cipher=_enum(Cipher, _ctx_get(lib, ctx, _OPT_CIPHER_TYPE, "int")[0]),
-        mac=_enum(Mac, _ctx_get(lib, ctx, _OPT_MAC_TYPE, "int")[0]),
-        zip=_enum(Zip, _ctx_get(lib, ctx, _OPT_ZIP_TYPE, "int")[0]),
-        uid_restriction=None if uid_r == _UID_ANY else int(uid_r),
-        gid_restriction=None if gid_r == _UID_ANY else int(gid_r),
+        encode_time=got["encode_time"],
+        decode_time=got["decode_time"],
+        ttl=got["ttl"],
+        origin=ipaddress.IPv4Address(got["origin"]),
+        cipher=_enum(Cipher, got["cipher"]),
+        mac=_enum(Mac, got["mac"]),
+        zip=_enum(Zip, got["zip"]),
+        uid_restriction=None if uid_r == _UID_ANY else uid_r,
+        gid_restriction=None if gid_r == _UID_ANY else gid_r,
     )
 
 
@@ -455,15 +360,6 @@ def _enum(kind: Any, value: int) -> Any:
         return kind(value)
     except ValueError:
         raise MungeError(f"munged reported an unknown {kind.__name__} type {value}") from None
-
-
-def _error(lib: Any, ctx: Any, err: int, what: str) -> MungeError:
-    """The exception for munge_err_t ``err``, with munged's detailed message."""
-    detail = lib.munge_ctx_strerror(ctx) if ctx != ffi.NULL else ffi.NULL
-    if detail == ffi.NULL:
-        detail = lib.munge_strerror(err)
-    text = ffi.string(detail).decode("utf-8", "replace") if detail != ffi.NULL else f"error {err}"
-    return munge_error_class(err)(f"{what}: {text} (munge error {err})", munge_errno=err)
 
 
 # -- module-level conveniences ------------------------------------------------

@@ -606,7 +606,7 @@ def test_invalid_user(hs_verifier, user):
 
 
 def test_nul_in_user_refused_by_the_json_reader(hs_verifier):
-    # jansson (so Slurm) refuses any \u0000 escape; jsonutil.loads_object does too (issue 9).
+    # jansson (so Slurm) refuses any \u0000 escape; jsonutil.loads_object does too.
     with pytest.raises(E.ClaimsError, match="u0000"):
         hs_verifier.verify(hs(claims("ro\x00ot")), now=NOW)
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slurmauth_fast._core import ffi, lib
+from slurmauth_fast._bindings import ffi, lib
 
 
 def b64url_encode(data: bytes) -> str:

@@ -7,7 +7,7 @@ import base64
 import pytest
 from hypothesis import given, strategies as st
 
-from slurmauth_fast._core import ffi, lib
+from slurmauth_fast._bindings import ffi, lib
 
 HAVE_AVX2 = lib.sa_b64_select(lib.SA_B64_AVX2) == lib.SA_B64_AVX2
 lib.sa_b64_select(lib.SA_B64_AUTO)

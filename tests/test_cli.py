@@ -13,7 +13,7 @@ import pytest
 from slurmauth_fast import HS256Key, cli
 from slurmauth_fast import errors as E
 from slurmauth_fast.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from slurmauth_fast.cli_inspect import describe_payload, errno_name
+from slurmauth_fast.cli.inspect import describe_payload, errno_name
 from slurmauth_fast.keyadmin import default_jwks_path, default_key_path
 from slurmauth_fast.keys import Keyring
 from slurmauth_fast.tokens import Verifier, create_credential

@@ -8,10 +8,11 @@ import struct
 import subprocess
 from pathlib import Path
 
+import cffi
 import pytest
 
 from slurmauth_fast import HS256Key
-from slurmauth_fast._core import lib
+from slurmauth_fast._bindings import lib
 from slurmauth_fast.rpc import (
     AUTH_JWT, AUTH_MUNGE, AUTH_NONE, AUTH_SLURM, HASH_K12, HASH_NONE, HASH_SHA3, NO_AUTH_CRED,
     PACK_ADDRS, SLURMDBD_CONNECTION, Forward, body_hash_payload, pack_frame,
@@ -67,13 +68,34 @@ def mutate(rng, data):
     return bytes(b)
 
 
-def test_fuzz_entry_point_agrees_with_python_on_seeds():
+@pytest.fixture(scope="module")
+def fuzz_lib(tmp_path_factory):
+    """csrc/ with csrc/fuzz.c (which the production extension leaves out),
+    as a shared library opened through cffi's ABI mode."""
+    if not shutil.which("gcc"):
+        pytest.skip("gcc not installed")
+    so = tmp_path_factory.mktemp("fuzzlib") / "libsa_fuzz.so"
+    srcs = sorted(str(p) for p in (ROOT / "csrc").glob("*.c"))
+    build = subprocess.run(["gcc", "-std=c99", "-D_DEFAULT_SOURCE", "-O1", "-shared", "-fPIC",
+                            "-I", str(ROOT / "csrc"), *srcs, "-o", str(so)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    ffi = cffi.FFI()
+    ffi.cdef("int sa_fuzz_rpc_frame(const uint8_t *data, size_t len);")
+    return ffi.dlopen(str(so))
+
+
+def test_fuzz_entry_point_agrees_with_python_on_seeds(fuzz_lib):
     # the native entry point parses what pack_frame makes (sanity for the harness)
     rng = random.Random(1)
     for rec in seed_frames(rng):
-        assert lib.sa_fuzz_rpc_frame(rec, len(rec)) not in (
+        assert fuzz_lib.sa_fuzz_rpc_frame(rec, len(rec)) not in (
             lib.SA_E_RPC_PREFIX_SHORT, lib.SA_E_RPC_TRUNCATED, lib.SA_E_RPC_HEADER_SHORT)
-    assert lib.sa_fuzz_rpc_frame(b"", 0) == lib.SA_E_ARG
+    assert fuzz_lib.sa_fuzz_rpc_frame(b"", 0) == lib.SA_E_ARG
+
+
+def test_the_production_extension_has_no_fuzz_entry_point():
+    assert not hasattr(lib, "sa_fuzz_rpc_frame")
 
 
 @pytest.mark.skipif(not shutil.which("clang"), reason="clang not installed (Debian package clang)")

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import libjwt_oracle
-from slurmauth_fast._core import ffi, lib
+from slurmauth_fast._bindings import ffi, lib
 from slurmauth_fast.errors import AlgorithmError, BadArgumentError, ClaimsError, HeaderError, PayloadError
 from slurmauth_fast.jsonutil import dumps_compact
 from slurmauth_fast.jsonutil import loads_object
@@ -79,7 +79,7 @@ IDS = [c[0][:24].decode() + ("..%d" % len(c[0]) if len(c[0]) > 24 else "") for c
 def _verify_rc(token: bytes) -> int:
     cap = lib.sc_scratch_need(len(token))
     buf = ffi.new("uint8_t[]", cap)
-    return lib.sc_verify(RING._state.ks, VERIFIER._policy, token, len(token), NOW, buf, cap)
+    return lib.sc_verify(RING.snapshot().keyset, VERIFIER.c_policy, token, len(token), NOW, buf, cap)
 
 
 def _all_impls(header: bytes, claims: bytes) -> int:

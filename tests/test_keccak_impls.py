@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import load_vectors
-from slurmauth_fast._core import ffi, lib
+from slurmauth_fast._bindings import ffi, lib
 from slurmauth_fast.bodyhash import k12, sha3_256
 
 HAVE_AVX512 = lib.sa_keccak_select(lib.SA_KECCAK_AVX512) == lib.SA_KECCAK_AVX512

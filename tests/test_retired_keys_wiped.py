@@ -1,5 +1,5 @@
 """After reload(), a retired key's state is wiped once nothing in flight uses
-it: the per-sender credential cache (tokens._Layout) must not keep the old
+it: the per-sender credential cache (sender_cache) must not keep the old
 key state (and with it the keyed HMAC contexts in C memory) alive.
 
 The C key context of the retired key is read through ffi at its address: after
@@ -8,7 +8,7 @@ import gc
 import os
 import weakref
 
-from slurmauth_fast._core import ffi
+from slurmauth_fast._bindings import ffi
 from slurmauth_fast.keys import Keyring
 from slurmauth_fast.tokens import Verifier, create_credential
 
@@ -23,7 +23,7 @@ def _write_key(path, data):
 
 def _key_ctx_snapshot(ring):
     """(weakref to the key state, address and bytes of its C HMAC context)."""
-    state = ring._state
+    state = ring.snapshot()
     ctx = state.keys[0].key.cdata
     size = ffi.sizeof(ctx[0])
     addr = int(ffi.cast("uintptr_t", ctx))
@@ -72,7 +72,7 @@ def test_cached_sender_verified_again_after_reload_gets_the_new_kid(tmp_path):
     v = Verifier(ring, verifier_uid=0)
     tok_a = create_credential(ring, uid=1, gid=2, host="h")
     assert v.verify(tok_a).kid == "a" and v.verify(tok_a).kid == "a"    # second one from the cache
-    ref = weakref.ref(ring._state)
+    ref = weakref.ref(ring.snapshot())
     write(["a", "c"])
     ring.reload()
     gc.collect()

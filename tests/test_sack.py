@@ -20,15 +20,13 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("slurmauth_fast.tokens", reason="needs auth/slurm (issue 3)")
+from hypothesis import given
+from hypothesis import strategies as st
 
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from slurmauth_fast import errors, sack  # noqa: E402
-from slurmauth_fast.identity import identity_from_user  # noqa: E402
-from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring  # noqa: E402
-from slurmauth_fast.tokens import PROTOCOL_VERSION, Verifier, create_credential  # noqa: E402
+from slurmauth_fast import errors, sack
+from slurmauth_fast.identity import identity_from_user
+from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring
+from slurmauth_fast.tokens import PROTOCOL_VERSION, Verifier, create_credential
 
 NOBODY = 65534
 HANG_GUARD = 60  # seconds: only to turn a hang into a failure, never a timing assertion
@@ -229,13 +227,13 @@ def test_client_falls_through_candidates(kiosk, monkeypatch):
     """The first candidate that accepts wins; missing ones are skipped."""
     monkeypatch.delenv("SLURM_SACK_SOCKET", raising=False)
     tried = []
-    real = sack._connect_one
+    real = sack.client._connect_one
 
     def spy(path, deadline):
         tried.append(path)
         return real(kiosk.path if path == "/run/slurmctld/sack.socket" else path + ".absent", deadline)
 
-    monkeypatch.setattr(sack, "_connect_one", spy)
+    monkeypatch.setattr(sack.client, "_connect_one", spy)
     sack.sack_verify(create_credential(kiosk.keyring, uid=1, gid=1), cluster="zz")
     assert tried == ["/run/slurm-zz/sack.socket", "/run/slurm/sack.socket", "/run/slurmctld/sack.socket"]
 
@@ -341,7 +339,7 @@ def test_slow_identity_lookup_delays_only_its_caller(keyring, sockdir, monkeypat
     """With use_client_ids the passwd/group lookup runs off the loop: while one
     caller's lookup hangs (a stuck directory service), others are served."""
     release, entered = threading.Event(), threading.Event()
-    real = sack.identity_from_user
+    real = sack.server.identity_from_user
     calls = []
 
     def lookup(uid, gid=None):
@@ -351,7 +349,7 @@ def test_slow_identity_lookup_delays_only_its_caller(keyring, sockdir, monkeypat
             assert release.wait(HANG_GUARD)
         return real(uid, gid)
 
-    monkeypatch.setattr(sack, "identity_from_user", lookup)
+    monkeypatch.setattr(sack.server, "identity_from_user", lookup)
     k = ThreadKiosk(keyring, os.path.join(sockdir, "slowid.socket"), use_client_ids=True)
     try:
         out = {}
@@ -373,20 +371,20 @@ def test_slow_identity_lookup_delays_only_its_caller(keyring, sockdir, monkeypat
 
 def test_lookup_outliving_the_deadline_is_dropped(keyring, sockdir, monkeypatch):
     release = threading.Event()
-    real = sack.identity_from_user
+    real = sack.server.identity_from_user
 
     def stuck(uid, gid=None):
         assert release.wait(HANG_GUARD)
         return real(uid, gid)
 
-    monkeypatch.setattr(sack, "identity_from_user", stuck)
+    monkeypatch.setattr(sack.server, "identity_from_user", stuck)
     k = ThreadKiosk(keyring, os.path.join(sockdir, "stuckid.socket"), use_client_ids=True,
                     request_timeout=0.3)
     try:
         with pytest.raises(errors.SackCreateRefusedError):  # closed at the deadline, no reply
             sack.sack_create(0, socket_path=k.path, timeout=HANG_GUARD)
         release.set()
-        monkeypatch.setattr(sack, "identity_from_user", real)
+        monkeypatch.setattr(sack.server, "identity_from_user", real)
         sack.sack_create(0, socket_path=k.path, timeout=HANG_GUARD)  # the late result was discarded
     finally:
         release.set()
@@ -993,7 +991,8 @@ def test_cli_sackd_bad_key_exits_3(sockdir):
 
 
 def test_cli_help_lists_sackd():
-    from slurmauth_fast import cli, sack_cli
+    from slurmauth_fast import cli
+    from slurmauth_fast.cli import sackd as sack_cli
     assert "sackd" in cli.build_parser().format_help()
     assert sack_cli.ROLES == sack.SERVER_ROLES
 

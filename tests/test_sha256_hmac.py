@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import load_vectors
 from slurmauth_fast import HS256Key
-from slurmauth_fast._core import ffi, lib
+from slurmauth_fast._bindings import ffi, lib
 from slurmauth_fast.errors import BadArgumentError
 
 IMPLS = [lib.SA_SHA256_PORTABLE, lib.SA_SHA256_SHANI]

@@ -98,7 +98,7 @@ def test_rotation_with_concurrent_verifiers(tmp_path):
 
 def test_a_reload_that_renames_a_key_is_seen_by_the_next_credential(tmp_path):
     """The verifier reuses the fields of the last credential of the same shape
-    (see tokens._Layout); after a reload the same key index may carry another
+    (see sender_cache.ResultLayout); after a reload the same key index may carry another
     kid, and the credential must name the new one."""
     path = tmp_path / "slurm.jwks"
     _write(path, [_jwk("k1", K1, True)])

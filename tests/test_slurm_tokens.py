@@ -599,12 +599,12 @@ def test_a_forged_token_is_a_signature_error_whatever_its_claims(ring, name, cla
 def test_a_forged_token_leaves_no_result_behind():
     """A forged token's claims are scanned while its MAC is computed, but the
     result area is cleared when the MAC does not match."""
-    from slurmauth_fast._core import ffi, lib
+    from slurmauth_fast._bindings import ffi, lib
     ring = Keyring.from_key_bytes(KEY)
     v = verifier(ring)
     forged = forge(Keyring.from_key_bytes(OTHER), HDR, good_claims(uid=4242, gid=4243)).encode()
     scratch = ffi.new("uint8_t[]", lib.sc_scratch_need(len(forged)))
-    rc = lib.sc_verify(ring._state.ks, v._policy, forged, len(forged), NOW, scratch, len(scratch))
+    rc = lib.sc_verify(ring.snapshot().keyset, v.c_policy, forged, len(forged), NOW, scratch, len(scratch))
     assert rc == lib.SA_E_BAD_SIGNATURE
     res = ffi.cast("sc_result *", scratch)
     assert res.err_claim == -1 and res.uid == 0 and res.gid == 0 and res.host_len == 0
@@ -615,7 +615,7 @@ def test_verify_across_block_counts_under_each_sha256(impl):
     """sc_verify computes the MAC in pieces while it scans the claims; tokens
     whose signing input spans every block count and both padding cases verify
     under each SHA-256 implementation, and one wrong tag bit is refused."""
-    from slurmauth_fast._core import lib
+    from slurmauth_fast._bindings import lib
     code = {"portable": lib.SA_SHA256_PORTABLE, "sha-ni": lib.SA_SHA256_SHANI}[impl]
     if code == lib.SA_SHA256_SHANI and not lib.sa_sha256_shani_available():
         pytest.skip("this CPU has no SHA-NI")
@@ -637,7 +637,7 @@ def test_verify_across_block_counts_under_each_sha256(impl):
 
 def test_fields_are_never_mixed_up_between_tokens_of_one_layout():
     """The fast path reuses the fields of the last credential of the same
-    layout (tokens._Layout.cache): tokens with the same lengths that differ
+    layout (sender_cache.ResultLayout.cache): tokens with the same lengths that differ
     only in host or cluster, or only in iat/exp/payload, interleaved, from
     several threads, each get their own (an empty cluster stays "", an absent
     one None)."""
@@ -680,17 +680,20 @@ def test_fields_are_never_mixed_up_between_tokens_of_one_layout():
 
 
 def test_field_cache_is_bounded_and_drops_entries_of_an_old_keyring_state(monkeypatch):
-    from slurmauth_fast import tokens as T
-    monkeypatch.setattr(T, "_CACHE_MAX", 2)
+    from slurmauth_fast import sender_cache
+    from slurmauth_fast._bounded import BoundedCache
+    monkeypatch.setattr(sender_cache, "CACHE_MAX", 2)
     ring = Keyring.from_key_bytes(KEY)
     v = verifier(ring)
     toks = [create_credential(ring, uid=100 + i, gid=7, host="hostX", cluster="cc", now=NOW)
             for i in range(5)]
+    lay = sender_cache.layout((5, 2, -1))            # host "hostX", cluster "cc", no payload
+    monkeypatch.setattr(lay, "cache", BoundedCache(sender_cache.CACHE_MAX))
     for _ in range(3):
         assert [v.verify(t, now=NOW).uid for t in toks] == [100 + i for i in range(5)]
-    lay = T._last[0]
+    assert sender_cache.last_layout() is lay
     assert len(lay.cache) == 2                       # full: the others are read in full
-    old = ring._state
-    ring._state = T.Keyring.from_key_bytes(KEY)._state  # as reload() swaps it
+    old = ring.snapshot()
+    ring.replace_with(Keyring.from_key_bytes(KEY))   # as reload() swaps it
     assert [v.verify(t, now=NOW).uid for t in toks[:2]] == [100, 101]
     assert all(entry[0] is not old for entry in lay.cache.values())

@@ -13,7 +13,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from slurmauth_fast._core import ffi, lib
+from slurmauth_fast._bindings import ffi, lib
 from slurmauth_fast.keys import Keyring
 from slurmauth_fast.tokens import Verifier
 
@@ -46,7 +46,7 @@ SPECIALS = [
 def _verify(token: bytes):
     cap = lib.sc_scratch_need(len(token))
     buf = ffi.new("uint8_t[]", cap)
-    rc = lib.sc_verify(RING._state.ks, VERIFIER._policy, token, len(token), NOW, buf, cap)
+    rc = lib.sc_verify(RING.snapshot().keyset, VERIFIER.c_policy, token, len(token), NOW, buf, cap)
     return rc, ffi.buffer(buf, cap)[:]
 
 

@@ -1,13 +1,14 @@
-"""verify_rpc's one-call fast path (csrc/verify_frame.c: parse + token + body
-hash) against the step-by-step path (parse_frame, Verifier.verify,
-check_body_hash): same result for good frames, same exception for bad ones,
-and the C entry point itself answers non-zero for every kind of bad frame."""
+"""verify_rpc's one C call (csrc/verify_frame.c: parse + token + body hash,
+with a complete verdict) against the step-by-step path (parse_frame,
+Verifier.verify, check_body_hash): same result for good frames, same
+exception for bad ones, and the C entry point itself answers non-zero for
+every kind of bad frame."""
 import os
 
 import pytest
 
 from slurmauth_fast import errors, rpc
-from slurmauth_fast._core import ffi, lib
+from slurmauth_fast._bindings import ffi, lib
 from slurmauth_fast.bodyhash import HASH_NONE, HASH_SHA3, body_hash_payload
 from slurmauth_fast.keys import Keyring
 from slurmauth_fast.tokens import Verifier, create_credential
@@ -32,18 +33,26 @@ def _token(ring, body=BODY, msg=MSG, hash_type=rpc.HASH_K12, **kw):
 
 
 def _c_status(frame, verifier, flags=0):
-    buf, ptr, cap, _ = verifier._scratch(lib.sc_scratch_need(len(frame)))
+    scratch = ffi.new("uint8_t[]", lib.sc_scratch_need(len(frame)))
     f = ffi.new("sa_rpc_frame *")
-    return lib.sa_verify_frame_slurm(frame, len(frame), rpc._default_opts(), f,
-                                     verifier.keyring._state.ks, verifier._policy, -1, flags, ptr, cap)
+    opts, _, _ = rpc.parse_options()
+    return lib.sa_verify_frame_slurm(frame, len(frame), opts, f,
+                                     verifier.keyring.snapshot().keyset, verifier.c_policy, -1,
+                                     flags, scratch, len(scratch), ffi.NULL)
+
+
+def _steps(frame, verifier, **kw):
+    """verify_rpc step by step: parse_frame, then the parsed frame's token
+    (Verifier.verify) and body hash (check_body_hash)."""
+    return rpc.verify_rpc(rpc.parse_frame(frame), verifier, **kw)
 
 
 def _both(frame, verifier, **kw):
-    """(fast result or exception, step-by-step result or exception)."""
+    """(one-call result or exception, step-by-step result or exception)."""
     out = []
-    for arg in (frame, bytearray(frame)):   # bytes take the fast path, bytearray the other
+    for call in (rpc.verify_rpc, _steps):
         try:
-            out.append(rpc.verify_rpc(arg, verifier, **kw))
+            out.append(call(frame, verifier, **kw))
         except errors.SlurmAuthError as e:
             out.append(e)
     return out

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slurmauth_fast import errors as E
-from slurmauth_fast._core import ffi, lib
+from slurmauth_fast._bindings import ffi, lib
 from slurmauth_fast.identity import Identity
 from slurmauth_fast.keys import Keyring
 from slurmauth_fast.tokens import Verifier, VerifiedBatch, create_credential
@@ -144,12 +144,12 @@ def test_bad_token_types_raise():
 # ---- the C entry ---------------------------------------------------------------
 
 def _call(v, packed, lens, n, work_cap=None, out_cap=None, out_shift=0):
-    wneed = lib.sc_batch_work_need(v._policy, len(packed))
+    wneed = lib.sc_batch_work_need(v.c_policy, len(packed))
     oneed = lib.sc_batch_out_need(n, len(packed))
     work = ffi.new("uint8_t[]", wneed + 16)
     out = ffi.new("uint8_t[]", oneed + 16)
     lens_c = ffi.NULL if lens is None else ffi.new("size_t[]", lens)
-    return lib.sc_verify_many(RING._state.ks, v._policy, packed, len(packed), lens_c, n, NOW,
+    return lib.sc_verify_many(RING.snapshot().keyset, v.c_policy, packed, len(packed), lens_c, n, NOW,
                               work, wneed if work_cap is None else work_cap,
                               out + out_shift, oneed if out_cap is None else out_cap), out
 
@@ -173,22 +173,23 @@ def test_c_entry_refuses_bad_lengths_buffers_and_splits():
 
 
 def test_output_buffers_are_reused_and_columns_outlive_them():
-    """A dropped batch's buffer goes to the next verify_many; the columns a
+    """A released batch's buffer goes to the next verify_many; the columns a
     caller kept are copies, so they still say what they said."""
-    from slurmauth_fast import tokens as T
+    from slurmauth_fast._bindings import slurmcred
+    pool = slurmcred.pooled()
     v = Verifier(RING, verifier_uid=0)
     a = [create_credential(RING, uid=100 + i, gid=1, host="n", now=NOW) for i in range(8)]
     b = [create_credential(RING, uid=200 + i, gid=2, host="n", now=NOW) for i in range(8)]
-    T._pool.clear()
+    pool.clear()
     first = v.verify_many(a, now=NOW)
     kept_uid, kept_status, kept_cred = first.uid, first.status, first[3]
     with pytest.raises(TypeError):
         kept_uid[0] = 5                      # read-only
     pooled = first._out
-    del first
-    assert T._pool == [pooled]
+    first.release()
+    assert pool == [pooled]
     second = v.verify_many(b, now=NOW)     # reuses it
-    assert second._out is pooled and T._pool == []
+    assert second._out is pooled and pool == []
     assert list(kept_uid) == [100 + i for i in range(8)] and kept_cred.uid == 103
     assert list(kept_status) == [0] * 8
     assert list(second.uid) == [200 + i for i in range(8)] and second.verified == 8

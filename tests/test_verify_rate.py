@@ -1,4 +1,4 @@
-"""The benchmark runner works (benchmarks/verify_rate.py, slurmauth_fast.verify_rate):
+"""The benchmark runner works (benchmarks/verify_rate.py):
 every contender runs for a tiny duration and the JSON has the expected keys.
 No timing is asserted: only that each contender ran and verified the same credential."""
 import json
@@ -9,9 +9,11 @@ import sys
 
 import pytest
 
-from slurmauth_fast import verify_rate as vr
+from slurmauth_fast.cli.bench import load_benchmark
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+vr = load_benchmark()
+assert vr is not None, "benchmarks/verify_rate.py is missing"
 TINY = vr.Options(seconds=0.02, rounds=2, batch=8, threads=(1, 2), thread_seconds=0.05,
                   clients=(1,), socket_seconds=0.2)
 

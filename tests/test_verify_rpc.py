@@ -1,4 +1,4 @@
-"""verify_rpc end to end: real auth/slurm tokens (issue-3 create_credential,
+"""verify_rpc end to end: real auth/slurm tokens (create_credential,
 signed with real keys) checked by the real tokens.Verifier, then the body
 hash against the frame's body and msg_type."""
 import struct

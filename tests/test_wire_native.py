@@ -4,7 +4,7 @@ one code per failure, and the failures Python never triggers on its own
 import re
 from pathlib import Path
 
-from slurmauth_fast._core import ffi, lib
+from slurmauth_fast._bindings import ffi, lib
 from slurmauth_fast.rpc import pack_frame
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"

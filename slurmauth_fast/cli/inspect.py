@@ -1,13 +1,13 @@
-"""``slurmauth-fast verify`` and ``slurmauth-fast decode``: look at an auth/slurm
-credential.
+"""``slurmauth-fast verify``, ``cred-verify`` and ``decode``: look at an
+auth/slurm credential.
 
 ``verify`` checks a token exactly as slurmctld would (keys loaded like Slurm
 loads them, Slurm's order of checks) and, when it is rejected, says exactly
 why: the exception class, the Slurm error number and name, and the message.
 ``decode`` prints the header and claims WITHOUT checking anything; its output
 is labelled UNVERIFIED because anyone can write any claims into a token.
-(``cred-verify`` in :mod:`slurmauth_fast.slurm_cli` is the terse, JSON-only
-form for scripts; both take the key options of :func:`cli.add_keyring_args`.)
+``cred-verify`` is ``verify --format claims-json``, the terse JSON-only form
+for scripts; both take the key options of :func:`~slurmauth_fast.cli.add_keyring_args`.
 """
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ import binascii
 import json
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional
 
-from . import errors
-from .cli import EXIT_FAILED, EXIT_OK, add_keyring_args, load_keyring
-from .errors import SlurmAuthError
-from .jws import DEFAULT_MAX_TOKEN
-from .tokens import CONTEXTS, RPC_CONTEXTS, Verifier
+from .. import errors
+from ..credential import CONTEXTS, RPC_CONTEXTS
+from ..errors import SlurmAuthError
+from ..jws import DEFAULT_MAX_TOKEN
+from ..unverified import decode_unverified
+from ..verifier import Verifier
+from ._common import EXIT_FAILED, EXIT_OK, add_keyring_args, load_keyring, utc
 
 _TIME_CLAIMS = ("iat", "exp")
 _HASH_TYPES = {1: "NONE (msg_type only)", 2: "K12", 4: "SHA3-256"}
@@ -44,16 +46,6 @@ def read_token(arg: Optional[str]) -> str:
     return text.strip()
 
 
-def utc(t: Any) -> str:
-    """A unix time as 'YYYY-mm-dd HH:MM:SS UTC' ('' for a non-integer)."""
-    if type(t) is not int:
-        return ""
-    try:
-        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
-    except (OverflowError, OSError, ValueError):
-        return "(out of range)"
-
-
 def describe_payload(value: Any) -> str:
     """Explain a credential's payload claim (section 3 of the wire spec)."""
     if not isinstance(value, str):
@@ -70,32 +62,6 @@ def describe_payload(value: Any) -> str:
     if raw[0] == 1 and len(raw) == 3:
         return f"hash type {kind}, msg_type {int.from_bytes(raw[1:3], 'big')}"
     return f"hash type {kind}, digest {raw[1:].hex()}"
-
-
-def decode_unverified(token: str) -> Tuple[Dict[str, Any], Dict[str, Any], List[str]]:
-    """Header and claims of a compact JWS without any check. Segments that do
-    not decode are reported in the returned notes instead of raising."""
-    notes: List[str] = []
-    parts = token.split(".")
-    if len(parts) != 3:
-        notes.append(f"token has {len(parts)} '.'-separated segments, not 3")
-    out: List[Dict[str, Any]] = []
-    for name, seg in zip(("header", "claims"), parts[:2] + [""] * (2 - len(parts[:2]))):
-        try:
-            raw = base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4))
-        except (binascii.Error, ValueError):
-            notes.append(f"{name} is not base64url")
-            out.append({})
-            continue
-        try:
-            obj = json.loads(raw)
-        except ValueError:  # includes UnicodeDecodeError
-            obj = None
-        if not isinstance(obj, dict):
-            notes.append(f"{name} is not a JSON object: {raw[:80]!r}")
-            obj = {}
-        out.append(obj)
-    return out[0], out[1], notes
 
 
 def _print_claims(claims: Dict[str, Any]) -> None:
@@ -137,6 +103,10 @@ def explain(exc: SlurmAuthError) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    """``verify`` and ``cred-verify``: one verification, three output formats.
+    ``text`` and ``json`` report a rejection on stdout (exit 1);
+    ``claims-json`` (cred-verify's) prints the claims as one JSON line and
+    leaves a rejection to the command line's error report (stderr, exit 1)."""
     token = read_token(args.token)
     keyring = load_keyring(args)           # KeyFileError -> exit 3 in cli.main
     verifier = Verifier(keyring, verifier_uid=args.uid, contexts=tuple(args.context or RPC_CONTEXTS),
@@ -144,7 +114,9 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         cred = verifier.verify(token, now=args.now)
     except SlurmAuthError as e:
-        if args.json:
+        if args.format == "claims-json":
+            raise
+        if args.format == "json":
             print(json.dumps({"verified": False, "error": type(e).__name__,
                               "slurm_errno": e.slurm_errno, "slurm_error": errno_name(e.slurm_errno),
                               "message": str(e)}, indent=2))
@@ -158,12 +130,30 @@ def _verify(args: argparse.Namespace) -> int:
         "payload": base64.b64encode(cred.payload).decode() if cred.payload is not None else None,
         "id": cred.identity.to_json() if cred.identity is not None else None,
     }
-    if args.json:
+    if args.format == "claims-json":
+        del fields["payload"]
+        fields["payload_hex"] = cred.payload.hex() if cred.payload is not None else None
+        print(json.dumps(fields, sort_keys=True))
+        return EXIT_OK
+    if args.format == "json":
         print(json.dumps({"verified": True, "key_source": keyring.source, "credential": fields}, indent=2))
         return EXIT_OK
     print(f"VERIFIED with {keyring.source}" + (f" (kid {cred.kid})" if cred.kid else ""))
     _print_claims({k: v for k, v in fields.items() if v is not None})
     return EXIT_OK
+
+
+def _verify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("token", nargs="?", help="the token ('-' or absent: read stdin)")
+    add_keyring_args(p)
+    p.add_argument("--uid", "--verifier-uid", dest="uid", type=int, metavar="UID",
+                   help="verify as this uid: the ruid claim must be it or 4294967295 (default: your uid)")
+    p.add_argument("--context", action="append", choices=CONTEXTS,
+                   help="accepted context (repeatable; default: auth and sack, as for an RPC)")
+    p.add_argument("--now", type=int, metavar="UNIXTIME", help="check expiry at this time instead of now")
+    p.add_argument("--max-len", type=int, default=DEFAULT_MAX_TOKEN, metavar="BYTES",
+                   help="largest token accepted (default %(default)s)")
+    p.set_defaults(func=_verify)
 
 
 def register(subparsers: Any) -> None:
@@ -175,17 +165,20 @@ def register(subparsers: Any) -> None:
                     "On rejection prints the exception class, the Slurm error number and name, "
                     "and the reason, and exits 1.",
         epilog="Example: slurmauth-fast verify --uid 0 \"$TOKEN\"   (or pipe the token on stdin)")
-    p.add_argument("token", nargs="?", help="the token ('-' or absent: read stdin)")
-    add_keyring_args(p)
-    p.add_argument("--uid", "--verifier-uid", dest="uid", type=int, metavar="UID",
-                   help="verify as this uid: the ruid claim must be it or 4294967295 (default: your uid)")
-    p.add_argument("--context", action="append", choices=CONTEXTS,
-                   help="accepted context (repeatable; default: auth and sack, as for an RPC)")
-    p.add_argument("--now", type=int, metavar="UNIXTIME", help="check expiry at this time instead of now")
-    p.add_argument("--max-len", type=int, default=DEFAULT_MAX_TOKEN, metavar="BYTES",
-                   help="largest token accepted (default %(default)s)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=_verify)
+    _verify_args(p)
+    p.add_argument("--format", choices=("text", "json", "claims-json"), default="text",
+                   help="text (default), json (the verdict as a JSON document), or claims-json "
+                        "(the claims as one JSON line; a rejection goes to stderr)")
+    p.add_argument("--json", dest="format", action="store_const", const="json",
+                   help="the same as --format json")
+
+    p = subparsers.add_parser(
+        "cred-verify", help="verify an auth/slurm credential, claims as one JSON line",
+        description="'verify --format claims-json': verify an auth/slurm credential (argument or "
+                    "stdin) and print its claims as one JSON line; a rejection is reported on "
+                    "stderr (exit 1).")
+    _verify_args(p)
+    p.set_defaults(format="claims-json")
 
     p = subparsers.add_parser(
         "decode", help="show a token's header and claims WITHOUT verifying (UNVERIFIED)",

@@ -1,5 +1,5 @@
 /* Helpers shared by the benchmark's C programs (compiled at benchmark time
- * by slurmauth_fast.verify_rate; each program is one translation unit). */
+ * by benchmarks/verify_rate.py; each program is one translation unit). */
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
 

@@ -1,19 +1,20 @@
-"""``slurmauth-fast keygen`` and ``slurmauth-fast jwks ...``: create slurm.key,
-create and rotate slurm.jwks (see :mod:`slurmauth_fast.keyadmin` for the
-workflow). Files are written atomically with mode 0600; an existing file is
-never replaced without ``--force`` (keygen, jwks new)."""
+"""``slurmauth-fast keygen``, ``jwks ...`` and ``keys-check``: create slurm.key,
+create and rotate slurm.jwks, list the keys as slurmctld loads them (see
+:mod:`slurmauth_fast.keyadmin` for the workflow). Files are written atomically
+with mode 0600; an existing file is never replaced without ``--force``
+(keygen, jwks new)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from . import keyadmin
-from .cli import EXIT_OK
-from .cli_inspect import utc
-from .keys import MIN_JWKS_KEY_BYTES, short_key_warning
+from .. import keyadmin
+from ..keys import MIN_JWKS_KEY_BYTES, short_key_warning
+from ._common import EXIT_OK, add_keyring_args, load_keyring, utc
 
 _ROTATION = """\
 Safe key rotation (Slurm >= 24.05 reads slurm.jwks instead of slurm.key when it exists):
@@ -84,14 +85,25 @@ def _jwks_retire(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_keys(rows: List[Dict[str, Any]], *, as_json: Optional[Dict[str, Any]] = None) -> None:
+    """The key listing of ``jwks list`` (a table) and ``keys-check`` (JSON:
+    ``as_json`` plus kid, exp, default per key). Never a secret."""
+    if as_json is not None:
+        print(json.dumps(dict(as_json, keys=[{"kid": r["kid"], "exp": r["exp"], "default": r["default"]}
+                                             for r in rows]), sort_keys=True))
+        return
+    width = max([3] + [len(r["kid"]) for r in rows])
+    print(f"{'KID':<{width}}  DEFAULT  {'BYTES':>5}  EXPIRES")
+    for r in rows:
+        exp = _when(r["exp"]) + (" (EXPIRED)" if r["expired"] else "")
+        short = " (SHORT)" if r["size"] < MIN_JWKS_KEY_BYTES else ""
+        print(f"{r['kid']:<{width}}  {'yes' if r['default'] else 'no':<7}  {r['size']:>5}  {exp}{short}")
+
+
 def _jwks_list(args: argparse.Namespace) -> int:
     keys = keyadmin.list_keys(keyadmin.load_jwks(args.file))
-    width = max([3] + [len(k.kid) for k in keys])
-    print(f"{'KID':<{width}}  DEFAULT  {'BYTES':>5}  EXPIRES")
-    for k in keys:
-        exp = _when(k.exp) + (" (EXPIRED)" if k.expired else "")
-        short = " (SHORT)" if k.size < MIN_JWKS_KEY_BYTES else ""
-        print(f"{k.kid:<{width}}  {'yes' if k.default else 'no':<7}  {k.size:>5}  {exp}{short}")
+    _print_keys([{"kid": k.kid, "default": k.default, "size": k.size, "exp": k.exp,
+                  "expired": k.expired} for k in keys])
     for k in keys:
         if k.size < MIN_JWKS_KEY_BYTES:
             print(f"warning: '{args.file}': kid {k.kid!r} holds {k.size} bytes, under "
@@ -105,6 +117,16 @@ def _jwks_list(args: argparse.Namespace) -> int:
     msg = short_key_warning(key_path, size) if size else None
     if msg is not None:
         print(f"warning: {msg} (Slurm falls back to it when {args.file} is absent)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _keys_check(args: argparse.Namespace) -> int:
+    """Load the keys as slurmctld does (slurm.jwks, else slurm.key) and list them."""
+    ring = load_keyring(args)
+    for w in ring.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    _print_keys([{"kid": k.kid, "exp": k.exp, "default": k.default} for k in ring.keys],
+                as_json={"source": ring.source, "jwks": ring.is_jwks, "warnings": list(ring.warnings)})
     return EXIT_OK
 
 
@@ -173,3 +195,9 @@ def register(subparsers: Any) -> None:
     p = js.add_parser("list", help="show kid, default and expiry of each key (no secrets)")
     _add_common(p, new_key=False)
     p.set_defaults(func=_jwks_list)
+
+    k = subparsers.add_parser("keys-check", help="load slurm.jwks/slurm.key like slurmctld and list keys",
+                              description="Load the auth/slurm keys with every rule Slurm applies and "
+                                          "list them as JSON (never the secrets).")
+    add_keyring_args(k)
+    k.set_defaults(func=_keys_check)

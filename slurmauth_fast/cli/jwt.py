@@ -14,9 +14,9 @@ import os
 import sys
 from typing import Any, Optional
 
-from . import jwt as slurm_jwt
-from .cli import EXIT_OK, EXIT_USAGE, slurm_user_arg
-from .errors import KeyFileError
+from .. import jwt as slurm_jwt
+from ..errors import KeyFileError
+from ._common import EXIT_OK, EXIT_USAGE, slurm_user_arg
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@ before any thread can race on it."""
 from __future__ import annotations
 
 try:
-    from ._native import ffi, lib
+    from .._native import ffi, lib
 except ImportError as exc:  # pragma: no cover - only on a broken install
     raise ImportError(
         "slurmauth_fast's C core is not built: run `pip install .` "

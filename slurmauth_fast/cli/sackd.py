@@ -1,8 +1,7 @@
 """``slurmauth-fast sackd``: run a SACK kiosk, like Slurm's sackd.
 
-Kept apart from :mod:`slurmauth_fast.sack` so that building the command line
-does not load the key and credential machinery; the kiosk is imported when
-the command runs.
+The kiosk (:mod:`slurmauth_fast.sack.server`) is imported when the command
+runs, so building this parser loads no server code.
 """
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ import argparse
 import logging
 from typing import Any
 
-from .cli import add_keyring_args, load_keyring
+from ._common import add_keyring_args, load_keyring
 
 #: Daemons whose kiosk socket path Slurm fixes (sack.SERVER_ROLES).
 ROLES = ("sackd", "slurmctld", "slurmdbd")
@@ -51,7 +50,7 @@ def _positive(kind: Any) -> Any:
 
 
 def _cmd_sackd(args: argparse.Namespace) -> int:
-    from .sack import SackServer
+    from ..sack import SackServer
 
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="sackd: %(levelname)s: %(message)s")

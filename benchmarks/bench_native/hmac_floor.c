@@ -3,7 +3,7 @@
  * and outer pads are hashed once, as in every serious verifier). Nothing else
  * a verifier must do (split, base64, JSON, claims) is timed here.
  *
- * Compiled at benchmark time by slurmauth_fast.verify_rate:
+ * Compiled at benchmark time by benchmarks/verify_rate.py:
  *   gcc -O2 hmac_floor.c -o hmac_floor -lcrypto
  * Usage: hmac_floor KEY_FILE INPUT_FILE SECONDS EXPECTED_TAG_HEX
  * Prints, per method, "NAME ns_per_op iterations": "hmac_ctx" (HMAC_CTX

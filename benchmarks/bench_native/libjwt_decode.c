@@ -3,7 +3,7 @@
  * base64url, jansson parse of header and claims, HMAC with a context keyed
  * afresh, signature compare), the alg check, then jwt_free().
  *
- * Compiled at benchmark time by slurmauth_fast.verify_rate:
+ * Compiled at benchmark time by benchmarks/verify_rate.py:
  *   gcc -O2 libjwt_decode.c -o libjwt_decode -ljwt
  * Usage: libjwt_decode KEY_FILE TOKEN_FILE SECONDS EXPECTED_UID
  * Prints "decode ns_per_op iterations" (jwt_decode + jwt_get_alg + jwt_free)

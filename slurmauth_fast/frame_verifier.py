@@ -1,0 +1,259 @@
+"""Verifying whole RPC frames as slurmctld does: :class:`FrameVerifier`
+(configured like AuthType + AuthAltTypes) and :func:`verify_rpc`.
+
+An auth/slurm frame (plugin 103) is verified in one C call
+(``sa_verify_frame_slurm``: parse, token with Slurm's rules, body hash), whose
+verdict is complete: a refused frame raises the exception of the step that
+refused it, with the offset or claim at fault, and nothing is redone in
+Python. A frame of another configured plugin has been parsed by that same
+call and is dispatched on its plugin id: auth/jwt (102: the token and the
+packed username, :class:`~slurmauth_fast.jwt.JWTVerifier`) or auth/munge
+(101: munged decodes it, then the body hash). Every plugin answers with one
+:class:`VerifiedRpc`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional, Sequence, Tuple, Union
+
+from ._bindings import frame as _fr
+from ._bindings import slurmcred as _sc
+from ._bindings.bodyhash import BLOCK_NULL_HASH, BLOCK_ZERO_HASH
+from ._bindings.status import credential_failure, error_for_status
+from .bodyhash import check_body_hash
+from .exceptions import BadArgumentError, BadArgumentTypeError, UnsupportedAuthPluginError
+from .pack import BytesLike
+from .frame import (AUTH_JWT, AUTH_MUNGE, AUTH_SLURM, DEFAULT_VERSIONS, MAX_FRAME, RpcFrame,
+                  _frame_from, auth_credential, frame_error, parse_options)
+from .sender_cache import credential as _credential
+from .verifier import Verifier
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .credential import Credential
+    from .jwt import JWTCredential, JWTVerifier
+    from .munge import MungeContext, MungeCredential
+
+#: Slurm's plugin names (AuthType, AuthAltTypes) and their wire ids.
+PLUGINS: Dict[str, int] = {"auth/slurm": AUTH_SLURM, "auth/jwt": AUTH_JWT, "auth/munge": AUTH_MUNGE}
+_NAMES = {v: k for k, v in PLUGINS.items()}
+
+
+@dataclass(frozen=True)
+class VerifiedRpc:
+    """A frame whose credential verified (and, for auth/slurm and
+    auth/munge, whose body hash matched). ``credential`` is the plugin's own
+    record: a :class:`~slurmauth_fast.credential.Credential` (auth/slurm), a
+    :class:`~slurmauth_fast.jwt.JWTCredential` (auth/jwt) or a
+    :class:`~slurmauth_fast.munge.MungeCredential` (auth/munge)."""
+
+    frame: RpcFrame
+    credential: Union["Credential", "JWTCredential", "MungeCredential"]
+
+    @property
+    def uid(self) -> int:
+        """The sender's uid."""
+        return self.credential.uid
+
+    @property
+    def gid(self) -> int:
+        """The sender's gid."""
+        return self.credential.gid
+
+    @property
+    def plugin(self) -> int:
+        """The frame's auth plugin id (103 auth/slurm, 102 auth/jwt, 101 auth/munge)."""
+        return self.frame.auth_plugin  # type: ignore[return-value]
+
+
+_new = object.__new__
+_set = object.__setattr__
+_local_frame = _fr.local
+_frame_struct = _fr.frame_struct
+_verify_frame = _fr.verify_frame_slurm
+_c_bytes = _fr.c_bytes
+_local = _sc.local
+_scratch = _sc.scratch
+_scratch_need = _sc.scratch_need
+
+
+class FrameVerifier:
+    """Verifies whole frames for the plugins a daemon is configured with.
+
+    ``slurm`` (a :class:`~slurmauth_fast.verifier.Verifier`), ``jwt`` (a
+    :class:`~slurmauth_fast.jwt.JWTVerifier`) and ``munge`` (a
+    :class:`~slurmauth_fast.munge.MungeContext`) verify their plugin's
+    credentials; ``auth_type`` and ``auth_alt_types`` name the plugins
+    accepted, as slurm.conf does (default: every plugin given a verifier).
+    ``block_null_hash``/``block_zero_hash`` are Slurm's
+    CommunicationParameters; ``length_prefix``, ``versions`` and
+    ``max_frame`` are :func:`~slurmauth_fast.rpc.parse_frame`'s, turned into C
+    options once, here."""
+
+    def __init__(self, slurm: Optional[Verifier] = None, *, jwt: Optional["JWTVerifier"] = None,
+                 munge: Optional["MungeContext"] = None, auth_type: Optional[str] = None,
+                 auth_alt_types: Sequence[str] = (), block_null_hash: bool = False,
+                 block_zero_hash: bool = False, length_prefix: bool = True,
+                 versions: Iterable[int] = DEFAULT_VERSIONS, max_frame: int = MAX_FRAME) -> None:
+        if slurm is not None and not isinstance(slurm, Verifier):
+            raise BadArgumentTypeError("slurm must be a slurmauth_fast Verifier")
+        given = {AUTH_SLURM: slurm, AUTH_JWT: jwt, AUTH_MUNGE: munge}
+        if auth_type is None and not auth_alt_types:
+            names = [n for n, i in PLUGINS.items() if given[i] is not None]
+        else:
+            names = ([auth_type] if auth_type is not None else []) + list(auth_alt_types)
+        if not names:
+            raise BadArgumentError("a FrameVerifier needs at least one plugin")
+        ids = []
+        for name in names:
+            if name not in PLUGINS:
+                raise BadArgumentError(f"unknown auth plugin {name!r}; known: {', '.join(PLUGINS)}")
+            if given[PLUGINS[name]] is None:
+                raise BadArgumentError(f"{name} is configured but has no verifier")
+            ids.append(PLUGINS[name])
+        #: the accepted plugin ids, AuthType first
+        self.plugins: Tuple[int, ...] = tuple(ids)
+        self._slurm = slurm if AUTH_SLURM in ids else None
+        self._policy = slurm.c_policy if slurm is not None and AUTH_SLURM in ids else None
+        self._jwt = jwt if AUTH_JWT in ids else None
+        self._munge = munge if AUTH_MUNGE in ids else None
+        self.block_null_hash = bool(block_null_hash)
+        self.block_zero_hash = bool(block_zero_hash)
+        self._bh = (BLOCK_NULL_HASH if block_null_hash else 0) | (BLOCK_ZERO_HASH if block_zero_hash else 0)
+        self.length_prefix = bool(length_prefix)
+        self._opts, self._lo, self._hi = parse_options(versions, max_frame, length_prefix)
+
+    def verify(self, data: Union[RpcFrame, BytesLike], now: Optional[int] = None) -> VerifiedRpc:
+        """Verify one frame (raw bytes, or an already parsed :class:`RpcFrame`);
+        raise the exception of the first rule it breaks."""
+        if now is None:
+            when = -1
+        elif type(now) is int and now >= 0:
+            when = now
+        else:
+            raise BadArgumentError("now must be a non-negative integer unix time")
+        if type(data) is bytes:
+            raw: Any = data
+            n = len(data)
+        elif isinstance(data, RpcFrame):
+            return self._dispatch(data, now)
+        elif isinstance(data, (bytearray, memoryview)):
+            view = memoryview(data).cast("B")
+            raw = _c_bytes(view)
+            n = len(view)
+        else:
+            raise BadArgumentTypeError(f"frame must be bytes-like, not {type(data).__name__}")
+        try:
+            f, fbuf, v = _local_frame.f
+        except AttributeError:
+            f, fbuf, v = _frame_struct()
+        slurm = self._slurm
+        if slurm is None:
+            rc = _fr.parse(raw, n, self._opts, f)
+            if rc:
+                raise frame_error(rc, f, self._lo, self._hi)
+            return self._dispatch(_frame_from(data, memoryview(data).cast("B"), f, fbuf), now)
+        try:
+            buf, ptr, cap, small = _local.s
+        except AttributeError:
+            buf, ptr, cap, small = _scratch(0)
+        if n > small:
+            buf, ptr, cap, small = _scratch(_scratch_need(n))
+        snap = slurm.keyring.snapshot()   # one snapshot: the key index refers to it
+        rc = _verify_frame(raw, n, self._opts, f, snap.keyset, self._policy, when, self._bh,
+                           ptr, cap, v)
+        if not rc:
+            done = _new(VerifiedRpc)
+            _set(done, "__dict__", {"credential": _credential(buf, 0, snap),
+                                    "frame": _frame_from(data, memoryview(data) if raw is data else
+                                                         memoryview(data).cast("B"), f, fbuf)})
+            return done
+        if rc == _fr.E_PLUGIN and _fr.auth_plugin(f) in self.plugins:
+            return self._dispatch(_frame_from(data, memoryview(data).cast("B"), f, fbuf), now)
+        raise self._refusal(rc, f, v)
+
+    def _refusal(self, rc: int, f: Any, v: Any) -> Exception:
+        """The exception for a frame the fused verifier refused (its verdict in ``v``)."""
+        stage, _, claim = _fr.verdict(v)
+        if stage == _fr.STAGE_PARSE:
+            return frame_error(rc, f, self._lo, self._hi)
+        if stage == _fr.STAGE_TOKEN:
+            return credential_failure(rc, claim)
+        if stage == _fr.STAGE_BODY_HASH:
+            return error_for_status(rc, "body hash")
+        if rc == _fr.E_PLUGIN:
+            plugin = _fr.auth_plugin(f)
+            if len(self.plugins) > 1:
+                return UnsupportedAuthPluginError(
+                    f"auth plugin {plugin} is not one of "
+                    f"{', '.join(_NAMES[p] for p in self.plugins)}", status=rc)
+            return UnsupportedAuthPluginError(f"auth plugin {plugin} is not auth/slurm ({AUTH_SLURM})",
+                                              status=rc)
+        return error_for_status(rc)
+
+    def _dispatch(self, frame: RpcFrame, now: Optional[int]) -> VerifiedRpc:
+        """Verify a parsed frame with its plugin's verifier."""
+        plugin = frame.auth_plugin
+        if plugin not in self.plugins and len(self.plugins) == 1:
+            auth_credential(frame, self.plugins[0])       # raises the precise error
+        if plugin == AUTH_SLURM and self._slurm is not None:
+            cred: Any = self._slurm.verify(auth_credential(frame, AUTH_SLURM), now=now)
+            check_body_hash(cred.payload, frame.body, frame.msg_type,
+                            block_null_hash=self.block_null_hash,
+                            block_zero_hash=self.block_zero_hash)
+        elif plugin == AUTH_JWT and self._jwt is not None:
+            cred = self._jwt.verify(auth_credential(frame, AUTH_JWT), username=frame.auth_username,
+                                    now=now)
+        elif plugin == AUTH_MUNGE and self._munge is not None:
+            from .munge import verify_munge_rpc
+            cred = verify_munge_rpc(frame, context=self._munge,
+                                    block_null_hash=self.block_null_hash,
+                                    block_zero_hash=self.block_zero_hash).credential
+        else:
+            auth_credential(frame, self.plugins[0])        # no auth section or a NULL credential
+            raise UnsupportedAuthPluginError(
+                f"auth plugin {plugin} is not one of "
+                f"{', '.join(_NAMES[p] for p in self.plugins)}")
+        done = _new(VerifiedRpc)
+        _set(done, "__dict__", {"frame": frame, "credential": cred})
+        return done
+
+
+def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: Verifier, *,
+               block_null_hash: bool = False, block_zero_hash: bool = False,
+               length_prefix: bool = True, now: Optional[int] = None,
+               versions: Iterable[int] = DEFAULT_VERSIONS,
+               max_frame: int = MAX_FRAME) -> VerifiedRpc:
+    """Authenticate one RPC as slurmctld does for auth/slurm (plugin 103).
+
+    ``frame`` is an :class:`RpcFrame` or the raw bytes (parsed with
+    ``length_prefix``, ``versions``, ``max_frame``). The token is verified by
+    ``verifier`` (a :class:`~slurmauth_fast.verifier.Verifier`: signature,
+    expiry, ruid against the verifier's uid, context "auth" or "sack"), then
+    its payload must bind this body and msg_type
+    (:func:`~slurmauth_fast.bodyhash.check_body_hash`, with Slurm's
+    block_null_hash / block_zero_hash policy). Raw bytes go through one C
+    call. The :class:`FrameVerifier` for these options is built once per
+    verifier (``verifier.frame_verifier`` for the defaults,
+    ``verifier.frame_verifiers`` by options)."""
+    if (versions is DEFAULT_VERSIONS and max_frame == MAX_FRAME and length_prefix is True
+            and block_null_hash is False and block_zero_hash is False):
+        try:
+            fv = verifier.frame_verifier
+        except AttributeError:
+            raise BadArgumentTypeError("verifier must be a slurmauth_fast Verifier") from None
+        if fv is None:
+            fv = verifier.frame_verifier = FrameVerifier(verifier)
+        return fv.verify(frame, now)
+    if not isinstance(verifier, Verifier):
+        raise BadArgumentTypeError("verifier must be a slurmauth_fast Verifier")
+    versions = tuple(versions)
+    key = (bool(block_null_hash), bool(block_zero_hash), bool(length_prefix), versions, max_frame)
+    fv = verifier.frame_verifiers.get(key)
+    if fv is None:
+        fv = FrameVerifier(verifier, block_null_hash=block_null_hash,
+                           block_zero_hash=block_zero_hash, length_prefix=length_prefix,
+                           versions=versions, max_frame=max_frame)
+        verifier.frame_verifiers.put(key, fv)
+    return fv.verify(frame, now)
+
+__all__ = ["PLUGINS", "FrameVerifier", "VerifiedRpc", "verify_rpc"]
