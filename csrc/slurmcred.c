@@ -752,6 +752,7 @@ typedef struct {
     size_t raw_off[3], raw_len[3];  /* id sbcast net */
     uint32_t present;
     int err_claim;
+    int read_id;              /* SC_POL_CLIENT_IDS: "id" is read, else skipped as unknown */
     sa_hmac_job *mac;         /* stepped as the scan passes next_step, or NULL */
     size_t next_step, stride;
 } cl_ctx;
@@ -809,6 +810,8 @@ SC_INLINE int cl_member(void *vctx, int idx, jcur *j)
         sa_hmac_step(c->mac);   /* its compression runs while the scan goes on */
         c->next_step += c->stride;
     }   /* its compression runs while this claim is scanned */
+    if (idx == SC_CL_ID && !c->read_id)
+        return skip_value(j, 1, SC_E_CLAIMS_JSON);
     c->present |= 1u << idx;
     rc = cl_value(c, idx, j);
     c->err_claim = rc == SA_OK ? -1 : idx;
@@ -942,8 +945,8 @@ static int verify_head(const sc_keyset *ks, const sc_policy *pol, const char *to
  * acted on until the MAC has matched (verify_claims): a forged token gets
  * its MAC error whatever its claims say, as in Slurm, whose libjwt parses the
  * claims before checking the signature too. */
-static int scan_claims(const char *tok, uint8_t *scratch, const vstate *v, cl_ctx *c,
-                       sa_hmac_job *mac)
+static int scan_claims(const sc_policy *pol, const char *tok, uint8_t *scratch,
+                       const vstate *v, cl_ctx *c, sa_hmac_job *mac)
 {
     size_t cl_len = 0;
     jcur j;
@@ -951,6 +954,7 @@ static int scan_claims(const char *tok, uint8_t *scratch, const vstate *v, cl_ct
 
     memset(c, 0, sizeof(*c));
     c->err_claim = -1;
+    c->read_id = (pol->flags & SC_POL_CLIENT_IDS) != 0;
     c->mac = mac;
     if (mac)
         sa_hmac_step(mac);
@@ -1087,7 +1091,7 @@ static int claims_after_mac(const sc_policy *pol, const char *tok, int64_t now, 
                             const vstate *v)
 {
     cl_ctx c;
-    int scan_rc = scan_claims(tok, scratch, v, &c, NULL);
+    int scan_rc = scan_claims(pol, tok, scratch, v, &c, NULL);
 
     return verify_claims(pol, now, scratch, v, &c, scan_rc, NULL);
 }
@@ -1114,7 +1118,7 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
     rc = sa_jws_hs256_begin(&mac, v.key->key, tok, &v.parts, got);
     if (rc != SA_OK)
         return rc;
-    scan_rc = scan_claims(tok, scratch, &v, &c, &mac);
+    scan_rc = scan_claims(pol, tok, scratch, &v, &c, &mac);
     claims_rc = verify_claims(pol, now, scratch, &v, &c, scan_rc, &mac);
     rc = sa_jws_hs256_end(&mac, got);
     if (rc != SA_OK) {

@@ -112,10 +112,15 @@ typedef struct {
     int by_kid;               /* 1: slurm.jwks (select by kid); 0: slurm.key (kid ignored) */
 } sc_keyset;
 
+/* sc_policy.flags */
+#define SC_POL_CLIENT_IDS 1   /* AuthInfo=use_client_ids: read the "id" object; without it
+                                 "id" is skipped like any unknown claim, as Slurm does */
+
 typedef struct {
     size_t max_len;           /* token size limit, checked first */
     uint32_t verifier_uid;    /* ruid must be 4294967295 or this */
     uint32_t contexts;        /* mask of allowed SC_CTX_* */
+    uint32_t flags;           /* SC_POL_* */
 } sc_policy;
 
 /* At the start of the scratch buffer. Right after it (at offset

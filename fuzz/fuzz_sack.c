@@ -46,6 +46,7 @@ static void setup(void)
     pol.max_len = 16384;
     pol.verifier_uid = PEER_UID;
     pol.contexts = (1u << SC_CTX_AUTH) | (1u << SC_CTX_SACK);
+    pol.flags = SC_POL_CLIENT_IDS;
     done = 1;
 }
 

@@ -66,6 +66,7 @@ static void setup(void)
     pol.max_len = MAX_TOKEN;
     pol.verifier_uid = VERIFIER_UID;
     pol.contexts = (1u << SC_CTX_AUTH) | (1u << SC_CTX_SACK);
+    pol.flags = SC_POL_CLIENT_IDS;
     done = 1;
 }
 

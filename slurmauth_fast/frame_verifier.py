@@ -20,12 +20,13 @@ from ._bindings import frame as _fr
 from ._bindings import slurmcred as _sc
 from ._bindings.bodyhash import BLOCK_NULL_HASH, BLOCK_ZERO_HASH
 from ._bindings.status import credential_failure, error_for_status
-from .bodyhash import check_body_hash
+from .bodyhash import DEFAULT_HASH_PLUGINS, check_body_hash, hash_policy
 from .exceptions import BadArgumentError, BadArgumentTypeError, UnsupportedAuthPluginError
 from .pack import BytesLike
 from .frame import (AUTH_JWT, AUTH_MUNGE, AUTH_SLURM, DEFAULT_VERSIONS, MAX_FRAME, RpcFrame,
                   _frame_from, auth_credential, frame_error, parse_options)
 from .sender_cache import credential as _credential
+from .keys import Keyring
 from .verifier import Verifier
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,15 +86,18 @@ class FrameVerifier:
     credentials; ``auth_type`` and ``auth_alt_types`` name the plugins
     accepted, as slurm.conf does (default: every plugin given a verifier).
     ``block_null_hash``/``block_zero_hash`` are Slurm's
-    CommunicationParameters; ``length_prefix``, ``versions`` and
+    CommunicationParameters and ``hash_plugins`` its HashPlugin list (default
+    k12 only: a SHA3 body hash is refused, as slurmctld refuses it);
+    ``length_prefix``, ``versions`` and
     ``max_frame`` are :func:`~slurmauth_fast.rpc.parse_frame`'s, turned into C
     options once, here."""
 
     def __init__(self, slurm: Optional[Verifier] = None, *, jwt: Optional["JWTVerifier"] = None,
                  munge: Optional["MungeContext"] = None, auth_type: Optional[str] = None,
                  auth_alt_types: Sequence[str] = (), block_null_hash: bool = False,
-                 block_zero_hash: bool = False, length_prefix: bool = True,
-                 versions: Iterable[int] = DEFAULT_VERSIONS, max_frame: int = MAX_FRAME) -> None:
+                 block_zero_hash: bool = False, hash_plugins: Iterable[str] = DEFAULT_HASH_PLUGINS,
+                 length_prefix: bool = True, versions: Iterable[int] = DEFAULT_VERSIONS,
+                 max_frame: int = MAX_FRAME) -> None:
         if slurm is not None and not isinstance(slurm, Verifier):
             raise BadArgumentTypeError("slurm must be a slurmauth_fast Verifier")
         given = {AUTH_SLURM: slurm, AUTH_JWT: jwt, AUTH_MUNGE: munge}
@@ -118,9 +122,52 @@ class FrameVerifier:
         self._munge = munge if AUTH_MUNGE in ids else None
         self.block_null_hash = bool(block_null_hash)
         self.block_zero_hash = bool(block_zero_hash)
-        self._bh = (BLOCK_NULL_HASH if block_null_hash else 0) | (BLOCK_ZERO_HASH if block_zero_hash else 0)
+        self.hash_plugins = tuple(hash_plugins)
+        self._bh = ((BLOCK_NULL_HASH if block_null_hash else 0) | (BLOCK_ZERO_HASH if block_zero_hash else 0)
+                    | hash_policy(self.hash_plugins))
         self.length_prefix = bool(length_prefix)
         self._opts, self._lo, self._hi = parse_options(versions, max_frame, length_prefix)
+
+    @classmethod
+    def from_slurm_conf(cls, path: str, *, keyring: Optional[Keyring] = None,
+                        verifier_uid: Optional[int] = None) -> "FrameVerifier":
+        """A verifier deciding as the slurmctld of this slurm.conf decides: AuthType and
+        AuthAltTypes; auth/slurm keys from the conf's directory (or ``keyring``), checked
+        against SlurmUser (ruid), AuthInfo=use_client_ids; auth/jwt from AuthAltParameters
+        and StateSaveLocation; auth/munge at AuthInfo's socket=; CommunicationParameters
+        block_null_hash / block_zero_hash; HashPlugin. ``verifier_uid`` defaults to
+        SlurmUser's uid, the uid slurmctld runs as."""
+        from .slurmconf import read_slurm_conf
+
+        conf = read_slurm_conf(path)
+        names = (conf.auth_type,) + conf.auth_alt_types
+        uid = conf.slurm_user_uid if verifier_uid is None else verifier_uid
+        slurm = jwt = munge = None
+        if "auth/slurm" in names:
+            if keyring is None:
+                keyring = Keyring.load(conf_dir=conf.conf_dir, slurm_user_uid=conf.slurm_user_uid)
+            slurm = Verifier(keyring, verifier_uid=uid, use_client_ids=conf.use_client_ids)
+        if "auth/jwt" in names:
+            from .jwt import JWTVerifier
+            jwt = JWTVerifier.from_config(conf.get("AuthAltParameters"),
+                                          state_save_location=conf.get("StateSaveLocation"),
+                                          slurm_user_uid=conf.slurm_user_uid)
+        if "auth/munge" in names:
+            from .munge import MungeContext
+            munge = MungeContext(socket=conf.munge_socket)
+        return cls(slurm, jwt=jwt, munge=munge, auth_type=conf.auth_type,
+                   auth_alt_types=conf.auth_alt_types, block_null_hash=conf.block_null_hash,
+                   block_zero_hash=conf.block_zero_hash, hash_plugins=conf.hash_plugins)
+
+    @property
+    def slurm(self) -> Optional[Verifier]:
+        """The auth/slurm verifier (None when auth/slurm is not configured)."""
+        return self._slurm
+
+    @property
+    def policy_flags(self) -> int:
+        """The body-hash policy (SA_BH_*) the C frame verifier applies."""
+        return self._bh
 
     def verify(self, data: Union[RpcFrame, BytesLike], now: Optional[int] = None) -> VerifiedRpc:
         """Verify one frame (raw bytes, or an already parsed :class:`RpcFrame`);
@@ -199,7 +246,7 @@ class FrameVerifier:
             cred: Any = self._slurm.verify(auth_credential(frame, AUTH_SLURM), now=now)
             check_body_hash(cred.payload, frame.body, frame.msg_type,
                             block_null_hash=self.block_null_hash,
-                            block_zero_hash=self.block_zero_hash)
+                            block_zero_hash=self.block_zero_hash, hash_plugins=self.hash_plugins)
         elif plugin == AUTH_JWT and self._jwt is not None:
             cred = self._jwt.verify(auth_credential(frame, AUTH_JWT), username=frame.auth_username,
                                     now=now)
@@ -207,7 +254,8 @@ class FrameVerifier:
             from .munge import verify_munge_rpc
             cred = verify_munge_rpc(frame, context=self._munge,
                                     block_null_hash=self.block_null_hash,
-                                    block_zero_hash=self.block_zero_hash).credential
+                                    block_zero_hash=self.block_zero_hash,
+                                    hash_plugins=self.hash_plugins).credential
         else:
             auth_credential(frame, self.plugins[0])        # no auth section or a NULL credential
             raise UnsupportedAuthPluginError(
@@ -222,7 +270,8 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: Verifier, *,
                block_null_hash: bool = False, block_zero_hash: bool = False,
                length_prefix: bool = True, now: Optional[int] = None,
                versions: Iterable[int] = DEFAULT_VERSIONS,
-               max_frame: int = MAX_FRAME) -> VerifiedRpc:
+               max_frame: int = MAX_FRAME,
+               hash_plugins: Iterable[str] = DEFAULT_HASH_PLUGINS) -> VerifiedRpc:
     """Authenticate one RPC as slurmctld does for auth/slurm (plugin 103).
 
     ``frame`` is an :class:`RpcFrame` or the raw bytes (parsed with
@@ -231,12 +280,14 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: Verifier, *,
     expiry, ruid against the verifier's uid, context "auth" or "sack"), then
     its payload must bind this body and msg_type
     (:func:`~slurmauth_fast.bodyhash.check_body_hash`, with Slurm's
-    block_null_hash / block_zero_hash policy). Raw bytes go through one C
+    block_null_hash / block_zero_hash policy and HashPlugin list, default k12
+    only). Raw bytes go through one C
     call. The :class:`FrameVerifier` for these options is built once per
     verifier (``verifier.frame_verifier`` for the defaults,
     ``verifier.frame_verifiers`` by options)."""
     if (versions is DEFAULT_VERSIONS and max_frame == MAX_FRAME and length_prefix is True
-            and block_null_hash is False and block_zero_hash is False):
+            and block_null_hash is False and block_zero_hash is False
+            and hash_plugins is DEFAULT_HASH_PLUGINS):
         try:
             fv = verifier.frame_verifier
         except AttributeError:
@@ -247,12 +298,14 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: Verifier, *,
     if not isinstance(verifier, Verifier):
         raise BadArgumentTypeError("verifier must be a slurmauth_fast Verifier")
     versions = tuple(versions)
-    key = (bool(block_null_hash), bool(block_zero_hash), bool(length_prefix), versions, max_frame)
+    hash_plugins = tuple(hash_plugins)
+    key = (bool(block_null_hash), bool(block_zero_hash), bool(length_prefix), versions, max_frame,
+           hash_plugins)
     fv = verifier.frame_verifiers.get(key)
     if fv is None:
         fv = FrameVerifier(verifier, block_null_hash=block_null_hash,
                            block_zero_hash=block_zero_hash, length_prefix=length_prefix,
-                           versions=versions, max_frame=max_frame)
+                           versions=versions, max_frame=max_frame, hash_plugins=hash_plugins)
         verifier.frame_verifiers.put(key, fv)
     return fv.verify(frame, now)
 

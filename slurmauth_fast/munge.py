@@ -37,11 +37,11 @@ import ipaddress
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, Iterable, List, Optional, Tuple, Union
 
 
 from ._bindings import munge as _bm
-from .bodyhash import HASH_K12, body_hash_payload, check_body_hash
+from .bodyhash import DEFAULT_HASH_PLUGINS, HASH_K12, body_hash_payload, check_body_hash
 from .codes import EMUNGE_CRED_EXPIRED, EMUNGE_CRED_REPLAYED, EMUNGE_CRED_REWOUND, EMUNGE_SUCCESS
 from .errors import (
     MungeBadArgumentError,
@@ -422,7 +422,8 @@ def _rpc_context(context: Optional[MungeContext], socket: Optional[str]) -> Mung
 def verify_munge_rpc(frame_bytes: Union[RpcFrame, PayloadLike], *, context: Optional[MungeContext] = None,
                      socket: Optional[str] = None, block_null_hash: bool = False,
                      block_zero_hash: bool = False, length_prefix: bool = True,
-                     max_cred: int = DEFAULT_MAX_CRED) -> VerifiedMungeRpc:
+                     max_cred: int = DEFAULT_MAX_CRED,
+                     hash_plugins: Iterable[str] = DEFAULT_HASH_PLUGINS) -> VerifiedMungeRpc:
     """Authenticate one auth/munge RPC as a Slurm daemon does.
 
     ``frame_bytes`` is the frame (``length_prefix``: starting with its uint32
@@ -432,7 +433,7 @@ def verify_munge_rpc(frame_bytes: Union[RpcFrame, PayloadLike], *, context: Opti
     time-to-live, the replay cache and any uid/gid restriction against this
     process; then the credential's payload must bind this body and msg_type
     (spec section 3; ``block_null_hash`` / ``block_zero_hash`` are Slurm's
-    CommunicationParameters). As in Slurm, a credential without payload counts
+    CommunicationParameters, ``hash_plugins`` its HashPlugin list). As in Slurm, a credential without payload counts
     as carrying no hash, and the credential is consumed (replay cache) even
     when the body hash then fails.
     """
@@ -440,8 +441,8 @@ def verify_munge_rpc(frame_bytes: Union[RpcFrame, PayloadLike], *, context: Opti
     frame = frame_bytes if isinstance(frame_bytes, RpcFrame) else parse_frame(frame_bytes,
                                                                             length_prefix=length_prefix)
     cred = ctx.decode(auth_credential(frame, AUTH_MUNGE), max_len=max_cred)
-    check_body_hash(cred.payload, frame.body, frame.msg_type,
-                    block_null_hash=block_null_hash, block_zero_hash=block_zero_hash)
+    check_body_hash(cred.payload, frame.body, frame.msg_type, block_null_hash=block_null_hash,
+                    block_zero_hash=block_zero_hash, hash_plugins=hash_plugins)
     return VerifiedMungeRpc(frame, cred)
 
 

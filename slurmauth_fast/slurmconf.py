@@ -205,6 +205,11 @@ class SlurmConf:
         return "use_client_ids" in self.auth_info
 
     @property
+    def munge_socket(self) -> Optional[str]:
+        """munged's socket from AuthInfo=socket=PATH (None: libmunge's default)."""
+        return conf_get_opt_str(self.auth_info, "socket=")
+
+    @property
     def block_null_hash(self) -> bool:
         return "block_null_hash" in (self.get("CommunicationParameters") or "").lower()
 

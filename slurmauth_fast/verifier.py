@@ -32,6 +32,17 @@ _scratch = _sc.scratch
 _err_claim = _sc.err_claim
 
 
+#: Contexts whose credentials always have their "id" read (cred/slurm: job launch and
+#: sbcast credentials carry the user's identity for the node), use_client_ids or not.
+_ID_CONTEXTS = ("launch", "sbcast")
+
+
+def _policy_flags(contexts: Sequence[str], use_client_ids: bool) -> int:
+    """sc_policy flags: read "id" with use_client_ids, or for a launch/sbcast credential."""
+    reads_id = use_client_ids or any(c in _ID_CONTEXTS for c in contexts)
+    return _sc.POL_CLIENT_IDS if reads_id else 0
+
+
 def _context_mask(contexts: Union[str, Iterable[str]]) -> int:
     if isinstance(contexts, str):
         contexts = (contexts,)
@@ -56,12 +67,18 @@ class Verifier:
     ``verifier_uid`` (default: this process's uid) is what a token's ruid must
     equal unless it is 4294967295. ``contexts`` are the contexts accepted:
     ("auth", "sack") for RPCs (Slurm's rule), ("launch",) for job credentials,
-    ("sbcast",) or ("net",) for those. Thread-safe: each thread has its own
-    scratch buffer, and the keyring may be reloaded at any time."""
+    ("sbcast",) or ("net",) for those. ``use_client_ids`` is AuthInfo's
+    option of that name: the credential's "id" object is read into
+    :attr:`Credential.identity` (and a malformed one refuses the credential);
+    without it an RPC credential's "id" is skipped like any unknown claim, as
+    slurmctld does (launch and sbcast credentials always have it read, as
+    cred/slurm does).
+    Thread-safe: each thread has its own scratch buffer, and the keyring may
+    be reloaded at any time."""
 
     def __init__(self, keyring: Keyring, *, verifier_uid: Optional[int] = None,
                  contexts: Union[str, Sequence[str]] = RPC_CONTEXTS,
-                 max_len: int = DEFAULT_MAX_TOKEN) -> None:
+                 max_len: int = DEFAULT_MAX_TOKEN, use_client_ids: bool = False) -> None:
         if not isinstance(keyring, Keyring):
             raise BadArgumentTypeError("keyring must be a Keyring")
         if type(max_len) is not int or max_len <= 0:
@@ -71,7 +88,9 @@ class Verifier:
                                     "verifier_uid")
         self.contexts = (contexts,) if isinstance(contexts, str) else tuple(contexts)
         self.max_len = max_len
-        self._policy = _sc.policy(max_len, self.verifier_uid, _context_mask(self.contexts))
+        self.use_client_ids = bool(use_client_ids)
+        self._policy = _sc.policy(max_len, self.verifier_uid, _context_mask(self.contexts),
+                                  _policy_flags(self.contexts, self.use_client_ids))
         self._policies: BoundedCache[Any, Any] = BoundedCache(64)
         #: rpc.verify_rpc's FrameVerifier for the default options, and for
         #: other options by their values: each built once, on first use
@@ -87,7 +106,9 @@ class Verifier:
         key = context if isinstance(context, str) else tuple(context)
         pol = self._policies.get(key)
         if pol is None:
-            pol = _sc.policy(self.max_len, self.verifier_uid, _context_mask(key))
+            ctxs = (key,) if isinstance(key, str) else key
+            pol = _sc.policy(self.max_len, self.verifier_uid, _context_mask(ctxs),
+                             _policy_flags(ctxs, self.use_client_ids))
             self._policies.put(key, pol)
         return pol
 
@@ -146,10 +167,11 @@ class Verifier:
         packed = _join(tokens)
         refused: Dict[int, CredentialError] = {}
         snap = self.keyring.snapshot()
+        reads_id = self.use_client_ids
         if packed is not None:
             rc, out, base = _sc.verify_many(snap.keyset, self._policy, packed, None, n, when)
             if rc != _SPLIT:
-                return _batch(rc, out, base, n, snap, refused)
+                return _batch(rc, out, base, n, snap, refused, reads_id)
             _sc.release_out(out)
         # Mixed types, a non-ASCII str or a token holding the separator:
         # convert one by one and pass the lengths (a token that is not even
@@ -163,7 +185,7 @@ class Verifier:
                 toks.append(b"")
         rc, out, base = _sc.verify_many(snap.keyset, self._policy, b"".join(toks),
                                         list(map(len, toks)), n, when)
-        return _batch(rc, out, base, n, snap, refused)
+        return _batch(rc, out, base, n, snap, refused, reads_id)
 
     def verify_batch(self, tokens: Sequence[TokenLike], *,
                      now: Optional[int] = None) -> List[Union[Credential, CredentialError]]:
@@ -177,11 +199,14 @@ _SPLIT = _sc.E_BATCH_SPLIT
 
 
 def _batch(rc: int, out: bytearray, base: int, n: int, snap: Any,
-           refused: Dict[int, CredentialError]) -> "VerifiedBatch":
+           refused: Dict[int, CredentialError], reads_id: bool) -> "VerifiedBatch":
     if rc:   # a bug (buffer sizing), never user input
         _sc.release_out(out)
         raise error_for_status(rc, "verify_many")
-    return VerifiedBatch(out, base, n, snap, refused)
+    batch = VerifiedBatch(out, base, n, snap, refused)
+    if reads_id:
+        batch._refuse_bad_identities()
+    return batch
 
 
 _SEP = _sc.BATCH_SEP
@@ -212,8 +237,9 @@ class VerifiedBatch:
     ``status``, ``uid`` and ``gid`` are columns written by the C core (each a
     read-only memoryview of C ints, copied out): status 0 means verified,
     any other value is the C status code of the first rule the token broke
-    (-1: refused before C, a str token with non-ASCII characters); uid and
-    gid are 0 for those.
+    (-1: refused outside C: a str token with non-ASCII characters, or, under
+    use_client_ids, a malformed "id" object, which :meth:`Verifier.verify`
+    refuses too); uid and gid are 0 for those.
     Indexing gives the :class:`Credential` or the
     :class:`~slurmauth_fast.errors.CredentialError` of one token, built from
     the record C kept for it; :meth:`to_list` builds them all.
@@ -261,30 +287,52 @@ class VerifiedBatch:
         start = self._base + at * self._n
         return memoryview(bytes(self._buf()[start:start + width * self._n])).cast(fmt)
 
+    def _refuse_bad_identities(self) -> None:
+        """Under use_client_ids, a verified token whose "id" object does not parse is
+        refused here, as :meth:`Verifier.verify` refuses it (only tokens carrying an
+        object are read)."""
+        out = self._buf()
+        recs = self._column(_REC, 8, "Q")
+        for i, st in enumerate(self._column(_STATUS, 4, "i")):
+            if st:
+                continue
+            at = self._base + recs[i]
+            if _sc.objects_present(out, at):
+                try:
+                    _credential(out, at, self._snap)
+                except CredentialError as e:
+                    self._refused[i] = e
+
+    def _refused_zeroed(self, at: int, fmt: Literal["i", "I"], value: int) -> "memoryview[int]":
+        """A column with ``value`` where a token was refused outside C."""
+        if not self._refused:
+            return self._copy(at, 4, fmt)
+        col = self._column(at, 4, fmt).tolist()
+        for i in self._refused:
+            col[i] = value
+        return memoryview(array.array(fmt, col).tobytes()).cast(fmt)
+
     @property
     def status(self) -> "memoryview[int]":
-        """Per token: 0 verified, else the C status (-1: refused before C)."""
-        if not self._refused:
-            return self._copy(_STATUS, 4, "i")
-        col = self._column(_STATUS, 4, "i").tolist()
-        for i in self._refused:
-            col[i] = -1
-        return memoryview(array.array("i", col).tobytes()).cast("i")
+        """Per token: 0 verified, else the C status (-1: refused outside C)."""
+        return self._refused_zeroed(_STATUS, "i", -1)
 
     @property
     def uid(self) -> "memoryview[int]":
         """Per token: the credential's uid (0 where status is not 0)."""
-        return self._copy(_UID, 4, "I")
+        return self._refused_zeroed(_UID, "I", 0)
 
     @property
     def gid(self) -> "memoryview[int]":
         """Per token: the credential's gid (0 where status is not 0)."""
-        return self._copy(_GID, 4, "I")
+        return self._refused_zeroed(_GID, "I", 0)
 
     @property
     def verified(self) -> int:
         """How many tokens verified."""
-        return sum(1 for st in self._column(_STATUS, 4, "i") if not st)
+        refused = self._refused
+        return sum(1 for i, st in enumerate(self._column(_STATUS, 4, "i"))
+                   if not st and i not in refused)
 
     def __len__(self) -> int:
         return self._n
@@ -306,7 +354,7 @@ class VerifiedBatch:
 
     def _answer(self, i: int, st: int, off: int, out: bytearray) -> Union[Credential, CredentialError]:
         """Token i's Credential or error, from its status and record offset."""
-        if st and i in self._refused:
+        if self._refused and i in self._refused:
             return self._refused[i]
         try:
             if st:

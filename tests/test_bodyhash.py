@@ -8,10 +8,26 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import load_vectors
+from slurmauth_fast import bodyhash
 from slurmauth_fast import errors as E
 from slurmauth_fast.bodyhash import (
-    HASH_K12, HASH_NONE, HASH_SHA3, body_hash_payload, check_body_hash, k12, sha3_256,
+    HASH_K12, HASH_NONE, HASH_SHA3, body_hash_payload, k12, sha3_256,
 )
+
+
+def check_body_hash(*args, **kw):
+    """The check with both hash plugins loaded (HashPlugin=hash/k12,hash/sha3): these tests
+    are about the constructions; test_sha3_is_refused_unless_loaded is about the policy."""
+    kw.setdefault("hash_plugins", ("k12", "sha3"))
+    return bodyhash.check_body_hash(*args, **kw)
+
+
+def test_sha3_is_refused_unless_loaded():
+    p = body_hash_payload(b"body", 1008, HASH_SHA3)
+    with pytest.raises(E.UnknownHashTypeError):
+        bodyhash.check_body_hash(p, b"body", 1008)          # Slurm's default: hash/k12 alone
+    bodyhash.check_body_hash(p, b"body", 1008, hash_plugins=("hash/sha3",))   # k12 added
+    bodyhash.check_body_hash(body_hash_payload(b"body", 1008), b"body", 1008, hash_plugins=())
 
 
 def _input(spec):

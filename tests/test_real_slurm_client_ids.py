@@ -39,7 +39,7 @@ def test_client_ids_credentials_verify_and_remint_byte_identical(frames):
     keyring = Keyring.from_key_bytes(KEY)
     me = pwd.getpwuid(os.getuid())
     for frame in frames:
-        cred = verify_rpc(frame, Verifier(keyring)).credential
+        cred = verify_rpc(frame, Verifier(keyring, use_client_ids=True)).credential
         assert cred.identity is not None
         assert cred.identity.name == me.pw_name and cred.identity.dir == me.pw_dir
         token = parse_frame(frame).auth_cred

@@ -328,7 +328,7 @@ def test_create_without_data_has_no_payload(kiosk):
 def test_create_with_client_ids(keyring, sockdir):
     k = ThreadKiosk(keyring, os.path.join(sockdir, "ids.socket"), use_client_ids=True, ttl=123)
     try:
-        cred = Verifier(keyring).verify(sack.sack_create(0, socket_path=k.path))
+        cred = Verifier(keyring, use_client_ids=True).verify(sack.sack_create(0, socket_path=k.path))
     finally:
         k.close()
     assert cred.identity == identity_from_user(os.getuid(), os.getgid())
@@ -362,7 +362,7 @@ def test_slow_identity_lookup_delays_only_its_caller(keyring, sockdir, monkeypat
         assert "tok" not in out  # the first is still waiting for its lookup
         release.set()
         t.join(HANG_GUARD)
-        cred = Verifier(keyring).verify(out["tok"])
+        cred = Verifier(keyring, use_client_ids=True).verify(out["tok"])
         assert cred.payload == b"first" and cred.identity == real(os.getuid(), os.getgid())
     finally:
         release.set()
@@ -862,7 +862,7 @@ def test_second_uid_gets_only_its_own_credentials(ids_daemon, keyring):
     res = run_as(NOBODY, NOBODY, child)
     assert res["ids"] == [NOBODY, NOBODY, NOBODY, []]
     for r_uid, tok in res["tokens"].items():
-        cred = Verifier(keyring, verifier_uid=int(r_uid)).verify(tok)
+        cred = Verifier(keyring, verifier_uid=int(r_uid), use_client_ids=True).verify(tok)
         assert (cred.uid, cred.gid) == (NOBODY, NOBODY)  # whatever it asked
         assert cred.ruid == int(r_uid) and cred.context == "sack" and cred.payload == b"mine"
         assert cred.identity == identity_from_user(NOBODY, NOBODY)
@@ -880,7 +880,7 @@ def test_uid_without_passwd_entry_is_signed_without_id(ids_daemon, keyring):
     import pwd
     uid = next(u for u in range(54321, 60000) if not _has_passwd(pwd, u))
     res = run_as(uid, uid, lambda: {"token": sack.sack_create(0, socket_path=ids_daemon)})
-    cred = Verifier(keyring).verify(res["token"])
+    cred = Verifier(keyring, use_client_ids=True).verify(res["token"])
     assert (cred.uid, cred.gid, cred.identity) == (uid, uid, None)
 
 
@@ -917,7 +917,7 @@ def test_sighup_reloads_keys_without_dropping_the_socket(sockdir):
         while True:
             tok = sack.sack_create(0, socket_path=path)
             try:
-                cred = Verifier(new).verify(tok)
+                cred = Verifier(new, use_client_ids=True).verify(tok)
                 break
             except errors.SignatureError:
                 assert time.monotonic() < deadline, "keys were not reloaded"

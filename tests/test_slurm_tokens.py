@@ -199,7 +199,7 @@ def test_round_trip_fields(ring):
     tok = create_credential(ring, uid=1001, gid=1002, host="n1", context="sack", ruid=0,
                             payload=b"\x02" + bytes(32), ttl=120, cluster="c1", identity=ident,
                             now=NOW)
-    cred = verifier(ring).verify(tok, now=NOW + 120)
+    cred = verifier(ring, use_client_ids=True).verify(tok, now=NOW + 120)
     assert cred == Credential(uid=1001, gid=1002, host="n1", cluster="c1", context="sack",
                               iat=NOW, exp=NOW + 120, ver=PROTOCOL_VERSION, ruid=0,
                               payload=b"\x02" + bytes(32), identity=ident, kid=kid_of(ring))
@@ -213,7 +213,7 @@ def test_verify_libjwt_minted_slurm_token(ring):
     tok = oracle_token(ring, context="auth", uid=42, gid=43, r_uid=SLURM_AUTH_UID_ANY,
                        host="nodeA", iat=NOW, lifespan=60, version=0x2C00, cluster="clu",
                        data=b"\x01\x03\xf1", extra=json.dumps({"id": ident.to_json()}))
-    cred = verifier(ring).verify(tok, now=NOW + 1)
+    cred = verifier(ring, use_client_ids=True).verify(tok, now=NOW + 1)
     assert (cred.uid, cred.gid, cred.host, cred.cluster, cred.ver, cred.payload, cred.identity) == (
         42, 43, "nodeA", "clu", 0x2C00, b"\x01\x03\xf1", ident)
 
@@ -480,15 +480,24 @@ def test_bad_strings(ring, raw):
 
 def test_identity_claim(ring):
     ident = Identity("a", "b", "c", "d", groups={"g": 1})
-    cred = verifier(ring).verify(forge(ring, HDR, good_claims(id=ident.to_json())), now=NOW)
+    ids = verifier(ring, use_client_ids=True)
+    cred = ids.verify(forge(ring, HDR, good_claims(id=ident.to_json())), now=NOW)
     assert cred.identity == ident
-    for bad in ([1], {"name": "a"}, dict(ident.to_json(), groups={"g": 1.5}),
-                dict(ident.to_json(), gids=[1])):
+    bads = [[1], {"name": "a"}, dict(ident.to_json(), groups={"g": 1.5}), dict(ident.to_json(), gids=[1])]
+    for bad in bads:
         with pytest.raises(E.IdentityError):
-            verifier(ring).verify(forge(ring, HDR, good_claims(id=bad)), now=NOW)
+            ids.verify(forge(ring, HDR, good_claims(id=bad)), now=NOW)
     dup = json.dumps(good_claims(id=ident.to_json())).replace('"name": "a"', '"name": "a", "name": "b"')
     with pytest.raises(E.IdentityError):
-        verifier(ring).verify(forge(ring, HDR, dup), now=NOW)
+        ids.verify(forge(ring, HDR, dup), now=NOW)
+    # without use_client_ids "id" is an unknown claim, as in slurmctld: not read, never refused
+    plain = verifier(ring)
+    assert plain.verify(forge(ring, HDR, good_claims(id=ident.to_json())), now=NOW).identity is None
+    for bad in bads + [5, "x", None]:
+        assert plain.verify(forge(ring, HDR, good_claims(id=bad)), now=NOW).identity is None
+    # ... but a launch credential always has it read (cred/slurm)
+    launch = forge(ring, HDR, good_claims(id=ident.to_json(), context="launch"))
+    assert verifier(ring, contexts="launch").verify(launch, now=NOW).identity == ident
 
 
 def test_every_rejection_is_a_credential_error():
@@ -519,7 +528,7 @@ def test_batch_matches_single(ring):
 
 
 def test_batch_identity_and_expiry(ring):
-    v = verifier(ring)
+    v = verifier(ring, use_client_ids=True)
     ident = Identity("a", "b", "c", "d", gids=(1,))
     toks = [create_credential(ring, uid=1, gid=1, host="h", identity=ident, now=NOW)]
     assert v.verify_batch(toks, now=NOW)[0].identity == ident

@@ -37,7 +37,7 @@ int main(void)
     sa_hmac_key hk;
     sc_key k;
     sc_keyset ks;
-    sc_policy pol = {1 << 16, 500, 3};
+    sc_policy pol = {1 << 16, 500, 3, SC_POL_CLIENT_IDS};
     char **toks = NULL;
     size_t *lens = NULL;
 
@@ -155,7 +155,7 @@ def test_sanitizers(tmp_path):
     assert single == batch
     ring = Keyring.from_jwks(json.dumps({"keys": [{"kid": "k1", "kty": "oct", "alg": "HS256",
                                                    "k": base64.b64encode(KEY).decode()}]}))
-    v = Verifier(ring, verifier_uid=500, max_len=1 << 16)
+    v = Verifier(ring, verifier_uid=500, max_len=1 << 16, use_client_ids=True)
     for tok, st in zip(tokens, single):
         try:
             v.verify(tok, now=NOW)

@@ -36,7 +36,7 @@ def _c_status(frame, verifier, flags=0):
     scratch = ffi.new("uint8_t[]", lib.sc_scratch_need(len(frame)))
     f = ffi.new("sa_rpc_frame *")
     opts, _, _ = rpc.parse_options()
-    return lib.sa_verify_frame_slurm(frame, len(frame), opts, f,
+    return lib.sa_verify_frame_slurm(frame, len(frame), opts, f,   # flags 0: SHA3 allowed
                                      verifier.keyring.snapshot().keyset, verifier.c_policy, -1,
                                      flags, scratch, len(scratch), ffi.NULL)
 
@@ -65,7 +65,7 @@ def test_good_frames_agree(ring, verifier, hash_type):
                            forward=rpc.Forward(cnt=2, nodelist="n[1-2]", timeout=10,
                                                tree_width=50, tree_depth=1))
     assert _c_status(frame, verifier) == 0
-    fast, slow = _both(frame, verifier)
+    fast, slow = _both(frame, verifier, hash_plugins=("k12", "sha3"))
     assert fast.credential == slow.credential
     assert repr(fast.frame) == repr(slow.frame)
     assert bytes(fast.frame.body) == bytes(slow.frame.body) == BODY

@@ -194,3 +194,27 @@ def test_output_buffers_are_reused_and_columns_outlive_them():
     assert list(kept_status) == [0] * 8
     assert list(second.uid) == [200 + i for i in range(8)] and second.verified == 8
     assert [c.uid for c in second.to_list()] == [200 + i for i in range(8)]
+
+
+def test_batch_and_single_agree_on_a_malformed_id_under_use_client_ids():
+    """A correctly signed token with a malformed "id": under use_client_ids verify()
+    refuses it, and so does verify_many, in its columns too (status -1, uid/gid 0);
+    without use_client_ids both accept it, as slurmctld does."""
+    ring = Keyring.from_key_bytes(b"k" * 32)
+    now = 1_700_000_000
+    claims = {"iat": now, "exp": now + 60, "ver": 0x2D00, "ruid": 4294967295, "context": "auth",
+              "uid": 1234, "gid": 99, "host": "n1"}
+    good = ring.snapshot().default_key.key.sign(claims)
+    bad = ring.snapshot().default_key.key.sign(dict(claims, id={"name": 5}))
+    strict = Verifier(ring, verifier_uid=0, use_client_ids=True)
+    with pytest.raises(E.IdentityError):
+        strict.verify(bad, now=now)
+    with strict.verify_many([good, bad, good], now=now) as batch:
+        assert list(batch.status) == [0, -1, 0]
+        assert list(batch.uid) == [1234, 0, 1234] and list(batch.gid) == [99, 0, 99]
+        assert batch.verified == 2
+        assert isinstance(batch[1], E.IdentityError) and batch[0].uid == 1234
+    plain = Verifier(ring, verifier_uid=0)
+    assert plain.verify(bad, now=now).identity is None
+    with plain.verify_many([good, bad], now=now) as batch:
+        assert list(batch.status) == [0, 0] and batch.verified == 2

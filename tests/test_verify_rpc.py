@@ -41,13 +41,31 @@ def frame(keyring, body=BODY, msg_type=REQUEST_PING, *, hash_type=HASH_K12, payl
 @pytest.mark.parametrize("hash_type", [HASH_K12, HASH_SHA3, HASH_NONE])
 def test_good_frames_verify(keyring, verifier, hash_type):
     data = frame(keyring, hash_type=hash_type)
-    v = verify_rpc(data, verifier)
+    both = ("k12", "sha3")
+    v = verify_rpc(data, verifier, hash_plugins=both)
     assert v.credential.uid == 1000 and v.credential.host == "login1"
     assert v.credential.payload == body_hash_payload(BODY, REQUEST_PING, hash_type)
     assert bytes(v.frame.body) == BODY and v.frame.msg_type == REQUEST_PING
     # an already-parsed frame works the same, and so does a frame without prefix
-    assert verify_rpc(parse_frame(data), verifier).credential == v.credential
-    assert verify_rpc(data[4:], verifier, length_prefix=False).credential == v.credential
+    assert verify_rpc(parse_frame(data), verifier, hash_plugins=both).credential == v.credential
+    assert verify_rpc(data[4:], verifier, length_prefix=False,
+                      hash_plugins=both).credential == v.credential
+
+
+@pytest.mark.parametrize("plugins", [("k12",), ("hash/k12",), ()])
+def test_sha3_needs_hash_plugin_sha3(keyring, verifier, plugins):
+    """slurmctld loads hash/k12 alone unless HashPlugin lists hash/sha3, and then refuses a
+    SHA3 payload as a hash type it does not know; k12 is always loaded."""
+    data = frame(keyring, hash_type=HASH_SHA3)
+    kw = {} if plugins == ("k12",) else {"hash_plugins": plugins}
+    with pytest.raises(E.UnknownHashTypeError):
+        verify_rpc(data, verifier, **kw)
+    with pytest.raises(E.UnknownHashTypeError):
+        verify_rpc(parse_frame(data), verifier, **kw)
+    assert verify_rpc(frame(keyring), verifier, **kw).credential.uid == 1000
+    assert verify_rpc(data, verifier, hash_plugins=("hash/k12", "hash/sha3")).credential.uid == 1000
+    with pytest.raises(E.BadArgumentError, match="unknown hash plugin"):
+        verify_rpc(data, verifier, hash_plugins=("md5",))
 
 
 def test_sack_context_and_any_ruid_accepted(keyring, verifier):

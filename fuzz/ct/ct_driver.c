@@ -104,6 +104,7 @@ static int run_key(const uint8_t *key, size_t keylen, const char *tok, size_t to
         pol.max_len = 4096;
         pol.verifier_uid = 1000;
         pol.contexts = 1u << SC_CTX_AUTH;
+        pol.flags = SC_POL_CLIENT_IDS;
         memcpy(pub_key, key, keylen);   /* a defined copy of the key, to sign with */
         if (sa_hmac_key_init(&pub, pub_key, keylen) != SA_OK ||
             sa_jws_hs256_sign(&pub, (const uint8_t *)hdr, sizeof(hdr) - 1, (const uint8_t *)claims,

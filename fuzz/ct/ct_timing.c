@@ -189,6 +189,7 @@ int main(int argc, char **argv)
     pol.max_len = MAXTOK;
     pol.verifier_uid = 0;
     pol.contexts = (1u << SC_CTX_AUTH) | (1u << SC_CTX_SACK);
+    pol.flags = SC_POL_CLIENT_IDS;
 
     /* both forgeries must fail the same way, and the real token pass */
     for (c = 0; c < 2; c++) {

@@ -14,6 +14,7 @@ HASH_SHA3 = lib.SA_HASH_SHA3
 DIGEST_LEN = lib.SA_BODYHASH_DIGEST_LEN
 BLOCK_NULL_HASH = lib.SA_BH_BLOCK_NULL_HASH
 BLOCK_ZERO_HASH = lib.SA_BH_BLOCK_ZERO_HASH
+NO_SHA3 = lib.SA_BH_NO_SHA3
 
 
 def payload(body: BytesLike, msg_type: int, hash_type: int) -> bytes:

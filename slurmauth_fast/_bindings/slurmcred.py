@@ -65,12 +65,17 @@ class Keyset:
         self._keep = keep
 
 
-def policy(max_len: int, verifier_uid: int, contexts: int) -> Any:
-    """An ``sc_policy *``: token size limit, verifier uid, context mask."""
+#: sc_policy.flags: read the "id" object (AuthInfo=use_client_ids)
+POL_CLIENT_IDS = lib.SC_POL_CLIENT_IDS
+
+
+def policy(max_len: int, verifier_uid: int, contexts: int, flags: int = 0) -> Any:
+    """An ``sc_policy *``: token size limit, verifier uid, context mask, SC_POL_* flags."""
     pol = ffi.new("sc_policy *")
     pol.max_len = max_len
     pol.verifier_uid = verifier_uid
     pol.contexts = contexts
+    pol.flags = flags
     return pol
 
 
@@ -179,6 +184,7 @@ COL_REC, COL_STATUS, COL_UID, COL_GID = 0, 8, 12, 16
 _R = "sc_result"
 ERR_CLAIM_AT = offset(_R, "err_claim")
 _read_err_claim = struct.Struct("=" + fields_format(_R, "err_claim")[0]).unpack_from
+_read_objects_mask = struct.Struct("=" + fields_format(_R, "objects")[0]).unpack_from
 _LENS_FMT, _ = fields_format(_R, "host_len", "cluster_len", "payload_len")
 _read_lens = struct.Struct("=" + _LENS_FMT).unpack_from
 _read_objects = struct.Struct("=" + fields_format(
@@ -196,6 +202,11 @@ assert _ALL_END == REPEATED_AT + REPEATED_LEN
 def err_claim(buf: bytearray, base: int) -> int:
     """The SC_CL_* a refused token's result names, or -1."""
     return int(_read_err_claim(buf, base)[0])
+
+
+def objects_present(buf: bytearray, base: int) -> int:
+    """The OBJ_* bits of a verified result: which of "id", "sbcast", "net" it holds."""
+    return int(_read_objects_mask(buf, base)[0])
 
 
 def lengths(buf: bytearray, base: int) -> Tuple[int, int, int]:

@@ -494,7 +494,8 @@ class SackServer:
     def _verify(self, peer: PeerCred, token: bytes) -> bytes:
         verifier = self._verifiers.get(peer.uid)
         if verifier is None:
-            verifier = Verifier(self.keyring, verifier_uid=peer.uid, contexts=RPC_CONTEXTS)
+            verifier = Verifier(self.keyring, verifier_uid=peer.uid, contexts=RPC_CONTEXTS,
+                                use_client_ids=self.use_client_ids)
             self._verifiers.put(peer.uid, verifier)
         verifier.verify(token)
         return encode_verify_reply(0)
