@@ -1,0 +1,1 @@
+"""Private cffi bindings of the C core (thin, typed, no policy)."""

@@ -1,0 +1,4 @@
+"""The compiled C core, shared by the bindings."""
+from .._core import ffi, lib
+
+__all__ = ["ffi", "lib"]
