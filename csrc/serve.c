@@ -31,7 +31,6 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-#define SA_E_SERVE_HEAD_LONG 98   /* internal: header+auth longer than max_head */
 
 #define MAX_LISTENERS 8
 #define EPOLL_BATCH 256
@@ -523,6 +522,8 @@ int sa_serve_parse_head(const uint8_t *data, size_t have, const sa_rpc_opts *o,
     if (rc == SA_OK || rc == SA_E_RPC_BODY_SHORT || rc == SA_E_RPC_BODY_TRAILING) {
         /* header and auth section are complete: does the body end the frame? */
         end = f->body_off + (size_t)f->body_length;
+        if (f->body_off > max_head)
+            return SA_E_SERVE_HEAD_LONG;   /* the same verdict whatever the read sizes */
         shift_views(f, 4);
         f->total_len = total;
         if (end > total)
@@ -709,62 +710,56 @@ static void frame_done(sa_serve *s, int32_t i)
 static void conn_read(sa_serve *s, int32_t i)
 {
     conn_t *c = &s->conns[i];
+    int drained = 0;
 
-    while (c->state == ST_HEAD || c->state == ST_BODY) {
-        size_t limit = c->need ? c->need : c->cap;
-        size_t want;
+    for (;;) {
+        size_t limit, want;
         ssize_t r;
 
-        if (limit > c->cap)
-            limit = c->cap;
-        if (c->have < limit) {
-            want = limit - c->have;
-            r = recv(c->fd, c->buf + c->have, want, 0);
-            if (r < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (errno == EAGAIN)
-                    return;
-                s->st.drop_peer_closed++;
-                conn_close(s, i);
-                return;
-            }
-            if (r == 0) {
-                s->st.drop_peer_closed++;
-                conn_close(s, i);
-                return;
-            }
-            c->have += (size_t)r;
-            s->st.bytes_read += (uint64_t)r;
-        } else {
-            want = 0;
-            r = 0;
-        }
+        /* what is buffered first (a keep-alive connection may hold a whole frame) */
         if (c->state == ST_HEAD) {
             sa_rpc_frame f;
             int rc = sa_serve_parse_head(c->buf, c->have, &s->opts, s->cfg.max_head, &f);
-            if (rc == 1) {
-                if (c->have >= c->cap) {   /* cannot happen: max_head + 4 <= buf_size */
-                    malformed(s, i, SA_E_SERVE_HEAD_LONG);
+            if (rc == 0) {
+                if (head_done(s, i, &f) != 0)
                     return;
-                }
-                if ((size_t)r < want)
-                    return;   /* drained: the next bytes bring a new edge */
-                continue;
-            }
-            if (rc != 0) {
+            } else if (rc != 1) {
                 malformed(s, i, rc);
                 return;
             }
-            if (head_done(s, i, &f) != 0)
-                return;
         }
-        if (c->have >= c->need) {
+        if (c->state == ST_BODY && c->have >= c->need) {
             frame_done(s, i);
             return;
         }
-        if (want && (size_t)r < want)
+        if (c->state != ST_HEAD && c->state != ST_BODY)
             return;
+        if (drained)
+            return;   /* the next bytes bring a new edge */
+        limit = c->need && c->need < c->cap ? c->need : c->cap;
+        if (c->have >= limit) {   /* cannot happen: max_head + 4 <= buf_size */
+            malformed(s, i, SA_E_SERVE_HEAD_LONG);
+            return;
+        }
+        want = limit - c->have;
+        r = recv(c->fd, c->buf + c->have, want, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return;
+            s->st.drop_peer_closed++;
+            conn_close(s, i);
+            return;
+        }
+        if (r == 0) {
+            s->st.drop_peer_closed++;
+            conn_close(s, i);
+            return;
+        }
+        c->have += (size_t)r;
+        s->st.bytes_read += (uint64_t)r;
+        drained = (size_t)r < want;
     }
 }
 
@@ -964,18 +959,23 @@ static void addr_from_sockaddr(const struct sockaddr_storage *ss, int *family, u
     }
 }
 
-static void accept_emfile(sa_serve *s, int lfd)
+/* Out of descriptors: the reserve fd makes room to accept one connection
+ * and close it at once (the client sees the close instead of waiting in the
+ * backlog). Returns 0 when the backlog is empty. */
+static int accept_emfile(sa_serve *s, int lfd)
 {
     int fd;
-    s->st.drop_emfile++;
     if (s->reserve_fd >= 0) {
         close(s->reserve_fd);
         s->reserve_fd = -1;
     }
     fd = accept(lfd, NULL, NULL);
-    if (fd >= 0)
+    if (fd >= 0) {
+        s->st.drop_emfile++;
         close(fd);
+    }
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0;
 }
 
 /* budget: events the accepted connections may emit (read at once) */
@@ -999,8 +999,9 @@ static void accept_some(sa_serve *s, int li, int budget)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE) {
-                accept_emfile(s, lfd);
-                continue;
+                if (accept_emfile(s, lfd))
+                    continue;
+                return;
             }
             return;   /* EAGAIN or a listener error */
         }

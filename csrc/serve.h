@@ -45,6 +45,7 @@
 #define SA_E_SERVE_UP_TIMEOUT 95  /* upstream did not connect / reply in time */
 #define SA_E_SERVE_UP_FRAME   96  /* upstream reply is larger than max_frame */
 #define SA_E_SERVE_LISTENERS  97  /* too many listeners */
+#define SA_E_SERVE_HEAD_LONG  98  /* header + auth section longer than max_head */
 
 /* What the core does with a frame whose auth/slurm credential (or body hash)
  * fails. A frame that does not parse is always closed without a reply. */

@@ -234,9 +234,10 @@ class ServeCore:
 
     def free(self) -> None:
         """Close everything now (otherwise done when the object is collected)."""
-        if self._srv is not None:
-            lib.sa_serve_free(ffi.gc(self._srv, None))
-            self._srv = None
+        srv, self._srv = self._srv, None
+        if srv is not None:
+            ffi.gc(srv, None)          # detach the destructor: freed here, once
+            lib.sa_serve_free(srv)
 
 
 __all__ = ["ServeCore", "ServeEvent", "ServeError", "EV_VERIFIED", "EV_UNVERIFIED",
