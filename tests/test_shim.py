@@ -12,7 +12,6 @@ import sys
 
 import pytest
 
-from slurmauth_fast import errors as E
 from slurmauth_fast import keys, tokens
 from slurmauth_fast.rpc import REQUEST_PING, RESPONSE_SLURM_RC, body_hash_payload, pack_frame, parse_frame
 from slurmauth_fast.shim import ControllerShim
