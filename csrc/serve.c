@@ -514,7 +514,11 @@ int sa_serve_parse_head(const uint8_t *data, size_t have, const sa_rpc_opts *o,
     total = (uint32_t)data[0] << 24 | (uint32_t)data[1] << 16 | (uint32_t)data[2] << 8 | data[3];
     if (total > o->max_frame)
         return SA_E_RPC_TOO_LARGE;
+    /* only the first max_head bytes count: the verdict does not depend on how
+     * the frame was cut into reads */
     n = have - 4 < total ? have - 4 : total;
+    if (n > max_head)
+        n = max_head;
     ho = *o;
     ho.length_prefix = 0;
     ho.max_frame = total;
@@ -533,7 +537,7 @@ int sa_serve_parse_head(const uint8_t *data, size_t have, const sa_rpc_opts *o,
         return 0;
     }
     if (rc == SA_E_RPC_HEADER_SHORT || rc == SA_E_RPC_AUTH_SHORT) {
-        if (n == total)
+        if (n == total)   /* (total <= max_head here: n is the whole frame) */
             return rc;            /* the frame ends inside its header / auth section */
         if (n >= max_head)
             return SA_E_SERVE_HEAD_LONG;
