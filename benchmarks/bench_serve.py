@@ -14,9 +14,10 @@ connection per RPC as Slurm clients do, ``--seconds`` each) against:
 * ``shim``: today's asyncio shim (``slurmauth-fast shim``), for comparison
   (``--no-shim`` skips it).
 
-Prints one row per server and a JSON line with everything.
+Servers are measured in interleaved rounds and the best round counts (the
+machine is shared). Prints one row per server and a JSON line with everything.
 
-    python benchmarks/bench_serve.py [--procs 4] [--seconds 3]
+    python benchmarks/bench_serve.py [--procs 4] [--seconds 2] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -90,7 +91,8 @@ def loadgen(exe: str, frame_path: str, target: list, procs: int, seconds: float,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--procs", type=int, default=4)
-    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-shim", action="store_true")
     ap.add_argument("--defer-accept", type=int, default=0,
                     help="TCP_DEFER_ACCEPT seconds on the core's listener (0 = off)")
@@ -116,44 +118,51 @@ def main(argv=None) -> int:
             f.write(pack_frame(REQUEST_PING, b"",
                                credential=tokens.create_credential(other, **claims)))
 
-        def run(name, cmd, frame, rc):
-            p, line = start(cmd)
-            try:
-                time.sleep(0.2)
-                results[name] = loadgen(exes["loadgen"], frame, ["--tcp", f"127.0.0.1:{line[1]}"],
-                                        args.procs, args.seconds, rc)
-            finally:
-                p.terminate()
-                p.wait(5)
-
-        run("fixed", [exes["fixed_reply_server"]], good, 0)
-        core_cmd = [sys.executable, "-c", CORE_SERVER, key.hex(), str(args.defer_accept)]
-        run("core", core_cmd, good, 0)
-        run("forged", core_cmd, forged, 1007)
-        if not args.no_shim:
-            keyfile = os.path.join(tmp, "slurm.key")
-            with open(keyfile, "wb") as f:
-                f.write(key)
-            os.chmod(keyfile, 0o600)
-            p = subprocess.Popen([sys.executable, "-m", "slurmauth_fast.cli", "shim", "--listen",
-                                  "127.0.0.1:0", "--key", keyfile],
-                                 stdout=subprocess.PIPE, text=True)
-            try:
+        procs = []
+        try:
+            p, line = start([exes["fixed_reply_server"]])
+            procs.append(p)
+            fixed_port = line[1]
+            p, line = start([sys.executable, "-c", CORE_SERVER, key.hex(), str(args.defer_accept)])
+            procs.append(p)
+            core_port = line[1]
+            targets = {"fixed": (fixed_port, good, 0), "core": (core_port, good, 0),
+                       "forged": (core_port, forged, 1007)}
+            if not args.no_shim:
+                keyfile = os.path.join(tmp, "slurm.key")
+                with open(keyfile, "wb") as f:
+                    f.write(key)
+                os.chmod(keyfile, 0o600)
+                p = subprocess.Popen([sys.executable, "-m", "slurmauth_fast.cli", "shim",
+                                      "--listen", "127.0.0.1:0", "--key", keyfile],
+                                     stdout=subprocess.PIPE, text=True)
+                procs.append(p)
                 line = p.stdout.readline().strip()
-                port = line.rsplit(":", 1)[1] if line.startswith("listening") else None
-                if port:
-                    time.sleep(0.2)
-                    results["shim"] = loadgen(exes["loadgen"], good, ["--tcp", f"127.0.0.1:{port}"],
-                                              args.procs, args.seconds, 0)
-            finally:
+                if line.startswith("listening"):
+                    targets["shim"] = (line.rsplit(":", 1)[1], good, 0)
+            time.sleep(0.3)
+            # interleaved rounds, best round per server: a burst of load from
+            # other processes on the machine hurts every server alike
+            for _ in range(args.rounds):
+                for name, (port, frame, rc) in targets.items():
+                    r = loadgen(exes["loadgen"], frame, ["--tcp", f"127.0.0.1:{port}"],
+                                args.procs, args.seconds, rc)
+                    r["rounds"] = results.get(name, {}).get("rounds", []) + [round(r["rps"])]
+                    if name not in results or r["rps"] > results[name]["rps"]:
+                        results[name] = r
+                    else:
+                        results[name]["rounds"] = r["rounds"]
+        finally:
+            for p in procs:
                 p.terminate()
                 p.wait(5)
 
     base = results["fixed"]["rps"]
-    print(f"{'server':8} {'RPCs/s':>10} {'x fixed':>8} {'ok':>9} {'closed':>8} {'errors':>7} {'rc!':>5}")
+    print(f"{'server':8} {'RPCs/s':>10} {'x fixed':>8} {'ok':>9} {'closed':>8} {'errors':>7} "
+          f"{'rc!':>5}  rounds")
     for name, r in results.items():
         print(f"{name:8} {r['rps']:10.0f} {r['rps'] / base:8.2f} {r['ok']:9} {r['closed']:8} "
-              f"{r['errors']:7} {r['rc_mismatch']:5}")
+              f"{r['errors']:7} {r['rc_mismatch']:5}  {r['rounds']}")
     print(json.dumps({"procs": args.procs, "seconds": args.seconds, "results": results}))
     return 0
 

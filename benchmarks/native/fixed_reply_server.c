@@ -43,45 +43,49 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-static void drop(int ep, int fd)
+static void drop(int fd)
 {
-    epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
-    close(fd);
+    close(fd);   /* the last reference: epoll forgets it by itself */
 }
 
-/* returns 1 when the connection is done (closed) */
-static int on_readable(int ep, int fd, int keep)
+/* returns 1 when the connection is done (closed). One recv takes whatever
+ * is there (up to 64 KiB): the prefix and usually the whole frame. */
+static int on_readable(int fd, int keep)
 {
     conn_t *c = &g_conns[fd];
-    uint8_t scratch[65536];
+    uint8_t buf[65536];
     for (;;) {
-        size_t want = c->need - c->have;
+        size_t want = c->need > c->have ? c->need - c->have : 0;
         ssize_t r;
-        if (c->have < 4)
-            r = recv(fd, c->prefix + c->have, 4 - c->have, 0);
-        else
-            r = recv(fd, scratch, want < sizeof(scratch) ? want : sizeof(scratch), 0);
+        uint32_t k;
+        if (c->have < 4 || want > sizeof(buf))
+            want = sizeof(buf);
+        r = recv(fd, buf, want, 0);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && errno == EAGAIN)
             return 0;
         if (r <= 0) {
-            drop(ep, fd);
+            drop(fd);
             return 1;
         }
-        c->have += (uint32_t)r;
-        if (c->have == 4 && c->need == 4) {
+        for (k = 0; c->have < 4 && k < (uint32_t)r; k++)
+            c->prefix[c->have++] = buf[k];
+        c->have += (uint32_t)r - k;
+        if (c->need == 4 && c->have >= 4) {
             uint32_t total = (uint32_t)c->prefix[0] << 24 | (uint32_t)c->prefix[1] << 16 |
                              (uint32_t)c->prefix[2] << 8 | c->prefix[3];
             if (total > (1u << 30)) {
-                drop(ep, fd);
+                drop(fd);
                 return 1;
             }
             c->need = 4 + total;
         }
-        if (c->have >= 4 && c->have == c->need) {
+        if (c->have >= 4 && c->have >= c->need) {
+            /* (a pipelined next frame in the same read is not parsed: one RPC
+             * per connection, or one frame at a time with --keep) */
             if (send(fd, REPLY, sizeof(REPLY), MSG_NOSIGNAL) != (ssize_t)sizeof(REPLY) || !keep) {
-                drop(ep, fd);
+                drop(fd);
                 return 1;
             }
             c->have = 0;
@@ -181,7 +185,7 @@ int main(int argc, char **argv)
                     epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
                 }
             } else {
-                on_readable(ep, fd, keep);
+                on_readable(fd, keep);
             }
         }
     }
