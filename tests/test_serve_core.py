@@ -728,3 +728,46 @@ def test_parse_head_needs_exactly_the_header_and_auth_section(keyring):
     # total_len shorter than the header+auth section: the frame ends inside it
     short = struct.pack(">I", 20) + frame[4:head_end]
     assert parse_head(short)[0] in (lib.SA_E_RPC_HEADER_SHORT, lib.SA_E_RPC_AUTH_SHORT)
+
+
+def test_buffered_bytes_cap_bounds_a_flood_of_stalled_connections(keyring, driver):
+    d = driver(buf_size=4096, max_head=4000, max_buffered=5 * 4096, max_frame=1 << 20,
+               max_per_ip=0, head_ms=10000)
+    port = d.call(lambda c: c.listen_tcp())
+    stalled = [tcp_client(port) for _ in range(8)]
+    for s in stalled:
+        s.sendall(b"\0\0")
+    assert d.wait_stat("drop_nomem", 3)
+    st = d.sync()
+    assert st["conns_open"] == 5 and st["buffered_high"] <= 5 * 4096
+    for s in stalled[:5]:
+        assert not closed_by_server(s, timeout=0.05)   # the first five are kept
+    for s in stalled:
+        s.close()
+    assert d.wait_stat("drop_peer_closed", 5)
+    # a verified frame whose body would pass the cap is dropped, not buffered
+    big = signed(keyring, body=b"q" * 30000, msg_type=2001)
+    s = tcp_client(port)
+    s.sendall(big)
+    assert recv_reply(s) == b""
+    assert d.wait_stat("drop_nomem", 4)
+    small = signed(keyring, body=b"q" * 10000, msg_type=2001)
+    s = tcp_client(port)
+    s.sendall(small)
+    assert recv_reply(s) == rc_reply(0)
+    assert d.sync()["buffered"] == 0
+
+
+def test_ipv6_peer(keyring, driver):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    d = driver()
+    try:
+        port = d.call(lambda c: c.listen_tcp("::1", 0))
+    except S.ServeError:
+        pytest.skip("::1 not available")
+    s = socket.create_connection(("::1", port))
+    s.sendall(signed(keyring))
+    assert recv_reply(s) == rc_reply(0)
+    assert d.events[0].peer_family == S.AF_INET6
+    assert d.events[0].peer == s.getsockname()[:2]
