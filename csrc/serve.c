@@ -63,6 +63,7 @@ typedef struct {
     uint32_t gen;
     uint8_t state, tlist, kicked, known;   /* known: the driver holds its id */
     uint8_t close_after, big;              /* big: buf is a frame-sized malloc, not pooled */
+    uint8_t want_out;                      /* EPOLLOUT registered (only once a write blocked) */
     uint8_t plen;
     uint16_t listener;
     int32_t link_prev[2], link_next[2];
@@ -363,6 +364,22 @@ static sa_serve_event *emit(sa_serve *s, int32_t i, int kind, int status)
 
 /* ---- writing ---------------------------------------------------------------- */
 
+/* A write met a full socket buffer: from now on the connection also wants
+ * EPOLLOUT (edge-triggered: reported at once if it is writable again). */
+static int want_out(sa_serve *s, int32_t i)
+{
+    conn_t *c = &s->conns[i];
+    struct epoll_event ev;
+    if (c->want_out)
+        return 0;
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = (uint64_t)EK_CLIENT << 32 | (uint32_t)i;
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+        return -1;
+    c->want_out = 1;
+    return 0;
+}
+
 static void conn_after_write(sa_serve *s, int32_t i)
 {
     conn_t *c = &s->conns[i];
@@ -393,6 +410,10 @@ static void conn_write(sa_serve *s, int32_t i)
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else if (w < 0 && errno == EAGAIN) {
+            if (want_out(s, i) != 0) {
+                conn_close(s, i);
+                return;
+            }
             return;   /* EPOLLOUT continues */
         } else {
             s->st.drop_peer_closed++;
@@ -449,6 +470,11 @@ static int queue_reply(sa_serve *s, int32_t i, const uint8_t *data, size_t len, 
     c->out_len = len - sent;
     c->state = ST_WRITING;
     timer_set(s, i, TL_WRITE);
+    if (want_out(s, i) != 0) {
+        s->last_errno = errno;
+        conn_close(s, i);
+        return SA_E_SERVE_SYS;
+    }
     return SA_OK;
 }
 
@@ -916,7 +942,8 @@ static void client_event(sa_serve *s, int32_t i, uint32_t ev)
     switch (c->state) {
     case ST_HEAD:
     case ST_BODY:
-        conn_read(s, i);
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            conn_read(s, i);
         break;
     case ST_WRITING:
         if (ev & (EPOLLERR | EPOLLHUP)) {
@@ -1050,6 +1077,7 @@ static void accept_some(sa_serve *s, int li, int budget)
         c->tlist = TL_NONE;
         c->kicked = c->known = 0;
         c->close_after = 1;
+        c->want_out = 0;
         c->plen = 0;
         c->listener = (uint16_t)li;
         c->ip_node = node;
@@ -1061,7 +1089,7 @@ static void accept_some(sa_serve *s, int li, int budget)
         s->st.conns_open++;
         if (s->st.conns_open > s->st.conns_high)
             s->st.conns_high = s->st.conns_open;
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
         ev.data.u64 = (uint64_t)EK_CLIENT << 32 | (uint32_t)i;
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             conn_close(s, i);
