@@ -11,6 +11,9 @@ connection per RPC as Slurm clients do, ``--seconds`` each) against:
   RESPONSE_SLURM_RC rc 0 (one Python round trip per request);
 * ``forged``: the same core fed frames whose credential is signed with
   another key: refused and answered (rc 1007) inside C, never reaching Python;
+* ``proxy``: the core relaying every verified frame to the fixed-reply server
+  (``forward`` with the client's own source address) and the reply back:
+  two connections per RPC, the upstream's work included;
 * ``shim``: today's asyncio shim (``slurmauth-fast shim``), for comparison
   (``--no-shim`` skips it).
 
@@ -40,7 +43,9 @@ from slurmauth_fast.rpc import RESPONSE_SLURM_RC, pack_frame
 from slurmauth_fast._bindings.serve import ServeCore, EV_VERIFIED
 from slurmauth_fast._bindings._ffi import lib
 kr = keys.Keyring.from_key_bytes(bytes.fromhex(sys.argv[1]))
-core = ServeCore(max_per_ip=0, max_conns=16384, defer_accept_s=int(sys.argv[2]))
+core = ServeCore(max_per_ip=0, max_conns=16384, defer_accept_s=int(sys.argv[2]),
+                 report_forward_done=0)
+upstream = core.address("127.0.0.1", int(sys.argv[3])) if len(sys.argv) > 3 else None
 core.set_keys(tokens.Verifier(kr))
 print("port", core.listen_tcp("127.0.0.1", 0), flush=True)
 ok = pack_frame(RESPONSE_SLURM_RC, b"\0\0\0\0", flags=0x0044)
@@ -51,7 +56,9 @@ while True:
     n = poll(srv, 1000, evs, 256)
     for k in range(n):
         e = evs[k]
-        if e.kind == EV_VERIFIED:
+        if e.kind == EV_VERIFIED and upstream:
+            core.forward(e.conn_id, upstream, bind_peer=True)
+        elif e.kind == EV_VERIFIED:
             reply(srv, e.conn_id, ok, n_ok, 1)
         else:
             close(srv, e.conn_id)
@@ -126,8 +133,11 @@ def main(argv=None) -> int:
             p, line = start([sys.executable, "-c", CORE_SERVER, key.hex(), str(args.defer_accept)])
             procs.append(p)
             core_port = line[1]
+            p, line = start([sys.executable, "-c", CORE_SERVER, key.hex(), str(args.defer_accept),
+                             fixed_port])
+            procs.append(p)
             targets = {"fixed": (fixed_port, good, 0), "core": (core_port, good, 0),
-                       "forged": (core_port, forged, 1007)}
+                       "forged": (core_port, forged, 1007), "proxy": (line[1], good, 0)}
             if not args.no_shim:
                 keyfile = os.path.join(tmp, "slurm.key")
                 with open(keyfile, "wb") as f:
