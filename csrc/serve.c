@@ -881,7 +881,11 @@ static void up_read(sa_serve *s, int32_t i)
     conn_write(s, i);
 }
 
-static void up_write(sa_serve *s, int32_t i)
+/* Send the frame upstream (in ST_FWD_CONNECT: the first send tells whether
+ * the connection is up; EAGAIN there means still connecting). try_read: the
+ * upstream may already have sent something (else the reply comes with a new
+ * EPOLLIN edge and reading now would only cost an EAGAIN). */
+static void up_write(sa_serve *s, int32_t i, int try_read)
 {
     conn_t *c = &s->conns[i];
 
@@ -889,6 +893,10 @@ static void up_write(sa_serve *s, int32_t i)
         ssize_t w = send(c->up_fd, c->buf + c->out_off, c->need - c->out_off, MSG_NOSIGNAL);
         if (w > 0) {
             c->out_off += (size_t)w;
+            if (c->state == ST_FWD_CONNECT) {
+                c->state = ST_FWD_WRITE;
+                timer_set(s, i, TL_UPR);
+            }
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else if (w < 0 && errno == EAGAIN) {
@@ -903,7 +911,8 @@ static void up_write(sa_serve *s, int32_t i)
     c->out_off = 0;
     c->state = ST_FWD_READ;
     timer_set(s, i, TL_UPR);
-    up_read(s, i);
+    if (try_read)
+        up_read(s, i);
 }
 
 static void up_event(sa_serve *s, int32_t i, uint32_t ev)
@@ -912,25 +921,18 @@ static void up_event(sa_serve *s, int32_t i, uint32_t ev)
 
     if (c->up_fd < 0)
         return;
-    if (c->state == ST_FWD_CONNECT) {
+    if (c->state == ST_FWD_CONNECT && (ev & EPOLLERR)) {
         int err = 0;
         socklen_t el = sizeof(err);
-        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-            return;
         if (getsockopt(c->up_fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
             err = errno;
-        if (err) {
-            fwd_fail(s, i, SA_E_SERVE_SYS, err);
-            return;
-        }
-        c->state = ST_FWD_WRITE;
-        c->out_off = 0;
-        timer_set(s, i, TL_UPR);
+        fwd_fail(s, i, SA_E_SERVE_SYS, err ? err : ECONNREFUSED);
+        return;
     }
-    if (c->state == ST_FWD_WRITE)
-        up_write(s, i);
-    else if (c->state == ST_FWD_READ)
-        up_read(s, i);
+    if (c->state == ST_FWD_CONNECT || c->state == ST_FWD_WRITE)
+        up_write(s, i, (ev & EPOLLIN) != 0);
+    else if (c->state == ST_FWD_READ && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        up_read(s, i);   /* (not for the EPOLLOUT edge of a connect that finished at once) */
 }
 
 /* ---- client events ---------------------------------------------------------------- */
@@ -1158,8 +1160,8 @@ static void run_kicks(sa_serve *s)
         c->kicked = 0;
         if (c->state == ST_HEAD || c->state == ST_BODY)
             conn_read(s, i);
-        else if (c->state == ST_FWD_WRITE)
-            up_write(s, i);
+        else if (c->state == ST_FWD_WRITE || c->state == ST_FWD_CONNECT)
+            up_write(s, i, 1);
         else if (c->state == ST_FWD_FAILED)
             fwd_fail(s, i, c->status, c->sys_errno);
     }
@@ -1658,6 +1660,10 @@ int sa_serve_forward(sa_serve *s, uint64_t id, const sa_serve_addr *upstream,
     }
     c->state = ST_FWD_CONNECT;
     timer_set(s, i, TL_UPC);
+    /* on loopback the handshake is usually done by the time connect returns:
+     * the first send goes out now (EAGAIN: still connecting, EPOLLOUT follows;
+     * a failure is reported at the next poll) */
+    up_write(s, i, 0);
     return SA_OK;
 failed:
     /* reported as an event at the next poll, like a failure seen later */
