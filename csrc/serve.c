@@ -1647,11 +1647,11 @@ int sa_serve_forward(sa_serve *s, uint64_t id, const sa_serve_addr *upstream,
     }
     c->out_off = 0;
     if (connect(fd, (struct sockaddr *)&up, ul) == 0) {
-        /* connected at once (unix sockets): write at the next poll, where
-         * whatever happens can become an event */
+        /* connected at once (unix sockets); a failure while writing is
+         * reported at the next poll */
         c->state = ST_FWD_WRITE;
         timer_set(s, i, TL_UPR);
-        kick(s, i);
+        up_write(s, i, 0);
         return SA_OK;
     }
     if (errno != EINPROGRESS) {
