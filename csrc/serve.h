@@ -57,7 +57,8 @@
 #define SA_SERVE_EV_VERIFIED     1  /* auth/slurm frame verified (uid, gid set); answer it */
 #define SA_SERVE_EV_UNVERIFIED   2  /* other plugin / no auth section: frame handed up as is */
 #define SA_SERVE_EV_REFUSED      3  /* credential refused (status), REFUSE_REPORT only */
-#define SA_SERVE_EV_CLOSED       4  /* a connection waiting for an answer is gone */
+#define SA_SERVE_EV_CLOSED       4  /* a connection waiting for an answer was reset / hung up
+                                       (one that only shut down its write side still waits) */
 #define SA_SERVE_EV_FORWARD_DONE 5  /* upstream reply relayed (upstream_ns); the core closes */
 #define SA_SERVE_EV_FORWARD_ERROR 6 /* upstream failed (status, sys_errno); answer or close */
 
@@ -184,7 +185,8 @@ int sa_serve_wakeup(sa_serve *srv);
 
 /* Send reply[0..len) on conn_id (copied; the rest goes out on EPOLLOUT).
  * close_after = 1: close once written (one RPC per connection); 0: read the
- * next frame on the same connection. */
+ * next frame on the same connection (same conn_id; bytes already read past
+ * this frame are kept). The event's frame pointer is invalid afterwards. */
 int sa_serve_reply(sa_serve *srv, uint64_t conn_id, const uint8_t *reply, size_t len,
                    int close_after);
 int sa_serve_close(sa_serve *srv, uint64_t conn_id);
