@@ -541,7 +541,24 @@ def munge_error_class(munge_errno: int) -> Type[MungeError]:
     return _MUNGE_ERRORS.get(munge_errno, MungeError)
 
 
+# --- the serving core --------------------------------------------------------
+
+class ServeError(SlurmAuthError):
+    """A call into the C serving core failed (a closed or unknown connection, a system
+    call, a cap). ``sys_errno`` is the errno behind a failed system call, else 0."""
+
+    def __init__(self, message: str = "", *, status: Optional[int] = None, sys_errno: int = 0) -> None:
+        super().__init__(message, status=status)
+        self.sys_errno = sys_errno
+
+
+class UpstreamError(ServeError):
+    """The upstream (slurmctld behind a proxy) failed: refused, closed, timed out or sent
+    an oversized reply."""
+
+
 __all__ = [
+    "ServeError", "UpstreamError",
     "SlurmAuthError", "CredentialError", "TokenFormatError", "TokenTooLargeError",
     "SegmentError", "Base64Error", "NonCanonicalBase64Error", "HeaderError", "ClaimsError",
     "SignatureError", "SignatureLengthError", "AlgorithmError", "ExpiredError", "KeyIdError",

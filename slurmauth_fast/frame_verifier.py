@@ -164,10 +164,13 @@ class FrameVerifier:
         """The auth/slurm verifier (None when auth/slurm is not configured)."""
         return self._slurm
 
-    @property
-    def policy_flags(self) -> int:
-        """The body-hash policy (SA_BH_*) the C frame verifier applies."""
-        return self._bh
+    def c_state(self) -> Tuple[Any, Any, int]:
+        """(key snapshot, ``sc_policy *``, SA_BH_* flags): what a C consumer of auth/slurm
+        frames (the serving core) needs to decide as :meth:`verify` does. Take it again
+        after the keyring is reloaded."""
+        if self._slurm is None:
+            raise BadArgumentError("auth/slurm is not configured in this FrameVerifier")
+        return self._slurm.keyring.snapshot(), self._policy, self._bh
 
     def verify(self, data: Union[RpcFrame, BytesLike], now: Optional[int] = None) -> VerifiedRpc:
         """Verify one frame (raw bytes, or an already parsed :class:`RpcFrame`);

@@ -19,7 +19,8 @@ from ..exceptions import (
     FrameTruncatedError, HeaderError, HeaderTruncatedError, IdentityError, KeyExpiredError,
     KeyIdError, MissingBodyHashError, MissingCredentialError, NativeBufferError,
     NonCanonicalBase64Error, PackLimitError, PayloadError, ProtocolVersionError, SegmentError,
-    SignatureError, SignatureLengthError, SlurmAuthError, SlurmdbdFramingError, StringNulError,
+    ServeError, SignatureError, SignatureLengthError, SlurmAuthError, SlurmdbdFramingError,
+    StringNulError, UpstreamError,
     TokenTooLargeError, TruncatedError, UnknownAuthPluginError, UnknownHashTypeError,
     UnsupportedAuthPluginError, UnsupportedRetListError,
 )
@@ -114,6 +115,16 @@ STATUS: Dict[int, Tuple[Type[SlurmAuthError], str]] = {
     lib.SA_E_FRAME_NULL_CRED: (MissingCredentialError,
                                "auth/slurm section carries a NULL credential"),
     lib.SA_E_FRAME_PLUGIN: (UnsupportedAuthPluginError, "auth plugin is not auth/slurm"),
+    # the serving core
+    lib.SA_E_SERVE_SYS: (ServeError, "a system call failed"),
+    lib.SA_E_SERVE_CONN: (ServeError, "no such connection (closed, or a stale id)"),
+    lib.SA_E_SERVE_STATE: (ServeError, "the connection is not waiting for an answer"),
+    lib.SA_E_SERVE_NOMEM: (ServeError, "out of memory or over the buffered-bytes cap"),
+    lib.SA_E_SERVE_UP_CLOSED: (UpstreamError, "upstream closed before its whole reply"),
+    lib.SA_E_SERVE_UP_TIMEOUT: (UpstreamError, "upstream did not connect or reply in time"),
+    lib.SA_E_SERVE_UP_FRAME: (UpstreamError, "upstream reply larger than the frame cap"),
+    lib.SA_E_SERVE_LISTENERS: (ServeError, "too many listeners"),
+    lib.SA_E_SERVE_HEAD_LONG: (ServeError, "header and auth section longer than the cap"),
 }
 
 _missing = sorted(name for name in dir(lib)

@@ -1,0 +1,247 @@
+"""Thin binding of the C serving core (``csrc/serve.h``): no policy here.
+
+:class:`ServeCore` owns one ``sa_serve``; a driver calls :meth:`ServeCore.poll`
+in a loop (the C call runs without the GIL: cffi releases it around every
+call into the compiled module), answers each event with :meth:`reply`,
+:meth:`forward` or :meth:`close`, and swaps keys with :meth:`set_keys`
+(after a ``Keyring.reload()``, e.g. on SIGHUP). Not thread-safe: one thread
+drives it; :meth:`wakeup` is the only call another thread may make.
+"""
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..exceptions import ServeError
+from ._ffi import ffi, lib
+from .status import error_for_status
+
+# event kinds
+EV_VERIFIED = lib.SA_SERVE_EV_VERIFIED
+EV_UNVERIFIED = lib.SA_SERVE_EV_UNVERIFIED
+EV_REFUSED = lib.SA_SERVE_EV_REFUSED
+EV_CLOSED = lib.SA_SERVE_EV_CLOSED
+EV_FORWARD_DONE = lib.SA_SERVE_EV_FORWARD_DONE
+EV_FORWARD_ERROR = lib.SA_SERVE_EV_FORWARD_ERROR
+
+# refusal policies
+REFUSE_RC = lib.SA_SERVE_REFUSE_RC
+REFUSE_CLOSE = lib.SA_SERVE_REFUSE_CLOSE
+REFUSE_REPORT = lib.SA_SERVE_REFUSE_REPORT
+
+FWD_BIND_PEER = lib.SA_SERVE_FWD_BIND_PEER
+FWD_TRANSPARENT = lib.SA_SERVE_FWD_TRANSPARENT
+
+AF_UNIX = lib.SA_SERVE_AF_UNIX
+AF_INET = lib.SA_SERVE_AF_INET
+AF_INET6 = lib.SA_SERVE_AF_INET6
+
+_CONFIG_FIELDS = ("max_conns", "max_per_ip", "max_frame", "max_head", "buf_size", "pool_keep",
+                  "max_buffered", "head_ms", "body_ms", "write_ms", "up_connect_ms",
+                  "up_reply_ms", "min_version", "max_version", "refuse_mode",
+                  "report_forward_done", "defer_accept_s", "backlog")
+
+_STATS_FIELDS = tuple(name for name, _ in ffi.typeof("sa_serve_stats").fields)
+
+
+@dataclass
+class ServeEvent:
+    """One event from :meth:`ServeCore.poll`. ``frame`` is a copy of the whole
+    frame (length prefix included) for request events, else ``b""``."""
+
+    conn_id: int
+    kind: int
+    status: int
+    sys_errno: int
+    plugin: int
+    uid: int
+    gid: int
+    msg_type: int
+    version: int
+    flags: int
+    listener: int
+    peer_family: int
+    peer_port: int
+    peer_addr: bytes
+    frame: bytes
+    cred_off: int
+    cred_len: int
+    user_off: int
+    user_len: int
+    body_off: int
+    body_len: int
+    reply_len: int
+    upstream_ns: int
+
+    @property
+    def peer(self) -> Optional[Tuple[str, int]]:
+        """(ip, port) of a TCP peer; None for a unix socket peer."""
+        if self.peer_family == AF_INET:
+            return socket.inet_ntop(socket.AF_INET, self.peer_addr[:4]), self.peer_port
+        if self.peer_family == AF_INET6:
+            return socket.inet_ntop(socket.AF_INET6, self.peer_addr), self.peer_port
+        return None
+
+    @property
+    def credential(self) -> Optional[bytes]:
+        """The auth section's credential string (no NUL), or None."""
+        if not self.cred_len or not self.frame:
+            return None
+        return self.frame[self.cred_off:self.cred_off + self.cred_len - 1]
+
+    @property
+    def body(self) -> bytes:
+        return self.frame[self.body_off:self.body_off + self.body_len]
+
+
+def _addr(host: str, port: int = 0) -> Any:
+    """An ``sa_serve_addr`` for a numeric IPv4/IPv6 address, or a unix path
+    (host starting with "/" or port < 0)."""
+    a = ffi.new("sa_serve_addr *")
+    if host.startswith("/") or port < 0:
+        path = host.encode()
+        if not path or len(path) >= 108:
+            raise ValueError(f"bad unix socket path {host!r}")
+        a.family = AF_UNIX
+        ffi.memmove(a.path, path, len(path))
+        return a
+    try:
+        raw = socket.inet_pton(socket.AF_INET, host)
+        a.family = AF_INET
+    except OSError:
+        raw = socket.inet_pton(socket.AF_INET6, host)
+        a.family = AF_INET6
+    ffi.memmove(a.addr, raw, len(raw))
+    a.port = port
+    return a
+
+
+class ServeCore:
+    """One serving core. ``config`` keys are the ``sa_serve_config`` fields
+    (see csrc/serve.h); anything not given keeps the C default."""
+
+    def __init__(self, max_events: int = 256, **config: int) -> None:
+        cfg = ffi.new("sa_serve_config *")
+        lib.sa_serve_config_init(cfg)
+        for k, v in config.items():
+            if k not in _CONFIG_FIELDS:
+                raise TypeError(f"unknown serve config field {k!r}")
+            setattr(cfg, k, v)
+        self.config: Dict[str, int] = {k: getattr(cfg, k) for k in _CONFIG_FIELDS}
+        srv = lib.sa_serve_new(cfg)
+        if srv == ffi.NULL:
+            err = ffi.errno
+            raise ServeError(f"sa_serve_new: cannot start the serving core "
+                             f"({errno.errorcode.get(err, err)})", status=lib.SA_E_SERVE_SYS,
+                             sys_errno=err)
+        self._srv = ffi.gc(srv, lib.sa_serve_free)
+        self._events = ffi.new("sa_serve_event[]", max_events)
+        self._max_events = max_events
+        self._keys: Tuple[Any, ...] = ()   # keeps the C key set alive while in use
+        self._stats = ffi.new("sa_serve_stats *")
+
+    def _check(self, what: str, rc: int) -> None:
+        if rc != 0:
+            e = error_for_status(rc, what)
+            if rc == lib.SA_E_SERVE_SYS and isinstance(e, ServeError):
+                e.sys_errno = err = lib.sa_serve_errno(self._srv)
+                e.args = (f"{e.args[0]} ({errno.errorcode.get(err, err)})",)
+            raise e
+
+    # -- setup ---------------------------------------------------------------
+
+    def listen_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen on host:port; returns the bound port (port 0 = ephemeral)."""
+        bound = ffi.new("uint16_t *")
+        self._check("listen_tcp", lib.sa_serve_listen_tcp(self._srv, host.encode(), port, bound))
+        return int(bound[0])
+
+    def listen_unix(self, path: str) -> None:
+        self._check("listen_unix", lib.sa_serve_listen_unix(self._srv, path.encode()))
+
+    def set_keys(self, snapshot: Any, policy: Any, bh_flags: int) -> None:
+        """Verify auth/slurm frames with the keys of ``snapshot`` (a ``KeySnapshot``, kept
+        alive here while the core uses its C key set), ``policy`` (an ``sc_policy *``:
+        verifier uid, contexts, token size, "id" reading) and the body-hash policy
+        ``bh_flags`` (SA_BH_*). Call it again with a new snapshot after a reload."""
+        self._check("set_keys", lib.sa_serve_set_keys(self._srv, snapshot.keyset, policy, bh_flags))
+        self._keys = (snapshot, policy)
+
+    # -- the loop --------------------------------------------------------------
+
+    def poll_raw(self, timeout_ms: int) -> int:
+        """Run the loop; returns how many events are in :attr:`raw_events`
+        (zero-copy access: frame pointers stay valid until each is answered)."""
+        n = lib.sa_serve_poll(self._srv, timeout_ms, self._events, self._max_events)
+        if n < 0:
+            raise OSError(ffi.errno, "sa_serve_poll failed")
+        return int(n)
+
+    @property
+    def raw_events(self) -> Any:
+        return self._events
+
+    def poll(self, timeout_ms: int = 1000) -> List[ServeEvent]:
+        """Run the loop until events are ready or ``timeout_ms`` passes."""
+        n = self.poll_raw(timeout_ms)
+        out = []
+        for k in range(n):
+            e = self._events[k]
+            frame = ffi.buffer(e.frame, e.frame_len)[:] if e.frame != ffi.NULL else b""
+            out.append(ServeEvent(
+                conn_id=e.conn_id, kind=e.kind, status=e.status, sys_errno=e.sys_errno,
+                plugin=e.plugin, uid=e.uid, gid=e.gid, msg_type=e.msg_type, version=e.version,
+                flags=e.flags, listener=e.listener, peer_family=e.peer_family,
+                peer_port=e.peer_port, peer_addr=bytes(ffi.buffer(e.peer_addr, 16)),
+                frame=frame, cred_off=e.cred_off, cred_len=e.cred_len, user_off=e.user_off,
+                user_len=e.user_len, body_off=e.body_off, body_len=e.body_len,
+                reply_len=e.reply_len, upstream_ns=e.upstream_ns))
+        return out
+
+    def wakeup(self) -> None:
+        """Make a blocked :meth:`poll` return (any thread)."""
+        lib.sa_serve_wakeup(self._srv)
+
+    # -- answers -------------------------------------------------------------------
+
+    def reply(self, conn_id: int, data: bytes, close_after: bool = True) -> None:
+        self._check("reply", lib.sa_serve_reply(self._srv, conn_id, data, len(data),
+                                                1 if close_after else 0))
+
+    def close(self, conn_id: int) -> None:
+        self._check("close", lib.sa_serve_close(self._srv, conn_id))
+
+    @staticmethod
+    def address(host: str, port: int = 0) -> Any:
+        """A reusable C address for :meth:`forward` (numeric IP and port, or a
+        unix path with port -1)."""
+        return _addr(host, port)
+
+    def forward(self, conn_id: int, upstream: Any, *,
+                source: Optional[str] = None, bind_peer: bool = False,
+                transparent: bool = False) -> None:
+        """Relay the connection's frame to ``upstream`` ((ip, port), (path, -1)
+        for a unix socket, or an :meth:`address`) and its reply back; the
+        outcome comes as an EV_FORWARD_DONE or EV_FORWARD_ERROR event."""
+        up = upstream if isinstance(upstream, ffi.CData) else _addr(*upstream)
+        src = _addr(source) if source is not None else ffi.NULL
+        flags = (FWD_BIND_PEER if bind_peer else 0) | (FWD_TRANSPARENT if transparent else 0)
+        self._check("forward", lib.sa_serve_forward(self._srv, conn_id, up, src, flags))
+
+    def stats(self) -> Dict[str, int]:
+        lib.sa_serve_get_stats(self._srv, self._stats)
+        return {name: int(getattr(self._stats, name)) for name in _STATS_FIELDS}
+
+    def free(self) -> None:
+        """Close everything now (otherwise done when the object is collected)."""
+        srv, self._srv = self._srv, None
+        if srv is not None:
+            ffi.gc(srv, None)          # detach the destructor: freed here, once
+            lib.sa_serve_free(srv)
+
+
+__all__ = ["ServeCore", "ServeEvent", "ServeError", "EV_VERIFIED", "EV_UNVERIFIED",
+           "EV_REFUSED", "EV_CLOSED", "EV_FORWARD_DONE", "EV_FORWARD_ERROR", "REFUSE_RC",
+           "REFUSE_CLOSE", "REFUSE_REPORT"]

@@ -1,0 +1,123 @@
+"""The benchmark's native tools (benchmarks/native): the load generator against
+the fixed-reply server and against the serving core, briefly (they are the
+instruments behind bench_serve.py's numbers, so they must count right)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from slurmauth_fast import keys, tokens
+from slurmauth_fast.frame_verifier import FrameVerifier
+from slurmauth_fast._bindings import serve as S
+from slurmauth_fast.rpc import REQUEST_PING, RESPONSE_SLURM_RC, body_hash_payload, pack_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+NATIVE = ROOT / "benchmarks" / "native"
+KEY = b"loadgen test key, 32 bytes long!"
+
+
+@pytest.fixture(scope="module")
+def exes(tmp_path_factory):
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        pytest.skip("no C compiler")
+    out = tmp_path_factory.mktemp("native")
+    made = {}
+    for name in ("loadgen", "fixed_reply_server"):
+        exe = out / name
+        subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic",
+                        str(NATIVE / f"{name}.c"), "-o", str(exe)], check=True)
+        made[name] = str(exe)
+    return made
+
+
+def frame_file(tmp_path, ring, name="ping"):
+    cred = tokens.create_credential(ring, uid=1, gid=1, host="h", ruid=os.getuid(),
+                                    payload=body_hash_payload(b"", REQUEST_PING))
+    p = tmp_path / name
+    p.write_bytes(pack_frame(REQUEST_PING, b"", credential=cred))
+    return str(p)
+
+
+def run_loadgen(exe, *args):
+    out = subprocess.run([exe, *args], check=True, capture_output=True, text=True, timeout=30)
+    return json.loads(out.stdout)
+
+
+def test_loadgen_against_the_fixed_reply_server(exes, tmp_path):
+    ring = keys.Keyring.from_key_bytes(KEY)
+    frame = frame_file(tmp_path, ring)
+    for extra in ([], ["--keep"]):
+        srv = subprocess.Popen([exes["fixed_reply_server"], *extra], stdout=subprocess.PIPE,
+                               text=True)
+        try:
+            port = srv.stdout.readline().split()[1]
+            args = ["--frame", frame, "--tcp", f"127.0.0.1:{port}", "--procs", "2",
+                    "--seconds", "0.5", "--expect-rc", "0"]
+            r = run_loadgen(exes["loadgen"], *args, *(["--persistent"] if extra else []))
+            assert r["ok"] > 50 and r["errors"] == 0 and r["closed"] == 0
+            assert r["rc_mismatch"] == 0 and r["procs"] == 2
+            assert r["rps"] == pytest.approx((r["ok"] + r["closed"]) / r["seconds"], rel=1e-3)
+            r = run_loadgen(exes["loadgen"], *args[:-1], "1007")
+            assert r["rc_mismatch"] == r["ok"] > 0       # the fixed reply carries rc 0
+        finally:
+            srv.terminate()
+            srv.wait(5)
+
+
+def test_loadgen_against_the_serving_core(exes, tmp_path):
+    ring = keys.Keyring.from_key_bytes(KEY)
+    good = frame_file(tmp_path, ring)
+    forged = frame_file(tmp_path, keys.Keyring.from_key_bytes(b"f" * 32), "forged")
+    core = S.ServeCore(max_per_ip=0)
+    core.set_keys(*FrameVerifier(tokens.Verifier(ring)).c_state())
+    port = core.listen_tcp()
+    path = str(tmp_path / "core.sock")
+    core.listen_unix(path)
+    ok = pack_frame(RESPONSE_SLURM_RC, b"\0\0\0\0", flags=0x0044)
+    peers = set()
+    stop = []
+
+    def loop():
+        while not stop:
+            for ev in core.poll(50):
+                if ev.kind == S.EV_VERIFIED:
+                    peers.add(ev.peer[0] if ev.peer else "unix")
+                    core.reply(ev.conn_id, ok)
+    t = threading.Thread(target=loop)
+    t.start()
+    try:
+        base = ["--procs", "2", "--seconds", "0.5"]
+        r = run_loadgen(exes["loadgen"], "--frame", good, "--tcp", f"127.0.0.1:{port}",
+                        "--bind", "127.0.0.5", "--expect-rc", "0", *base)
+        assert r["ok"] > 20 and r["errors"] == 0 and r["rc_mismatch"] == 0
+        assert peers == {"127.0.0.5"}
+        r = run_loadgen(exes["loadgen"], "--frame", good, "--unix", path, "--expect-rc", "0",
+                        *base)
+        assert r["ok"] > 20 and r["errors"] == 0 and "unix" in peers
+        r = run_loadgen(exes["loadgen"], "--frame", forged, "--tcp", f"127.0.0.1:{port}",
+                        "--expect-rc", "1007", *base)
+        assert r["ok"] > 20 and r["rc_mismatch"] == 0 and r["errors"] == 0
+    finally:
+        stop.append(1)
+        core.wakeup()
+        t.join(5)
+    st = core.stats()
+    assert st["refused_answered"] == r["ok"] and st["frames_refused"] == r["ok"]
+    core.free()
+
+
+def test_bench_serve_runs(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_serve.py"),
+                          "--seconds", "0.3", "--rounds", "1", "--procs", "2", "--no-shim"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])["results"]
+    assert set(res) == {"fixed", "core", "forged", "proxy"}
+    for name, r in res.items():
+        assert r["ok"] > 0 and r["errors"] == 0 and r["rc_mismatch"] == 0, (name, r)
