@@ -64,6 +64,7 @@ typedef struct {
     uint8_t state, tlist, kicked, known;   /* known: the driver holds its id */
     uint8_t close_after, big;              /* big: buf is a frame-sized malloc, not pooled */
     uint8_t want_out;                      /* EPOLLOUT registered (only once a write blocked) */
+    uint8_t hup;                           /* the peer hung up (EPOLLRDHUP/HUP/ERR seen) */
     uint8_t plen;
     uint16_t listener;
     int32_t link_prev[2], link_next[2];
@@ -737,6 +738,10 @@ static void frame_done(sa_serve *s, int32_t i)
     e->body_len = f.body_length;
 }
 
+/* Read what the connection has. A short read ends the loop (the next bytes bring a new
+ * edge) unless the peer has hung up (c->hup: EPOLLRDHUP/EPOLLHUP/EPOLLERR came with an
+ * event): then the data and the FIN can come in one edge, and reading on until recv()
+ * says 0 is the only way to see the close before a deadline does. */
 static void conn_read(sa_serve *s, int32_t i)
 {
     conn_t *c = &s->conns[i];
@@ -764,7 +769,7 @@ static void conn_read(sa_serve *s, int32_t i)
         }
         if (c->state != ST_HEAD && c->state != ST_BODY)
             return;
-        if (drained)
+        if (drained && !c->hup)
             return;   /* the next bytes bring a new edge */
         limit = c->need && c->need < c->cap ? c->need : c->cap;
         if (c->have >= limit) {   /* cannot happen: max_head + 4 <= buf_size */
@@ -944,6 +949,8 @@ static void client_event(sa_serve *s, int32_t i, uint32_t ev)
     switch (c->state) {
     case ST_HEAD:
     case ST_BODY:
+        if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            c->hup = 1;
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             conn_read(s, i);
         break;
@@ -1080,6 +1087,7 @@ static void accept_some(sa_serve *s, int li, int budget)
         c->kicked = c->known = 0;
         c->close_after = 1;
         c->want_out = 0;
+        c->hup = 0;
         c->plen = 0;
         c->listener = (uint16_t)li;
         c->ip_node = node;
@@ -1407,6 +1415,21 @@ int sa_serve_listen_unix(sa_serve *s, const char *path)
         return SA_E_SERVE_SYS;
     }
     return add_listener(s, fd, 0);
+}
+
+int sa_serve_stop_listening(sa_serve *s)
+{
+    int l;
+
+    if (!s)
+        return SA_E_ARG;
+    for (l = 0; l < s->nlisten; l++) {
+        (void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd[l], NULL);
+        close(s->lfd[l]);
+        s->lfd[l] = -1;
+    }
+    s->nlisten = 0;
+    return SA_OK;
 }
 
 int sa_serve_set_keys(sa_serve *s, const void *ks, const void *pol, unsigned bh_flags)

@@ -166,6 +166,9 @@ void sa_serve_free(sa_serve *srv);
 int sa_serve_listen_tcp(sa_serve *srv, const char *host, uint16_t port, uint16_t *bound_port);
 /* Listen on a unix stream socket at path (must not exist). */
 int sa_serve_listen_unix(sa_serve *srv, const char *path);
+/* Close every listener (no new connection is accepted); connections already open are
+ * served to the end. For a drain before exit. */
+int sa_serve_stop_listening(sa_serve *srv);
 
 /* Keys and policy for auth/slurm frames: ks is a const sc_keyset *, pol a
  * const sc_policy * (void here because the cffi cdef is concatenated in

@@ -164,6 +164,11 @@ class FrameVerifier:
         """The auth/slurm verifier (None when auth/slurm is not configured)."""
         return self._slurm
 
+    @property
+    def version_range(self) -> Tuple[int, int]:
+        """The (oldest, newest) protocol versions accepted."""
+        return self._lo, self._hi
+
     def c_state(self) -> Tuple[Any, Any, int]:
         """(key snapshot, ``sc_policy *``, SA_BH_* flags): what a C consumer of auth/slurm
         frames (the serving core) needs to decide as :meth:`verify` does. Take it again

@@ -7,6 +7,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -270,6 +271,7 @@ def test_real_clients_as_unprivileged_user_through_the_package_kiosk(ctld, tmp_p
 
 @pytest.mark.parametrize("case", ["ping", "ping 24.11", "wrong key", "no credential"])
 def test_shim_replies_equal_slurmctld_replies(ctld, keyring, case):
+    from slurmauth_fast.frame_verifier import FrameVerifier
     from slurmauth_fast.shim import ControllerShim
 
     if case == "ping":
@@ -284,4 +286,17 @@ def test_shim_replies_equal_slurmctld_replies(ctld, keyring, case):
         frame = pack_frame(REQUEST_PING, b"", flags=0x0040)
     real = send_rpc(ctld.port, frame)
     assert real, "slurmctld answered nothing"
-    assert ControllerShim(keyring).answer(frame) == real
+    shim = ControllerShim(FrameVerifier.from_slurm_conf(str(ctld.conf)))
+    try:
+        assert shim.answer(frame) == real
+        # and over a socket, through the serving core
+        port = shim.core.listen_tcp("127.0.0.1", 0)
+        t = threading.Thread(target=shim.serve_forever, kwargs={"poll_ms": 50})
+        t.start()
+        try:
+            assert send_rpc(port, frame) == real
+        finally:
+            shim.stop()
+            t.join(10)
+    finally:
+        shim.close()

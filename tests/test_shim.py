@@ -1,21 +1,23 @@
-"""The controller shim over real sockets: a real asyncio server in-process
-(unix socket and 127.0.0.1:0) and the `slurmauth-fast shim` CLI in a real
-subprocess. Clients send framed pings signed with real auth/slurm tokens,
-bad signatures, truncated frames, oversized prefixes and garbage."""
-import asyncio
+"""The controller shim over real sockets: the shim on the C serving core in a thread of the
+test (unix socket and 127.0.0.1:0) and the `slurmauth-fast shim` CLI in a real subprocess.
+Clients send framed pings signed with real auth/slurm tokens, bad signatures, truncated
+frames, oversized prefixes and garbage."""
 import json
 import logging
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from slurmauth_fast import keys, tokens
 from slurmauth_fast.rpc import REQUEST_PING, RESPONSE_SLURM_RC, body_hash_payload, pack_frame, parse_frame
+from slurmauth_fast.frame_verifier import FrameVerifier
 from slurmauth_fast.shim import ControllerShim
 
 KEY = b"shim test key: 32 bytes long!!!!"
@@ -36,13 +38,19 @@ def ping(keyring, *, msg_type=REQUEST_PING, body=b"", version=0x2D00, **kw):
                       version=version)
 
 
-async def read_reply(reader):
+def read_reply(sock):
     """One reply frame, or b"" when the server closed without replying."""
-    prefix = await asyncio.wait_for(reader.read(4), 10)
-    if not prefix:
-        return b""
-    (n,) = struct.unpack(">I", prefix)
-    return prefix + await asyncio.wait_for(reader.readexactly(n), 10)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            return data
+        data += chunk
+        if len(data) >= 4 and len(data) >= 4 + struct.unpack(">I", data[:4])[0]:
+            return data
 
 
 def check_reply(keyring, reply, rc=0, version=0x2D00):
@@ -55,76 +63,77 @@ def check_reply(keyring, reply, rc=0, version=0x2D00):
     assert reply == ControllerShim.reply(RESPONSE_SLURM_RC, struct.pack(">I", rc), version=version)
 
 
-def run_with_server(keyring, client, *, transport, tmp_path, **shim_kw):
-    async def main():
-        shim = ControllerShim(keyring, **shim_kw)
+class RunningShim:
+    """The shim serving in a thread; ``connect()`` opens a client socket to it."""
+
+    def __init__(self, keyring, transport, tmp_path, *, verifier_uid=None, **config):
+        self.shim = ControllerShim(FrameVerifier(tokens.Verifier(keyring, verifier_uid=verifier_uid)),
+                                   **config)
         if transport == "unix":
-            path = str(tmp_path / "shim.sock")
-            await shim.start_unix(path)
-            connect = lambda: asyncio.open_unix_connection(path)  # noqa: E731
+            self.addr, self.family = str(tmp_path / "shim.sock"), socket.AF_UNIX
+            self.shim.core.listen_unix(self.addr)
         else:
-            server = await shim.start_tcp("127.0.0.1", 0)
-            port = server.sockets[0].getsockname()[1]
-            connect = lambda: asyncio.open_connection("127.0.0.1", port)  # noqa: E731
-        try:
-            return await client(connect)
-        finally:
-            await shim.close()
-    return asyncio.run(main())
+            self.addr = ("127.0.0.1", self.shim.core.listen_tcp("127.0.0.1", 0))
+            self.family = socket.AF_INET
+        self.thread = threading.Thread(target=self.shim.serve_forever, kwargs={"poll_ms": 50})
+        self.thread.start()
+
+    def connect(self):
+        s = socket.socket(self.family, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(self.addr)
+        return s
+
+    def stats(self):
+        return self.shim.core.stats()
+
+    def close(self):
+        self.shim.stop()
+        self.thread.join(10)
+        self.shim.close()
 
 
 @pytest.fixture(params=["unix", "tcp"])
-def serve(request, keyring, tmp_path):
-    return lambda client, **kw: run_with_server(keyring, client, transport=request.param,
-                                                tmp_path=tmp_path, **kw)
+def server(request, keyring, tmp_path):
+    made = []
+
+    def start(**kw):
+        made.append(RunningShim(keyring, request.param, tmp_path, **kw))
+        return made[-1]
+    yield start
+    for s in made:
+        s.close()
 
 
-def test_ping_is_answered(serve, keyring):
-    async def client(connect):
-        reader, writer = await connect()
-        writer.write(ping(keyring))
-        reply = await read_reply(reader)
-        writer.close()
-        return reply
-    check_reply(keyring, serve(client))
+def exchange(srv, data, *, eof=True):
+    """Send ``data`` on a new connection and read the reply (b"": closed without one)."""
+    with srv.connect() as s:
+        s.sendall(data)
+        if eof:
+            s.shutdown(socket.SHUT_WR)
+        return read_reply(s)
 
 
-def test_one_rpc_per_connection_and_older_versions(serve, keyring):
+def test_ping_is_answered(server, keyring):
+    check_reply(keyring, exchange(server(), ping(keyring)))
+
+
+def test_one_rpc_per_connection_and_older_versions(server, keyring):
     """Like slurmctld: one reply, then the connection is closed; a second frame
     sent on it gets nothing. Each protocol version is answered in its own."""
-    async def client(connect):
-        replies = []
-        for v in (0x2D00, 0x2A00):
-            reader, writer = await connect()
-            writer.write(ping(keyring, version=v) + ping(keyring, version=v))
-            replies.append(await read_reply(reader))
-            replies.append(await read_reply(reader))
-            writer.close()
-        return replies
-    first, second, older, older_second = serve(client)
-    check_reply(keyring, first)
-    check_reply(keyring, older, version=0x2A00)
-    assert second == b"" and older_second == b""
+    srv = server()
+    for v in (0x2D00, 0x2A00):
+        with srv.connect() as s:
+            s.sendall(ping(keyring, version=v) + ping(keyring, version=v))
+            first = read_reply(s)
+            second = read_reply(s)
+        check_reply(keyring, first, version=v)
+        assert second == b""
 
 
-def test_other_verified_messages_get_an_error_rc(serve, keyring):
-    async def client(connect):
-        reader, writer = await connect()
-        writer.write(ping(keyring, msg_type=2009, body=b"\x00\x00\x00\x01"))
-        return await read_reply(reader)
-    check_reply(keyring, serve(client), rc=1000)
-
-
-def closed_without_reply(data, *, eof=True):
-    async def client(connect):
-        reader, writer = await connect()
-        writer.write(data)
-        if eof:
-            writer.write_eof()
-        reply = await read_reply(reader)
-        writer.close()
-        return reply
-    return client
+def test_other_verified_messages_get_an_error_rc(server, keyring):
+    check_reply(keyring, exchange(server(), ping(keyring, msg_type=2009, body=b"\x00\x00\x00\x01")),
+                rc=1000)
 
 
 def _empty_payload_ping(keyring):
@@ -137,29 +146,33 @@ def _empty_payload_ping(keyring):
     return pack_frame(REQUEST_PING, b"", credential=token)
 
 
-@pytest.mark.parametrize("case", ["bad_signature", "wrong_ruid", "body_tampered", "no_auth", "empty_payload"])
-def test_failed_credentials_get_rc_1007(serve, keyring, case, caplog):
-    """A frame that parses but whose credential fails is answered with
-    SLURM_PROTOCOL_AUTHENTICATION_ERROR and closed, as slurmctld does."""
+@pytest.mark.parametrize("case", ["bad_signature", "wrong_ruid", "body_tampered", "empty_payload"])
+def test_failed_credentials_get_rc_1007_from_the_core(server, keyring, case):
+    """A frame that parses but whose auth/slurm credential fails is answered with
+    SLURM_PROTOCOL_AUTHENTICATION_ERROR and closed, as slurmctld does: by the C core,
+    which counts it and never hands it to Python."""
     data = {
         "bad_signature": ping(keys.Keyring.from_key_bytes(b"another key, also 32 bytes long!")),
         "wrong_ruid": ping(keyring, ruid=os.getuid() + 1),
         "body_tampered": ping(keyring, body=b"\x00\x00\x00\x00")[:-1] + b"\x01",
-        "no_auth": pack_frame(REQUEST_PING, b"", flags=0x40),
         # slurmctld 26.05.3 answers 1007: xbase64_decode() fails on ""
         "empty_payload": _empty_payload_ping(keyring),
     }[case]
-    expected = {"bad_signature": "SignatureError", "wrong_ruid": "Error",
-                "body_tampered": "BodyHashMismatchError", "no_auth": "MissingCredentialError",
-                "empty_payload": "PayloadError"}[case]
+    srv = server()
+    check_reply(keyring, exchange(srv, data), rc=1007)
+    st = srv.stats()
+    assert st["frames_refused"] == 1 and st["refused_answered"] == 1 and st["frames_verified"] == 0
+
+
+def test_no_credential_gets_rc_1007_and_a_log_line(server, keyring, caplog):
+    srv = server()
     with caplog.at_level(logging.INFO, logger="slurmauth_fast.shim"):
-        check_reply(keyring, serve(closed_without_reply(data)), rc=1007)
-    assert expected in caplog.text
-    assert "eyJ" not in caplog.text          # tokens never reach the log
+        check_reply(keyring, exchange(srv, pack_frame(REQUEST_PING, b"", flags=0x40)), rc=1007)
+    assert "no credential" in caplog.text and "eyJ" not in caplog.text
 
 
 @pytest.mark.parametrize("case", ["truncated", "garbage", "oversized", "bad_version"])
-def test_bad_frames_are_logged_and_closed(serve, keyring, case, caplog):
+def test_bad_frames_are_closed_unanswered(server, keyring, case):
     good = ping(keyring, body=b"\x00\x00\x00\x00")
     data = {
         "truncated": good[:-3],
@@ -167,25 +180,37 @@ def test_bad_frames_are_logged_and_closed(serve, keyring, case, caplog):
         "oversized": b"\xff\xff\xff\xff",
         "bad_version": ping(keyring, version=0x2900),
     }[case]
-    expected = {
-        "truncated": "connection closed mid-frame", "garbage": "Error", "oversized": "FrameTooLargeError",
-        "bad_version": "ProtocolVersionError",
-    }[case]
+    counter = {"truncated": "drop_peer_closed", "garbage": "frames_malformed",
+               "oversized": "drop_too_large", "bad_version": "frames_malformed"}[case]
+    srv = server()
     # for the oversized frame, the server must close without waiting for the 4 GiB
-    with caplog.at_level(logging.INFO, logger="slurmauth_fast.shim"):
-        assert serve(closed_without_reply(data, eof=case != "oversized")) == b""
-    assert expected in caplog.text
-    assert "eyJ" not in caplog.text          # tokens never reach the log
+    assert exchange(srv, data, eof=case != "oversized") == b""
+    deadline = time.monotonic() + 5
+    while srv.stats()[counter] != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert srv.stats()[counter] == 1
+    assert srv.stats()["frames_verified"] == 0
 
 
-def test_slow_client_times_out(serve, keyring, caplog):
-    with caplog.at_level(logging.WARNING, logger="slurmauth_fast.shim"):
-        assert serve(closed_without_reply(ping(keyring)[:10], eof=False), timeout=0.3) == b""
-    assert "timed out" in caplog.text
+def test_slow_client_times_out(server, keyring):
+    srv = server(head_ms=300)
+    start = time.monotonic()
+    assert exchange(srv, ping(keyring)[:10], eof=False) == b""
+    assert time.monotonic() - start < 5
+    assert srv.stats()["drop_head_timeout"] == 1
 
 
-def test_small_frame_cap(serve, keyring):
-    assert serve(closed_without_reply(ping(keyring, body=bytes(2000))), max_frame=1024) == b""
+def test_small_frame_cap(server, keyring):
+    srv = server(max_frame=1024)
+    assert exchange(srv, ping(keyring, body=bytes(2000))) == b""
+    assert srv.stats()["drop_too_large"] == 1
+
+
+def test_answer_is_what_the_socket_gets(server, keyring):
+    srv = server()
+    for data in (ping(keyring), ping(keyring, msg_type=2009, body=b"\x00\x00\x00\x01"),
+                 ping(keys.Keyring.from_key_bytes(b"another key, also 32 bytes long!"))):
+        assert srv.shim.answer(data) == exchange(srv, data)
 
 
 # --- the CLI in a real subprocess ------------------------------------------------
@@ -205,29 +230,22 @@ def test_cli_shim_subprocess(keyring, tmp_path):
         assert lines[0] == f"listening on unix:{sock}", (lines, proc.stderr.read() if proc.poll() is not None else "")
         port = int(lines[1].rsplit(":", 1)[1])
 
-        async def client():
-            replies = []
-            for connect in (lambda: asyncio.open_unix_connection(str(sock)),
-                            lambda: asyncio.open_connection("127.0.0.1", port)):
-                reader, writer = await connect()
-                writer.write(ping(keyring))
-                replies.append(await read_reply(reader))
-                writer.close()
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"\x00\x00\x00\x03abc")
-            replies.append(await read_reply(reader))
-            return replies
+        def send(family, addr, data):
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(10)
+                s.connect(addr)
+                s.sendall(data)
+                return read_reply(s)
 
-        unix_reply, tcp_reply, garbage_reply = asyncio.run(client())
-        check_reply(keyring, unix_reply)
-        check_reply(keyring, tcp_reply)
-        assert garbage_reply == b""
+        check_reply(keyring, send(socket.AF_UNIX, str(sock), ping(keyring)))
+        check_reply(keyring, send(socket.AF_INET, ("127.0.0.1", port), ping(keyring)))
+        assert send(socket.AF_INET, ("127.0.0.1", port), b"\x00\x00\x00\x03abc") == b""
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "shim stopped" in out
-    assert "rejected" in err and "msg_type 1008 from uid 1000" in err
+    assert "1 malformed" in err and "msg_type 1008 from uid 1000" in err
     assert not sock.exists()
 
 
@@ -242,29 +260,29 @@ def test_cli_shim_reloads_keys_on_sighup(keyring, tmp_path):
         [sys.executable, "-m", "slurmauth_fast.cli", "shim", "--unix", str(sock), "--key", str(key),
          "--conf-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
-    async def send(frame):
-        reader, writer = await asyncio.open_unix_connection(str(sock))
-        writer.write(frame)
-        reply = await read_reply(reader)
-        writer.close()
-        return reply
+    def send(frame):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(str(sock))
+            s.sendall(frame)
+            return read_reply(s)
 
     try:
         assert proc.stdout.readline().startswith("listening on unix:")
         rotated = keys.Keyring.from_key_bytes(new_key)
-        check_reply(rotated, asyncio.run(send(ping(rotated))), rc=1007)   # not yet known
+        check_reply(rotated, send(ping(rotated)), rc=1007)   # not yet known
         key.write_bytes(new_key)
         proc.send_signal(signal.SIGHUP)
         reply = b""
         for _ in range(50):                                     # the reload is asynchronous
-            reply = asyncio.run(send(ping(rotated)))
+            reply = send(ping(rotated))
             if parse_frame(reply).body != struct.pack(">I", 1007):
                 break
         check_reply(rotated, reply)
-        check_reply(keyring, asyncio.run(send(ping(keyring))), rc=1007)   # the old key is gone
+        check_reply(keyring, send(ping(keyring)), rc=1007)   # the old key is gone
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "keys reloaded" in err
 

@@ -161,6 +161,10 @@ class ServeCore:
     def listen_unix(self, path: str) -> None:
         self._check("listen_unix", lib.sa_serve_listen_unix(self._srv, path.encode()))
 
+    def stop_listening(self) -> None:
+        """Accept no new connection; those open are served to the end (a drain)."""
+        self._check("stop_listening", lib.sa_serve_stop_listening(self._srv))
+
     def set_keys(self, snapshot: Any, policy: Any, bh_flags: int) -> None:
         """Verify auth/slurm frames with the keys of ``snapshot`` (a ``KeySnapshot``, kept
         alive here while the core uses its C key set), ``policy`` (an ``sc_policy *``:

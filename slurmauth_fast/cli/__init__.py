@@ -3,7 +3,7 @@
 One module per command group (:data:`COMMANDS` maps each subcommand to its
 module and one-line help): ``keys`` (keygen, jwks, keys-check), ``inspect``
 (verify, cred-verify, decode), ``slurm`` (cred-create), ``jwt`` (token,
-jwt-verify), ``shim``, ``sackd`` and ``bench``. A module defines
+jwt-verify), ``shim``, ``proxy``, ``sackd`` and ``bench``. A module defines
 ``register(subparsers)``, which adds its parsers and sets ``func`` to a
 callable taking the parsed arguments and returning the exit code. Only the
 module of the command being run is imported: ``slurmauth-fast --help`` lists
@@ -46,6 +46,7 @@ COMMANDS: Dict[str, Tuple[str, str]] = {
     "token": ("jwt", "mint an auth/jwt token like 'scontrol token'"),
     "jwt-verify": ("jwt", "verify an auth/jwt token like slurmctld"),
     "shim": ("shim", "run a controller shim that verifies Slurm RPCs and answers REQUEST_PING"),
+    "proxy": ("proxy", "run an authenticating, rate-limiting front for slurmctld"),
     "sackd": ("sackd", "run a SACK auth kiosk (compatible with Slurm's sackd)"),
     "bench": ("bench", "measure the verification rate against PyJWT, joserfc, libjwt, munged and "
                        "the OpenSSL HMAC floor (needs a source checkout)"),

@@ -1,0 +1,79 @@
+"""Prometheus metrics of the proxy and the shim (prometheus-client, one registry per server).
+
+- ``slurmauth_requests_total{outcome, plugin}``: each request the Python side decided:
+  forwarded, answered, rate_limited, refused, upstream_error;
+- ``slurmauth_core_*``: the serving core's own counters (accepted connections, frames
+  verified / refused / malformed in C, drops by cause, bytes), read at scrape time;
+- ``slurmauth_rate_limited_by_uid{uid}``: the uids refused most often (top N only);
+- ``slurmauth_upstream_seconds``: time from forwarding a request to its relayed reply;
+- ``slurmauth_verify_seconds{plugin}``: time to verify a credential outside the core
+  (munged round trip, auth/jwt).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+#: Core counters exported as gauges (they are levels, not totals).
+_CORE_GAUGES = frozenset({"conns_open", "conns_high", "buffered", "buffered_high"})
+_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                    0.25, 0.5, 1.0, 2.5)
+
+
+class _CoreCollector(Collector):
+    def __init__(self, stats: Callable[[], Dict[str, int]],
+                 top_limited: Callable[[], List[Tuple[int, int]]]) -> None:
+        self._stats = stats
+        self._top = top_limited
+
+    def collect(self) -> Iterable[Any]:
+        for name, value in sorted(self._stats().items()):
+            if name in _CORE_GAUGES:
+                yield GaugeMetricFamily(f"slurmauth_core_{name}", f"serving core: {name}",
+                                        value=value)
+            else:
+                yield CounterMetricFamily(f"slurmauth_core_{name}", f"serving core: {name}",
+                                          value=value)
+        top = GaugeMetricFamily("slurmauth_rate_limited_by_uid",
+                                "requests refused by the rate limit, for the uids refused most",
+                                labels=["uid"])
+        for uid, count in self._top():
+            top.add_metric([str(uid)], count)
+        yield top
+
+
+class FrontEndMetrics:
+    """The metrics of one server. ``stats`` reads the core's counters, ``top_limited`` the
+    rate limiter's top uids; both are called at scrape time."""
+
+    def __init__(self, stats: Callable[[], Dict[str, int]],
+                 top_limited: Callable[[], List[Tuple[int, int]]] = list) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("slurmauth_requests", "requests by outcome and auth plugin",
+                                ["outcome", "plugin"], registry=self.registry)
+        self.upstream = Histogram("slurmauth_upstream_seconds",
+                                  "upstream time per forwarded request",
+                                  buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.verify = Histogram("slurmauth_verify_seconds",
+                                "credential verification outside the core",
+                                ["plugin"], buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.registry.register(_CoreCollector(stats, top_limited))
+        self._server: Optional[Any] = None
+
+    def serve(self, host: str, port: int) -> int:
+        """Expose /metrics on host:port (port 0: any free port); returns the port."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._server = server
+        return int(server.server_address[1])
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+__all__ = ["FrontEndMetrics"]

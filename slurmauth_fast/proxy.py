@@ -1,0 +1,180 @@
+"""An authenticating, rate-limiting front for slurmctld.
+
+Every request is verified before it can reach slurmctld (auth/slurm in the C serving core as
+its bytes arrive, before its body is read; auth/munge through munged off the loop; auth/jwt
+here), then rate-limited per uid exactly as slurmctld's ``rl_*`` does
+(:mod:`slurmauth_fast.ratelimit`), then relayed byte for byte to slurmctld on a new
+connection, and the reply relayed back. Forged, expired and replayed credentials get rc 1007
+from the proxy, as slurmctld would answer them, and never reach it; an over-limit request
+gets RESPONSE_SLURM_RC with SLURMCTLD_COMMUNICATIONS_BACKOFF (1804), as from slurmctld, and
+real clients sleep and retry.
+
+Transparency: slurmctld takes a request's TCP peer address (not the header's orig_addr) as
+the client's address for allocation callbacks (salloc/srun resp_host, job_will_run), for
+dynamic and cloud nodes registering, for its sackd registry and its logs. The proxy therefore
+opens each upstream connection from the client's own address: bound to it before connecting
+(any 127.0.0.0/8 address works unprivileged), and for remote clients with IP_TRANSPARENT,
+which needs CAP_NET_ADMIN and policy routing that sends slurmctld's replies back through the
+proxy host (as HAProxy's ``usesrc clientip``). ``transparent``:
+
+- ``"on"``: always (refuses to start without CAP_NET_ADMIN);
+- ``"auto"``: loopback clients by a plain bind, remote clients with IP_TRANSPARENT when the
+  process may set it, else from the proxy's address (said once at start);
+- ``"off"``: from the proxy's address; the start-up log names what that breaks.
+"""
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import socket
+from typing import Callable, Iterable, Optional, Tuple, Union
+
+from ._bindings.serve import ServeCore, ServeEvent
+from .exceptions import ServeError
+from .frame_verifier import FrameVerifier
+from .frontend import PLUGIN_NAMES, SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR, FrontEnd, Request
+from .metrics import FrontEndMetrics
+from .ratelimit import SLURMCTLD_COMMUNICATIONS_BACKOFF, RateLimitConfig, RateLimiter
+
+log = logging.getLogger("slurmauth_fast.proxy")
+
+TRANSPARENCY_MODES = ("auto", "on", "off")
+#: What slurmctld loses when it sees the proxy's address instead of the client's.
+TRANSPARENCY_LOSSES = ("salloc/srun allocation callbacks (resp_host)", "job_will_run replies",
+                       "registration of dynamic and cloud nodes", "the sackd registry",
+                       "client addresses in slurmctld's logs (AuditRPCs)")
+_IP_TRANSPARENT = getattr(socket, "IP_TRANSPARENT", 19)
+
+Address = Union[Tuple[str, int], str]
+
+
+def can_set_ip_transparent() -> bool:
+    """Whether this process may set IP_TRANSPARENT (CAP_NET_ADMIN)."""
+    with socket.socket() as s:
+        try:
+            s.setsockopt(socket.SOL_IP, _IP_TRANSPARENT, 1)
+        except OSError as e:
+            if e.errno in (errno.EPERM, errno.EACCES, errno.ENOPROTOOPT):
+                return False
+            raise
+    return True
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ControllerProxy(FrontEnd):
+    """Verifies (as ``verifier`` decides), rate-limits (``rate_limit``, Slurm's rl_*) and
+    relays RPCs to ``upstream`` ((host, port), or a unix socket path). Run it with
+    :meth:`serve_forever` on one thread; :meth:`reload`, :meth:`stop` may be called from
+    others (the CLI's signal handlers use them), :meth:`drain` after the loop ends."""
+
+    def __init__(self, verifier: FrameVerifier, upstream: Address, *,
+                 rate_limit: RateLimitConfig = RateLimitConfig(), slurm_user_uid: int = 0,
+                 exempt_msg_types: Iterable[int] = (), transparent: str = "auto",
+                 core: Optional[ServeCore] = None, metrics: bool = True,
+                 conf_loader: Optional[Callable[[], RateLimitConfig]] = None,
+                 **core_config: int) -> None:
+        if transparent not in TRANSPARENCY_MODES:
+            raise ValueError(f"transparent must be one of {TRANSPARENCY_MODES}, not {transparent!r}")
+        super().__init__(verifier, core, logger=log, **core_config)
+        self.upstream: Tuple[str, int] = (upstream, -1) if isinstance(upstream, str) else upstream
+        self.upstream_is_unix = isinstance(upstream, str)
+        self.slurm_user_uid = slurm_user_uid
+        self.exempt_msg_types = frozenset(exempt_msg_types)
+        self.limiter = RateLimiter(rate_limit, slurm_user_uid=slurm_user_uid,
+                                   exempt_msg_types=self.exempt_msg_types)
+        self._conf_loader = conf_loader
+        self.transparent = transparent
+        self.may_set_transparent = can_set_ip_transparent() if transparent != "off" else False
+        if transparent == "on" and not self.may_set_transparent:
+            raise PermissionError("--transparent on needs CAP_NET_ADMIN (IP_TRANSPARENT)")
+        self.metrics = (FrontEndMetrics(self.core.stats, lambda: self.limiter.top_over_limit())
+                        if metrics else None)
+        self.announce_transparency()
+
+    # -- start-up ------------------------------------------------------------------
+
+    def announce_transparency(self) -> None:
+        if self.upstream_is_unix:
+            log.warning("upstream is a unix socket: slurmctld sees no client address")
+        elif self.transparent == "off":
+            log.warning("transparency off: slurmctld sees the proxy's address for every client, "
+                        "which breaks %s", ", ".join(TRANSPARENCY_LOSSES))
+        elif self.transparent == "on":
+            log.warning("transparency on: upstream connections come from each client's address "
+                        "(IP_TRANSPARENT; replies must route back through this host)")
+        elif self.may_set_transparent:
+            log.warning("transparency auto: loopback clients by bind, remote clients by "
+                        "IP_TRANSPARENT")
+        else:
+            log.warning("transparency auto: loopback clients by bind; remote clients come from "
+                        "the proxy's address (no CAP_NET_ADMIN for IP_TRANSPARENT), which breaks "
+                        "%s for them", ", ".join(TRANSPARENCY_LOSSES))
+
+    # -- policy ---------------------------------------------------------------------
+
+    def _source_mode(self, peer: Optional[Tuple[str, int]]) -> Tuple[bool, bool]:
+        """(bind to the client's IP, with IP_TRANSPARENT) for a client at ``peer``."""
+        if self.upstream_is_unix or peer is None or self.transparent == "off":
+            return False, False
+        if self.transparent == "on":
+            return True, True
+        if _is_loopback(peer[0]):
+            return True, False
+        return (True, True) if self.may_set_transparent else (False, False)
+
+    def admit(self, req: Request) -> None:
+        plugin = PLUGIN_NAMES.get(req.plugin, str(req.plugin))
+        exceeded, log_it = self.limiter.check(req.uid, req.msg_type)
+        if exceeded:
+            if log_it:
+                log.info("RPC rate limit exceeded by uid %u with msg_type %d from %s, telling to "
+                         "back off", req.uid, req.msg_type,
+                         f"{req.peer[0]}:{req.peer[1]}" if req.peer else "unix")
+            self._count("rate_limited", plugin)
+            self.reply_rc(req.conn_id, SLURMCTLD_COMMUNICATIONS_BACKOFF, req.version)
+            return
+        bind_peer, transparent = self._source_mode(req.peer)
+        try:
+            self.core.forward(req.conn_id, self.upstream, bind_peer=bind_peer,
+                              transparent=transparent)
+        except ServeError as e:
+            self.limited_log.warning("forward", "cannot forward: %s", e)
+            self._count("upstream_error", plugin)
+            self.reply_rc(req.conn_id, SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR, req.version)
+            return
+        self._count("forwarded", plugin)
+
+    def on_forward_done(self, ev: ServeEvent) -> None:
+        if self.metrics is not None:
+            self.metrics.upstream.observe(ev.upstream_ns / 1e9)
+
+    def on_forward_error(self, ev: ServeEvent) -> None:
+        self._count("upstream_error", PLUGIN_NAMES.get(ev.plugin, str(ev.plugin)))
+        super().on_forward_error(ev)
+
+    def on_refused(self, ev: ServeEvent, plugin: int, reason: str) -> None:
+        self._count("refused", PLUGIN_NAMES.get(plugin, str(plugin)))
+
+    def _count(self, outcome: str, plugin: str) -> None:
+        if self.metrics is not None:
+            self.metrics.requests.labels(outcome, plugin).inc()
+
+    # -- reload ---------------------------------------------------------------------
+
+    def reload_settings(self) -> Optional[RateLimitConfig]:
+        return self._conf_loader() if self._conf_loader is not None else None
+
+    def apply_settings(self, settings: Optional[RateLimitConfig]) -> None:
+        if settings is not None and settings != self.limiter.config:
+            self.limiter = RateLimiter(settings, slurm_user_uid=self.slurm_user_uid,
+                                       exempt_msg_types=self.exempt_msg_types)
+
+
+__all__ = ["TRANSPARENCY_LOSSES", "TRANSPARENCY_MODES", "ControllerProxy", "can_set_ip_transparent"]
