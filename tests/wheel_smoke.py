@@ -24,6 +24,8 @@ print("installed:", os.path.dirname(_native.__file__), os.path.basename(_native.
 print("python:", sys.version.split()[0])
 
 lib = _native.lib
+# the fuzzers' entry point (csrc/fuzz.c, a fixed HMAC key) is not in a wheel
+assert not hasattr(lib, "sa_fuzz_rpc_frame"), "csrc/fuzz.c was compiled into the wheel"
 print("sha256:", {1: "portable", 2: "SHA-NI", 3: "ARMv8 SHA2"}.get(lib.sa_sha256_active(), "?"))
 
 key = bytes(range(64))

@@ -42,6 +42,8 @@ mkdir "$work/src" "$work/raw" "$work/repaired"
 git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
     [ -e "$f" ] && printf '%s\0' "$f"
 done | tar --null -T - -cf - | tar -xf - -C "$work/src"
+# csrc/fuzz.c is the fuzzers' entry point and holds a fixed HMAC key: never in a wheel.
+rm -f "$work/src/csrc/fuzz.c" "$work/src/csrc/fuzz.h"
 
 "$PYTHON" -m pip wheel -q --no-deps -w "$work/raw" "$work/src" >&2
 raw=$(ls "$work/raw"/*.whl)
@@ -57,6 +59,7 @@ import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 so = [n for n in names if n.endswith(".so")]
 assert so == ["slurmauth_fast/_native.abi3.so"], so
+assert b"fuzz key (not a secret)" not in zipfile.ZipFile(sys.argv[1]).read(so[0]), "fuzz.c in the wheel"
 print("build-wheel: extension", so[0])
 EOF
 
