@@ -70,8 +70,11 @@ int sa_body_hash_check(const uint8_t *payload, size_t plen, const uint8_t *body,
         if (payload[1] != (uint8_t)(msg_type >> 8) || payload[2] != (uint8_t)msg_type)
             return SA_E_HASH_MSG_TYPE;
         return SA_OK;
-    case SA_HASH_K12:
     case SA_HASH_SHA3:
+        if (flags & SA_BH_NO_SHA3)
+            return SA_E_HASH_TYPE;
+        /* fall through */
+    case SA_HASH_K12:
         if (plen != 1 + SA_BODYHASH_DIGEST_LEN)
             return SA_E_HASH_LENGTH;
         rc = digest(payload[0], body, blen, msg_type, d);

@@ -20,6 +20,8 @@
 /* Policy flags for sa_body_hash_check (Slurm's CommunicationParameters). */
 #define SA_BH_BLOCK_NULL_HASH 1      /* refuse a credential with no payload */
 #define SA_BH_BLOCK_ZERO_HASH 2      /* refuse the NONE form */
+#define SA_BH_NO_SHA3         4      /* hash/sha3 is not loaded (Slurm's default HashPlugin,
+                                        hash/k12): a SHA3 payload names no known hash */
 
 /* Status codes 80-89 (wire range 60-99): body-hash binding. */
 #define SA_E_HASH_MISSING     80   /* no payload and block_null_hash is set */

@@ -330,12 +330,79 @@ SC_INLINE uint64_t digits_value_sse2(const uint8_t *p, unsigned k)
 }
 #endif
 
+/* The 309 decimal digits of 2^1024 - 2^970, halfway between DBL_MAX and
+ * 2^1024: strtod() rounds a value from there on to infinity and reports ERANGE,
+ * which jansson (so libjwt, so Slurm) refuses as "real number overflow". */
+static const char DBL_OVERFLOW_DIGITS[] =
+    "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587"
+    "207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711"
+    "531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093"
+    "042880177904174497792";
+
+/* Whether the real number p[i..end) (its grammar already checked: '-'? int
+ * ('.' digits)? ([eE] [+-]? digits)?) is beyond a double's range, exactly as
+ * strtod() decides it. Underflow (1e-400) is not an error to jansson. */
+static int real_overflows(const uint8_t *p, size_t i, size_t end)
+{
+    size_t sig = 0, k;
+    int64_t pos10 = 0, e10 = 0;
+    int have_sig = 0, eneg = 0;
+
+    if (p[i] == '-')
+        i++;
+    /* value = 0.D1D2... x 10^pos10 with D1 the first non-zero digit at sig */
+    for (; i < end && p[i] >= '0' && p[i] <= '9'; i++) {
+        if (!have_sig && p[i] != '0') {
+            have_sig = 1;
+            sig = i;
+        }
+        if (have_sig)
+            pos10++;
+    }
+    if (i < end && p[i] == '.') {
+        for (i++; i < end && p[i] >= '0' && p[i] <= '9'; i++) {
+            if (!have_sig && p[i] != '0') {
+                have_sig = 1;
+                sig = i;
+            }
+            if (!have_sig)
+                pos10--;
+        }
+    }
+    if (!have_sig)
+        return 0;                           /* zero, whatever its exponent */
+    if (i < end) {                          /* the exponent, saturated */
+        i++;
+        if (p[i] == '+' || p[i] == '-')
+            eneg = p[i++] == '-';
+        for (; i < end; i++)
+            if (e10 < 1000000000)
+                e10 = e10 * 10 + (p[i] - '0');
+    }
+    pos10 += eneg ? -e10 : e10;
+    if (pos10 != 309)
+        return pos10 > 309;
+    for (k = 0, i = sig; k < sizeof(DBL_OVERFLOW_DIGITS) - 1; i++) {
+        if (i >= end || p[i] == 'e' || p[i] == 'E')
+            return 0;                       /* fewer digits: below (it ends in 2) */
+        if (p[i] == '.')
+            continue;
+        if (p[i] != (uint8_t)DBL_OVERFLOW_DIGITS[k])
+            return p[i] > (uint8_t)DBL_OVERFLOW_DIGITS[k];
+        k++;
+    }
+    return 1;                               /* its first 309 digits equal the bound's */
+}
+
 /* Scan a number; *is_int when it has no fraction or exponent. For integers
- * *neg and *mag get the sign and magnitude (*big set when it exceeds 2^63). */
+ * *neg and *mag get the sign and magnitude (*big set when it exceeds 2^63).
+ * A real number a double cannot hold is refused here (`bad`), as jansson
+ * refuses it; integers beyond int64 are the caller's to refuse. */
 SC_INLINE int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, int bad)
 {
     const uint8_t *p = j->p;
     size_t i = j->i, n = j->n;
+    const size_t start = i;
     uint64_t v = 0;
 #if SC_HAVE_SSE2_CODE
     unsigned k;
@@ -390,9 +457,18 @@ SC_INLINE int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *bi
         while (i < n && p[i] >= '0' && p[i] <= '9')
             i++;
     }
+    if (!*is_int && real_overflows(p, start, i))
+        return bad;
     *mag = v;
     j->i = i;
     return SA_OK;
+}
+
+/* Whether a scanned integer lies outside jansson's json_int_t (int64):
+ * "too big integer" / "too big negative integer", a parse error to libjwt. */
+SC_INLINE int int64_out(int neg, uint64_t mag, int big)
+{
+    return big || (!neg && mag > (uint64_t)INT64_MAX);
 }
 
 static int bytes_eq(const uint8_t *a, const char *b, size_t n)
@@ -438,9 +514,11 @@ static int skip_value(jcur *j, int depth, int bad)
     if (c == '"')
         return scan_string(j, &s);
     if (c == '-' || (c >= '0' && c <= '9')) {
-        int is_int, neg, big;
+        int is_int, neg, big, rc2;
         uint64_t mag;
-        return scan_number(j, &is_int, &neg, &mag, &big, bad);
+        if ((rc2 = scan_number(j, &is_int, &neg, &mag, &big, bad)) != SA_OK)
+            return rc2;
+        return is_int && int64_out(neg, mag, big) ? bad : SA_OK;
     }
     if (c == 't')
         return literal(j, "true", 4) ? SA_OK : bad;
@@ -694,7 +772,7 @@ SC_INLINE int cl_value(cl_ctx *c, int idx, jcur *j)
         if (!is_int)
             return SC_E_INT_TYPE;
         if (idx <= SC_CL_EXP) {           /* time_t: any int64 */
-            if (big || (!neg && mag > (uint64_t)INT64_MAX))
+            if (int64_out(neg, mag, big))
                 return SC_E_INT_RANGE;
             c->ival[idx] = neg ? (int64_t)(0 - mag) : (int64_t)mag;
         } else {
@@ -973,6 +1051,10 @@ static int verify_claims(const sc_policy *pol, int64_t now, uint8_t *scratch, co
         p = string_bytes(scratch + cl_off, &c->sval[3], scratch + tail, &n);
         if (mac)
             sa_hmac_step(mac);
+        if (n == 0) {          /* Slurm's xbase64_decode() fails on "" */
+            r->err_claim = SC_CL_PAYLOAD;
+            return SC_E_PAYLOAD_EMPTY;
+        }
         rc = sa_b64_decode((const char *)p, n, scratch + out, hdr_off - out, &plen);
         if (rc != SA_OK) {
             r->err_claim = SC_CL_PAYLOAD;

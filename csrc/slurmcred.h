@@ -13,6 +13,8 @@
  * decoded (surrogate pairs checked, \u0000 refused like jansson), no
  * duplicate top-level names (compared after unescaping), integers as exact
  * ranges (a float, bool or string where an integer is due is refused),
+ * numbers only where jansson takes them (integers within int64, reals that
+ * do not overflow a double),
  * unknown claims skipped including nested values up to SC_MAX_DEPTH, whose
  * raw span is returned for "id", "sbcast" and "net".
  */
@@ -58,6 +60,7 @@
 #define SC_E_SCRATCH        49  /* scratch buffer smaller than sc_scratch_need() */
 #define SC_E_OBJ_TYPE       50  /* "id", "sbcast" or "net" is not a JSON object */
 #define SC_E_BATCH_SPLIT    51  /* a separated batch does not hold exactly n tokens */
+#define SC_E_PAYLOAD_EMPTY  52  /* payload is "" (Slurm's base64 decode refuses it) */
 
 #define SC_MAX_DEPTH        16
 #define SC_MAX_NAME         128

@@ -72,7 +72,8 @@ static void setup(void)
 static int known_status(int rc)
 {
     return rc == SA_OK || (rc >= SA_E_TOO_LARGE && rc <= SA_E_SIG_LENGTH) || rc == SA_E_BAD_SIGNATURE ||
-           (rc >= SC_E_HEADER_JSON && rc <= SC_E_OBJ_TYPE && rc != SC_E_SCRATCH && rc != SC_E_NO_KEY);
+           (rc >= SC_E_HEADER_JSON && rc <= SC_E_OBJ_TYPE && rc != SC_E_SCRATCH && rc != SC_E_NO_KEY) ||
+           rc == SC_E_PAYLOAD_EMPTY;
 }
 
 static void check_span(int64_t off, int64_t len, size_t cap)

@@ -146,6 +146,19 @@ def main() -> None:
     for name, frame in frames(key=FUZZ_KEY).items():
         py[f"frame_{name}"] = b"\x05" + frame
     write("py", py)
+    # SACK requests as a client sends them: fuzz_sack (C pieces) reads the stream as is;
+    # py_sack (the kiosk's reader) takes byte 0 = k, k chunk sizes, then the stream.
+    live_sack = dict(SACK, iat=1764000020, exp=1764000090, ruid=1000)
+    sk: Dict[str, bytes] = {
+        "create": sack.encode_create_request(1000, b"\x02" + bytes(32)),
+        "create_any_nodata": sack.encode_create_request(4294967295, b""),
+        "verify_sack": sack.encode_verify_request(key.sign(live_sack)),
+        "verify_auth": sack.encode_verify_request(key.sign(live)),
+        "verify_then_more": sack.encode_verify_request(key.sign(live)) + b"\x2d\x00",
+    }
+    write("fuzz_sack", sk)
+    write("py_sack", {name: bytes([3, 1, 9, 64]) + req for name, req in sk.items()} |
+          {f"{name}_whole": b"\x00" + req for name, req in sk.items()})
     fr = frames()
     # fuzz_rpc: data[0] bit0 = length prefix (pack_frame writes one by default)
     write("fuzz_rpc", {name: b"\x01" + frame for name, frame in fr.items()})

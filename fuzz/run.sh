@@ -6,7 +6,7 @@
 #
 #   fuzz/run.sh                       # 20 s per harness
 #   FUZZ_SECONDS=600 fuzz/run.sh      # a longer campaign
-#   fuzz/run.sh fuzz_jws py           # only these harnesses ("py" = atheris)
+#   fuzz/run.sh fuzz_jws py           # only these harnesses ("py", "py_sack" = atheris)
 #
 # Environment: FUZZ_SECONDS (default 20), FUZZ_OUT (default build/fuzz: binaries,
 # working corpora, artifacts; the committed seeds in fuzz/corpus/ are only read),
@@ -58,22 +58,27 @@ for h in fuzz/fuzz_*.c; do
     grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$OUT/$name.log" | sed "s/^/   $name /"
 done
 
-if want py; then
-    echo "== run atheris harness (Python API) for ${SECONDS_EACH}s"
+# atheris harnesses: name, script (seed corpus fuzz/corpus/NAME)
+for spec in "py:fuzz/py_fuzz.py:Python API" "py_sack:fuzz/py_fuzz_sack.py:SACK kiosk reader, chunked"; do
+    IFS=: read -r name script what <<<"$spec"
+    want "$name" || continue
+    echo "== run atheris harness $name ($what) for ${SECONDS_EACH}s"
     if ! "$PYTHON" -c 'import atheris' 2>/dev/null; then
         echo "!! atheris is not installed for $PYTHON (pip install atheris)" >&2
         status=1
-    else
-        mkdir -p "$OUT/corpus/py"
-        if ! "$PYTHON" fuzz/py_fuzz.py -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
-                -print_final_stats=1 -artifact_prefix="$OUT/artifacts/py-" \
-                "$OUT/corpus/py" fuzz/corpus/py 2>"$OUT/py.log"; then
-            echo "!! atheris harness FAILED; log: $OUT/py.log" >&2
-            tail -n 40 "$OUT/py.log" >&2
-            status=1
-        else
-            grep -E '^stat::number_of_executed_units' "$OUT/py.log" | sed "s/^/   py /"
-        fi
+        continue
     fi
-fi
+    mkdir -p "$OUT/corpus/$name"
+    seeds=()
+    [ -d "fuzz/corpus/$name" ] && seeds=("fuzz/corpus/$name")
+    if ! "$PYTHON" "$script" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+            -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$name-" \
+            "$OUT/corpus/$name" "${seeds[@]}" 2>"$OUT/$name.log"; then
+        echo "!! atheris harness $name FAILED; log: $OUT/$name.log" >&2
+        tail -n 40 "$OUT/$name.log" >&2
+        status=1
+    else
+        grep -E '^stat::number_of_executed_units' "$OUT/$name.log" | sed "s/^/   $name /"
+    fi
+done
 exit $status

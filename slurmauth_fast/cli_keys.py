@@ -13,6 +13,7 @@ from typing import Any, Optional, Tuple
 from . import keyadmin
 from .cli import EXIT_OK
 from .cli_inspect import utc
+from .keys import MIN_JWKS_KEY_BYTES, short_key_warning
 
 _ROTATION = """\
 Safe key rotation (Slurm >= 24.05 reads slurm.jwks instead of slurm.key when it exists):
@@ -89,7 +90,21 @@ def _jwks_list(args: argparse.Namespace) -> int:
     print(f"{'KID':<{width}}  DEFAULT  {'BYTES':>5}  EXPIRES")
     for k in keys:
         exp = _when(k.exp) + (" (EXPIRED)" if k.expired else "")
-        print(f"{k.kid:<{width}}  {'yes' if k.default else 'no':<7}  {k.size:>5}  {exp}")
+        short = " (SHORT)" if k.size < MIN_JWKS_KEY_BYTES else ""
+        print(f"{k.kid:<{width}}  {'yes' if k.default else 'no':<7}  {k.size:>5}  {exp}{short}")
+    for k in keys:
+        if k.size < MIN_JWKS_KEY_BYTES:
+            print(f"warning: '{args.file}': kid {k.kid!r} holds {k.size} bytes, under "
+                  f"{MIN_JWKS_KEY_BYTES}: Slurm refuses this key set at load", file=sys.stderr)
+    # slurm.key beside it is what Slurm reads when this file is absent: say so when it is short
+    key_path = os.path.join(os.path.dirname(os.path.abspath(args.file)), "slurm.key")
+    try:
+        size = os.stat(key_path).st_size
+    except OSError:
+        size = None
+    msg = short_key_warning(key_path, size) if size else None
+    if msg is not None:
+        print(f"warning: {msg} (Slurm falls back to it when {args.file} is absent)", file=sys.stderr)
     return EXIT_OK
 
 

@@ -109,7 +109,8 @@ class ContextError(AudienceError):
 
 
 class PayloadError(ClaimsError):
-    """The credential's payload claim is not strict padded standard base64."""
+    """The credential's payload claim does not decode: not strict padded
+    standard base64, or empty (Slurm's base64 decoder refuses "")."""
 
 
 class KeyExpiredError(ExpiredError):
@@ -132,6 +133,10 @@ class KeyPermissionError(KeyFileError):
 
 class JWKSError(KeyFileError):
     """A JWKS file breaks one of Slurm's rules."""
+
+
+class KeyFileTypeError(KeyFileError):
+    """A key path names no regular file (a FIFO, device, socket or directory)."""
 
 
 class SigningError(SlurmAuthError):

@@ -4,7 +4,8 @@ libjwt serialises with jansson's ``JSON_COMPACT | JSON_SORT_KEYS``: no
 whitespace, object keys sorted, integers bare, non-ASCII UTF-8 written as is.
 On input we refuse what a lenient parser would let through: duplicate keys
 (two parsers could disagree on which one wins), NaN/Infinity, non-UTF-8 bytes,
-nesting deeper than :data:`MAX_DEPTH`, and -- as jansson does by default, so
+nesting deeper than :data:`MAX_DEPTH`, numbers jansson refuses (integers
+beyond int64, reals that overflow a double), and -- as jansson does by default, so
 as Slurm does -- a ``\u0000`` escape (a C reader would cut "login01\0evil"
 short) or a lone UTF-16 surrogate escape anywhere in a key or string.
 """
@@ -27,7 +28,22 @@ def _upper_hex(m: "re.Match[str]") -> str:
     return "\\u" + m.group(1).upper() if m.group(1) else m.group(0)
 
 
-def dumps_compact(obj: Any) -> bytes:
+# 19 digits or more: the only integers that can lie beyond int64.
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
+def _big_int(obj: Any) -> bool:
+    """Whether any integer in obj lies outside int64 (bool is not counted)."""
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return not -(2 ** 63) <= obj < 2 ** 63
+    if isinstance(obj, dict):
+        return any(_big_int(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_big_int(v) for v in obj)
+    return False
+
+
+def dumps_compact(obj: Any, *, check_ints: bool = True) -> bytes:
     """Serialise like libjwt/jansson: compact, keys sorted, UTF-8.
 
     jansson writes control characters without a short form as ``\\u001F``
@@ -36,12 +52,16 @@ def dumps_compact(obj: Any) -> bytes:
 
     What :func:`loads_object` (and Slurm) would refuse is refused here too,
     with :class:`~slurmauth_fast.errors.BadArgumentError`: NaN/Infinity, values
-    JSON cannot hold, NUL characters and unpaired surrogates in strings."""
+    JSON cannot hold, integers beyond int64, NUL characters and unpaired
+    surrogates in strings. ``check_ints=False`` skips the int64 scan (a
+    regex over the text) for callers that range-checked every integer already."""
     try:
         text = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False,
                           allow_nan=False)
     except (TypeError, ValueError, RecursionError) as e:
         raise BadArgumentError(f"cannot serialise as JSON: {e}") from None
+    if check_ints and _LONG_DIGITS.search(text) and _big_int(obj):
+        raise BadArgumentError("an integer is beyond int64 (jansson, so Slurm, refuses it)")
     if "\\u" in text:
         if "\\u0000" in text and _bad_char(obj):
             raise BadArgumentError("a JSON string holds a NUL character (Slurm refuses \\u0000)")
@@ -67,6 +87,33 @@ def _pairs(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+class _Number(ValueError):
+    pass
+
+
+def _int64(text: str) -> int:
+    """An integer as jansson reads it: json_int_t is int64, and a literal
+    beyond it is an error ("too big integer"), not a bignum or a double."""
+    if len(text) > 20:                    # also keeps int() off huge digit strings
+        raise _Number("integer beyond int64")
+    value = int(text)
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise _Number("integer beyond int64")
+    return value
+
+
+def _finite(text: str) -> float:
+    """A real number as jansson reads it: strtod(), and a value that overflows
+    a double is an error ("real number overflow"); underflow to 0 is not."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Number("real number overflows a double")
+    return value
 
 
 def _depth(raw: str) -> int:
@@ -113,9 +160,12 @@ def loads_object(raw: bytes, exc: Type[SlurmAuthError], what: str) -> Dict[str, 
     if text.count("{") + text.count("[") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
         raise exc(f"{what} nests deeper than {MAX_DEPTH} levels")
     try:
-        obj = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        obj = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant,
+                         parse_int=_int64, parse_float=_finite)
     except _Duplicate as e:
         raise exc(f"{what} has a {e}") from None
+    except _Number as e:
+        raise exc(f"{what} has a number jansson refuses: {e}") from None
     except ValueError as e:
         raise exc(f"{what} is not valid JSON ({e.__class__.__name__})") from None
     if not isinstance(obj, dict):

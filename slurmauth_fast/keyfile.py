@@ -3,7 +3,10 @@
 Slurm refuses a key file that grants "other" any access (``mode & 0007``,
 fatal at start-up) and warns when the owner is neither root nor SlurmUser.
 The check runs on the opened file descriptor (``fstat``), so the file that is
-checked is the file that is read. Key bytes are returned in a ``bytearray``
+checked is the file that is read. The open never blocks: it is non-blocking,
+and anything but a regular file (a FIFO would hold ``open()`` until a writer
+came, and a SIGHUP reload with it) is refused before a byte is read. Symbolic
+links are followed, as Slurm follows them (``stat()`` then ``open()``). Key bytes are returned in a ``bytearray``
 so the caller can wipe them (:func:`wipe`) once the key is loaded.
 """
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 import stat
 from typing import Optional, Union
 
-from .errors import KeyFileError, KeyPermissionError
+from .errors import KeyFileError, KeyFileTypeError, KeyPermissionError
 
 log = logging.getLogger("slurmauth_fast.keys")
 
@@ -48,13 +51,13 @@ def read_key_file(path: PathLike, *, bad_mode: int = NO_OTHER_ACCESS,
     """Open, permission-check and read a key file. Errors name the file and the rule."""
     p = os.fspath(path)
     try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
         raise KeyFileError(f"cannot open key file '{p}': {e.strerror}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise KeyFileError(f"key file '{p}' is not a regular file")
+            raise KeyFileTypeError(f"key file '{p}' is not a regular file ({_kind(st.st_mode)})")
         check_key_permissions(p, st, bad_mode=bad_mode, slurm_user_uid=slurm_user_uid)
         if st.st_size > max_size:
             raise KeyFileError(f"key file '{p}' is larger than {max_size} bytes")
@@ -74,6 +77,15 @@ def read_key_file(path: PathLike, *, bad_mode: int = NO_OTHER_ACCESS,
         return data
     finally:
         os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def wipe(buf: bytearray) -> None:

@@ -30,7 +30,9 @@ import binascii
 import dataclasses
 import os
 import re
+import logging
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -45,11 +47,39 @@ SLURM_AUTH_UID_ANY = 4294967295
 
 #: Slurm refuses jwks keys shorter than this many bytes ("lacks sufficient entropy").
 MIN_JWKS_KEY_BYTES = 16
+#: A slurm.key shorter than this is accepted (Slurm accepts any non-empty
+#: slurm.key) but warned about, once per file path.
+MIN_SLURM_KEY_BYTES = 16
 
 DEFAULT_CONF_DIR = "/etc/slurm"
 
 _B64_CHARS = re.compile(r"[A-Za-z0-9+/\-_]*={0,2}")
 _INT_STRING = re.compile(r"-?[0-9]+")
+
+
+log = logging.getLogger("slurmauth_fast.keys")
+_warned_short: set = set()
+_warned_lock = threading.Lock()
+
+
+def short_key_warning(path: str, size: int) -> Optional[str]:
+    """The warning for a slurm.key of ``size`` bytes, or None when it is long enough."""
+    if size >= MIN_SLURM_KEY_BYTES:
+        return None
+    return (f"key file '{path}' holds only {size} bytes (under {MIN_SLURM_KEY_BYTES}): Slurm accepts it, "
+            f"but it is easy to guess; make a new one with 'slurmauth-fast keygen'")
+
+
+def _warn_short_key(path: str, size: int) -> Optional[str]:
+    """Log :func:`short_key_warning` once per path (a reload does not repeat it)."""
+    msg = short_key_warning(path, size)
+    if msg is not None:
+        with _warned_lock:
+            first = path not in _warned_short
+            _warned_short.add(path)
+        if first:
+            log.warning("%s", msg)
+    return msg
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +98,7 @@ class _KeyState:
     """An immutable key set plus the C view of it (``sc_keyset``)."""
 
     __slots__ = ("keys", "kids", "headers", "by_kid", "default_index", "source", "ks", "_c_keys",
-                 "_c_bytes")
+                 "_c_bytes", "warnings", "wref", "__weakref__")
 
     def __init__(self, keys: List[SlurmKey], by_kid: bool, default_index: int, source: str) -> None:
         self.keys: Tuple[SlurmKey, ...] = tuple(keys)
@@ -76,6 +106,12 @@ class _KeyState:
         self.by_kid = by_kid
         self.default_index = default_index
         self.source = source
+        #: What the load found worth a warning (e.g. a short slurm.key).
+        self.warnings: Tuple[str, ...] = ()
+        #: A weak reference to this state: caches of what it verified hold
+        #: this, never the state, so a retired key set is freed (and its keys
+        #: wiped) once no verification in flight uses it.
+        self.wref = weakref.ref(self)
         #: The JOSE header Slurm (libjwt) writes when signing with each key.
         self.headers: Tuple[bytes, ...] = tuple(
             dumps_compact({"alg": "HS256", "typ": "JWT", **({"kid": k.kid} if by_kid else {})})
@@ -282,8 +318,12 @@ class Keyring:
         data = read_key_file(key_path, bad_mode=NO_OTHER_ACCESS, slurm_user_uid=slurm_user_uid)
         if not data:
             raise KeyFileError(f"key file '{key_path}' is empty")
+        short = _warn_short_key(key_path, len(data))
         key = SlurmKey(kid=None, exp=None, default=True, key=_hs256(data, f"key file '{key_path}'"))
-        return _KeyState([key], False, 0, key_path)
+        state = _KeyState([key], False, 0, key_path)
+        if short is not None:
+            state.warnings = (short,)
+        return state
 
     def reload(self) -> None:
         """Re-read the files (``scontrol reconfigure``) and swap the new key set
@@ -307,6 +347,11 @@ class Keyring:
     def is_jwks(self) -> bool:
         """True when keys came from a jwks (kid selects the key)."""
         return self._state.by_kid
+
+    @property
+    def warnings(self) -> Tuple[str, ...]:
+        """Warnings about the loaded keys (a slurm.key under 16 bytes), for display."""
+        return self._state.warnings
 
     @property
     def source(self) -> str:

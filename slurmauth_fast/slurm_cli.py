@@ -82,7 +82,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     ring = load_keyring(args)
+    for w in ring.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print(json.dumps({"source": ring.source, "jwks": ring.is_jwks,
-                      "keys": [{"kid": k.kid, "exp": k.exp, "default": k.default} for k in ring.keys]},
+                      "keys": [{"kid": k.kid, "exp": k.exp, "default": k.default} for k in ring.keys],
+                      "warnings": list(ring.warnings)},
                      sort_keys=True))
     return EXIT_OK

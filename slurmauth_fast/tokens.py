@@ -91,6 +91,7 @@ _STATUSES = {
     lib.SC_E_SCRATCH: (NativeBufferError, "scratch buffer too small"),
     lib.SC_E_OBJ_TYPE: (ClaimsError, "claim must be a JSON object"),
     lib.SC_E_BATCH_SPLIT: (BadArgumentError, "separated batch does not hold exactly n tokens"),
+    lib.SC_E_PAYLOAD_EMPTY: (PayloadError, "payload is an empty string (Slurm's base64 decode refuses it)"),
 }
 for _code, (_exc, _msg) in _STATUSES.items():
     register_status(_code, _exc, _msg)
@@ -227,7 +228,8 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     state = keyring._state  # one snapshot: the key and its header belong together
     key = state.keys[state.default_index]
     try:
-        return key.key.sign_raw(state.headers[state.default_index], dumps_compact(claims))
+        # every integer was range-checked above: no int64 scan of the text
+        return key.key.sign_raw(state.headers[state.default_index], dumps_compact(claims, check_ints=False))
     except BadArgumentError as e:
         raise SigningError(f"cannot sign credential: {e}") from None
 
@@ -610,7 +612,9 @@ class _Layout:
     read with it that had no "id"/"sbcast"/"net" object to the keyring state
     they were verified with and their ``__dict__``; ``last`` is the entry hit
     last, as (state, repeated, names, dict), compared first (two bytes
-    compares cost less than hashing them for the lookup). A token whose bytes
+    compares cost less than hashing them for the lookup). The state is held
+    as its ``wref`` (a weak reference, compared by identity), so the cache
+    never keeps a retired key set, and its key material, alive. A token whose bytes
     are there (with the same state: a reload may renumber kids) gets a copy of
     that dict with its own iat, exp and payload: no other field needs
     decoding. Only verified credentials get in, so only a key holder can fill
@@ -660,15 +664,16 @@ def _credential(buf: bytearray, base: int, state: Any) -> Credential:
     except struct.error:          # this layout runs past the buffer: not the token's
         return _credential_read(buf, base, state)
     st, rep0, names0, d = lay.last
-    if repeated != rep0 or names != names0 or st is not state:
+    wref = state.wref
+    if repeated != rep0 or names != names0 or st is not wref:
         key = (repeated, names)
         hit = lay.cache.get(key)
-        if hit is None or hit[0] is not state:
+        if hit is None or hit[0] is not wref:
             if hit is not None:           # verified with keys since reloaded
                 lay.cache.pop(key, None)
             return _credential_read(buf, base, state)
         d = hit[1]
-        lay.last = (state, repeated, names, d)    # one tuple, stored at once
+        lay.last = (wref, repeated, names, d)     # one tuple, stored at once
     d = d.copy()
     d["iat"] = iat
     d["exp"] = exp
@@ -718,8 +723,8 @@ def _credential_read(buf: bytearray, base: int, state: Any) -> Credential:
         # the next token from this sender will read like this one
         _, _, repeated, names, _ = lay.unpack(buf, base)
         d0 = dict(d, iat=0, exp=0, payload=None)
-        lay.cache[repeated, names] = (state, d0)
-        lay.last = (state, repeated, names, d0)
+        lay.cache[repeated, names] = (state.wref, d0)
+        lay.last = (state.wref, repeated, names, d0)
     _set(cred, "__dict__", d)
     return cred
 

@@ -580,7 +580,8 @@ def test_exp_and_iat_required(hs_verifier, rs_verifier, rsa_keys, drop):
 @pytest.mark.parametrize("value", ["1900000000", 1.9e9, True, None, 2**63, [1]])
 def test_exp_must_be_integer(hkey, hs_verifier, value):
     tok = hkey.sign_raw(b'{"alg":"HS256","typ":"JWT"}', json.dumps(claims(exp=0) | {"exp": value}).encode())
-    with pytest.raises(E.ClaimsError, match="'exp'"):
+    # 2**63 is beyond jansson's int64: refused by the JSON reader itself, as libjwt does
+    with pytest.raises(E.ClaimsError, match="'exp'|beyond int64"):
         hs_verifier.verify(tok, now=NOW)
 
 

@@ -55,8 +55,8 @@ def test_sign_refuses_other_alg(key):
 TEXT = partial(st.text, alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
 claims_strategy = st.dictionaries(
     TEXT(max_size=12),
-    st.one_of(st.integers(min_value=-(2**63), max_value=2**64), TEXT(max_size=30), st.booleans(), st.none(),
-              st.lists(st.integers(), max_size=4)),
+    st.one_of(st.integers(min_value=-(2**63), max_value=2**63 - 1), TEXT(max_size=30), st.booleans(), st.none(),
+              st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=4)),
     max_size=8,
 )
 

@@ -3,12 +3,14 @@
 subprocess. Clients send framed pings signed with real auth/slurm tokens,
 bad signatures, truncated frames, oversized prefixes and garbage."""
 import asyncio
+import json
 import logging
 import os
 import signal
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -125,7 +127,17 @@ def closed_without_reply(data, *, eof=True):
     return client
 
 
-@pytest.mark.parametrize("case", ["bad_signature", "wrong_ruid", "body_tampered", "no_auth"])
+def _empty_payload_ping(keyring):
+    """A REQUEST_PING whose credential says "payload":"" (signed, otherwise valid)."""
+    now = int(time.time())
+    claims = {"context": "auth", "exp": now + 60, "gid": CLIENT_UID, "host": "client", "iat": now,
+              "payload": "", "ruid": os.getuid(), "uid": CLIENT_UID, "ver": 0x2D00}
+    token = keyring.default_key().key.sign_raw(b'{"alg":"HS256","typ":"JWT"}',
+                                               json.dumps(claims, separators=(",", ":")).encode())
+    return pack_frame(REQUEST_PING, b"", credential=token)
+
+
+@pytest.mark.parametrize("case", ["bad_signature", "wrong_ruid", "body_tampered", "no_auth", "empty_payload"])
 def test_failed_credentials_get_rc_1007(serve, keyring, case, caplog):
     """A frame that parses but whose credential fails is answered with
     SLURM_PROTOCOL_AUTHENTICATION_ERROR and closed, as slurmctld does."""
@@ -134,9 +146,12 @@ def test_failed_credentials_get_rc_1007(serve, keyring, case, caplog):
         "wrong_ruid": ping(keyring, ruid=os.getuid() + 1),
         "body_tampered": ping(keyring, body=b"\x00\x00\x00\x00")[:-1] + b"\x01",
         "no_auth": pack_frame(REQUEST_PING, b"", flags=0x40),
+        # slurmctld 26.05.3 answers 1007: xbase64_decode() fails on ""
+        "empty_payload": _empty_payload_ping(keyring),
     }[case]
     expected = {"bad_signature": "SignatureError", "wrong_ruid": "Error",
-                "body_tampered": "BodyHashMismatchError", "no_auth": "MissingCredentialError"}[case]
+                "body_tampered": "BodyHashMismatchError", "no_auth": "MissingCredentialError",
+                "empty_payload": "PayloadError"}[case]
     with caplog.at_level(logging.INFO, logger="slurmauth_fast.shim"):
         check_reply(keyring, serve(closed_without_reply(data)), rc=1007)
     assert expected in caplog.text

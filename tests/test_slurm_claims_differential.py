@@ -72,6 +72,8 @@ def reference(raw: bytes):
     payload = None
     if "payload" in obj:
         p = obj["payload"]
+        if p == "":                  # Slurm's xbase64_decode() fails on an empty string
+            return "reject", None
         try:
             payload = base64.b64decode(p, validate=True)
         except ValueError:

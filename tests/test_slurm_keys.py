@@ -156,7 +156,7 @@ def valid_jwks(draw):
         if draw(st.booleans()):
             e["exp"] = draw(st.integers(0, 2 ** 40))
         if draw(st.booleans()):
-            e["x-extra"] = draw(st.integers())
+            e["x-extra"] = draw(st.integers(-(2 ** 63), 2 ** 63 - 1))   # jansson's json_int_t
         entries.append(e)
     return entries, secrets, default
 

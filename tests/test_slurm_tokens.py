@@ -414,7 +414,7 @@ def test_sbcast_and_net_grants(ring):
 
 
 @pytest.mark.parametrize("payload, ok", [("AQID", b"\x01\x02\x03"), ("AQ==", b"\x01"),
-                                         ("AQI=", b"\x01\x02"), ("", b""),
+                                         ("AQI=", b"\x01\x02"), ("", None),
                                          ("AQ", None), ("AQI", None), ("A-__", None),
                                          ("AR==", None), ("AQ==AQ==", None), ("A\\/8=", b"\x03\xff")])
 def test_payload_decode(ring, payload, ok):
