@@ -8,6 +8,15 @@
 #ifndef SA_STATUS_H
 #define SA_STATUS_H
 
+/* The C core reads and writes multi-byte values assuming a little-endian
+ * host (x86-64, aarch64); refuse to build anything else rather than build
+ * something that computes wrong digests. */
+#if !defined(__BYTE_ORDER__) || !defined(__ORDER_LITTLE_ENDIAN__)
+#error "slurmauth_fast: cannot tell the byte order (__BYTE_ORDER__ undefined): use gcc or clang"
+#elif __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "slurmauth_fast: unsupported platform: big-endian host (the C core supports little-endian only)"
+#endif
+
 /* cffi:begin */
 #define SA_OK                 0
 #define SA_E_TOO_LARGE        1   /* input longer than the limit; rejected before any work */

@@ -12,6 +12,29 @@
 #define SA_HAVE_SHANI_CODE 0
 #endif
 
+/* aarch64: the ARMv8 SHA-2 instructions (FEAT_SHA256), used when the kernel
+ * reports HWCAP_SHA2 in the auxiliary vector. gcc compiles them in one
+ * function with a target attribute; clang's arm_neon.h (before the versions
+ * that honour the attribute) declares them only when the whole unit is built
+ * for them, so clang gets them with -march=armv8-a+crypto (or +sha2) only. */
+#if defined(__aarch64__) && defined(__linux__) && \
+    ((defined(__GNUC__) && !defined(__clang__)) || defined(__ARM_FEATURE_SHA2) || \
+     defined(__ARM_FEATURE_CRYPTO))
+#define SA_HAVE_ARMV8_CODE 1
+#include <arm_neon.h>
+#include <sys/auxv.h>
+#ifndef HWCAP_SHA2
+#define HWCAP_SHA2 (1UL << 6)
+#endif
+#if defined(__clang__)
+#define SA_TARGET_ARMV8_SHA2 __attribute__((target("sha2")))
+#else
+#define SA_TARGET_ARMV8_SHA2 __attribute__((target("+crypto")))
+#endif
+#else
+#define SA_HAVE_ARMV8_CODE 0
+#endif
+
 const uint32_t sa_sha256_iv[8] = {
     0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
     0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u,
@@ -308,6 +331,93 @@ static int cpu_has_shani(void)
 static int cpu_has_shani(void) { return 0; }
 #endif
 
+#if SA_HAVE_ARMV8_CODE
+/* Four rounds of group g (0..15): the schedule for group g + 4 is computed
+ * into w[g & 3] (sha256su0 + sha256su1) once group g's words are added to
+ * the constants; sha256h / sha256h2 update ABCD and EFGH. */
+#define ARMV8_GROUP(g, abcd, efgh, w)                                                  \
+    do {                                                                               \
+        uint32x4_t k_ = vaddq_u32((w)[(g) & 3], vld1q_u32(&K[4 * (g)]));               \
+        uint32x4_t prev_ = (abcd);                                                     \
+        if ((g) < 12)                                                                  \
+            (w)[(g) & 3] = vsha256su1q_u32(vsha256su0q_u32((w)[(g) & 3], (w)[((g) + 1) & 3]), \
+                                           (w)[((g) + 2) & 3], (w)[((g) + 3) & 3]);      \
+        (abcd) = vsha256hq_u32((abcd), (efgh), k_);                                    \
+        (efgh) = vsha256h2q_u32((efgh), prev_, k_);                                    \
+    } while (0)
+
+SA_TARGET_ARMV8_SHA2
+static inline void armv8_load_w(uint32x4_t w[4], const uint8_t *data)
+{
+    int q;
+    for (q = 0; q < 4; q++)
+        w[q] = vreinterpretq_u32_u8(vrev32q_u8(vld1q_u8(data + 16 * q)));
+}
+
+SA_TARGET_ARMV8_SHA2
+static void blocks_armv8(uint32_t state[8], const uint8_t *data, size_t nblocks)
+{
+    uint32x4_t abcd = vld1q_u32(&state[0]), efgh = vld1q_u32(&state[4]);
+    uint32x4_t w[4];
+    int g;
+
+    for (; nblocks--; data += 64) {
+        const uint32x4_t abcd0 = abcd, efgh0 = efgh;
+        armv8_load_w(w, data);
+        for (g = 0; g < 16; g++)
+            ARMV8_GROUP(g, abcd, efgh, w);
+        abcd = vaddq_u32(abcd, abcd0);
+        efgh = vaddq_u32(efgh, efgh0);
+    }
+    vst1q_u32(&state[0], abcd);
+    vst1q_u32(&state[4], efgh);
+}
+
+/* Two independent states and messages, their rounds interleaved (one chain
+ * of dependent sha256h leaves the unit waiting on its latency, as on x86). */
+SA_TARGET_ARMV8_SHA2
+static void blocks_armv8_x2(uint32_t sa[8], const uint8_t *da, uint32_t sb[8], const uint8_t *db,
+                            size_t nblocks)
+{
+    uint32x4_t a0 = vld1q_u32(&sa[0]), a1 = vld1q_u32(&sa[4]);
+    uint32x4_t b0 = vld1q_u32(&sb[0]), b1 = vld1q_u32(&sb[4]);
+    uint32x4_t wa[4], wb[4];
+    int g;
+
+    for (; nblocks--; da += 64, db += 64) {
+        const uint32x4_t sa0 = a0, sa1 = a1, sb0 = b0, sb1 = b1;
+        armv8_load_w(wa, da);
+        armv8_load_w(wb, db);
+        for (g = 0; g < 16; g++) {
+            ARMV8_GROUP(g, a0, a1, wa);
+            ARMV8_GROUP(g, b0, b1, wb);
+        }
+        a0 = vaddq_u32(a0, sa0);
+        a1 = vaddq_u32(a1, sa1);
+        b0 = vaddq_u32(b0, sb0);
+        b1 = vaddq_u32(b1, sb1);
+    }
+    vst1q_u32(&sa[0], a0);
+    vst1q_u32(&sa[4], a1);
+    vst1q_u32(&sb[0], b0);
+    vst1q_u32(&sb[4], b1);
+}
+
+static int cpu_has_armv8_sha2(void)
+{
+    return sa_sha256_pick_hwcap((unsigned long)getauxval(AT_HWCAP)) == SA_SHA256_ARMV8;
+}
+#else
+static int cpu_has_armv8_sha2(void) { return 0; }
+#endif
+
+/* The aarch64 selection rule, on its own so a test can check it for any
+ * HWCAP word: the SHA-2 instructions when the kernel reports them. */
+int sa_sha256_pick_hwcap(unsigned long hwcap)
+{
+    return (hwcap & (1UL << 6)) ? SA_SHA256_ARMV8 : SA_SHA256_PORTABLE;   /* HWCAP_SHA2 */
+}
+
 typedef void (*blocks_fn)(uint32_t *, const uint8_t *, size_t);
 static void blocks_resolve(uint32_t state[8], const uint8_t *data, size_t nblocks);
 static blocks_fn active_blocks = blocks_resolve;
@@ -318,16 +428,27 @@ int sa_sha256_shani_available(void)
     return cpu_has_shani();
 }
 
+int sa_sha256_armv8_available(void)
+{
+    return cpu_has_armv8_sha2();
+}
+
 int sa_sha256_select(int impl)
 {
     if (impl == SA_SHA256_AUTO)
-        impl = cpu_has_shani() ? SA_SHA256_SHANI : SA_SHA256_PORTABLE;
+        impl = cpu_has_shani() ? SA_SHA256_SHANI
+             : cpu_has_armv8_sha2() ? SA_SHA256_ARMV8 : SA_SHA256_PORTABLE;
     if (impl == SA_SHA256_PORTABLE) {
         active_blocks = blocks_portable;
     }
 #if SA_HAVE_SHANI_CODE
     else if (impl == SA_SHA256_SHANI && cpu_has_shani()) {
         active_blocks = blocks_shani;
+    }
+#endif
+#if SA_HAVE_ARMV8_CODE
+    else if (impl == SA_SHA256_ARMV8 && cpu_has_armv8_sha2()) {
+        active_blocks = blocks_armv8;
     }
 #endif
     else {
@@ -367,13 +488,20 @@ void sa_sha256_blocks2(uint32_t sa[8], const uint8_t *da, uint32_t sb[8], const 
         return;
     }
 #endif
+#if SA_HAVE_ARMV8_CODE
+    if (active_blocks == blocks_armv8) {
+        blocks_armv8_x2(sa, da, sb, db, nblocks);
+        return;
+    }
+#endif
     sa_sha256_blocks(sa, da, nblocks);
     sa_sha256_blocks(sb, db, nblocks);
 }
 
-static void outer_portable(const uint32_t outer[8], const uint32_t inner[8], uint32_t out[8])
+/* The outer hash's one block: the inner digest, then the padding of a
+ * 96-byte message (64 key bytes + 32). */
+static void outer_block_bytes(uint8_t blk[64], const uint32_t inner[8])
 {
-    uint8_t blk[64];
     int i;
 
     for (i = 0; i < 8; i++)
@@ -382,8 +510,15 @@ static void outer_portable(const uint32_t outer[8], const uint32_t inner[8], uin
     blk[32] = 0x80;
     blk[62] = (96 * 8) >> 8;
     blk[63] = (96 * 8) & 0xff;
+}
+
+static void outer_generic(const uint32_t outer[8], const uint32_t inner[8], uint32_t out[8])
+{
+    uint8_t blk[64];
+
+    outer_block_bytes(blk, inner);
     memcpy(out, outer, 32);
-    blocks_portable(out, blk, 1);
+    sa_sha256_blocks(out, blk, 1);
     sa_wipe(blk, 32);   /* the inner digest */
 }
 
@@ -395,7 +530,7 @@ void sa_sha256_hmac_outer(const uint32_t outer[8], const uint32_t inner[8], uint
         return;
     }
 #endif
-    outer_portable(outer, inner, out);
+    outer_generic(outer, inner, out);
 }
 
 void sa_sha256_hmac_outer2(const uint32_t oa[8], const uint32_t ia[8], uint32_t outa[8],
@@ -407,8 +542,22 @@ void sa_sha256_hmac_outer2(const uint32_t oa[8], const uint32_t ia[8], uint32_t 
         return;
     }
 #endif
-    outer_portable(oa, ia, outa);
-    outer_portable(ob, ib, outb);
+#if SA_HAVE_ARMV8_CODE
+    if (active_blocks == blocks_armv8) {
+        /* both outer blocks through the interleaved pair */
+        uint8_t ba[64], bb[64];
+        outer_block_bytes(ba, ia);
+        outer_block_bytes(bb, ib);
+        memcpy(outa, oa, 32);
+        memcpy(outb, ob, 32);
+        blocks_armv8_x2(outa, ba, outb, bb, 1);
+        sa_wipe(ba, 32);
+        sa_wipe(bb, 32);
+        return;
+    }
+#endif
+    outer_generic(oa, ia, outa);
+    outer_generic(ob, ib, outb);
 }
 
 int sa_sha256_halves(void)

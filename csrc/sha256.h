@@ -1,5 +1,7 @@
 /* SHA-256 (FIPS 180-4): portable C and, on x86-64, the SHA-NI instructions
- * selected at run time by CPUID. Both produce identical output. */
+ * selected at run time by CPUID, or on aarch64 the ARMv8 SHA-2 instructions
+ * selected at run time by the HWCAP_SHA2 bit of the auxiliary vector. All
+ * produce identical output. */
 #ifndef SA_SHA256_H
 #define SA_SHA256_H
 
@@ -13,6 +15,7 @@
 #define SA_SHA256_AUTO 0
 #define SA_SHA256_PORTABLE 1
 #define SA_SHA256_SHANI 2
+#define SA_SHA256_ARMV8 3
 
 typedef struct {
     uint32_t h[8];
@@ -27,14 +30,22 @@ void sa_sha256_final(sa_sha256_ctx *ctx, uint8_t out[32]);
 void sa_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
 
 /* Choose the compression implementation for the whole process:
- * SA_SHA256_AUTO picks SHA-NI when the CPU has it. Returns the implementation
+ * SA_SHA256_AUTO picks SHA-NI (x86-64) or the ARMv8 SHA-2 instructions
+ * (aarch64) when the CPU has them, else the portable code. Returns the implementation
  * now active, or -1 when the requested one is not available here. */
 int sa_sha256_select(int impl);
-/* Which implementation is active (SA_SHA256_PORTABLE or SA_SHA256_SHANI). */
+/* Which implementation is active (SA_SHA256_PORTABLE, _SHANI or _ARMV8). */
 int sa_sha256_active(void);
 /* 1 when this CPU supports SHA-NI (and the build has the code for it). */
 int sa_sha256_shani_available(void);
+/* 1 when this CPU has the ARMv8 SHA-2 instructions (HWCAP_SHA2; aarch64 builds only). */
+int sa_sha256_armv8_available(void);
 /* cffi:end */
+
+/* aarch64's selection rule for an AT_HWCAP word: SA_SHA256_ARMV8 when it has
+ * HWCAP_SHA2 (bit 6), else SA_SHA256_PORTABLE (internal; the KAT driver
+ * checks the rule for words no emulated CPU reports). */
+int sa_sha256_pick_hwcap(unsigned long hwcap);
 
 /* Compress nblocks 64-byte blocks into state (internal, used by HMAC). */
 void sa_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t nblocks);

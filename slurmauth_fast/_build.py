@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from cffi import FFI
@@ -20,6 +21,14 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CSRC = ROOT / "csrc"
+
+# The C core assumes a little-endian host (csrc/sa_status.h has the same
+# check as an #error); refuse here, before any compiling, with the reason.
+if sys.byteorder != "little":
+    raise SystemExit(
+        f"slurmauth_fast: unsupported platform: {sys.byteorder}-endian host. The C core "
+        "is written and tested for little-endian x86-64 and aarch64 only."
+    )
 
 _BLOCK = re.compile(r"/\* cffi:begin \*/(.*?)/\* cffi:end \*/", re.S)
 
@@ -56,6 +65,9 @@ ffibuilder.set_source(
     sources=_sources(),
     include_dirs=[os.path.relpath(CSRC, ROOT)],
     extra_compile_args=["-std=c99", "-O3", "-fno-strict-aliasing", "-D_DEFAULT_SOURCE"],
+    # One abi3 extension for every CPython >= 3.9 (setup.py tags the wheel cp39-abi3).
+    py_limited_api=True,
+    define_macros=[("Py_LIMITED_API", "0x03090000")],
 )
 
 if __name__ == "__main__":  # pragma: no cover - developer convenience

@@ -26,6 +26,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "real_slurm: runs real Slurm 26.05 daemons and clients (tools/build-slurm.sh); "
                    "skipped where Slurm is not built, unless SLURMAUTH_REQUIRE_SLURM=1")
+    config.addinivalue_line(
+        "markers", "wheel: installs the binary wheel ($SLURMAUTH_WHEEL, tools/build-wheel.sh) in a "
+                   "fresh venv; skipped without one, unless SLURMAUTH_REQUIRE_WHEEL=1")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -11,7 +11,8 @@ from slurmauth_fast._bindings import ffi, lib
 
 HAVE_AVX2 = lib.sa_b64_select(lib.SA_B64_AVX2) == lib.SA_B64_AVX2
 lib.sa_b64_select(lib.SA_B64_AUTO)
-IMPLS = [lib.SA_B64_PORTABLE] + ([lib.SA_B64_AVX2] if HAVE_AVX2 else [])
+IMPLS = [lib.SA_B64_PORTABLE] + ([lib.SA_B64_AVX2] if HAVE_AVX2 else []) + (
+    [lib.SA_B64_NEON] if lib.sa_b64_select(lib.SA_B64_NEON) == lib.SA_B64_NEON else [])  # aarch64
 
 
 def _decode(fn, text: bytes, cap=None):
@@ -37,7 +38,7 @@ def _both(fn, text, cap=None):
 def test_select_reports_what_it_can():
     assert lib.sa_b64_select(lib.SA_B64_PORTABLE) == lib.SA_B64_PORTABLE
     assert lib.sa_b64_select(99) == -1
-    assert lib.sa_b64_select(lib.SA_B64_AUTO) in (lib.SA_B64_PORTABLE, lib.SA_B64_AVX2)
+    assert lib.sa_b64_select(lib.SA_B64_AUTO) in (lib.SA_B64_PORTABLE, lib.SA_B64_AVX2, lib.SA_B64_NEON)
 
 
 @given(st.binary(min_size=0, max_size=2000))

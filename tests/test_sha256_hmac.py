@@ -13,13 +13,15 @@ from slurmauth_fast import HS256Key
 from slurmauth_fast._bindings import ffi, lib
 from slurmauth_fast.errors import BadArgumentError
 
-IMPLS = [lib.SA_SHA256_PORTABLE, lib.SA_SHA256_SHANI]
+IMPLS = [lib.SA_SHA256_PORTABLE, lib.SA_SHA256_SHANI, lib.SA_SHA256_ARMV8]
 
 
-@pytest.fixture(params=IMPLS, ids=["portable", "sha-ni"])
+@pytest.fixture(params=IMPLS, ids=["portable", "sha-ni", "armv8"])
 def impl(request):
     if request.param == lib.SA_SHA256_SHANI and not lib.sa_sha256_shani_available():
         pytest.skip("this CPU has no SHA-NI")
+    if request.param == lib.SA_SHA256_ARMV8 and not lib.sa_sha256_armv8_available():
+        pytest.skip("not an aarch64 CPU with the SHA-2 instructions")
     assert lib.sa_sha256_select(request.param) == request.param
     assert lib.sa_sha256_active() == request.param
     yield request.param
@@ -40,7 +42,8 @@ def cryptography_hmac(key: bytes, msg: bytes) -> bytes:
 
 def test_auto_selects_shani_when_available():
     lib.sa_sha256_select(lib.SA_SHA256_AUTO)
-    want = lib.SA_SHA256_SHANI if lib.sa_sha256_shani_available() else lib.SA_SHA256_PORTABLE
+    want = (lib.SA_SHA256_SHANI if lib.sa_sha256_shani_available() else
+            lib.SA_SHA256_ARMV8 if lib.sa_sha256_armv8_available() else lib.SA_SHA256_PORTABLE)
     assert lib.sa_sha256_active() == want
 
 
