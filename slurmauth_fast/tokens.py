@@ -19,7 +19,6 @@ uid/gid range. Python only turns the C result into a :class:`Credential`
 from __future__ import annotations
 
 import array
-import base64
 import functools
 import os
 import socket
@@ -29,6 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
+from ._bindings import create as _create
 from ._core import ffi, lib
 from .errors import (AlgorithmError, AudienceError, BadArgumentError, ClaimsError, ContextError,
                      CredentialError, ExpiredError, HeaderError, IdentityError, KeyExpiredError,
@@ -183,10 +183,73 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     ``identity`` it is built from the local user database for ``uid``/``gid``
     as Slurm does. ``extra`` adds other grants (e.g. "sbcast" or "net"
     objects). The header carries the default key's kid when the keys came
-    from slurm.jwks."""
-    _uint32(uid, "uid")
-    _uint32(gid, "gid")
-    _uint32(ruid, "ruid")
+    from slurm.jwks. One C call writes the claims, encodes and signs them
+    (``csrc/create.c``)."""
+    if host is None:
+        host = short_hostname()
+    # The common case, checked in one expression: string host, context and
+    # cluster, int arguments in range, no "id" or extra grants. Anything else
+    # (or a string C refuses) takes _claims_item, which makes every check in
+    # order and raises the first error.
+    if (type(uid) is int and type(gid) is int and type(ruid) is int and type(ttl) is int
+            and type(version) is int and type(context) is str and type(host) is str
+            and identity is None and not extra and not use_client_ids
+            and (cluster is None or type(cluster) is str)
+            and (payload is None or type(payload) is bytes)
+            and 0 <= uid <= 4294967295 and 0 <= gid <= 4294967295 and 0 <= ruid <= 4294967295
+            and ttl > 0 and 0 <= version <= 0xFFFF and context):
+        iat = int(_now()) if now is None else now
+        if type(iat) is int and -0x8000000000000000 <= iat and iat + ttl <= 0x7FFFFFFFFFFFFFFF:
+            try:
+                return _create_one(keyring._state.ks, iat, iat + ttl, version, ruid, uid, gid,
+                                   context.encode(), None if cluster is None else cluster.encode(),
+                                   host.encode(), payload or None, None)
+            except (UnicodeEncodeError, _create.Refused):
+                pass
+    item = _claims_item(uid, gid, host, context, ruid, payload, ttl, cluster, version, identity,
+                        now, extra, use_client_ids)
+    try:
+        return _create_one(keyring._state.ks, *item)
+    except _create.Refused as e:   # a NUL in a string: the exact error from the checks
+        _check_strings(context, cluster, host, identity, extra)
+        raise SigningError(f"cannot sign credential: {e}") from None
+
+
+_now = time.time
+_create_one = _create.credential
+
+
+def create_many(keyring: Keyring, items: Iterable[Mapping[str, Any]]) -> List[str]:
+    """Many credentials in one C call (kiosks, load tools): each item holds
+    :func:`create_credential`'s keyword arguments, and gets the very token
+    ``create_credential(keyring, **item)`` would return (the same errors
+    too). All are signed with one snapshot of the keyring's default key."""
+    kws = [dict(kw) for kw in items]
+    prepared = [_claims_item(**kw) for kw in kws]
+    tokens, failed = _create.many(keyring._state.ks, prepared)
+    if failed is not None:
+        create_credential(keyring, **kws[failed])   # raises that item's error
+        raise SigningError(f"cannot sign credential #{failed}")
+    return tokens
+
+
+_I64_MIN, _I64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def _claims_item(uid: int, gid: int, host: Optional[str] = None, context: str = "auth",
+                 ruid: int = SLURM_AUTH_UID_ANY, payload: Optional[bytes] = None,
+                 ttl: int = DEFAULT_TTL, cluster: Optional[str] = None,
+                 version: int = PROTOCOL_VERSION, identity: Optional[Identity] = None,
+                 now: Optional[int] = None, extra: Optional[Mapping[str, Any]] = None,
+                 use_client_ids: bool = False) -> _create.Item:
+    """create_credential's checks (in its order, with its messages) and its
+    arguments as the C creator takes them."""
+    if type(uid) is not int or not 0 <= uid <= UINT32_MAX:
+        _uint32(uid, "uid")
+    if type(gid) is not int or not 0 <= gid <= UINT32_MAX:
+        _uint32(gid, "gid")
+    if type(ruid) is not int or not 0 <= ruid <= UINT32_MAX:
+        _uint32(ruid, "ruid")
     if type(ttl) is not int or ttl <= 0:
         raise BadArgumentError("ttl must be a positive integer (seconds)")
     if type(version) is not int or not 0 <= version <= 0xFFFF:
@@ -196,40 +259,65 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     iat = int(time.time()) if now is None else now
     if type(iat) is not int:
         raise BadArgumentError("now must be an integer unix time")
-    claims: Dict[str, Any] = {"iat": iat, "exp": iat + ttl, "ver": version, "ruid": ruid,
-                              "context": context}
-    if cluster is not None:
-        claims["cluster"] = cluster
     if extra:
         for name in extra:
             if name in _CLAIM_NAMES[:10]:
                 raise BadArgumentError(f"extra grant {name!r} collides with a credential claim")
-        claims.update(extra)
     if identity is None and use_client_ids:
         identity = identity_from_user(uid, gid)
-    if identity is not None:
-        claims["id"] = identity.to_json()
-    claims["uid"] = uid
-    claims["gid"] = gid
-    claims["host"] = short_hostname() if host is None else host
-    if payload:
-        claims["payload"] = base64.b64encode(bytes(payload)).decode("ascii")
-    # What jansson can hold, checked only where it is not already known: the
-    # claim names above are plain ASCII, ver/ruid/uid/gid were range-checked
-    # and the payload is base64; walking the whole dict took a third of the time.
-    if iat not in _INT64 or claims["exp"] not in _INT64:
+    if host is None:
+        host = short_hostname()
+    pl = (payload if type(payload) is bytes else bytes(payload)) if payload else None
+    exp = iat + ttl
+    if not _I64_MIN <= iat <= _I64_MAX or exp > _I64_MAX:
         raise BadArgumentError("claims['iat'] is outside the 64-bit range jansson stores")
-    for name in ("context", "cluster", "host", "id"):
-        if name in claims:
-            _check_grant(claims[name], f"claims[{name!r}]")
+    if (identity is None and not extra and type(host) is str
+            and (cluster is None or type(cluster) is str)):
+        # the common case: every claim is written by C from the arguments
+        try:
+            return (iat, exp, version, ruid, uid, gid, context.encode(),
+                    None if cluster is None else cluster.encode(), host.encode(), pl, None)
+        except UnicodeEncodeError:
+            _check_strings(context, cluster, host, identity, extra)
+            raise
+    # "id", extra grants, a host or cluster that is not a string: serialised
+    # here as members C merges in (after create_credential's checks of them)
+    _check_strings(context, cluster, host, identity, extra)
+    mem: List[Tuple[str, Any]] = []
     if extra:
-        _check_grant(extra, "claims")
-    state = keyring._state  # one snapshot: the key and its header belong together
-    key = state.keys[state.default_index]
+        mem.extend(item for item in extra.items() if identity is None or item[0] != "id")
+    if identity is not None:
+        mem.append(("id", identity.to_json()))
+    c_cluster = c_host = None
+    if type(cluster) is str:
+        c_cluster = cluster.encode()
+    elif cluster is not None:
+        mem.append(("cluster", cluster))
+    if type(host) is str:
+        c_host = host.encode()
+    else:
+        mem.append(("host", host))
     try:
-        return key.key.sign_raw(state.headers[state.default_index], dumps_compact(claims))
+        records = _create.members([(name.encode(), dumps_compact(value)) for name, value in mem])
     except BadArgumentError as e:
         raise SigningError(f"cannot sign credential: {e}") from None
+    return (iat, exp, version, ruid, uid, gid, context.encode(), c_cluster, c_host, pl, records)
+
+
+def _check_strings(context: Any, cluster: Any, host: Any, identity: Optional[Identity],
+                   extra: Optional[Mapping[str, Any]]) -> None:
+    """What jansson can hold, for the claims that can hold anything, in
+    create_credential's order: context, cluster, host, id, the extra grants."""
+    _check_grant(context, "claims['context']")
+    if cluster is not None:
+        _check_grant(cluster, "claims['cluster']")
+    _check_grant(short_hostname() if host is None else host, "claims['host']")
+    if identity is not None:
+        _check_grant(identity.to_json(), "claims['id']")
+    elif extra and "id" in extra:
+        _check_grant(extra["id"], "claims['id']")
+    if extra:
+        _check_grant(extra, "claims")
 
 
 # ---- verification ------------------------------------------------------------

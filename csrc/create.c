@@ -1,0 +1,492 @@
+#include "create.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hmac.h"
+#include "jws.h"
+#include "sa_status.h"
+
+/* One credential's claims, as the entry points receive them. */
+typedef struct {
+    int64_t iat, exp, ver, ruid, uid, gid;
+    const uint8_t *context, *cluster, *host, *payload, *members;
+    size_t context_len, cluster_len, host_len, payload_len, members_len;
+} claims_in;
+
+static const char B64STD[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char B64URL[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char HEX[16] = "0123456789ABCDEF";
+
+/* 1 for the bytes jansson escapes: '"', '\\' and the control characters. */
+static const uint8_t ESC[256] = {
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+    0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+};
+
+/* base64 of n bytes into o (padded standard alphabet, or base64url without
+ * padding); returns the end. */
+static char *b64(char *o, const uint8_t *in, size_t n, const char *alpha, int pad)
+{
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+        o[0] = alpha[v >> 18];
+        o[1] = alpha[(v >> 12) & 63];
+        o[2] = alpha[(v >> 6) & 63];
+        o[3] = alpha[v & 63];
+        o += 4;
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        *o++ = alpha[v >> 18];
+        *o++ = alpha[(v >> 12) & 63];
+        if (pad) {
+            *o++ = '=';
+            *o++ = '=';
+        }
+    } else if (n - i == 2) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
+        *o++ = alpha[v >> 18];
+        *o++ = alpha[(v >> 12) & 63];
+        *o++ = alpha[(v >> 6) & 63];
+        if (pad)
+            *o++ = '=';
+    }
+    return o;
+}
+
+static size_t b64url_len(size_t n)
+{
+    return (n / 3) * 4 + (n % 3 ? n % 3 + 1 : 0);
+}
+
+/* Length of the valid UTF-8 sequence starting at s[0] (a byte >= 0x80),
+ * or 0 when it is not one (jansson refuses such strings): overlong forms,
+ * surrogates and code points above U+10FFFF included. */
+static size_t utf8_seq(const uint8_t *s, size_t left)
+{
+    uint32_t c = s[0], cp;
+    size_t n, i;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (left < n)
+        return 0;
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
+/* A JSON string as jansson's dump_string() writes it without flags. o has
+ * room for 6 * n + 2 bytes. Returns the end, or NULL for a NUL byte or
+ * invalid UTF-8 (jansson takes C strings and refuses invalid UTF-8). */
+static char *put_str(char *o, const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    *o++ = '"';
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            if (!ESC[c]) {
+                *o++ = (char)c;
+                i++;
+                continue;
+            }
+            if (c == 0)
+                return NULL;
+            *o++ = '\\';
+            switch (c) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\b': *o++ = 'b'; break;
+            case '\f': *o++ = 'f'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\t': *o++ = 't'; break;
+            default:
+                o[0] = 'u';
+                o[1] = '0';
+                o[2] = '0';
+                o[3] = HEX[c >> 4];
+                o[4] = HEX[c & 15];
+                o += 5;
+            }
+            i++;
+        } else {
+            size_t k = utf8_seq(s + i, n - i);
+            if (!k)
+                return NULL;
+            memcpy(o, s + i, k);
+            o += k;
+            i += k;
+        }
+    }
+    *o++ = '"';
+    return o;
+}
+
+/* A JSON integer as jansson writes a json_int_t ("%" PRId64). */
+static char *put_int(char *o, int64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    if (v < 0)
+        *o++ = '-';
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
+/* The claims a credential writes from arguments, in byte order of the names. */
+enum { F_CLUSTER, F_CONTEXT, F_EXP, F_GID, F_HOST, F_IAT, F_PAYLOAD, F_RUID, F_UID, F_VER, F_N };
+static const char *const FNAME[F_N] = {"cluster", "context", "exp", "gid", "host",
+                                       "iat", "payload", "ruid", "uid", "ver"};
+static const uint8_t FLEN[F_N] = {7, 7, 3, 3, 4, 3, 7, 4, 3, 3};
+
+/* strcmp order of two names without NUL (what jansson's JSON_SORT_KEYS uses). */
+static int name_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+    if (c)
+        return c;
+    return an < bn ? -1 : an > bn;
+}
+
+static char *put_fixed(char *o, const claims_in *c, int f)
+{
+    memcpy(o, "\"", 1);
+    memcpy(o + 1, FNAME[f], FLEN[f]);
+    o += 1 + FLEN[f];
+    *o++ = '"';
+    *o++ = ':';
+    switch (f) {
+    case F_CLUSTER: return put_str(o, c->cluster, c->cluster_len);
+    case F_CONTEXT: return put_str(o, c->context, c->context_len);
+    case F_HOST: return put_str(o, c->host, c->host_len);
+    case F_EXP: return put_int(o, c->exp);
+    case F_GID: return put_int(o, c->gid);
+    case F_IAT: return put_int(o, c->iat);
+    case F_RUID: return put_int(o, c->ruid);
+    case F_UID: return put_int(o, c->uid);
+    case F_VER: return put_int(o, c->ver);
+    default:
+        *o++ = '"';
+        o = b64(o, c->payload, c->payload_len, B64STD, 1);
+        *o++ = '"';
+        return o;
+    }
+}
+
+#define LEN_LIMIT (((size_t)-1) / 64)
+
+/* An upper bound of the claims JSON length (0: a length is absurd). */
+static size_t claims_max(const claims_in *c)
+{
+    if (c->context_len > LEN_LIMIT || c->cluster_len > LEN_LIMIT || c->host_len > LEN_LIMIT ||
+        c->payload_len > LEN_LIMIT || c->members_len > LEN_LIMIT)
+        return 0;
+    /* names, punctuation and six integers of at most 20 characters: < 256;
+     * a string byte takes at most 6; a member record of r >= 2 bytes at most
+     * 8 r (its name escaped, quotes, ':' and ','). */
+    return 256 + 6 * (c->context_len + c->cluster_len + c->host_len) +
+           4 * (c->payload_len / 3 + 1) + 8 * c->members_len;
+}
+
+/* Write the claims object into o (room for claims_max bytes); NULL on bad input. */
+static char *put_claims(char *o, const claims_in *c)
+{
+    const uint8_t *m = c->members, *mend = c->members + c->members_len;
+    const uint8_t *prev = NULL;
+    size_t prev_len = 0;
+    int f = 0, first = 1;
+    uint32_t present = (1u << F_CONTEXT) | (1u << F_EXP) | (1u << F_GID) | (1u << F_IAT) |
+                       (1u << F_RUID) | (1u << F_UID) | (1u << F_VER);
+
+    if (!c->context || (!c->payload && c->payload_len) || (!m && c->members_len))
+        return NULL;
+    if (c->cluster)
+        present |= 1u << F_CLUSTER;
+    if (c->host)
+        present |= 1u << F_HOST;
+    if (c->payload_len)
+        present |= 1u << F_PAYLOAD;
+    *o++ = '{';
+    for (;;) {
+        const uint8_t *name, *json = NULL;
+        size_t nlen, jlen = 0;
+        int take_member;
+        while (f < F_N && !(present & (1u << f)))
+            f++;
+        if (m && m < mend) {
+            const uint8_t *z = memchr(m, 0, (size_t)(mend - m));
+            const uint8_t *z2;
+            if (!z)
+                return NULL;
+            z2 = memchr(z + 1, 0, (size_t)(mend - z - 1));
+            if (!z2)
+                return NULL;
+            name = m;
+            nlen = (size_t)(z - m);
+            json = z + 1;
+            jlen = (size_t)(z2 - json);
+            take_member = f >= F_N ||
+                          name_cmp(name, nlen, (const uint8_t *)FNAME[f], FLEN[f]) < 0;
+            if (!take_member) {
+                name = (const uint8_t *)FNAME[f];
+                nlen = FLEN[f];
+            }
+        } else if (f < F_N) {
+            take_member = 0;
+            name = (const uint8_t *)FNAME[f];
+            nlen = FLEN[f];
+        } else {
+            break;
+        }
+        /* strictly ascending overall: catches members out of order and a
+         * member named like a claim written from the arguments */
+        if (prev && name_cmp(prev, prev_len, name, nlen) >= 0)
+            return NULL;
+        prev = name;
+        prev_len = nlen;
+        if (!first)
+            *o++ = ',';
+        first = 0;
+        if (take_member) {
+            o = put_str(o, name, nlen);
+            if (!o)
+                return NULL;
+            *o++ = ':';
+            memcpy(o, json, jlen);
+            o += jlen;
+            m = json + jlen + 1;
+        } else {
+            o = put_fixed(o, c, f);
+            if (!o)
+                return NULL;
+            f++;
+        }
+    }
+    *o++ = '}';
+    return o;
+}
+
+/* One token into out[0..cap); *outlen: its length, or the length needed. */
+static int create_one(const sc_key *key, const claims_in *c, char *out, size_t cap,
+                      size_t *outlen)
+{
+    char stack[SA_CREATE_STACK];
+    char *json = stack, *end;
+    uint8_t tag[32];
+    size_t max = claims_max(c), jlen, need, o;
+    int rc = SA_OK;
+
+    if (!max)
+        return SA_E_ARG;
+    if (max > sizeof(stack)) {
+        json = malloc(max);
+        if (!json)
+            return SA_E_BUFFER;
+    }
+    end = put_claims(json, c);
+    if (!end) {
+        rc = SA_E_ARG;
+        goto done;
+    }
+    jlen = (size_t)(end - json);
+    need = key->hdr_len + 1 + b64url_len(jlen) + 1 + SA_JWS_SIG_B64_LEN;
+    *outlen = need;
+    if (need > cap) {
+        rc = SA_E_BUFFER;
+        goto done;
+    }
+    memcpy(out, key->hdr, key->hdr_len);
+    o = key->hdr_len;
+    out[o++] = '.';
+    o = (size_t)(b64(out + o, (const uint8_t *)json, jlen, B64URL, 0) - out);
+    sa_hmac_sha256(key->key, (const uint8_t *)out, o, tag);
+    out[o++] = '.';
+    b64(out + o, tag, sizeof(tag), B64URL, 0);
+    sa_wipe(tag, sizeof(tag));
+done:
+    if (json != stack)
+        free(json);
+    return rc;
+}
+
+static const sc_key *signing_key(const sc_keyset *ks)
+{
+    const sc_key *k;
+    if (!ks || !ks->keys || ks->default_index >= ks->nkeys)
+        return NULL;
+    k = &ks->keys[ks->default_index];
+    if (!k->key || !k->key->ready || !k->hdr || !k->hdr_len)
+        return NULL;
+    return k;
+}
+
+int sa_create_credential(const void *keyset, int64_t iat, int64_t exp, int64_t ver,
+                         int64_t ruid, int64_t uid, int64_t gid,
+                         const char *context, size_t context_len,
+                         const char *cluster, size_t cluster_len,
+                         const char *host, size_t host_len,
+                         const char *payload, size_t payload_len,
+                         const char *members, size_t members_len,
+                         char *out, size_t cap, size_t *outlen)
+{
+    const sc_key *key = signing_key((const sc_keyset *)keyset);
+    claims_in c;
+    if (!key || !outlen || (!out && cap))
+        return SA_E_ARG;
+    c.iat = iat;
+    c.exp = exp;
+    c.ver = ver;
+    c.ruid = ruid;
+    c.uid = uid;
+    c.gid = gid;
+    c.context = (const uint8_t *)context;
+    c.context_len = context_len;
+    c.cluster = (const uint8_t *)cluster;
+    c.cluster_len = cluster ? cluster_len : 0;
+    c.host = (const uint8_t *)host;
+    c.host_len = host ? host_len : 0;
+    c.payload = (const uint8_t *)payload;
+    c.payload_len = payload_len;
+    c.members = (const uint8_t *)members;
+    c.members_len = members ? members_len : 0;
+    return create_one(key, &c, out, cap, outlen);
+}
+
+/* A string of an item: offset -1 is NULL; otherwise inside strings. */
+static int item_str(const char *strings, size_t slen, int64_t off, int64_t len,
+                    const uint8_t **p, size_t *n)
+{
+    if (off == -1) {
+        *p = NULL;
+        *n = 0;
+        return 1;
+    }
+    if (off < 0 || len < 0 || (uint64_t)off > slen || (uint64_t)len > slen - (uint64_t)off)
+        return 0;
+    *p = (const uint8_t *)strings + off;
+    *n = (size_t)len;
+    return 1;
+}
+
+int sa_create_many(const void *keyset, const sa_create_item *items, size_t n,
+                   const char *strings, size_t strings_len,
+                   char *out, size_t cap, size_t *ends, size_t *need, size_t *failed)
+{
+    const sc_key *key = signing_key((const sc_keyset *)keyset);
+    size_t i, o = 0, len = 0, total = 0;
+    int rc, short_of_room = 0;
+
+    if (!key || (!items && n) || !ends || !need || !failed || (!out && cap) ||
+        (!strings && strings_len))
+        return SA_E_ARG;
+    for (i = 0; i < n; i++) {
+        const sa_create_item *it = &items[i];
+        claims_in c;
+        c.iat = it->iat;
+        c.exp = it->exp;
+        c.ver = it->ver;
+        c.ruid = it->ruid;
+        c.uid = it->uid;
+        c.gid = it->gid;
+        *failed = i;
+        if (!item_str(strings, strings_len, it->context_off, it->context_len, &c.context,
+                      &c.context_len) ||
+            !item_str(strings, strings_len, it->cluster_off, it->cluster_len, &c.cluster,
+                      &c.cluster_len) ||
+            !item_str(strings, strings_len, it->host_off, it->host_len, &c.host, &c.host_len) ||
+            !item_str(strings, strings_len, it->payload_off, it->payload_len, &c.payload,
+                      &c.payload_len) ||
+            !item_str(strings, strings_len, it->members_off, it->members_len, &c.members,
+                      &c.members_len))
+            return SA_E_ARG;
+        rc = create_one(key, &c, short_of_room ? NULL : out + o,
+                        short_of_room ? 0 : cap - o, &len);
+        if (rc == SA_E_BUFFER && len) {
+            short_of_room = 1;
+        } else if (rc != SA_OK) {
+            return rc;
+        }
+        total += len;
+        if (!short_of_room) {
+            o += len;
+            ends[i] = o;
+        }
+    }
+    *need = total;
+    return short_of_room ? SA_E_BUFFER : SA_OK;
+}
+
+int sa_create_claims(int64_t iat, int64_t exp, int64_t ver, int64_t ruid, int64_t uid,
+                     int64_t gid, const char *context, size_t context_len,
+                     const char *cluster, size_t cluster_len, const char *host,
+                     size_t host_len, const char *payload, size_t payload_len,
+                     const char *members, size_t members_len,
+                     char *out, size_t cap, size_t *outlen)
+{
+    claims_in c;
+    char *buf, *end;
+    size_t max;
+    int rc = SA_OK;
+    if (!outlen || (!out && cap))
+        return SA_E_ARG;
+    c.iat = iat;
+    c.exp = exp;
+    c.ver = ver;
+    c.ruid = ruid;
+    c.uid = uid;
+    c.gid = gid;
+    c.context = (const uint8_t *)context;
+    c.context_len = context_len;
+    c.cluster = (const uint8_t *)cluster;
+    c.cluster_len = cluster ? cluster_len : 0;
+    c.host = (const uint8_t *)host;
+    c.host_len = host ? host_len : 0;
+    c.payload = (const uint8_t *)payload;
+    c.payload_len = payload_len;
+    c.members = (const uint8_t *)members;
+    c.members_len = members ? members_len : 0;
+    max = claims_max(&c);
+    if (!max)
+        return SA_E_ARG;
+    buf = malloc(max);
+    if (!buf)
+        return SA_E_BUFFER;
+    end = put_claims(buf, &c);
+    if (!end) {
+        rc = SA_E_ARG;
+    } else {
+        *outlen = (size_t)(end - buf);
+        if (*outlen > cap)
+            rc = SA_E_BUFFER;
+        else
+            memcpy(out, buf, *outlen);
+    }
+    free(buf);
+    return rc;
+}

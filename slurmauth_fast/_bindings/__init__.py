@@ -1,0 +1,1 @@
+"""The bindings layer: Python functions over the compiled C core."""

@@ -1,0 +1,3 @@
+from .._core import ffi, lib
+
+__all__ = ["ffi", "lib"]
