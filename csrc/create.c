@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hmac.h"
 #include "jws.h"
@@ -335,6 +336,21 @@ done:
     return rc;
 }
 
+/* iat (or the clock), exp = iat + ttl and the integer ranges; 0 when one is out of range. */
+static int set_times(claims_in *c, int64_t iat, int64_t clock, int64_t ttl)
+{
+    if (clock)
+        iat = (int64_t)time(NULL);
+    if (ttl <= 0 || iat > INT64_MAX - ttl)
+        return 0;
+    if (c->uid < 0 || c->uid > 0xFFFFFFFFLL || c->gid < 0 || c->gid > 0xFFFFFFFFLL ||
+        c->ruid < 0 || c->ruid > 0xFFFFFFFFLL || c->ver < 0 || c->ver > 0xFFFF)
+        return 0;
+    c->iat = iat;
+    c->exp = iat + ttl;
+    return 1;
+}
+
 static const sc_key *signing_key(const sc_keyset *ks)
 {
     const sc_key *k;
@@ -346,25 +362,27 @@ static const sc_key *signing_key(const sc_keyset *ks)
     return k;
 }
 
-int sa_create_credential(const void *keyset, int64_t iat, int64_t exp, int64_t ver,
-                         int64_t ruid, int64_t uid, int64_t gid,
-                         const char *context, size_t context_len,
-                         const char *cluster, size_t cluster_len,
-                         const char *host, size_t host_len,
-                         const char *payload, size_t payload_len,
-                         const char *members, size_t members_len,
-                         char *out, size_t cap, size_t *outlen)
+int64_t sa_create_credential(const void *keyset, int64_t iat, int clock, int64_t ttl,
+                             int64_t ver, int64_t ruid, int64_t uid, int64_t gid,
+                             const char *context, size_t context_len,
+                             const char *cluster, size_t cluster_len,
+                             const char *host, size_t host_len,
+                             const char *payload, size_t payload_len,
+                             const char *members, size_t members_len,
+                             char *out, size_t cap)
 {
     const sc_key *key = signing_key((const sc_keyset *)keyset);
     claims_in c;
-    if (!key || !outlen || (!out && cap))
-        return SA_E_ARG;
-    c.iat = iat;
-    c.exp = exp;
+    size_t len = 0;
+    int rc;
+    if (!key || (!out && cap))
+        return -SA_E_ARG;
     c.ver = ver;
     c.ruid = ruid;
     c.uid = uid;
     c.gid = gid;
+    if (!set_times(&c, iat, clock, ttl))
+        return -SA_E_ARG;
     c.context = (const uint8_t *)context;
     c.context_len = context_len;
     c.cluster = (const uint8_t *)cluster;
@@ -375,7 +393,10 @@ int sa_create_credential(const void *keyset, int64_t iat, int64_t exp, int64_t v
     c.payload_len = payload_len;
     c.members = (const uint8_t *)members;
     c.members_len = members ? members_len : 0;
-    return create_one(key, &c, out, cap, outlen);
+    rc = create_one(key, &c, out, cap, &len);
+    if (rc == SA_OK || (rc == SA_E_BUFFER && len > cap))
+        return (int64_t)len;
+    return -(int64_t)rc;
 }
 
 /* A string of an item: offset -1 is NULL; otherwise inside strings. */
@@ -408,13 +429,13 @@ int sa_create_many(const void *keyset, const sa_create_item *items, size_t n,
     for (i = 0; i < n; i++) {
         const sa_create_item *it = &items[i];
         claims_in c;
-        c.iat = it->iat;
-        c.exp = it->exp;
         c.ver = it->ver;
         c.ruid = it->ruid;
         c.uid = it->uid;
         c.gid = it->gid;
         *failed = i;
+        if (!set_times(&c, it->iat, it->clock, it->ttl))
+            return SA_E_ARG;
         if (!item_str(strings, strings_len, it->context_off, it->context_len, &c.context,
                       &c.context_len) ||
             !item_str(strings, strings_len, it->cluster_off, it->cluster_len, &c.cluster,

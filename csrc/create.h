@@ -26,6 +26,9 @@
  *   claims: {"cluster":..,"context":..,"exp":..,"gid":..,"host":..,"iat":..,
  *            "payload":..,"ruid":..,"uid":..,"ver":..} merged, in byte order
  *            of the names, with the extra members.
+ * iat is the issue time, or with clock != 0 the current time (time(NULL),
+ * what int(time.time()) gives); exp is iat + ttl. uid, gid and ruid must be
+ * uint32 values, ver a uint16, ttl > 0 and iat + ttl must not overflow.
  * Strings (context, cluster, host) are UTF-8 without NUL; they are escaped
  * as jansson escapes them. cluster NULL: no "cluster" member (or it is one
  * of the extra members); host NULL: "host" is one of the extra members.
@@ -34,27 +37,28 @@
  * records "NAME\0JSON\0" in strictly ascending byte order of NAME (NAME raw
  * UTF-8, escaped here; JSON written as is); none of them may share a name
  * with a claim written from the arguments.
- * Returns SA_OK and the token length in *outlen; SA_E_BUFFER with the length
- * needed in *outlen when cap is too small; SA_E_ARG for a NUL or invalid
- * UTF-8 in a string or name, members out of order or malformed, a key set
- * without a usable default key. Writes nothing past out[cap). */
-int sa_create_credential(const void *keyset, int64_t iat, int64_t exp, int64_t ver,
-                         int64_t ruid, int64_t uid, int64_t gid,
-                         const char *context, size_t context_len,
-                         const char *cluster, size_t cluster_len,
-                         const char *host, size_t host_len,
-                         const char *payload, size_t payload_len,
-                         const char *members, size_t members_len,
-                         char *out, size_t cap, size_t *outlen);
+ * Returns the token length n: written when n <= cap; when n > cap nothing is
+ * written and n is the room needed. Or -SA_E_ARG for an argument out of
+ * range, a NUL or invalid UTF-8 in a string or name, members out of order
+ * or malformed, a key set without a usable default key. Writes nothing past
+ * out[cap). */
+int64_t sa_create_credential(const void *keyset, int64_t iat, int clock, int64_t ttl,
+                             int64_t ver, int64_t ruid, int64_t uid, int64_t gid,
+                             const char *context, size_t context_len,
+                             const char *cluster, size_t cluster_len,
+                             const char *host, size_t host_len,
+                             const char *payload, size_t payload_len,
+                             const char *members, size_t members_len,
+                             char *out, size_t cap);
 
 /* n credentials in one call (kiosks, load tools): item i's fields as
  * sa_create_credential's arguments, its strings at offsets into strings
  * (an offset of -1: NULL). The tokens are written back to back into out;
- * ends[i] is the end of token i. On SA_E_BUFFER, *need holds the bytes the
- * whole batch needs; on another failure, *failed is the item at fault.
- * Item i's token is byte for byte what sa_create_credential writes. */
+ * ends[i] is the end of token i. Returns SA_OK; SA_E_BUFFER with *need the
+ * bytes the whole batch needs; another status with *failed the item at
+ * fault. Item i's token is byte for byte what sa_create_credential writes. */
 typedef struct {
-    int64_t iat, exp, ver, ruid, uid, gid;
+    int64_t iat, clock, ttl, ver, ruid, uid, gid;
     int64_t context_off, context_len;
     int64_t cluster_off, cluster_len;
     int64_t host_off, host_len;

@@ -188,26 +188,25 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     if host is None:
         host = short_hostname()
     # The common case, checked in one expression: string host, context and
-    # cluster, int arguments in range, no "id" or extra grants. Anything else
-    # (or a string C refuses) takes _claims_item, which makes every check in
-    # order and raises the first error.
+    # cluster, int arguments, no "id" or extra grants; C checks the ranges
+    # and reads the clock. Anything else (or an argument C refuses) takes
+    # _claims_item, which makes every check in order and raises the first
+    # error. (_claims_item starts with the same expression.)
     if (type(uid) is int and type(gid) is int and type(ruid) is int and type(ttl) is int
             and type(version) is int and type(context) is str and type(host) is str
             and identity is None and not extra and not use_client_ids
             and (cluster is None or type(cluster) is str)
             and (payload is None or type(payload) is bytes)
-            and 0 <= uid <= 4294967295 and 0 <= gid <= 4294967295 and 0 <= ruid <= 4294967295
-            and ttl > 0 and 0 <= version <= 0xFFFF and context):
-        iat = int(_now()) if now is None else now
-        if type(iat) is int and -0x8000000000000000 <= iat and iat + ttl <= 0x7FFFFFFFFFFFFFFF:
-            try:
-                return _create_one(keyring._state.ks, iat, iat + ttl, version, ruid, uid, gid,
-                                   context.encode(), None if cluster is None else cluster.encode(),
-                                   host.encode(), payload or None, None)
-            except (UnicodeEncodeError, _create.Refused):
-                pass
+            and (now is None or type(now) is int) and context):
+        try:
+            return _create_one(keyring._state.ks, 0 if now is None else now, now is None, ttl,
+                               version, ruid, uid, gid, context.encode(),
+                               None if cluster is None else cluster.encode(), host.encode(),
+                               payload or None, None)
+        except (UnicodeEncodeError, OverflowError, _create.Refused):
+            pass
     item = _claims_item(uid, gid, host, context, ruid, payload, ttl, cluster, version, identity,
-                        now, extra, use_client_ids)
+                        now, extra, use_client_ids, False)
     try:
         return _create_one(keyring._state.ks, *item)
     except _create.Refused as e:   # a NUL in a string: the exact error from the checks
@@ -215,7 +214,6 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
         raise SigningError(f"cannot sign credential: {e}") from None
 
 
-_now = time.time
 _create_one = _create.credential
 
 
@@ -225,10 +223,11 @@ def create_many(keyring: Keyring, items: Iterable[Mapping[str, Any]]) -> List[st
     ``create_credential(keyring, **item)`` would return (the same errors
     too). All are signed with one snapshot of the keyring's default key."""
     kws = [dict(kw) for kw in items]
-    prepared = [_claims_item(**kw) for kw in kws]
+    prepared = [_claims_item(**kw) for kw in kws]   # each one checked as create_credential checks it
     tokens, failed = _create.many(keyring._state.ks, prepared)
     if failed is not None:
-        create_credential(keyring, **kws[failed])   # raises that item's error
+        _claims_item(**kws[failed], fast=False)       # raises that item's error
+        create_credential(keyring, **kws[failed])
         raise SigningError(f"cannot sign credential #{failed}")
     return tokens
 
@@ -241,9 +240,25 @@ def _claims_item(uid: int, gid: int, host: Optional[str] = None, context: str = 
                  ttl: int = DEFAULT_TTL, cluster: Optional[str] = None,
                  version: int = PROTOCOL_VERSION, identity: Optional[Identity] = None,
                  now: Optional[int] = None, extra: Optional[Mapping[str, Any]] = None,
-                 use_client_ids: bool = False) -> _create.Item:
+                 use_client_ids: bool = False, fast: bool = True) -> _create.Item:
     """create_credential's checks (in its order, with its messages) and its
-    arguments as the C creator takes them."""
+    arguments as the C creator takes them. ``fast``: first try
+    create_credential's one-expression check (C checks the ranges then; an
+    item it refuses is checked again with ``fast`` False)."""
+    if host is None:
+        host = short_hostname()
+    if (fast and type(uid) is int and type(gid) is int and type(ruid) is int and type(ttl) is int
+            and type(version) is int and type(context) is str and type(host) is str
+            and identity is None and not extra and not use_client_ids
+            and (cluster is None or type(cluster) is str)
+            and (payload is None or type(payload) is bytes)
+            and (now is None or type(now) is int) and context):
+        try:
+            return (0 if now is None else now, now is None, ttl, version, ruid, uid, gid,
+                    context.encode(), None if cluster is None else cluster.encode(),
+                    host.encode(), payload or None, None)
+        except UnicodeEncodeError:
+            pass
     if type(uid) is not int or not 0 <= uid <= UINT32_MAX:
         _uint32(uid, "uid")
     if type(gid) is not int or not 0 <= gid <= UINT32_MAX:
@@ -265,8 +280,6 @@ def _claims_item(uid: int, gid: int, host: Optional[str] = None, context: str = 
                 raise BadArgumentError(f"extra grant {name!r} collides with a credential claim")
     if identity is None and use_client_ids:
         identity = identity_from_user(uid, gid)
-    if host is None:
-        host = short_hostname()
     pl = (payload if type(payload) is bytes else bytes(payload)) if payload else None
     exp = iat + ttl
     if not _I64_MIN <= iat <= _I64_MAX or exp > _I64_MAX:
@@ -275,7 +288,7 @@ def _claims_item(uid: int, gid: int, host: Optional[str] = None, context: str = 
             and (cluster is None or type(cluster) is str)):
         # the common case: every claim is written by C from the arguments
         try:
-            return (iat, exp, version, ruid, uid, gid, context.encode(),
+            return (iat, False, ttl, version, ruid, uid, gid, context.encode(),
                     None if cluster is None else cluster.encode(), host.encode(), pl, None)
         except UnicodeEncodeError:
             _check_strings(context, cluster, host, identity, extra)
@@ -301,7 +314,8 @@ def _claims_item(uid: int, gid: int, host: Optional[str] = None, context: str = 
         records = _create.members([(name.encode(), dumps_compact(value)) for name, value in mem])
     except BadArgumentError as e:
         raise SigningError(f"cannot sign credential: {e}") from None
-    return (iat, exp, version, ruid, uid, gid, context.encode(), c_cluster, c_host, pl, records)
+    return (iat, False, ttl, version, ruid, uid, gid, context.encode(), c_cluster, c_host, pl,
+            records)
 
 
 def _check_strings(context: Any, cluster: Any, host: Any, identity: Optional[Identity],

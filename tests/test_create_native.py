@@ -5,6 +5,7 @@ create_credential calls."""
 import base64
 import json
 import os
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -239,7 +240,33 @@ def test_c_host_as_member_and_buffer_sizing():
     assert rc == 0 and b'"host":5' in got
     ring = RINGS["key"]
     out = ffi.new("char[]", 10)
-    n = ffi.new("size_t *")
-    rc = lib.sa_create_credential(ring._state.ks, 1, 2, 3, 4, 5, 6, b"auth", 4, ffi.NULL, 0,
-                                  b"h", 1, ffi.NULL, 0, ffi.NULL, 0, out, 10, n)
-    assert rc == lib.SA_E_BUFFER and n[0] > 10
+    args = (ring._state.ks, NOW, 0, 60, 1, 2, 3, 4, b"auth", 4, ffi.NULL, 0, b"h", 1,
+            ffi.NULL, 0, ffi.NULL, 0)
+    need = lib.sa_create_credential(*args, out, 10)
+    assert need > 10
+    big = ffi.new("char[]", need)
+    assert lib.sa_create_credential(*args, big, need) == need
+    assert ffi.unpack(big, need).decode() == create_credential(ring, uid=3, gid=4, ruid=2,
+                                                               version=1, host="h", now=NOW)
+
+
+@pytest.mark.parametrize("ints", [dict(uid=-1), dict(gid=2 ** 32), dict(ruid=2 ** 32),
+                                  dict(ver=0x10000), dict(ver=-1), dict(ttl=0),
+                                  dict(iat=2 ** 63 - 10, ttl=10)])
+def test_c_refuses_out_of_range(ints):
+    a = dict(iat=NOW, ttl=60, ver=1, ruid=2, uid=3, gid=4)
+    a.update(ints)
+    out = ffi.new("char[]", 1024)
+    rc = lib.sa_create_credential(RINGS["key"]._state.ks, a["iat"], 0, a["ttl"], a["ver"],
+                                  a["ruid"], a["uid"], a["gid"], b"auth", 4, ffi.NULL, 0,
+                                  b"h", 1, ffi.NULL, 0, ffi.NULL, 0, out, 1024)
+    assert rc == -lib.SA_E_ARG
+
+
+def test_c_clock():
+    out = ffi.new("char[]", 1024)
+    before = int(time.time())
+    n = lib.sa_create_credential(RINGS["key"]._state.ks, 0, 1, 60, 1, 2, 3, 4, b"auth", 4,
+                                 ffi.NULL, 0, b"h", 1, ffi.NULL, 0, ffi.NULL, 0, out, 1024)
+    cred = Verifier(RINGS["key"], verifier_uid=2).verify(ffi.unpack(out, n))
+    assert before <= cred.iat <= int(time.time()) and cred.exp == cred.iat + 60

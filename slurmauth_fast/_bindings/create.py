@@ -6,6 +6,7 @@ base64url-encodes them behind the key's precomputed header and signs them
 with the key's precomputed HMAC states."""
 from __future__ import annotations
 
+import struct
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ._ffi import ffi, lib
@@ -13,7 +14,6 @@ from ._ffi import ffi, lib
 #: Output room tried first; a credential longer than this is retried with
 #: the exact length C reports.
 _CAP = 1024
-_alloc = ffi.new_allocator(should_clear_after_alloc=False)
 _one = lib.sa_create_credential
 _many = lib.sa_create_many
 _unpack = ffi.unpack
@@ -33,60 +33,58 @@ def members(items: Sequence[Member]) -> bytes:
     return b"".join(name + b"\0" + value + b"\0" for name, value in sorted(items))
 
 
-def _buffer() -> Tuple[Any, Any]:
-    """An output buffer of _CAP bytes and a size_t for the length."""
-    return ffi.new("char[]", _CAP), ffi.new("size_t *")
-
-
 # Output buffers between calls: taking one is a list pop, atomic under the
 # GIL, so two threads (C runs without the GIL) never share one; when the
 # pool is empty a new one is made.
-_pool = [_buffer() for _ in range(4)]
+_pool = [ffi.new("char[]", _CAP) for _ in range(4)]
 _POOL_MAX = 16
 
 
-def credential(ks: Any, iat: int, exp: int, ver: int, ruid: int, uid: int, gid: int,
+def credential(ks: Any, iat: int, clock: bool, ttl: int, ver: int, ruid: int, uid: int, gid: int,
                context: bytes, cluster: Optional[bytes], host: Optional[bytes],
                payload: Optional[bytes], extra: Optional[bytes]) -> str:
     """One signed credential (``sa_create_credential``); ``ks`` is the key
-    state's ``sc_keyset *``. Raises :class:`Refused` on bad strings."""
+    state's ``sc_keyset *``; ``clock``: iat is the current time. Raises
+    :class:`Refused` when C refuses an argument (a range, a NUL)."""
     try:
-        got = _pool.pop()
+        out = _pool.pop()
     except IndexError:
-        got = _buffer()
-    out, outlen = got
-    rc = _one(ks, iat, exp, ver, ruid, uid, gid, context, len(context),
-              _NULL if cluster is None else cluster, 0 if cluster is None else len(cluster),
-              _NULL if host is None else host, 0 if host is None else len(host),
-              _NULL if payload is None else payload, 0 if payload is None else len(payload),
-              _NULL if extra is None else extra, 0 if extra is None else len(extra),
-              out, _CAP, outlen)
-    if not rc:
-        tok = _unpack(out, outlen[0]).decode("ascii")
+        out = ffi.new("char[]", _CAP)
+    n = _one(ks, iat, clock, ttl, ver, ruid, uid, gid, context, len(context),
+             _NULL if cluster is None else cluster, 0 if cluster is None else len(cluster),
+             _NULL if host is None else host, 0 if host is None else len(host),
+             _NULL if payload is None else payload, 0 if payload is None else len(payload),
+             _NULL if extra is None else extra, 0 if extra is None else len(extra), out, _CAP)
+    if 0 < n <= _CAP:
+        tok = _unpack(out, n).decode("ascii")
         if len(_pool) < _POOL_MAX:
-            _pool.append(got)
+            _pool.append(out)
         return tok
     if len(_pool) < _POOL_MAX:
-        _pool.append(got)
-    if rc != _E_BUFFER:
-        raise Refused(f"sa_create_credential: status {rc}")
-    cap = outlen[0]
-    big = ffi.new("char[]", cap)
-    rc = _one(ks, iat, exp, ver, ruid, uid, gid, context, len(context),
-              _NULL if cluster is None else cluster, 0 if cluster is None else len(cluster),
-              _NULL if host is None else host, 0 if host is None else len(host),
-              _NULL if payload is None else payload, 0 if payload is None else len(payload),
-              _NULL if extra is None else extra, 0 if extra is None else len(extra),
-              big, cap, outlen)
-    if rc:
-        raise Refused(f"sa_create_credential: status {rc}")
-    return _unpack(big, outlen[0]).decode("ascii")
+        _pool.append(out)
+    if n < 0:
+        raise Refused(f"sa_create_credential: status {-n}")
+    while True:   # longer than _CAP: the length C asked for (+ a digit the clock may add)
+        cap = n + 8
+        big = ffi.new("char[]", cap)
+        n = _one(ks, iat, clock, ttl, ver, ruid, uid, gid, context, len(context),
+                 _NULL if cluster is None else cluster, 0 if cluster is None else len(cluster),
+                 _NULL if host is None else host, 0 if host is None else len(host),
+                 _NULL if payload is None else payload, 0 if payload is None else len(payload),
+                 _NULL if extra is None else extra, 0 if extra is None else len(extra), big, cap)
+        if n < 0:
+            raise Refused(f"sa_create_credential: status {-n}")
+        if n <= cap:
+            return _unpack(big, n).decode("ascii")
 
 
-#: One item of a batch: iat, exp, ver, ruid, uid, gid, context, cluster,
-#: host, payload, extra members (as :func:`credential` takes them).
-Item = Tuple[int, int, int, int, int, int, bytes, Optional[bytes], Optional[bytes],
+#: One item of a batch: iat, clock, ttl, ver, ruid, uid, gid, context,
+#: cluster, host, payload, extra members (as :func:`credential` takes them).
+Item = Tuple[int, bool, int, int, int, int, int, bytes, Optional[bytes], Optional[bytes],
              Optional[bytes], Optional[bytes]]
+
+_ITEM = struct.Struct("=17q")
+assert _ITEM.size == ffi.sizeof("sa_create_item")
 
 
 def many(ks: Any, items: Sequence[Item]) -> Tuple[List[str], Optional[int]]:
@@ -95,40 +93,42 @@ def many(ks: Any, items: Sequence[Item]) -> Tuple[List[str], Optional[int]]:
     n = len(items)
     if not n:
         return [], None
-    recs = ffi.new("sa_create_item[]", n)
+    pack = _ITEM.pack
+    recs = []
     parts = []
     at = 0
-    estimate = 0
-    for rec, (iat, exp, ver, ruid, uid, gid, ctx, cl, host, pl, ex) in zip(recs, items):
-        rec.iat, rec.exp, rec.ver, rec.ruid, rec.uid, rec.gid = iat, exp, ver, ruid, uid, gid
-        offs: List[int] = []
-        for s in (ctx, cl, host, pl, ex):
-            if s is None:
-                offs += (-1, 0)
+    for i, (iat, clock, ttl, ver, ruid, uid, gid, ctx, cl, host, pl, ex) in enumerate(items):
+        rec = [iat, clock, ttl, ver, ruid, uid, gid]
+        for part in (ctx, cl, host, pl, ex):
+            if part is None:
+                rec += (-1, 0)
             else:
-                offs += (at, len(s))
-                parts.append(s)
-                at += len(s)
-        (rec.context_off, rec.context_len, rec.cluster_off, rec.cluster_len, rec.host_off,
-         rec.host_len, rec.payload_off, rec.payload_len, rec.members_off, rec.members_len) = offs
-        estimate += 160 + 2 * (len(ctx) + len(cl or b"") + len(host or b"") + len(pl or b"")
-                               + len(ex or b""))
+                size = len(part)
+                rec += (at, size)
+                parts.append(part)
+                at += size
+        try:
+            recs.append(pack(*rec))
+        except struct.error:     # an integer outside int64: C would refuse it
+            return [], i
+    packed = b"".join(recs)
     strings = b"".join(parts)
     ends = ffi.new("size_t[]", n)
     info = ffi.new("size_t[2]")
-    cap = estimate
-    for _ in range(2):
-        out = _alloc("char[]", cap)
-        rc = _many(ks, recs, n, strings, len(strings), out, cap, ends, info, info + 1)
-        if rc != _E_BUFFER:
+    cap = 512 * n + 2 * at
+    while True:
+        out = ffi.new("char[]", cap)
+        rc = _many(ks, ffi.from_buffer("sa_create_item[]", packed), n, strings, len(strings),
+                   out, cap, ends, info, info + 1)
+        if rc != _E_BUFFER or info[0] <= 0:
             break
-        cap = info[0]
+        cap = info[0] + 8 * n     # the clock may add a digit
     if rc:
         return [], info[1]
-    buf = ffi.buffer(out, ends[n - 1])[:].decode("ascii")
+    text = ffi.buffer(out, ends[n - 1])[:].decode("ascii")
     tokens = []
     start = 0
     for end in ends:
-        tokens.append(buf[start:end])
+        tokens.append(text[start:end])
         start = end
     return tokens, None
