@@ -341,9 +341,13 @@ def ours(inp: Inputs, batch: int) -> List[Contender]:
                      "tokens.create_credential with the benchmark claims (sign + serialise)",
                      lambda p: create_credential(ring, uid=UID, gid=GID, host=HOST, cluster=CLUSTER,
                                                  payload=p, ttl=60), inp.payload))
-    items = [dict(uid=UID, gid=GID, host=HOST, cluster=CLUSTER, payload=inp.payload, ttl=60)] * batch
+    items: List[Dict[str, Any]] = [dict(uid=UID, gid=GID, host=HOST, cluster=CLUSTER,
+                                        payload=inp.payload, ttl=60)] * batch
     same = [dict(items[0], now=1_700_000_000)] * 2
-    assert create_many(ring, same) == [create_credential(ring, **same[0])] * 2, "create_many disagrees"
+    assert create_many(ring, same) == [create_credential(ring, uid=UID, gid=GID, host=HOST,
+                                                         cluster=CLUSTER, payload=inp.payload,
+                                                         ttl=60, now=1_700_000_000)] * 2, \
+        "create_many disagrees"
     out.append(Calls("slurmauth_fast create_many", "ours", "credential",
                      f"tokens.create_many, {batch} credentials (the create_credential claims) per "
                      "call, cost per credential", lambda its: create_many(ring, its), items, batch))
