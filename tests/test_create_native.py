@@ -8,7 +8,7 @@ import os
 import time
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from slurmauth_fast._bindings import create as native
 from slurmauth_fast._core import ffi, lib
@@ -81,7 +81,7 @@ def both(ring, **kw):
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(kw=st.fixed_dictionaries(claims), identity=identities, extra=extras,
        which=st.sampled_from(sorted(RINGS)))
 def test_same_bytes_as_python_writer(kw, identity, extra, which):
@@ -89,7 +89,7 @@ def test_same_bytes_as_python_writer(kw, identity, extra, which):
     assert ours == ref
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(kid=text.filter(bool), kw=st.fixed_dictionaries(claims))
 def test_same_bytes_any_jwks_kid(kid, kw):
     ring = jwks_ring(kid)
@@ -100,7 +100,7 @@ def test_same_bytes_any_jwks_kid(kid, kw):
 
 
 @needs_libjwt
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(kw=st.fixed_dictionaries(claims), identity=identities,
        which=st.sampled_from(sorted(RINGS)))
 def test_same_bytes_as_libjwt(kw, identity, which):
@@ -150,7 +150,7 @@ def test_same_errors_and_edge_cases(ring, over):
     assert ours == ref
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(items=st.lists(st.fixed_dictionaries(claims), max_size=12),
        which=st.sampled_from(sorted(RINGS)))
 def test_create_many_is_many_create_credential(items, which):
@@ -202,7 +202,7 @@ def c_claims(context=b"auth", cluster=None, host=b"h", payload=None, members=Non
     return rc, (ffi.unpack(out, n[0]) if rc == 0 else None)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(context=text.filter(bool), cluster=st.one_of(st.none(), text), host=text,
        payload=st.binary(max_size=40), extra=extras)
 def test_claims_writer_is_dumps_compact(context, cluster, host, payload, extra):

@@ -8,7 +8,7 @@ import hmac
 import os
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from slurmauth_fast._core import ffi, lib
 from slurmauth_fast.jws import HS256Key
@@ -55,14 +55,14 @@ messages = st.lists(lengths.flatmap(lambda n: st.binary(min_size=n, max_size=n))
 
 
 @pytest.mark.parametrize("impl", ALL)
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(msgs=messages)
 def test_sha256_every_lane_is_hashlib(impl, msgs):
     assert mb_sha256(impl, msgs) == [hashlib.sha256(m).digest() for m in msgs]
 
 
 @pytest.mark.parametrize("impl", ALL)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(msgs=messages, keys=st.lists(st.binary(min_size=1, max_size=200), min_size=1, max_size=5),
        data=st.data())
 def test_hmac_every_lane_is_hmac(impl, msgs, keys, data):

@@ -33,10 +33,16 @@ def members(items: Sequence[Member]) -> bytes:
     return b"".join(name + b"\0" + value + b"\0" for name, value in sorted(items))
 
 
-# Output buffers between calls: taking one is a list pop, atomic under the
+# Output buffers between calls, each with an ffi.buffer over it (slicing
+# that is the cheapest copy out): taking one is a list pop, atomic under the
 # GIL, so two threads (C runs without the GIL) never share one; when the
 # pool is empty a new one is made.
-_pool = [ffi.new("char[]", _CAP) for _ in range(4)]
+def _out() -> Tuple[Any, Any]:
+    out = ffi.new("char[]", _CAP)
+    return out, ffi.buffer(out)
+
+
+_pool = [_out() for _ in range(4)]
 _POOL_MAX = 16
 
 
@@ -47,21 +53,21 @@ def credential(ks: Any, iat: int, clock: bool, ttl: int, ver: int, ruid: int, ui
     state's ``sc_keyset *``; ``clock``: iat is the current time. Raises
     :class:`Refused` when C refuses an argument (a range, a NUL)."""
     try:
-        out = _pool.pop()
+        got = _pool.pop()
     except IndexError:
-        out = ffi.new("char[]", _CAP)
+        got = _out()
     n = _one(ks, iat, clock, ttl, ver, ruid, uid, gid, context, len(context),
              _NULL if cluster is None else cluster, 0 if cluster is None else len(cluster),
              _NULL if host is None else host, 0 if host is None else len(host),
              _NULL if payload is None else payload, 0 if payload is None else len(payload),
-             _NULL if extra is None else extra, 0 if extra is None else len(extra), out, _CAP)
+             _NULL if extra is None else extra, 0 if extra is None else len(extra), got[0], _CAP)
     if 0 < n <= _CAP:
-        tok = _unpack(out, n).decode("ascii")
+        tok = got[1][:n].decode("ascii")
         if len(_pool) < _POOL_MAX:
-            _pool.append(out)
+            _pool.append(got)
         return tok
     if len(_pool) < _POOL_MAX:
-        _pool.append(out)
+        _pool.append(got)
     if n < 0:
         raise Refused(f"sa_create_credential: status {-n}")
     while True:   # longer than _CAP: the length C asked for (+ a digit the clock may add)
