@@ -38,6 +38,67 @@ typedef void (*kernel_fn)(lanes *g);
  * `active` is clear keep their state. */
 typedef void (*blocks_fn)(lanes *g, const uint8_t *const *src, unsigned active);
 
+static const uint8_t ZERO_BLOCK[64];
+
+/* A group's messages as blocks: lane l has full[l] blocks in place, then
+ * its padding in pad[l] (nb[l] blocks in all); most is the longest. */
+typedef struct {
+    uint8_t pad[L16][128];
+    size_t full[L16], nb[L16], most;
+} plan;
+
+/* Plan the group and load the initial states: lane l starts from init[l]
+ * with `prefix` bytes already absorbed (0 for SHA-256, 64 for an HMAC inner
+ * hash). Lanes at or past m take no part (state 0, no blocks). */
+static void plan_group(plan *p, int lanes_n, lanes *g, const uint32_t *const *init,
+                       uint64_t prefix, const uint8_t *const *msgs, const size_t *lens, int m)
+{
+    int l, i;
+    p->most = 0;
+    for (l = 0; l < lanes_n; l++) {
+        size_t len = l < m ? lens[l] : 0, tail = len % 64, np;
+        uint64_t bits = (prefix + (uint64_t)len) * 8;
+        if (l >= m) {
+            p->full[l] = p->nb[l] = 0;
+            for (i = 0; i < 8; i++)
+                g->st[i][l] = 0;
+            continue;
+        }
+        p->full[l] = len / 64;
+        np = tail + 9 > 64 ? 2 : 1;
+        p->nb[l] = p->full[l] + np;
+        if (tail)
+            memcpy(p->pad[l], msgs[l] + 64 * p->full[l], tail);
+        memset(p->pad[l] + tail, 0, 64 * np - tail);
+        p->pad[l][tail] = 0x80;
+        for (i = 0; i < 8; i++)
+            p->pad[l][64 * np - 1 - i] = (uint8_t)(bits >> (8 * i));
+        if (p->nb[l] > p->most)
+            p->most = p->nb[l];
+        for (i = 0; i < 8; i++)
+            g->st[i][l] = init[l][i];
+    }
+}
+
+/* Block j of every lane (a zero block for a lane that has no block j) and
+ * the mask of the lanes that have one. */
+static unsigned plan_blocks(const plan *p, int lanes_n, const uint8_t *const *msgs, size_t j,
+                            const uint8_t **src)
+{
+    unsigned active = 0;
+    int l;
+    for (l = 0; l < lanes_n; l++) {
+        if (j < p->full[l])
+            src[l] = msgs[l] + 64 * j;
+        else if (j < p->nb[l])
+            src[l] = p->pad[l] + 64 * (j - p->full[l]);
+        else
+            src[l] = ZERO_BLOCK;
+        active |= (unsigned)(j < p->nb[l]) << l;
+    }
+    return active;
+}
+
 /* ---- the portable reference ------------------------------------------------ */
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
@@ -173,13 +234,13 @@ static void k_avx512(lanes *g)
         _mm512_storeu_si512((void *)&g->st[i][0], s[i]);
 }
 
-/* One compression of every lane l with its 64-byte block src[l]: the 16
- * blocks are loaded as rows, transposed to 16 word vectors (a 16 x 16
- * transpose of 32-bit elements) and byte-swapped to big-endian words. */
+/* The 16 lanes' blocks src[l] as 16 vectors of big-endian words (word t
+ * of lane l in element l of r[t]): loaded as rows, transposed (16 x 16,
+ * 32-bit elements) and byte-swapped. */
 __attribute__((target("avx512f")))
-static void b_avx512(lanes *g, const uint8_t *const *src, unsigned active)
+static inline void load_words512(__m512i r[16], const uint8_t *const *src)
 {
-    __m512i s[8], r[16], t[16], u[16];
+    __m512i t[16], u[16];
     const __m512i m = _mm512_set1_epi32((int)0xFF00FF00u);
     int i, j;
     for (i = 0; i < 16; i++)
@@ -207,11 +268,55 @@ static void b_avx512(lanes *g, const uint8_t *const *src, unsigned active)
     for (i = 0; i < 16; i++)   /* big-endian words: bytes 3 and 1 from ror 8, 2 and 0 from ror 24 */
         r[i] = _mm512_ternarylogic_epi32(m, _mm512_ror_epi32(r[i], 8), _mm512_ror_epi32(r[i], 24),
                                          0xCA);
+}
+
+/* One compression of every lane l with its 64-byte block src[l]. */
+__attribute__((target("avx512f")))
+static void b_avx512(lanes *g, const uint8_t *const *src, unsigned active)
+{
+    __m512i s[8], r[16];
+    int i;
+    load_words512(r, src);
     for (i = 0; i < 8; i++)
         s[i] = _mm512_loadu_si512((const void *)&g->st[i][0]);
     rounds512(s, r, (__mmask16)active);
     for (i = 0; i < 8; i++)
         _mm512_storeu_si512((void *)&g->st[i][0], s[i]);
+}
+
+/* A whole HMAC group in registers: the inner hashes block after block
+ * (the states stay in registers), then the outer block built from them
+ * (inner digest, 0x80, the length 768 bits) without a trip through memory.
+ * g->st holds the inner states on entry (plan_group) and the tags on exit. */
+__attribute__((target("avx512f")))
+static void hmac_avx512(lanes *g, const plan *p, const sa_hmac_key *const *keys, int m,
+                        const uint8_t *const *msgs)
+{
+    __m512i s[8], o[8], r[16];
+    const uint8_t *src[L16];
+    size_t j;
+    int i, l;
+    for (i = 0; i < 8; i++)
+        s[i] = _mm512_loadu_si512((const void *)&g->st[i][0]);
+    for (j = 0; j < p->most; j++) {
+        unsigned active = plan_blocks(p, L16, msgs, j, src);
+        load_words512(r, src);
+        rounds512(s, r, (__mmask16)active);
+    }
+    for (l = 0; l < L16; l++)
+        for (i = 0; i < 8; i++)
+            g->st[i][l] = l < m ? keys[l]->outer[i] : 0;
+    for (i = 0; i < 8; i++) {
+        o[i] = _mm512_loadu_si512((const void *)&g->st[i][0]);
+        r[i] = s[i];
+    }
+    r[8] = _mm512_set1_epi32((int)0x80000000u);
+    for (i = 9; i < 15; i++)
+        r[i] = _mm512_setzero_si512();
+    r[15] = _mm512_set1_epi32((64 + 32) * 8);
+    rounds512(o, r, 0xFFFF);
+    for (i = 0; i < 8; i++)
+        _mm512_storeu_si512((void *)&g->st[i][0], o[i]);
 }
 
 static int cpu_xcr0(unsigned int want)
@@ -338,7 +443,6 @@ static blocks_fn blocks_of(int impl)
     return b_portable;
 }
 
-static const uint8_t ZERO_BLOCK[64];
 
 /* Hash up to `lanes` messages at once: lane l starts from init[l] with
  * `prefix` bytes already absorbed (0 for SHA-256, 64 for an HMAC inner hash)
@@ -347,53 +451,22 @@ static const uint8_t ZERO_BLOCK[64];
  * their state is not looked at). Block j of a lane shorter than the longest
  * is a zero block whose result is thrown away: the lanes' states advance
  * only through their own blocks. */
+/* Hash up to `lanes_n` messages at once (see plan_group); lane l's state
+ * ends in g->st[.][l]. A lane shorter than the longest sits out the blocks
+ * it does not have (its state is kept). The padding holds message bytes
+ * only (public): no wipe; the HMAC callers wipe the states. */
 static void hash_group(blocks_fn blocks, int lanes_n, lanes *g, const uint32_t *const *init,
                        uint64_t prefix, const uint8_t *const *msgs, const size_t *lens, int m)
 {
-    uint8_t pad[L16][128];
+    plan p;
     const uint8_t *src[L16];
-    size_t full[L16], nb[L16], most = 0, j;
-    int l, i;
+    size_t j;
 
-    for (l = 0; l < lanes_n; l++) {
-        size_t len = l < m ? lens[l] : 0, tail = len % 64, np;
-        uint64_t bits = (prefix + (uint64_t)len) * 8;
-        if (l >= m) {
-            full[l] = nb[l] = 0;
-            for (i = 0; i < 8; i++)
-                g->st[i][l] = 0;
-            continue;
-        }
-        full[l] = len / 64;
-        np = tail + 9 > 64 ? 2 : 1;
-        nb[l] = full[l] + np;
-        memset(pad[l] + 64 * (np - 1), 0, 64);
-        if (tail)
-            memcpy(pad[l], msgs[l] + 64 * full[l], tail);
-        memset(pad[l] + tail, 0, 64 * np - tail);
-        pad[l][tail] = 0x80;
-        for (i = 0; i < 8; i++)
-            pad[l][64 * np - 1 - i] = (uint8_t)(bits >> (8 * i));
-        if (nb[l] > most)
-            most = nb[l];
-        for (i = 0; i < 8; i++)
-            g->st[i][l] = init[l][i];
-    }
-    for (j = 0; j < most; j++) {
-        unsigned active = 0;
-        for (l = 0; l < lanes_n; l++) {
-            if (j < full[l])
-                src[l] = msgs[l] + 64 * j;
-            else if (j < nb[l])
-                src[l] = pad[l] + 64 * (j - full[l]);
-            else
-                src[l] = ZERO_BLOCK;
-            active |= (unsigned)(j < nb[l]) << l;
-        }
+    plan_group(&p, lanes_n, g, init, prefix, msgs, lens, m);
+    for (j = 0; j < p.most; j++) {
+        unsigned active = plan_blocks(&p, lanes_n, msgs, j, src);
         blocks(g, src, active);
     }
-    /* pad holds message bytes only (public): no wipe; the states in g are
-     * wiped by the HMAC caller */
 }
 
 static void put_digests(const lanes *g, int m, uint8_t *out)
@@ -459,6 +532,15 @@ static void hmac_group(kernel_fn kern, blocks_fn blocks, int lanes_n, lanes *g,
     int l, i;
     for (l = 0; l < lanes_n; l++)
         init[l] = l < m ? keys[l]->inner : sa_sha256_iv;
+#if SA_HAVE_MB_CODE
+    if (blocks == b_avx512) {
+        plan p;
+        plan_group(&p, lanes_n, g, init, 64, msgs, lens, m);
+        hmac_avx512(g, &p, keys, m, msgs);
+        put_digests(g, m, out);
+        return;
+    }
+#endif
     hash_group(blocks, lanes_n, g, init, 64, msgs, lens, m);
     for (l = 0; l < lanes_n; l++) {
         for (i = 0; i < 8; i++) {
