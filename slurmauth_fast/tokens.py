@@ -222,7 +222,7 @@ def create_many(keyring: Keyring, items: Iterable[Mapping[str, Any]]) -> List[st
     :func:`create_credential`'s keyword arguments, and gets the very token
     ``create_credential(keyring, **item)`` would return (the same errors
     too). All are signed with one snapshot of the keyring's default key."""
-    kws = [dict(kw) for kw in items]
+    kws = items if type(items) is list else list(items)
     prepared = [_claims_item(**kw) for kw in kws]   # each one checked as create_credential checks it
     tokens, failed = _create.many(keyring._state.ks, prepared)
     if failed is not None:

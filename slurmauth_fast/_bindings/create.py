@@ -102,19 +102,40 @@ def many(ks: Any, items: Sequence[Item]) -> Tuple[List[str], Optional[int]]:
     pack = _ITEM.pack
     recs = []
     parts = []
+    add = parts.append
     at = 0
     for i, (iat, clock, ttl, ver, ruid, uid, gid, ctx, cl, host, pl, ex) in enumerate(items):
-        rec = [iat, clock, ttl, ver, ruid, uid, gid]
-        for part in (ctx, cl, host, pl, ex):
-            if part is None:
-                rec += (-1, 0)
-            else:
-                size = len(part)
-                rec += (at, size)
-                parts.append(part)
-                at += size
+        o0 = at
+        l0 = len(ctx)
+        add(ctx)
+        at += l0
+        if cl is None:
+            o1, l1 = -1, 0
+        else:
+            o1, l1 = at, len(cl)
+            add(cl)
+            at += l1
+        if host is None:
+            o2, l2 = -1, 0
+        else:
+            o2, l2 = at, len(host)
+            add(host)
+            at += l2
+        if pl is None:
+            o3, l3 = -1, 0
+        else:
+            o3, l3 = at, len(pl)
+            add(pl)
+            at += l3
+        if ex is None:
+            o4, l4 = -1, 0
+        else:
+            o4, l4 = at, len(ex)
+            add(ex)
+            at += l4
         try:
-            recs.append(pack(*rec))
+            recs.append(pack(iat, clock, ttl, ver, ruid, uid, gid, o0, l0, o1, l1, o2, l2, o3, l3,
+                             o4, l4))
         except struct.error:     # an integer outside int64: C would refuse it
             return [], i
     packed = b"".join(recs)
