@@ -165,6 +165,13 @@ def test_create_many_mixed_and_errors(ring):
              dict(uid=3, gid=3, host="x", now=NOW, payload=os.urandom(5000))]
     assert create_many(ring, items) == [create_credential(ring, **kw) for kw in items]
     assert create_many(ring, []) == []
+    # longer than the first output estimate (every byte escaped to six): C asks for more room
+    long = [dict(uid=i, gid=i, host="\x01" * 1500, now=NOW) for i in range(5)]
+    assert create_many(ring, long) == [create_credential(ring, **kw) for kw in long]
+    # odd and even counts: tags are computed two at a time
+    for n in (1, 2, 3, 4, 7):
+        few = [dict(uid=i, gid=i, host=f"n{i}", now=NOW + i) for i in range(n)]
+        assert create_many(ring, iter(few)) == [create_credential(ring, **kw) for kw in few]
     bad = items + [dict(uid=4, gid=4, host="\x00", now=NOW)]
     with pytest.raises(type(_error(ring, bad[-1]))) as got:
         create_many(ring, bad)
