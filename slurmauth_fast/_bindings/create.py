@@ -100,8 +100,8 @@ def many(ks: Any, items: Sequence[Item]) -> Tuple[List[str], Optional[int]]:
     if not n:
         return [], None
     pack = _ITEM.pack
-    recs = []
-    parts = []
+    recs: List[bytes] = []
+    parts: List[bytes] = []
     add = parts.append
     at = 0
     for i, (iat, clock, ttl, ver, ruid, uid, gid, ctx, cl, host, pl, ex) in enumerate(items):
