@@ -724,12 +724,14 @@ def evaluate(report: Report) -> List[Target]:
     specs = [
         ("verify vs PyJWT", ">= 20x", ratio(pyjwt, ours), lambda x: x >= 20),
         ("verify vs libjwt jwt_decode", ">= 4x", ratio(libjwt, ours), lambda x: x >= 4),
-        ("verify_many per token vs OpenSSL HMAC floor", "<= 1.0x the floor's time",
-         ratio(batch, floor), lambda x: x <= 1.0),
+        ("verify_many per token vs OpenSSL HMAC floor", "<= 1.5x the floor's time",
+         ratio(batch, floor), lambda x: x <= 1.5),
         ("verify_rpc (whole frame) vs PyJWT (token only)", ">= 10x", ratio(pyjwt, frame),
          lambda x: x >= 10),
         ("create_credential vs libjwt create", ">= 5x", ratio(libjwt_create, create),
          lambda x: x >= 5),
+        ("verify_many per token vs OpenSSL HMAC floor (multi-buffer)", "<= 1.0x the floor's time",
+         ratio(batch, floor), lambda x: x <= 1.0),
     ]
     return [Target(n, w, g, None if g is None else bool(ok(g))) for n, w, g, ok in specs]
 

@@ -46,7 +46,8 @@ def test_json_shape(doc):
     assert [t["name"] for t in doc["targets"]] == [
         "verify vs PyJWT", "verify vs libjwt jwt_decode",
         "verify_many per token vs OpenSSL HMAC floor",
-        "verify_rpc (whole frame) vs PyJWT (token only)", "create_credential vs libjwt create"]
+        "verify_rpc (whole frame) vs PyJWT (token only)", "create_credential vs libjwt create",
+        "verify_many per token vs OpenSSL HMAC floor (multi-buffer)"]
 
 
 def test_every_contender_ran_or_says_why(doc):
