@@ -200,21 +200,38 @@ static char *put_str(char *o, const uint8_t *s, size_t n)
     return o;
 }
 
-/* A JSON integer as jansson writes a json_int_t ("%" PRId64). */
+static const char DIGITS2[201] =
+    "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
+    "5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+/* A JSON integer as jansson writes a json_int_t ("%" PRId64): the digits
+ * counted first, then written from the last, two at a time. */
 static char *put_int(char *o, int64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, t = u;
+    size_t nd = 1;
+    char *p;
     if (v < 0)
         *o++ = '-';
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    while (n)
-        *o++ = tmp[--n];
-    return o;
+    while (t >= 10) {
+        t /= 10;
+        nd++;
+    }
+    p = o + nd;
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        p -= 2;
+        p[0] = DIGITS2[2 * r];
+        p[1] = DIGITS2[2 * r + 1];
+    }
+    if (u >= 10) {
+        p[-2] = DIGITS2[2 * u];
+        p[-1] = DIGITS2[2 * u + 1];
+    } else {
+        p[-1] = (char)('0' + u);
+    }
+    return o + nd;
 }
 
 /* The claims a credential writes from arguments, in byte order of the names. */
@@ -222,10 +239,11 @@ enum { F_CLUSTER, F_CONTEXT, F_EXP, F_GID, F_HOST, F_IAT, F_PAYLOAD, F_RUID, F_U
 static const char *const FNAME[F_N] = {"cluster", "context", "exp", "gid", "host",
                                        "iat", "payload", "ruid", "uid", "ver"};
 static const uint8_t FLEN[F_N] = {7, 7, 3, 3, 4, 3, 7, 4, 3, 3};
-/* '"' NAME '"' ':' of each, and its length (FLEN + 3) */
-static const char *const FKEY[F_N] = {"\"cluster\":", "\"context\":", "\"exp\":", "\"gid\":",
-                                      "\"host\":", "\"iat\":", "\"payload\":", "\"ruid\":",
-                                      "\"uid\":", "\"ver\":"};
+/* '"' NAME '"' ':' of each (FLEN + 3 bytes), in 16 bytes: copied whole, the
+ * bytes past the key are overwritten by what follows (claims_max leaves room) */
+static const char FKEY[F_N][16] = {"\"cluster\":", "\"context\":", "\"exp\":", "\"gid\":",
+                                   "\"host\":", "\"iat\":", "\"payload\":", "\"ruid\":",
+                                   "\"uid\":", "\"ver\":"};
 
 /* strcmp order of two names without NUL (what jansson's JSON_SORT_KEYS uses). */
 static int name_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
@@ -238,7 +256,7 @@ static int name_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 
 static char *put_fixed(char *o, const claims_in *c, int f)
 {
-    memcpy(o, FKEY[f], (size_t)FLEN[f] + 3);
+    memcpy(o, FKEY[f], 16);
     o += FLEN[f] + 3;
     switch (f) {
     case F_CLUSTER: return put_str(o, c->cluster, c->cluster_len);
