@@ -57,7 +57,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from slurmauth_fast import rpc
 from slurmauth_fast.bodyhash import body_hash_payload
-from slurmauth_fast.credential import Credential, create_credential
+from slurmauth_fast.credential import PROTOCOL_VERSION, Credential, create_credential, create_many
 from slurmauth_fast.errors import SignatureError
 from slurmauth_fast.keys import Keyring
 from slurmauth_fast.verifier import Verifier
@@ -75,6 +75,7 @@ BASELINE = "PyJWT jwt.decode"
 FLOOR = "OpenSSL HMAC-SHA256 (reused ctx)"
 C_BATCH = "slurmauth_fast sc_verify_many (C only)"
 FORGED_FRAME = "slurmauth_fast verify_rpc (forged frame)"
+LIBJWT_CREATE = "libjwt create (jwt_encode_str)"
 #: Senders in the round-robin row: more than sender_cache.CACHE_MAX; their tokens
 #: share host, cluster and payload lengths (one layout, one cache).
 MANY_SENDERS = 10000
@@ -348,6 +349,16 @@ def ours(inp: Inputs, batch: int) -> List[Contender]:
                      "credential.create_credential with the benchmark claims (sign + serialise)",
                      lambda p: create_credential(ring, uid=UID, gid=GID, host=HOST, cluster=CLUSTER,
                                                  payload=p, ttl=60), inp.payload))
+    items: List[Dict[str, Any]] = [dict(uid=UID, gid=GID, host=HOST, cluster=CLUSTER,
+                                        payload=inp.payload, ttl=60)] * batch
+    same = [dict(items[0], now=1_700_000_000)] * 2
+    assert create_many(ring, same) == [create_credential(ring, uid=UID, gid=GID, host=HOST,
+                                                         cluster=CLUSTER, payload=inp.payload,
+                                                         ttl=60, now=1_700_000_000)] * 2, \
+        "create_many disagrees"
+    out.append(Calls("slurmauth_fast create_many", "ours", "credential",
+                     f"tokens.create_many, {batch} credentials (the create_credential claims) per "
+                     "call, cost per credential", lambda its: create_many(ring, its), items, batch))
     return out
 
 
@@ -458,6 +469,23 @@ def native_peers(inp: Inputs, workdir: str) -> Tuple[List[Contender], Dict[str, 
                        "C: jwt_decode(&jwt, token, key) + jwt_get_alg + jwt_free"),
             "decode_claims": ("libjwt jwt_decode + claims", "peer", "token",
                               "C: as above + the jwt_get_grant[_int] calls of Slurm's decode_jwt()"),
+        }))
+    try:
+        exe = _compile("libjwt_create.c", workdir, ["-ljwt"])
+    except RuntimeError as e:
+        skipped[LIBJWT_CREATE] = f"{e} (needs the Debian package libjwt-dev)"
+    else:
+        # the helper checks that libjwt writes exactly our token for these claims
+        iat = int(time.time())
+        ours = create_credential(inp.keyring, uid=UID, gid=GID, host=HOST, cluster=CLUSTER,
+                                 payload=inp.payload, ttl=60, now=iat)
+        tok = _write(workdir, "created", ours.encode("ascii"))
+        pl = _write(workdir, "payload", inp.payload)
+        out.append(Native(exe, [key_file, tok, pl, str(UID), str(GID), HOST, CLUSTER, str(iat),
+                                "60", str(PROTOCOL_VERSION)], {
+            "create": (LIBJWT_CREATE, "peer", "credential",
+                       "C: Slurm's create_internal() calls: jwt_new + jwt_add_grant[_int] x10 "
+                       "(payload via jwt_Base64encode) + jwt_set_alg + jwt_encode_str + jwt_free"),
         }))
     return out, skipped
 
@@ -713,6 +741,7 @@ def evaluate(report: Report) -> List[Target]:
     ours, batch, frame = (ns("slurmauth_fast verify"), ns("slurmauth_fast verify_many"),
                           ns("slurmauth_fast verify_rpc"))
     pyjwt, libjwt, floor = ns(BASELINE), ns("libjwt jwt_decode"), ns(FLOOR)
+    create, libjwt_create = ns("slurmauth_fast create_credential"), ns(LIBJWT_CREATE)
 
     def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
         return a / b if a and b else None
@@ -724,6 +753,10 @@ def evaluate(report: Report) -> List[Target]:
          ratio(batch, floor), lambda x: x <= 1.5),
         ("verify_rpc (whole frame) vs PyJWT (token only)", ">= 10x", ratio(pyjwt, frame),
          lambda x: x >= 10),
+        ("create_credential vs libjwt create", ">= 5x", ratio(libjwt_create, create),
+         lambda x: x >= 5),
+        ("verify_many per token vs OpenSSL HMAC floor (multi-buffer)", "<= 1.0x the floor's time",
+         ratio(batch, floor), lambda x: x <= 1.0),
     ]
     return [Target(n, w, g, None if g is None else bool(ok(g))) for n, w, g, ok in specs]
 

@@ -4,6 +4,7 @@
 
 #include "base64.h"
 #include "sa_status.h"
+#include "sha256_mb.h"
 
 int sa_jws_split(const char *tok, size_t len, size_t max_len, sa_jws_parts *p)
 {
@@ -113,6 +114,44 @@ void sa_jws_hs256_check2(const sa_hmac_key *ka, const char *toka, const sa_jws_p
                       kb, (const uint8_t *)tokb, pb->sig_off - 1, wb);
     rc[0] = tag_result(wa, ga);
     rc[1] = tag_result(wb, gb);
+}
+
+void sa_jws_hs256_checkn(int impl, const sa_hmac_key *const *keys, const char *const *toks,
+                         const sa_jws_parts *const *parts, size_t n, int *rc)
+{
+    const sa_hmac_key *k[SA_MB_MAX_LANES];
+    const uint8_t *m[SA_MB_MAX_LANES];
+    size_t len[SA_MB_MAX_LANES], idx[SA_MB_MAX_LANES], i, c = 0;
+    uint8_t got[SA_MB_MAX_LANES][32], want[SA_MB_MAX_LANES * 32];
+
+    if (n > SA_MB_MAX_LANES) {
+        for (i = 0; i < n; i += SA_MB_MAX_LANES)
+            sa_jws_hs256_checkn(impl, keys + i, toks + i, parts + i,
+                                n - i < SA_MB_MAX_LANES ? n - i : SA_MB_MAX_LANES, rc + i);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (!keys[i] || !keys[i]->ready || !toks[i] || !parts[i]) {
+            rc[i] = SA_E_ARG;
+            continue;
+        }
+        rc[i] = sig_decode(toks[i], parts[i], got[c]);
+        if (rc[i] != SA_OK)      /* a malformed tag: no MAC, as in sa_jws_hs256_check */
+            continue;
+        k[c] = keys[i];
+        m[c] = (const uint8_t *)toks[i];
+        len[c] = parts[i]->sig_off - 1;
+        idx[c++] = i;
+    }
+    if (!c)
+        return;
+    if (sa_hmac_sha256_mb(impl, k, m, len, c, want) != SA_OK) {
+        for (i = 0; i < c; i++)
+            rc[idx[i]] = sa_jws_hs256_check(k[i], toks[idx[i]], parts[idx[i]]);
+        return;
+    }
+    for (i = 0; i < c; i++)
+        rc[idx[i]] = tag_result(want + 32 * i, got[i]);
 }
 
 int sa_jws_decode_segment(const char *tok, const sa_jws_parts *p, int which,

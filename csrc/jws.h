@@ -51,6 +51,12 @@ int sa_jws_hs256_sign(const sa_hmac_key *k, const uint8_t *hdr, size_t hdr_len,
                       char *out, size_t cap, size_t *outlen);
 /* cffi:end */
 
+/* sa_jws_hs256_check for n split tokens with the multi-buffer HMAC
+ * (sha256_mb.h, implementation impl): rc[i] is what sa_jws_hs256_check
+ * would return for token i. */
+void sa_jws_hs256_checkn(int impl, const sa_hmac_key *const *keys, const char *const *toks,
+                         const sa_jws_parts *const *parts, size_t n, int *rc);
+
 /* sa_jws_hs256_check in two halves, for a caller with work to interleave:
  * begin decodes the token's tag into got (its errors are check's) and starts
  * the HMAC (step it with sa_hmac_step); end finishes it and compares. */

@@ -6,6 +6,7 @@
 #include "base64.h"
 #include "jws.h"
 #include "sa_status.h"
+#include "sha256_mb.h"
 
 #if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
 #define SC_HAVE_SSE2_CODE 1
@@ -1197,6 +1198,93 @@ typedef struct {
     size_t t;
 } held;
 
+/* The tokens held for one multi-buffer MAC, each with its own region. */
+typedef struct {
+    held slot[SA_MB_MAX_LANES];
+    uint8_t *region[SA_MB_MAX_LANES];
+    int cnt;
+    size_t used;              /* bytes of work taken by their regions */
+} mb_group;
+
+/* MAC the held tokens together (sa_jws_hs256_checkn), then each one's
+ * remaining steps, as the 2-way path does for its pairs. */
+static void mb_flush(batch_out *b, const sc_policy *pol, int64_t now, int impl, mb_group *g)
+{
+    const sa_hmac_key *keys[SA_MB_MAX_LANES];
+    const char *toks[SA_MB_MAX_LANES];
+    const sa_jws_parts *parts[SA_MB_MAX_LANES];
+    int rc[SA_MB_MAX_LANES], q;
+
+    for (q = 0; q < g->cnt; q++) {
+        keys[q] = g->slot[q].v.key->key;
+        toks[q] = g->slot[q].tok;
+        parts[q] = &g->slot[q].v.parts;
+    }
+    sa_jws_hs256_checkn(impl, keys, toks, parts, (size_t)g->cnt, rc);
+    for (q = 0; q < g->cnt; q++) {
+        const held *h = &g->slot[q];
+        put_token(b, h->t, g->region[q], rc[q] != SA_OK ? rc[q] :
+                  claims_after_mac(pol, h->tok, now, g->region[q], &h->v));
+    }
+    g->cnt = 0;
+    g->used = 0;
+}
+
+/* sc_verify_many's loop with the multi-buffer HMAC: up to `lanes` tokens are
+ * held (each past its header and key, in a region of its own carved from
+ * work) and MACed in one go; the group is flushed early when the next
+ * token's region would not fit. Same statuses and records as the 2-way loop. */
+static int many_mb(const sc_keyset *ks, const sc_policy *pol, const char *packed,
+                   size_t packed_len, const size_t *lens, size_t n, int64_t now,
+                   uint8_t *work, size_t work_cap, batch_out *b, int impl)
+{
+    mb_group g;
+    size_t i, at = 0;
+    int lanes = sa_mb_lanes(impl), rc;
+
+    if (lanes > SA_MB_MAX_LANES)
+        lanes = SA_MB_MAX_LANES;
+    g.cnt = 0;
+    g.used = 0;
+    for (i = 0; i < n; i++) {
+        const char *tok;
+        size_t len, need;
+        uint8_t *region;
+
+        if (!lens && at > packed_len)
+            return SC_E_BATCH_SPLIT;
+        tok = packed_len ? packed + at : packed;
+        if (lens) {
+            len = lens[i];
+            at += len;
+        } else {
+            const char *sep = at < packed_len ? memchr(tok, SC_BATCH_SEP, packed_len - at) : NULL;
+            len = sep ? (size_t)(sep - tok) : packed_len - at;
+            at += len + 1;
+        }
+        need = sc_scratch_need(len < pol->max_len ? len : pol->max_len);
+        if (g.cnt && g.used + need > work_cap)
+            mb_flush(b, pol, now, impl, &g);
+        region = work + g.used;
+        rc = verify_head(ks, pol, tok, len, now, region, work_cap - g.used, &g.slot[g.cnt].v);
+        if (rc != SA_OK) {
+            put_token(b, i, region, rc);
+            continue;
+        }
+        g.slot[g.cnt].tok = tok;
+        g.slot[g.cnt].t = i;
+        g.region[g.cnt++] = region;
+        g.used += need;
+        if (g.cnt == lanes)
+            mb_flush(b, pol, now, impl, &g);
+    }
+    if (!lens && n && at != packed_len + 1)
+        return SC_E_BATCH_SPLIT;
+    if (g.cnt)
+        mb_flush(b, pol, now, impl, &g);
+    return SA_OK;
+}
+
 int sc_verify_many(const sc_keyset *ks, const sc_policy *pol, const char *packed,
                    size_t packed_len, const size_t *lens, size_t n, int64_t now,
                    uint8_t *work, size_t work_cap, uint8_t *out, size_t out_cap)
@@ -1229,6 +1317,11 @@ int sc_verify_many(const sc_keyset *ks, const sc_policy *pol, const char *packed
     b.uid = (uint32_t *)(void *)(out + 12 * n);
     b.gid = (uint32_t *)(void *)(out + 16 * n);
     b.rec = COLS_SPACE(n);
+    if (n > 2) {
+        int impl = sa_mb_active();
+        if (impl != SA_MB_NONE)
+            return many_mb(ks, pol, packed, packed_len, lens, n, now, work, work_cap, &b, impl);
+    }
     half = (work_cap / 2) & ~(size_t)15;
 
     for (i = 0, at = 0; i < n; i++) {

@@ -143,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (f.has_auth && f.auth_plugin == SA_AUTH_SLURM) {
                     sa_rpc_frame g;
                     int fused = sa_verify_frame_slurm(whole, 4 + (size_t)total, &o, &g, &ks, &pol,
-                                                      NOW, 0, scratch, scratch_cap);
+                                                      NOW, 0, scratch, scratch_cap, NULL);
                     FUZZ_ASSERT(core_status(whole, &first, &o) == fused);
                 }
             } else if (full == SA_OK) {

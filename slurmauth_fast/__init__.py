@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from . import errors
 from ._version import __version__
-from .credential import Credential, create_credential
+from .credential import Credential, create_credential, create_many
 from .exceptions import (
     AlgorithmError, AudienceError, BadArgumentError, BadArgumentTypeError, BodyHashError,
     ClaimsError, ContextError, CredentialError, ExpiredError, FrameError, HeaderError, KeyFileError,
@@ -38,6 +38,6 @@ __all__ = [
     "MissingCredentialError", "MungeError", "PackError", "RpcFrame", "SackError", "SignatureError",
     "SigningError", "SlurmAuthError", "TokenFormatError", "UnpackError",
     "UnsupportedAuthPluginError", "VerifiedBatch", "VerifiedJWS", "VerifiedRpc", "Verifier",
-    "__version__", "create_credential", "decode_unverified", "errors", "get_unverified_header",
+    "__version__", "create_credential", "create_many", "decode_unverified", "errors", "get_unverified_header",
     "pack_frame", "parse_frame", "verify_rpc",
 ]

@@ -10,13 +10,13 @@ for the same inputs. Verification is :mod:`slurmauth_fast.verifier`.
 """
 from __future__ import annotations
 
-import base64
 import functools
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from ._bindings import create as _create
 from ._bindings.slurmcred import CONTEXTS
 from .exceptions import BadArgumentError, BadArgumentTypeError, SigningError
 from .identity import Identity, identity_from_user
@@ -127,10 +127,91 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     ``identity`` it is built from the local user database for ``uid``/``gid``
     as Slurm does. ``extra`` adds other grants (e.g. "sbcast" or "net"
     objects). The header carries the default key's kid when the keys came
-    from slurm.jwks."""
-    _uint32(uid, "uid")
-    _uint32(gid, "gid")
-    _uint32(ruid, "ruid")
+    from slurm.jwks. One C call writes the claims, encodes and signs them
+    (``csrc/create.c``)."""
+    if host is None:
+        host = short_hostname()
+    # The common case, checked in one expression: string host, context and
+    # cluster, int arguments, no "id" or extra grants; C checks the ranges
+    # and reads the clock. Anything else (or an argument C refuses) takes
+    # _claims_item, which makes every check in order and raises the first
+    # error. (_claims_item starts with the same expression.)
+    if (type(uid) is int and type(gid) is int and type(ruid) is int and type(ttl) is int
+            and type(version) is int and type(context) is str and type(host) is str
+            and identity is None and not extra and not use_client_ids
+            and (cluster is None or type(cluster) is str)
+            and (payload is None or type(payload) is bytes)
+            and (now is None or type(now) is int) and context):
+        snap = keyring.snapshot()   # held through the call: its C key set is used
+        try:
+            return _create_one(snap.keyset, 0 if now is None else now, now is None, ttl,
+                               version, ruid, uid, gid, context.encode(),
+                               None if cluster is None else cluster.encode(), host.encode(),
+                               payload or None, None)
+        except (UnicodeEncodeError, OverflowError, _create.Refused):
+            pass
+    item = _claims_item(uid, gid, host, context, ruid, payload, ttl, cluster, version, identity,
+                        now, extra, use_client_ids, False)
+    snap = keyring.snapshot()
+    try:
+        return _create_one(snap.keyset, *item)
+    except _create.Refused as e:   # a NUL in a string: the exact error from the checks
+        _check_strings(context, cluster, host, identity, extra)
+        raise SigningError(f"cannot sign credential: {e}") from None
+
+
+_create_one = _create.credential
+
+
+def create_many(keyring: Keyring, items: Iterable[Mapping[str, Any]]) -> List[str]:
+    """Many credentials in one C call (kiosks, load tools): each item holds
+    :func:`create_credential`'s keyword arguments, and gets the very token
+    ``create_credential(keyring, **item)`` would return (the same errors
+    too). All are signed with one snapshot of the keyring's default key."""
+    kws = items if type(items) is list else list(items)
+    prepared = [_claims_item(**kw) for kw in kws]   # each one checked as create_credential checks it
+    snap = keyring.snapshot()   # one key for the whole batch, held through the call
+    tokens, failed = _create.many(snap.keyset, prepared)
+    if failed is not None:
+        _claims_item(**kws[failed], fast=False)       # raises that item's error
+        create_credential(keyring, **kws[failed])
+        raise SigningError(f"cannot sign credential #{failed}")
+    return tokens
+
+
+_I64_MIN, _I64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def _claims_item(uid: int, gid: int, host: Optional[str] = None, context: str = "auth",
+                 ruid: int = SLURM_AUTH_UID_ANY, payload: Optional[bytes] = None,
+                 ttl: int = DEFAULT_TTL, cluster: Optional[str] = None,
+                 version: int = PROTOCOL_VERSION, identity: Optional[Identity] = None,
+                 now: Optional[int] = None, extra: Optional[Mapping[str, Any]] = None,
+                 use_client_ids: bool = False, fast: bool = True) -> _create.Item:
+    """create_credential's checks (in its order, with its messages) and its
+    arguments as the C creator takes them. ``fast``: first try
+    create_credential's one-expression check (C checks the ranges then; an
+    item it refuses is checked again with ``fast`` False)."""
+    if host is None:
+        host = short_hostname()
+    if (fast and type(uid) is int and type(gid) is int and type(ruid) is int and type(ttl) is int
+            and type(version) is int and type(context) is str and type(host) is str
+            and identity is None and not extra and not use_client_ids
+            and (cluster is None or type(cluster) is str)
+            and (payload is None or type(payload) is bytes)
+            and (now is None or type(now) is int) and context):
+        try:
+            return (0 if now is None else now, now is None, ttl, version, ruid, uid, gid,
+                    context.encode(), None if cluster is None else cluster.encode(),
+                    host.encode(), payload or None, None)
+        except UnicodeEncodeError:
+            pass
+    if type(uid) is not int or not 0 <= uid <= UINT32_MAX:
+        _uint32(uid, "uid")
+    if type(gid) is not int or not 0 <= gid <= UINT32_MAX:
+        _uint32(gid, "gid")
+    if type(ruid) is not int or not 0 <= ruid <= UINT32_MAX:
+        _uint32(ruid, "ruid")
     if type(ttl) is not int or ttl <= 0:
         raise BadArgumentError("ttl must be a positive integer (seconds)")
     if type(version) is not int or not 0 <= version <= 0xFFFF:
@@ -140,41 +221,65 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     iat = int(time.time()) if now is None else now
     if type(iat) is not int:
         raise BadArgumentError("now must be an integer unix time")
-    claims: Dict[str, Any] = {"iat": iat, "exp": iat + ttl, "ver": version, "ruid": ruid,
-                              "context": context}
-    if cluster is not None:
-        claims["cluster"] = cluster
     if extra:
         for name in extra:
-            if name in _CLAIM_NAMES:
+            if name in _CLAIM_NAMES[:10]:
                 raise BadArgumentError(f"extra grant {name!r} collides with a credential claim")
-        claims.update(extra)
     if identity is None and use_client_ids:
         identity = identity_from_user(uid, gid)
-    if identity is not None:
-        claims["id"] = identity.to_json()
-    claims["uid"] = uid
-    claims["gid"] = gid
-    claims["host"] = short_hostname() if host is None else host
-    if payload:
-        claims["payload"] = base64.b64encode(bytes(payload)).decode("ascii")
-    # What jansson can hold, checked only where it is not already known: the
-    # claim names above are plain ASCII, ver/ruid/uid/gid were range-checked
-    # and the payload is base64.
-    if iat not in _INT64 or claims["exp"] not in _INT64:
+    pl = (payload if type(payload) is bytes else bytes(payload)) if payload else None
+    exp = iat + ttl
+    if not _I64_MIN <= iat <= _I64_MAX or exp > _I64_MAX:
         raise BadArgumentError("claims['iat'] is outside the 64-bit range jansson stores")
-    for name in ("context", "cluster", "host", "id"):
-        if name in claims:
-            _check_grant(claims[name], f"claims[{name!r}]")
+    if (identity is None and not extra and type(host) is str
+            and (cluster is None or type(cluster) is str)):
+        # the common case: every claim is written by C from the arguments
+        try:
+            return (iat, False, ttl, version, ruid, uid, gid, context.encode(),
+                    None if cluster is None else cluster.encode(), host.encode(), pl, None)
+        except UnicodeEncodeError:
+            _check_strings(context, cluster, host, identity, extra)
+            raise
+    # "id", extra grants, a host or cluster that is not a string: serialised
+    # here as members C merges in (after create_credential's checks of them)
+    _check_strings(context, cluster, host, identity, extra)
+    mem: List[Tuple[str, Any]] = []
     if extra:
-        _check_grant(extra, "claims")
-    snap = keyring.snapshot()  # one snapshot: the key and its header belong together
+        mem.extend(item for item in extra.items() if identity is None or item[0] != "id")
+    if identity is not None:
+        mem.append(("id", identity.to_json()))
+    c_cluster = c_host = None
+    if type(cluster) is str:
+        c_cluster = cluster.encode()
+    elif cluster is not None:
+        mem.append(("cluster", cluster))
+    if type(host) is str:
+        c_host = host.encode()
+    else:
+        mem.append(("host", host))
     try:
-        # every integer was range-checked above: no int64 scan of the text
-        return snap.default_key.key.sign_raw(snap.default_header, dumps_compact(claims, check_ints=False))
+        records = _create.members([(name.encode(), dumps_compact(value)) for name, value in mem])
     except BadArgumentError as e:
         raise SigningError(f"cannot sign credential: {e}") from None
+    return (iat, False, ttl, version, ruid, uid, gid, context.encode(), c_cluster, c_host, pl,
+            records)
+
+
+def _check_strings(context: Any, cluster: Any, host: Any, identity: Optional[Identity],
+                   extra: Optional[Mapping[str, Any]]) -> None:
+    """What jansson can hold, for the claims that can hold anything, in
+    create_credential's order: context, cluster, host, id, the extra grants."""
+    _check_grant(context, "claims['context']")
+    if cluster is not None:
+        _check_grant(cluster, "claims['cluster']")
+    _check_grant(short_hostname() if host is None else host, "claims['host']")
+    if identity is not None:
+        _check_grant(identity.to_json(), "claims['id']")
+    elif extra and "id" in extra:
+        _check_grant(extra["id"], "claims['id']")
+    if extra:
+        _check_grant(extra, "claims")
 
 
 __all__ = ["CONTEXTS", "DEFAULT_TTL", "PROTOCOL_VERSION", "RPC_CONTEXTS", "SUPPORTED_PROTOCOL_VERSIONS",
-           "UINT32_MAX", "Credential", "create_credential", "short_hostname"]
+           "UINT32_MAX", "Credential", "create_credential", "create_many", "short_hostname"]

@@ -48,16 +48,18 @@ def test_json_shape(doc):
     assert [t["name"] for t in doc["targets"]] == [
         "verify vs PyJWT", "verify vs libjwt jwt_decode",
         "verify_many per token vs OpenSSL HMAC floor",
-        "verify_rpc (whole frame) vs PyJWT (token only)"]
+        "verify_rpc (whole frame) vs PyJWT (token only)", "create_credential vs libjwt create",
+        "verify_many per token vs OpenSSL HMAC floor (multi-buffer)"]
 
 
 def test_every_contender_ran_or_says_why(doc):
     names = {r["name"] for r in doc["rows"]}
     assert {"slurmauth_fast verify", "slurmauth_fast verify_many", "slurmauth_fast verify_batch",
-            "slurmauth_fast create_credential", "slurmauth_fast sc_verify_many (C only)",
+            "slurmauth_fast create_credential", "slurmauth_fast create_many",
+            "slurmauth_fast sc_verify_many (C only)",
             "minimal Python hmac+json"} <= names
     assert "slurmauth_fast verify_rpc" in names
-    expected = [vr.BASELINE, "joserfc jwt.decode", vr.FLOOR, "libjwt jwt_decode",
+    expected = [vr.BASELINE, "joserfc jwt.decode", vr.FLOOR, "libjwt jwt_decode", vr.LIBJWT_CREATE,
                 "munged decode (slurmauth_fast.munge)"]
     for name in expected:
         assert (name in names) != (name in doc["skipped"]), name
@@ -73,7 +75,8 @@ def test_native_helpers_ran(doc):
         pytest.skip("libssl-dev is not installed")
     assert {vr.FLOOR, "OpenSSL EVP_MAC (dup'd ctx)"} <= names, doc["skipped"]
     if os.path.exists("/usr/include/jwt.h"):
-        assert {"libjwt jwt_decode", "libjwt jwt_decode + claims"} <= names, doc["skipped"]
+        assert {"libjwt jwt_decode", "libjwt jwt_decode + claims", vr.LIBJWT_CREATE} <= names, \
+            doc["skipped"]
 
 
 def test_threads_and_sockets(doc):
@@ -171,3 +174,18 @@ def test_socket_run_reports_a_refused_frame(tmp_path):
     inp.frame = bad.frame
     results, why = vr.socket_run(inp, (1,), 0.2, str(tmp_path))
     assert results == [] and "client failed" in why and "rc 1007" in why
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/include/jwt.h") or shutil.which("cc") is None,
+                    reason="needs a C compiler and libjwt-dev")
+def test_libjwt_create_helper_checks_the_bytes(tmp_path):
+    """The libjwt create helper times only when libjwt writes our very token."""
+    inp = vr.make_inputs(64)
+    c = vr.native_peers(inp, str(tmp_path))[0][2]
+    assert set(c.measure(0.01)) == {vr.LIBJWT_CREATE}
+    with open(c.args[1], "rb") as f:
+        tok = f.read()
+    with open(c.args[1], "wb") as f:
+        f.write(tok[:-2] + (b"AA" if not tok.endswith(b"AA") else b"BB"))
+    with pytest.raises(RuntimeError, match="another token"):
+        c.measure(0.01)

@@ -8,7 +8,9 @@
  * under test are sa_hmac_key_init, sa_hmac_sha256, sa_ct_equal,
  * sa_jws_hs256_check and the whole auth/slurm verifier sc_verify (with a
  * valid and a forged tag), and the batch entry sc_verify_many (a forged and a
- * valid token MACed as a pair by sa_jws_hs256_check2, then one alone).
+ * valid token MACed as a pair by sa_jws_hs256_check2, then one alone; and
+ * again through the multi-buffer HMAC, sha256_mb.c's portable reference),
+ * and sa_hmac_sha256_mb over lanes of different lengths.
  * Their results are public by design (equal or not), so the driver declares
  * each result defined (VALGRIND_MAKE_MEM_DEFINED) before it looks at it; inside sc_verify the one place the comparison
  * outcome becomes public is marked with SA_DECLASSIFY (hmac.h, active only
@@ -27,6 +29,7 @@
 #include "jws.h"
 #include "sa_status.h"
 #include "sha256.h"
+#include "sha256_mb.h"
 #include "slurmcred.h"
 
 #define SECRET(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
@@ -47,7 +50,7 @@ static int run_key(const uint8_t *key, size_t keylen, const char *tok, size_t to
     uint8_t secret_key[200], pub_key[200], mac[32], other[32];
     sa_hmac_key k;
     sa_jws_parts parts;
-    int rc, eq, failures = 0;
+    int rc, eq, impl, failures = 0;
 
     memcpy(secret_key, key, keylen);
     SECRET(secret_key, keylen);
@@ -134,13 +137,40 @@ static int run_key(const uint8_t *key, size_t keylen, const char *tok, size_t to
             if (sc_batch_work_need(&pol, 3 * glen) > sizeof(work) ||
                 sc_batch_out_need(3, 3 * glen) > sizeof(out))
                 return 1;
-            rc = sc_verify_many(&ks, &pol, packed, 3 * glen, lens, 3, 1764000030, work,
-                                sizeof(work), out, sizeof(out));
-            PUBLIC(&rc, sizeof(rc));
-            failures += rc != SA_OK;
-            status = (const int32_t *)(const void *)(out + 8 * 3);
-            PUBLIC(status, 3 * sizeof(*status));
-            failures += status[0] != SA_E_BAD_SIGNATURE || status[1] != SA_OK || status[2] != SA_OK;
+            /* the 2-way path, then the multi-buffer one (its portable
+             * reference: valgrind runs neither SHA-NI nor AVX-512) */
+            for (impl = 0; impl < 2; impl++) {
+                if (sa_mb_select(impl ? SA_MB_PORTABLE : SA_MB_NONE) < 0)
+                    return 1;
+                rc = sc_verify_many(&ks, &pol, packed, 3 * glen, lens, 3, 1764000030, work,
+                                    sizeof(work), out, sizeof(out));
+                PUBLIC(&rc, sizeof(rc));
+                failures += rc != SA_OK;
+                status = (const int32_t *)(const void *)(out + 8 * 3);
+                PUBLIC(status, 3 * sizeof(*status));
+                failures += status[0] != SA_E_BAD_SIGNATURE || status[1] != SA_OK ||
+                            status[2] != SA_OK;
+            }
+        }
+        /* The multi-buffer HMAC itself: lanes of different lengths with the
+         * secret key, each tag compared with sa_hmac_sha256's. */
+        {
+            static const char msg[] = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1aWQiOjEwMDAsImhvc3QiOiJsb2dpbjAxIiwi"
+                                      "Y29udGV4dCI6ImF1dGgiLCJjbHVzdGVyIjoiY2x1c3RlcjEifQ";
+            const sa_hmac_key *keys[3] = {&k, &k, &k};
+            const uint8_t *msgs[3];
+            size_t mlens[3] = {0, 60, sizeof(msg) - 1};
+            uint8_t tags[3 * 32], one[32];
+            for (impl = 0; impl < 3; impl++)
+                msgs[impl] = (const uint8_t *)msg;
+            if (sa_hmac_sha256_mb(SA_MB_PORTABLE, keys, msgs, mlens, 3, tags) != SA_OK)
+                return 1;
+            for (impl = 0; impl < 3; impl++) {
+                sa_hmac_sha256(&k, msgs[impl], mlens[impl], one);
+                eq = sa_ct_equal(one, tags + 32 * impl, 32);
+                PUBLIC(&eq, sizeof(eq));
+                failures += eq != 1;
+            }
         }
     }
 

@@ -1,0 +1,82 @@
+/* auth/slurm credential creation in one call: the claims object written
+ * byte for byte as Slurm's create_internal() gets it from libjwt 1.x and
+ * jansson (JSON_COMPACT | JSON_SORT_KEYS: no whitespace, keys in byte order,
+ * integers bare, '"' '\\' \b \f \n \r \t escaped short, other control
+ * characters as \u00XX with upper-case hex, everything else -- '/', DEL,
+ * non-ASCII UTF-8 -- as is), the key's precomputed base64url header, the
+ * HMAC from the keyed context, the signature. */
+#ifndef SA_CREATE_H
+#define SA_CREATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slurmcred.h"
+
+/* cffi:begin */
+/* Token length limit of the stack path: claims up to this size are written
+ * on the stack; longer ones (identities with many groups) use the heap. */
+#define SA_CREATE_STACK 2048
+
+/* keyset is an sc_keyset * (slurmcred.h; void here because the cffi
+ * declarations of create.h come before slurmcred.h's).
+ *
+ * Write one credential signed with the keyset's default key into out[0..cap):
+ *   header segment: keys[default_index].hdr (base64url, precomputed per key)
+ *   claims: {"cluster":..,"context":..,"exp":..,"gid":..,"host":..,"iat":..,
+ *            "payload":..,"ruid":..,"uid":..,"ver":..} merged, in byte order
+ *            of the names, with the extra members.
+ * iat is the issue time, or with clock != 0 the current time (time(NULL),
+ * what int(time.time()) gives); exp is iat + ttl. uid, gid and ruid must be
+ * uint32 values, ver a uint16, ttl > 0 and iat + ttl must not overflow.
+ * Strings (context, cluster, host) are UTF-8 without NUL; they are escaped
+ * as jansson escapes them. cluster NULL: no "cluster" member (or it is one
+ * of the extra members); host NULL: "host" is one of the extra members.
+ * payload (payload_len > 0) is written as padded standard base64; 0: none.
+ * members: extra members already serialised, members_len bytes holding
+ * records "NAME\0JSON\0" in strictly ascending byte order of NAME (NAME raw
+ * UTF-8, escaped here; JSON written as is); none of them may share a name
+ * with a claim written from the arguments.
+ * Returns the token length n: written when n <= cap; when n > cap nothing is
+ * written and n is the room needed. Or -SA_E_ARG for an argument out of
+ * range, a NUL or invalid UTF-8 in a string or name, members out of order
+ * or malformed, a key set without a usable default key. Writes nothing past
+ * out[cap). */
+int64_t sa_create_credential(const void *keyset, int64_t iat, int clock, int64_t ttl,
+                             int64_t ver, int64_t ruid, int64_t uid, int64_t gid,
+                             const char *context, size_t context_len,
+                             const char *cluster, size_t cluster_len,
+                             const char *host, size_t host_len,
+                             const char *payload, size_t payload_len,
+                             const char *members, size_t members_len,
+                             char *out, size_t cap);
+
+/* n credentials in one call (kiosks, load tools): item i's fields as
+ * sa_create_credential's arguments, its strings at offsets into strings
+ * (an offset of -1: NULL). The tokens are written back to back into out;
+ * ends[i] is the end of token i. Returns SA_OK; SA_E_BUFFER with *need the
+ * bytes the whole batch needs; another status with *failed the item at
+ * fault. Item i's token is byte for byte what sa_create_credential writes. */
+typedef struct {
+    int64_t iat, clock, ttl, ver, ruid, uid, gid;
+    int64_t context_off, context_len;
+    int64_t cluster_off, cluster_len;
+    int64_t host_off, host_len;
+    int64_t payload_off, payload_len;
+    int64_t members_off, members_len;
+} sa_create_item;
+
+int sa_create_many(const void *keyset, const sa_create_item *items, size_t n,
+                   const char *strings, size_t strings_len,
+                   char *out, size_t cap, size_t *ends, size_t *need, size_t *failed);
+
+/* The claims JSON alone (for tests): what sa_create_credential signs. */
+int sa_create_claims(int64_t iat, int64_t exp, int64_t ver, int64_t ruid, int64_t uid,
+                     int64_t gid, const char *context, size_t context_len,
+                     const char *cluster, size_t cluster_len, const char *host,
+                     size_t host_len, const char *payload, size_t payload_len,
+                     const char *members, size_t members_len,
+                     char *out, size_t cap, size_t *outlen);
+/* cffi:end */
+
+#endif
