@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import logging
 import queue
+import socket
 import struct
 import threading
 import time
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Optional, Tuple
 
 from ._bindings.serve import (
+    AF_INET,
     EV_CLOSED,
     EV_FORWARD_DONE,
     EV_FORWARD_ERROR,
@@ -39,6 +41,7 @@ from ._bindings.serve import (
     ServeCore,
     ServeEvent,
 )
+from ._bounded import BoundedCache
 from .exceptions import ServeError, SlurmAuthError
 from .frame import AUTH_JWT, AUTH_MUNGE, AUTH_SLURM, MSG_KEEP_BUFFER, NO_AUTH_CRED, PROTOCOL_VERSION, \
     RESPONSE_SLURM_RC, pack_frame
@@ -126,6 +129,7 @@ class FrontEnd:
         self._calls_lock = threading.Lock()
         self._stop = threading.Event()
         self._reload_lock = threading.Lock()
+        self._peer_text: BoundedCache[bytes, str] = BoundedCache(4096)
         self._refusals_logged = (0, 0)     # the core's refused / malformed counts last logged
         self._refusals_at = time.monotonic()
         self._set_keys()
@@ -213,9 +217,16 @@ class FrontEnd:
         return False
 
     def run_once(self, poll_ms: int = 1000) -> int:
-        events = self.core.poll(poll_ms)
-        for ev in events:
-            self._dispatch(ev)
+        core = self.core
+        n = core.poll_raw(poll_ms)
+        raw = core.raw_events
+        for k in range(n):
+            e = raw[k]
+            if e.kind == EV_VERIFIED:      # the common case, read straight from the C event
+                self.admit(Request(e.conn_id, AUTH_SLURM, e.uid, e.gid, e.msg_type, e.version,
+                                   self._peer(e)))
+            else:
+                self._dispatch(core.event(k))
         self._finish_munge()
         while self._calls:
             with self._calls_lock:
@@ -223,7 +234,18 @@ class FrontEnd:
             fn()
         if time.monotonic() - self._refusals_at >= REFUSAL_LOG_INTERVAL:
             self.log_core_refusals()
-        return len(events)
+        return n
+
+    def _peer(self, e: Any) -> Optional[Tuple[str, int]]:
+        """The (ip, port) of a raw event's TCP peer (None for unix), the text cached per address."""
+        fam, addr, port = self.core.peer_key(e)
+        if not addr:
+            return None
+        ip = self._peer_text.get(addr)
+        if ip is None:
+            ip = socket.inet_ntop(socket.AF_INET if fam == AF_INET else socket.AF_INET6, addr)
+            self._peer_text.put(addr, ip)
+        return ip, port
 
     def log_core_refusals(self) -> None:
         """One line for what the core refused by itself since the last line (auth/slurm

@@ -28,9 +28,10 @@ import errno
 import ipaddress
 import logging
 import socket
-from typing import Callable, Iterable, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 from ._bindings.serve import ServeCore, ServeEvent
+from ._bounded import BoundedCache
 from .exceptions import ServeError
 from .frame_verifier import FrameVerifier
 from .frontend import PLUGIN_NAMES, SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR, FrontEnd, Request
@@ -85,6 +86,8 @@ class ControllerProxy(FrontEnd):
         super().__init__(verifier, core, logger=log, **core_config)
         self.upstream: Tuple[str, int] = (upstream, -1) if isinstance(upstream, str) else upstream
         self.upstream_is_unix = isinstance(upstream, str)
+        self._upstream_c = self.core.address(*self.upstream)    # built once, used per request
+        self._source_modes: BoundedCache[str, Tuple[bool, bool]] = BoundedCache(4096)
         self.slurm_user_uid = slurm_user_uid
         self.exempt_msg_types = frozenset(exempt_msg_types)
         self.limiter = RateLimiter(rate_limit, slurm_user_uid=slurm_user_uid,
@@ -96,6 +99,7 @@ class ControllerProxy(FrontEnd):
             raise PermissionError("--transparent on needs CAP_NET_ADMIN (IP_TRANSPARENT)")
         self.metrics = (FrontEndMetrics(self.core.stats, lambda: self.limiter.top_over_limit())
                         if metrics else None)
+        self._counters: Dict[Tuple[str, str], Any] = {}
         self.announce_transparency()
 
     # -- start-up ------------------------------------------------------------------
@@ -123,11 +127,16 @@ class ControllerProxy(FrontEnd):
         """(bind to the client's IP, with IP_TRANSPARENT) for a client at ``peer``."""
         if self.upstream_is_unix or peer is None or self.transparent == "off":
             return False, False
-        if self.transparent == "on":
-            return True, True
-        if _is_loopback(peer[0]):
-            return True, False
-        return (True, True) if self.may_set_transparent else (False, False)
+        mode = self._source_modes.get(peer[0])
+        if mode is None:
+            if self.transparent == "on":
+                mode = (True, True)
+            elif _is_loopback(peer[0]):
+                mode = (True, False)
+            else:
+                mode = (True, True) if self.may_set_transparent else (False, False)
+            self._source_modes.put(peer[0], mode)
+        return mode
 
     def admit(self, req: Request) -> None:
         plugin = PLUGIN_NAMES.get(req.plugin, str(req.plugin))
@@ -142,7 +151,7 @@ class ControllerProxy(FrontEnd):
             return
         bind_peer, transparent = self._source_mode(req.peer)
         try:
-            self.core.forward(req.conn_id, self.upstream, bind_peer=bind_peer,
+            self.core.forward(req.conn_id, self._upstream_c, bind_peer=bind_peer,
                               transparent=transparent)
         except ServeError as e:
             self.limited_log.warning("forward", "cannot forward: %s", e)
@@ -164,7 +173,10 @@ class ControllerProxy(FrontEnd):
 
     def _count(self, outcome: str, plugin: str) -> None:
         if self.metrics is not None:
-            self.metrics.requests.labels(outcome, plugin).inc()
+            counter = self._counters.get((outcome, plugin))
+            if counter is None:
+                counter = self._counters[outcome, plugin] = self.metrics.requests.labels(outcome, plugin)
+            counter.inc()
 
     # -- reload ---------------------------------------------------------------------
 

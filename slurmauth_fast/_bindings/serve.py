@@ -189,20 +189,28 @@ class ServeCore:
 
     def poll(self, timeout_ms: int = 1000) -> List[ServeEvent]:
         """Run the loop until events are ready or ``timeout_ms`` passes."""
-        n = self.poll_raw(timeout_ms)
-        out = []
-        for k in range(n):
-            e = self._events[k]
-            frame = ffi.buffer(e.frame, e.frame_len)[:] if e.frame != ffi.NULL else b""
-            out.append(ServeEvent(
-                conn_id=e.conn_id, kind=e.kind, status=e.status, sys_errno=e.sys_errno,
-                plugin=e.plugin, uid=e.uid, gid=e.gid, msg_type=e.msg_type, version=e.version,
-                flags=e.flags, listener=e.listener, peer_family=e.peer_family,
-                peer_port=e.peer_port, peer_addr=bytes(ffi.buffer(e.peer_addr, 16)),
-                frame=frame, cred_off=e.cred_off, cred_len=e.cred_len, user_off=e.user_off,
-                user_len=e.user_len, body_off=e.body_off, body_len=e.body_len,
-                reply_len=e.reply_len, upstream_ns=e.upstream_ns))
-        return out
+        return [self.event(k) for k in range(self.poll_raw(timeout_ms))]
+
+    def event(self, k: int) -> ServeEvent:
+        """Raw event ``k`` of the last :meth:`poll_raw` as a :class:`ServeEvent` (the frame
+        copied out)."""
+        e = self._events[k]
+        frame = ffi.buffer(e.frame, e.frame_len)[:] if e.frame != ffi.NULL else b""
+        return ServeEvent(
+            conn_id=e.conn_id, kind=e.kind, status=e.status, sys_errno=e.sys_errno,
+            plugin=e.plugin, uid=e.uid, gid=e.gid, msg_type=e.msg_type, version=e.version,
+            flags=e.flags, listener=e.listener, peer_family=e.peer_family,
+            peer_port=e.peer_port, peer_addr=bytes(ffi.buffer(e.peer_addr, 16)),
+            frame=frame, cred_off=e.cred_off, cred_len=e.cred_len, user_off=e.user_off,
+            user_len=e.user_len, body_off=e.body_off, body_len=e.body_len,
+            reply_len=e.reply_len, upstream_ns=e.upstream_ns)
+
+    @staticmethod
+    def peer_key(e: Any) -> Tuple[int, bytes, int]:
+        """(family, address bytes, port) of a raw event's peer, cheaply (no text)."""
+        fam = e.peer_family
+        n = 4 if fam == AF_INET else 16 if fam == AF_INET6 else 0
+        return fam, ffi.buffer(e.peer_addr, n)[:], e.peer_port
 
     def wakeup(self) -> None:
         """Make a blocked :meth:`poll` return (any thread)."""
