@@ -59,8 +59,13 @@ def supported_versions(current: int = PROTOCOL_VERSION) -> Tuple[int, int]:
 #: Accepted by default: 24.11 (0x2A00) through 26.05 (0x2D00).
 DEFAULT_VERSIONS = supported_versions()
 
-#: Slurm's own cap on one message (MAX_MSG_SIZE, 1 GiB); a shim should use less.
+#: Slurm's own cap on one message (MAX_MSG_SIZE, 1 GiB): :func:`parse_frame`'s
+#: default (parsing holds no memory in proportion to the frame).
 MAX_FRAME = 1024 * 1024 * 1024
+#: The default cap of verification (:func:`~slurmauth_fast.rpc.verify_rpc`,
+#: :class:`~slurmauth_fast.rpc.FrameVerifier`), as the proxy's: 64 MiB. Slurm's
+#: 1 GiB is too generous for a library default; pass ``max_frame=`` for more.
+VERIFY_MAX_FRAME = 64 * 1024 * 1024
 
 _AUTH_PLUGINS = (AUTH_NONE, AUTH_MUNGE, AUTH_JWT, AUTH_SLURM)
 
@@ -210,7 +215,9 @@ def parse_frame(data: BytesLike, *, length_prefix: bool = True,
     it is the header onwards. A version is accepted when it lies between the
     lowest and highest of ``versions`` (Slurm's range check; default 24.11
     through 26.05 — use :func:`supported_versions` for another current
-    version). ``max_frame`` caps total_len before anything else is read.
+    version). ``max_frame`` caps total_len before anything else is read
+    (default :data:`MAX_FRAME`, Slurm's 1 GiB; verification defaults to
+    :data:`VERIFY_MAX_FRAME`, 64 MiB).
     Stricter than Slurm in two places: bytes after ``body_length`` are refused
     (Slurm ignores them, but they are not covered by the body hash), and so is
     a packstr with a NUL inside it (C would see a shorter string).
@@ -338,7 +345,7 @@ __all__ = [
     "CTLD_QUEUE_PROCESSING", "DEFAULT_VERSIONS", "GLOBAL_AUTH_KEY", "HASH_K12", "HASH_NONE",
     "HASH_SHA3", "MAX_FRAME", "MSG_KEEP_BUFFER", "NO_AUTH_CRED", "PACK_ADDRS",
     "PROTOCOL_VERSION", "REQUEST_PING", "RESPONSE_SLURM_RC", "SLURMDBD_CONNECTION",
-    "USE_BCAST_NETWORK", "Forward", "OrigAddr", "RpcFrame", "auth_credential", "body_hash_payload",
-    "check_body_hash", "frame_error", "pack_frame", "parse_frame", "parse_options",
+    "USE_BCAST_NETWORK", "VERIFY_MAX_FRAME", "Forward", "OrigAddr", "RpcFrame", "auth_credential",
+    "body_hash_payload", "check_body_hash", "frame_error", "pack_frame", "parse_frame", "parse_options",
     "supported_versions",
 ]

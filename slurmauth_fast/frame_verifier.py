@@ -23,7 +23,7 @@ from ._bindings.status import credential_failure, error_for_status
 from .bodyhash import DEFAULT_HASH_PLUGINS, check_body_hash, hash_policy
 from .exceptions import BadArgumentError, BadArgumentTypeError, UnsupportedAuthPluginError
 from .pack import BytesLike
-from .frame import (AUTH_JWT, AUTH_MUNGE, AUTH_SLURM, DEFAULT_VERSIONS, MAX_FRAME, RpcFrame,
+from .frame import (AUTH_JWT, AUTH_MUNGE, AUTH_SLURM, DEFAULT_VERSIONS, VERIFY_MAX_FRAME, RpcFrame,
                   _frame_from, auth_credential, frame_error, parse_options)
 from .sender_cache import credential as _credential
 from .keys import Keyring
@@ -75,6 +75,7 @@ _c_bytes = _fr.c_bytes
 _local = _sc.local
 _scratch = _sc.scratch
 _scratch_need = _sc.scratch_need
+_E_SCRATCH = _sc.E_SCRATCH
 
 
 class FrameVerifier:
@@ -90,14 +91,20 @@ class FrameVerifier:
     k12 only: a SHA3 body hash is refused, as slurmctld refuses it);
     ``length_prefix``, ``versions`` and
     ``max_frame`` are :func:`~slurmauth_fast.rpc.parse_frame`'s, turned into C
-    options once, here."""
+    options once, here; ``max_frame`` defaults to
+    :data:`~slurmauth_fast.frame.VERIFY_MAX_FRAME` (64 MiB), not Slurm's 1 GiB.
+
+    Memory: a frame is parsed (version, lengths, the cap) before anything is
+    allocated for it, and the per-thread scratch is sized for the auth/slurm
+    token (at most the policy's ``max_len``), never for the frame; a thread
+    keeps at most ``_bindings.slurmcred.SCRATCH_KEEP_MAX`` of it."""
 
     def __init__(self, slurm: Optional[Verifier] = None, *, jwt: Optional["JWTVerifier"] = None,
                  munge: Optional["MungeContext"] = None, auth_type: Optional[str] = None,
                  auth_alt_types: Sequence[str] = (), block_null_hash: bool = False,
                  block_zero_hash: bool = False, hash_plugins: Iterable[str] = DEFAULT_HASH_PLUGINS,
                  length_prefix: bool = True, versions: Iterable[int] = DEFAULT_VERSIONS,
-                 max_frame: int = MAX_FRAME) -> None:
+                 max_frame: int = VERIFY_MAX_FRAME) -> None:
         if slurm is not None and not isinstance(slurm, Verifier):
             raise BadArgumentTypeError("slurm must be a slurmauth_fast Verifier")
         given = {AUTH_SLURM: slurm, AUTH_JWT: jwt, AUTH_MUNGE: munge}
@@ -127,16 +134,18 @@ class FrameVerifier:
                     | hash_policy(self.hash_plugins))
         self.length_prefix = bool(length_prefix)
         self._opts, self._lo, self._hi = parse_options(versions, max_frame, length_prefix)
+        self._max_frame = max_frame
 
     @classmethod
     def from_slurm_conf(cls, path: str, *, keyring: Optional[Keyring] = None,
-                        verifier_uid: Optional[int] = None) -> "FrameVerifier":
+                        verifier_uid: Optional[int] = None,
+                        max_frame: int = VERIFY_MAX_FRAME) -> "FrameVerifier":
         """A verifier deciding as the slurmctld of this slurm.conf decides: AuthType and
         AuthAltTypes; auth/slurm keys from the conf's directory (or ``keyring``), checked
         against SlurmUser (ruid), AuthInfo=use_client_ids; auth/jwt from AuthAltParameters
         and StateSaveLocation; auth/munge at AuthInfo's socket=; CommunicationParameters
         block_null_hash / block_zero_hash; HashPlugin. ``verifier_uid`` defaults to
-        SlurmUser's uid, the uid slurmctld runs as."""
+        SlurmUser's uid, the uid slurmctld runs as; ``max_frame`` as in the constructor."""
         from .slurmconf import read_slurm_conf
 
         conf = read_slurm_conf(path)
@@ -157,7 +166,8 @@ class FrameVerifier:
             munge = MungeContext(socket=conf.munge_socket)
         return cls(slurm, jwt=jwt, munge=munge, auth_type=conf.auth_type,
                    auth_alt_types=conf.auth_alt_types, block_null_hash=conf.block_null_hash,
-                   block_zero_hash=conf.block_zero_hash, hash_plugins=conf.hash_plugins)
+                   block_zero_hash=conf.block_zero_hash, hash_plugins=conf.hash_plugins,
+                   max_frame=max_frame)
 
     @property
     def slurm(self) -> Optional[Verifier]:
@@ -207,15 +217,26 @@ class FrameVerifier:
             if rc:
                 raise frame_error(rc, f, self._lo, self._hi)
             return self._dispatch(_frame_from(data, memoryview(data).cast("B"), f, fbuf), now)
+        if n > self._max_frame:
+            # over the cap (or a prefix that lies): the parse alone refuses it,
+            # before this thread's scratch is touched
+            rc = _fr.parse(raw, n, self._opts, f)
+            if rc:
+                raise frame_error(rc, f, self._lo, self._hi)
         try:
             buf, ptr, cap, small = _local.s
         except AttributeError:
             buf, ptr, cap, small = _scratch(0)
-        if n > small:
-            buf, ptr, cap, small = _scratch(_scratch_need(n))
         snap = slurm.keyring.snapshot()   # one snapshot: the key index refers to it
         rc = _verify_frame(raw, n, self._opts, f, snap.keyset, self._policy, when, self._bh,
                            ptr, cap, v)
+        if rc == _E_SCRATCH:
+            # the frame parsed and its token is within the policy's max_len (the
+            # length is checked before the scratch): size the scratch for that
+            # token, never for the frame, and run again
+            buf, ptr, cap, small = _scratch(_scratch_need(int(f.cred_len) - 1))
+            rc = _verify_frame(raw, n, self._opts, f, snap.keyset, self._policy, when, self._bh,
+                               ptr, cap, v)
         if not rc:
             done = _new(VerifiedRpc)
             _set(done, "__dict__", {"credential": _credential(buf, 0, snap),
@@ -278,12 +299,13 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: Verifier, *,
                block_null_hash: bool = False, block_zero_hash: bool = False,
                length_prefix: bool = True, now: Optional[int] = None,
                versions: Iterable[int] = DEFAULT_VERSIONS,
-               max_frame: int = MAX_FRAME,
+               max_frame: int = VERIFY_MAX_FRAME,
                hash_plugins: Iterable[str] = DEFAULT_HASH_PLUGINS) -> VerifiedRpc:
     """Authenticate one RPC as slurmctld does for auth/slurm (plugin 103).
 
     ``frame`` is an :class:`RpcFrame` or the raw bytes (parsed with
-    ``length_prefix``, ``versions``, ``max_frame``). The token is verified by
+    ``length_prefix``, ``versions``, ``max_frame``: default 64 MiB,
+    :data:`~slurmauth_fast.frame.VERIFY_MAX_FRAME`, Slurm's cap being 1 GiB). The token is verified by
     ``verifier`` (a :class:`~slurmauth_fast.verifier.Verifier`: signature,
     expiry, ruid against the verifier's uid, context "auth" or "sack"), then
     its payload must bind this body and msg_type
@@ -293,7 +315,7 @@ def verify_rpc(frame: Union[RpcFrame, BytesLike], verifier: Verifier, *,
     call. The :class:`FrameVerifier` for these options is built once per
     verifier (``verifier.frame_verifier`` for the defaults,
     ``verifier.frame_verifiers`` by options)."""
-    if (versions is DEFAULT_VERSIONS and max_frame == MAX_FRAME and length_prefix is True
+    if (versions is DEFAULT_VERSIONS and max_frame == VERIFY_MAX_FRAME and length_prefix is True
             and block_null_hash is False and block_zero_hash is False
             and hash_plugins is DEFAULT_HASH_PLUGINS):
         try:

@@ -29,8 +29,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Optional, Tuple
+from typing import Any, Callable, Deque, Optional, Tuple
 
+from ._loglimit import LogLimiter
 from ._bindings.serve import (
     AF_INET,
     EV_CLOSED,
@@ -78,34 +79,6 @@ class Request:
     msg_type: int
     version: int
     peer: Optional[Tuple[str, int]]
-
-
-class LogLimiter:
-    """At most one log line per class per ``interval`` seconds; the lines in between are
-    counted and reported with the next one."""
-
-    def __init__(self, logger: logging.Logger, interval: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.logger = logger
-        self.interval = interval
-        self._clock = clock
-        self._last: Dict[str, float] = {}
-        self._suppressed: Dict[str, int] = collections.Counter()
-
-    def warning(self, cls: str, msg: str, *args: Any) -> bool:
-        """Log ``msg`` unless a line of class ``cls`` went out less than ``interval`` ago;
-        True when it was logged."""
-        now = self._clock()
-        last = self._last.get(cls)
-        if last is not None and now - last < self.interval:
-            self._suppressed[cls] += 1
-            return False
-        self._last[cls] = now
-        n = self._suppressed.pop(cls, 0)
-        if n:
-            msg += f" ({n} more like this since the last line)"
-        self.logger.warning(msg, *args)
-        return True
 
 
 class FrontEnd:

@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import time
 import traceback
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 import pytest
 
@@ -184,6 +184,40 @@ def run_as(uid: int, gid: int, fn: Callable[[], Any], timeout: float = 30.0) -> 
     if ok:
         return value
     raise value
+
+
+def connect_as(uid: int, path: str, n: int, data: bytes = b"", timeout: float = 60.0) -> List[socket.socket]:
+    """Open ``n`` unix connections to ``path`` as ``uid`` (gid ``uid``; sending
+    ``data`` on each) in a child made by :func:`run_as`, and return them, held by
+    this process (passed back with SCM_RIGHTS: SO_PEERCRED still names ``uid``)."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def child() -> int:
+        mine.close()
+        socks = []
+        for _ in range(n):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            if data:
+                s.sendall(data)
+            socks.append(s)
+        for i in range(0, n, 200):  # the in-flight fds keep the connections open
+            socket.send_fds(theirs, [b"x" * len(socks[i:i + 200])], [s.fileno() for s in socks[i:i + 200]])
+        return n
+
+    try:
+        assert run_as(uid, uid, child, timeout=timeout) == n
+        theirs.close()
+        fds = []
+        mine.settimeout(timeout)
+        while len(fds) < n:
+            _, got, _, _ = socket.recv_fds(mine, 256, 256)
+            assert got
+            fds += got
+        return [socket.socket(fileno=fd) for fd in fds]
+    finally:
+        mine.close()
+        theirs.close()
 
 
 @pytest.fixture(scope="module")

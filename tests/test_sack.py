@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from munged import connect_as
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -648,13 +649,15 @@ def test_fuzzed_requests_never_break_the_kiosk(kiosk, data):
 
 
 def test_max_connections_queue_in_backlog(keyring, sockdir):
+    """Two uids (each may hold half of the table) fill it; the rest wait."""
     k = ThreadKiosk(keyring, os.path.join(sockdir, "cap.socket"), max_connections=4, request_timeout=0.5)
     try:
         idle = []
-        for _ in range(8):
+        for _ in range(2):
             s = socket.socket(socket.AF_UNIX)
             s.connect(k.path)
             idle.append(s)
+        idle += connect_as(NOBODY, k.path, 6)
         seen = set()
         deadline = time.monotonic() + HANG_GUARD
         while 4 not in seen:
@@ -712,7 +715,8 @@ def stop_daemon(proc, path):
 @pytest.fixture
 def daemon(sockdir, keyfile):
     path = os.path.join(sockdir, "d.socket")
-    proc = start_daemon(path, keyfile)
+    # the tests' clients are all root: give it room for 300 at once
+    proc = start_daemon(path, keyfile, "--uid-max-connections", "0=400")
     yield path
     if proc.poll() is None:
         stop_daemon(proc, path)
@@ -998,10 +1002,46 @@ def test_cli_help_lists_sackd():
 
 
 @pytest.mark.parametrize("argv", [["--ttl", "0"], ["--ttl", "1.5"], ["--role", "slurmd"], ["--timeout", "x"],
-                                  ["--timeout", "nan"]])
+                                  ["--timeout", "nan"], ["--read-timeout", "0"], ["--max-connections", "0"],
+                                  ["--max-connections-per-uid", "0"], ["--uid-max-connections", "0"],
+                                  ["--uid-max-connections", "x=3"], ["--uid-max-connections", "0=0"],
+                                  ["--log-interval", "-1"],
+                                  ["--max-connections", "8", "--max-connections-per-uid", "5"],
+                                  ["--max-connections", "8", "--uid-max-connections", "0=5"]])
 def test_cli_sackd_usage_errors(argv, keyfile, sockdir):
     proc = subprocess.run([sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--key", str(keyfile),
                            "--socket", os.path.join(sockdir, "usage.socket"), *argv],
                           capture_output=True, timeout=HANG_GUARD)
     assert proc.returncode == 2, proc.stderr
     assert not os.path.exists(os.path.join(sockdir, "usage.socket"))
+
+
+def test_cli_sackd_limits(sockdir, keyfile):
+    """The kiosk's limits from the command line: a silent client is cut off at
+    --read-timeout, root's connections over --max-connections-per-uid are
+    closed at once, and a real client is still served."""
+    path = os.path.join(sockdir, "lim.socket")
+    proc = start_daemon(path, keyfile, "--read-timeout", "0.3", "--max-connections", "16",
+                        "--max-connections-per-uid", "2", "--log-interval", "0")
+    try:
+        held = []
+        for _ in range(2):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(HANG_GUARD)
+            s.connect(path)
+            held.append(s)
+        time.sleep(0.05)
+        over = socket.socket(socket.AF_UNIX)
+        over.settimeout(HANG_GUARD)
+        t0 = time.monotonic()
+        over.connect(path)
+        assert over.recv(16) == b""  # at once: root holds its 2
+        assert time.monotonic() - t0 < 0.3
+        for s in held:  # cut off by the 0.3 s read deadline
+            assert s.recv(16) == b""
+            s.close()
+        assert time.monotonic() - t0 < 5
+        sack.sack_verify(sack.sack_create(0, socket_path=path), socket_path=path)
+    finally:
+        err = stop_daemon(proc, path)
+    assert "over its cap of 2 connections" in err

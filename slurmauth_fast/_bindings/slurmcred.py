@@ -29,6 +29,11 @@ RESULT_SPACE = lib.sc_result_space()
 #: Largest batch buffer a thread (work) or the pool (outputs) keeps between calls.
 BATCH_KEEP = 4 << 20
 BASE_SCRATCH = 8192
+#: The largest scratch a thread keeps between calls: what the longest token a
+#: default Verifier accepts (jws.DEFAULT_MAX_TOKEN, 256 KiB) needs. A call that
+#: needs more (a Verifier with a larger max_len) gets a buffer of its own,
+#: dropped after it.
+SCRATCH_KEEP_MAX = lib.sc_scratch_need(256 * 1024)
 _POOL_MAX = 4
 
 # ---- key sets and policies ---------------------------------------------------
@@ -84,6 +89,8 @@ def policy(max_len: int, verifier_uid: int, contexts: int, flags: int = 0) -> An
 #: sc_verify(keyset, policy, token, len, now, scratch, cap) -> status
 sc_verify: Callable[..., int] = lib.sc_verify
 scratch_need: Callable[[int], int] = lib.sc_scratch_need
+#: sc_verify's status for a scratch smaller than sc_scratch_need(token length)
+E_SCRATCH: int = lib.SC_E_SCRATCH
 
 #: Per-thread buffers: ``.s`` the scratch tuple (see :func:`scratch`), ``.w`` the batch work area.
 local = threading.local()
@@ -92,14 +99,19 @@ local = threading.local()
 def scratch(need: int = 0) -> Tuple[bytearray, Any, int, int]:
     """This thread's scratch region, grown to ``need`` bytes: (buffer, cffi
     pointer, size, longest token it surely fits). Callers read ``local.s``
-    first and call this when it is missing or too small."""
+    first and call this when it is missing or too small. Size ``need`` by
+    the token, never by what carries it (a frame). Past
+    :data:`SCRATCH_KEEP_MAX` the region is the caller's alone: the thread
+    keeps the one it had."""
     s: Optional[Tuple[bytearray, Any, int, int]] = getattr(local, "s", None)
     if s is None or s[2] < need:
         size = max(need, BASE_SCRATCH)
         buf = bytearray(size)
         small = size // 4 - 64  # sc_scratch_need(n) < 4n + 64 + 64
         assert lib.sc_scratch_need(small) <= size
-        s = local.s = (buf, ffi.from_buffer(buf), size, small)
+        s = (buf, ffi.from_buffer(buf), size, small)
+        if size <= SCRATCH_KEEP_MAX:
+            local.s = s
     return s
 
 

@@ -56,12 +56,12 @@ def build_verifier(args: argparse.Namespace) -> "FrameVerifier":
     if args.slurm_conf:
         return FrameVerifier.from_slurm_conf(
             args.slurm_conf, keyring=load_keyring(args) if explicit_keys else None,
-            verifier_uid=args.verifier_uid)
+            verifier_uid=args.verifier_uid, max_frame=args.max_frame)
     slurm = Verifier(load_keyring(args), verifier_uid=args.verifier_uid,
                      use_client_ids=args.use_client_ids)
     return FrameVerifier(slurm, block_null_hash=args.block_null_hash,
                          block_zero_hash=args.block_zero_hash,
-                         hash_plugins=tuple(args.hash_plugin or ("k12",)))
+                         hash_plugins=tuple(args.hash_plugin or ("k12",)), max_frame=args.max_frame)
 
 
 def setup_logging(args: argparse.Namespace, name: str) -> None:

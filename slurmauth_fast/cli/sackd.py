@@ -31,7 +31,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--cluster", metavar="NAME", help="ClusterName to put into credentials")
     p.add_argument("--ttl", type=_positive(int), default=60, help="credential lifespan in seconds (default 60)")
     p.add_argument("--timeout", type=_positive(float), default=10.0,
-                   help="seconds a client may take for its whole request (default 10)")
+                   help="seconds a client may take for its whole exchange, lookup and reply "
+                        "included (default 10)")
+    p.add_argument("--read-timeout", type=_positive(float), default=2.0, metavar="SECONDS",
+                   help="seconds a client may take to send its whole request (default 2)")
+    p.add_argument("--max-connections", type=_positive(int), default=1024, metavar="N",
+                   help="connections served at once; more wait in the backlog (default 1024)")
+    p.add_argument("--max-connections-per-uid", type=_positive(int), metavar="N",
+                   help="connections one peer uid (root and SlurmUser too) may hold; more are closed "
+                        "at once (default 64, at most half of --max-connections)")
+    p.add_argument("--uid-max-connections", type=_uid_cap, action="append", default=[],
+                   metavar="UID=N", help="give one uid its own cap (repeatable; at most half of "
+                                         "--max-connections)")
+    p.add_argument("--log-interval", type=_non_negative, default=10.0, metavar="SECONDS",
+                   help="at most one log line per kind of refusal per this many seconds, with a "
+                        "count of the rest (default 10)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (repeatable)")
     p.set_defaults(func=_cmd_sackd)
 
@@ -49,6 +63,26 @@ def _positive(kind: Any) -> Any:
     return parse
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative number")
+    return value
+
+
+def _uid_cap(text: str) -> "tuple[int, int]":
+    uid, sep, cap = text.partition("=")
+    try:
+        if sep and int(uid) >= 0 and int(cap) > 0:
+            return int(uid), int(cap)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not UID=N (N a positive integer)")
+
+
 def _cmd_sackd(args: argparse.Namespace) -> int:
     from ..sack import SackServer
 
@@ -57,7 +91,11 @@ def _cmd_sackd(args: argparse.Namespace) -> int:
     keyring = load_keyring(args)
     server = SackServer(keyring, socket_path=args.socket, role=args.role,
                         use_client_ids=args.use_client_ids, cluster=args.cluster, ttl=args.ttl,
-                        request_timeout=args.timeout)
+                        request_timeout=args.timeout, read_timeout=args.read_timeout,
+                        max_connections=args.max_connections,
+                        max_connections_per_uid=args.max_connections_per_uid,
+                        uid_max_connections=dict(args.uid_max_connections),
+                        log_interval=args.log_interval)
     server.bind()
     server.install_signal_handlers()
     try:

@@ -27,12 +27,17 @@ client reaches: a body must unpack to exactly its declared length (Slurm
 ignores trailing bytes) and a token must not contain a NUL.
 
 Concurrency: one thread runs a ``selectors`` (epoll) loop with non-blocking
-sockets. No connection can hold it up: every connection has one deadline for
-the whole exchange (read, answer, write), the declared length is checked
+sockets. No connection can hold it up: a connection has a short deadline to
+send its whole request (``read_timeout``, 2 s) and one for the whole exchange
+(``request_timeout``: read, answer, write), the declared length is checked
 against the request size cap before any body byte is read, reads never go
 past the declared length, replies the peer does not drain are written as the
 socket becomes writable, and the number of open connections is capped (new
-ones wait in the listen backlog). Signing and verifying run inline on the
+ones wait in the listen backlog). Since the socket is open to every local
+user, each peer uid may hold at most ``max_connections_per_uid`` of them (64,
+at most half the table): one more is closed at accept and counted, so one uid
+can never fill the table and delay the others. Log lines a peer can provoke
+(unexpected rpc, over the uid cap, refusals) are rate-limited per class. Signing and verifying run inline on the
 loop: tens of microseconds, with the keyring never shared with another
 thread, so a reload (SIGHUP) cannot race a signature. With use_client_ids the
 passwd/group lookup of the caller (NSS: possibly LDAP or sssd) runs on a small
@@ -46,7 +51,8 @@ from . import client, server, wire
 from .client import sack_create, sack_verify
 from .server import PeerCred, SackServer, peer_credentials
 from .wire import (
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST, DEFAULT_TIMEOUT, HEADER_LEN, MAX_REPLY,
+    DEFAULT_LOG_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID,
+    DEFAULT_MAX_REQUEST, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT, HEADER_LEN, MAX_REPLY,
     MIN_LENGTH, PACK_MAX_LEN, SACK_CREATE, SACK_VERIFY, SACKD_SOCKET, SERVER_ROLES,
     SLURMCTLD_SOCKET, SLURMDBD_SOCKET, SOCKET_NAME, CreateRequest, client_socket_paths,
     decode_create_body, decode_verify_body, encode_create_request, encode_request,
@@ -54,7 +60,8 @@ from .wire import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_CONNECTIONS", "DEFAULT_MAX_REQUEST", "DEFAULT_TIMEOUT", "HEADER_LEN", "MAX_REPLY",
+    "DEFAULT_LOG_INTERVAL", "DEFAULT_MAX_CONNECTIONS", "DEFAULT_MAX_CONNECTIONS_PER_UID",
+    "DEFAULT_MAX_REQUEST", "DEFAULT_READ_TIMEOUT", "DEFAULT_TIMEOUT", "HEADER_LEN", "MAX_REPLY",
     "MIN_LENGTH", "PACK_MAX_LEN", "SACKD_SOCKET", "SACK_CREATE", "SACK_VERIFY", "SERVER_ROLES",
     "SLURMCTLD_SOCKET", "SLURMDBD_SOCKET", "SLURM_AUTH_UID_ANY", "SOCKET_NAME", "CreateRequest",
     "PeerCred", "SackServer", "client", "client_socket_paths", "decode_create_body",

@@ -3,6 +3,8 @@ each local process with its own uid (``SO_PEERCRED``), never the request's."""
 from __future__ import annotations
 
 import errno
+import heapq
+import itertools
 import logging
 import os
 import selectors
@@ -14,15 +16,17 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Deque, Dict, Mapping, Optional, Tuple
+from typing import Deque, Dict, List, Mapping, Optional, Tuple
 
 from .._bounded import BoundedCache
+from .._loglimit import LogLimiter
 from ..credential import RPC_CONTEXTS, create_credential
 from ..exceptions import BadArgumentError, CredentialError, SackServerError, SlurmAuthError
 from ..identity import Identity, identity_from_user
 from ..keys import Keyring
 from ..verifier import Verifier
-from .wire import (DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUEST, DEFAULT_TIMEOUT, HEADER_LEN,
+from .wire import (DEFAULT_LOG_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID,
+                   DEFAULT_MAX_REQUEST, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT, HEADER_LEN,
                    MIN_LENGTH, SACK_CREATE, SACK_VERIFY, CreateRequest, decode_create_body,
                    decode_header, decode_verify_body, encode_token_reply, encode_verify_reply,
                    server_socket_path)
@@ -63,12 +67,16 @@ def _lookup_identity(uid: int, gid: int) -> Optional[Identity]:
 class _Conn:
     """One client connection: what is read so far, and the reply being written."""
 
-    __slots__ = ("sock", "peer", "deadline", "buf", "need", "rpc", "version", "out")
+    __slots__ = ("sock", "peer", "accepted", "deadline", "buf", "need", "rpc", "version", "out",
+                 "open", "whole")
 
-    def __init__(self, sock: socket.socket, peer: PeerCred, deadline: float) -> None:
+    def __init__(self, sock: socket.socket, peer: PeerCred, deadline: float, accepted: float = 0.0) -> None:
         self.sock = sock
         self.peer = peer
-        self.deadline = deadline
+        self.accepted = accepted
+        self.deadline = deadline  # the read deadline until the request is whole
+        self.open = True
+        self.whole = False  # the whole request is read
         self.buf = bytearray()
         self.need = HEADER_LEN  # bytes of request wanted so far
         self.rpc = 0
@@ -92,15 +100,38 @@ class SackServer:
     reconfigure) without closing the listening socket; a reload that fails
     keeps the old keys and logs the error. ``install_signal_handlers()`` wires
     SIGHUP to reload and SIGTERM/SIGINT to stop (main thread only).
+
+    Limits against a local user starving the kiosk (the socket is 0666):
+
+    - ``read_timeout``: seconds a connection has, from accept, to send its
+      whole request (capped by ``request_timeout``, which bounds the whole
+      exchange including the identity lookup and the reply);
+    - ``max_connections``: connections held at once (more wait in the backlog);
+    - ``max_connections_per_uid``: connections one peer uid (SO_PEERCRED) may
+      hold; a connection over it is closed at accept, without taking a slot,
+      and counted in ``stats["over_uid_cap"]``. It applies to root and
+      SlurmUser too; ``uid_max_connections`` gives chosen uids their own cap.
+      No cap may exceed half of ``max_connections`` (the default is 64, or
+      half the table when that is smaller);
+    - ``log_interval``: at most one log line per class (unexpected rpc, bad
+      request, over the uid cap, refused, failed) per that many seconds, with
+      the count of the lines left out.
     """
 
     def __init__(self, keyring: Keyring, *, socket_path: Optional[str] = None, role: str = "sackd",
                  use_client_ids: bool = False, cluster: Optional[str] = None, ttl: int = 60,
                  request_timeout: float = DEFAULT_TIMEOUT, max_request: int = DEFAULT_MAX_REQUEST,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS, lookup_workers: int = 4,
-                 env: Optional[Mapping[str, str]] = None) -> None:
+                 env: Optional[Mapping[str, str]] = None, read_timeout: float = DEFAULT_READ_TIMEOUT,
+                 max_connections_per_uid: Optional[int] = None,
+                 uid_max_connections: Optional[Mapping[int, int]] = None,
+                 log_interval: float = DEFAULT_LOG_INTERVAL) -> None:
         if not request_timeout > 0:
             raise BadArgumentError("request_timeout must be positive")
+        if not read_timeout > 0:
+            raise BadArgumentError("read_timeout must be positive")
+        if not log_interval >= 0:
+            raise BadArgumentError("log_interval must not be negative")
         if type(ttl) is not int or ttl <= 0:
             raise BadArgumentError("ttl must be a positive integer (seconds)")
         if max_request < HEADER_LEN or max_connections < 1 or lookup_workers < 1:
@@ -113,14 +144,34 @@ class SackServer:
         self.request_timeout = request_timeout
         self.max_request = max_request
         self.max_connections = max_connections
+        self.read_timeout = min(read_timeout, request_timeout)
+        # no single uid may hold more than half of the table
+        half = max(1, max_connections // 2)
+        if max_connections_per_uid is None:
+            max_connections_per_uid = min(DEFAULT_MAX_CONNECTIONS_PER_UID, half)
+        self.uid_max_connections: Dict[int, int] = dict(uid_max_connections or {})
+        for cap in (max_connections_per_uid, *self.uid_max_connections.values()):
+            if type(cap) is not int or not 1 <= cap <= half:
+                raise BadArgumentError(f"a per-uid connection cap must be an integer from 1 to "
+                                       f"{half} (half of max_connections={max_connections})")
+        self.max_connections_per_uid = max_connections_per_uid
         self.lookup_workers = lookup_workers
+        self.limited_log = LogLimiter(log, log_interval)
+        #: counters: connections refused over their uid's cap, connections cut
+        #: off by the read deadline or the request deadline, requests refused
+        #: as malformed (bad length, unexpected rpc)
+        self.stats: Dict[str, int] = {"over_uid_cap": 0, "read_timeouts": 0, "request_timeouts": 0,
+                                      "bad_requests": 0}
+        self._per_uid: Dict[int, int] = {}
+        self._deadlines: List[Tuple[float, int, _Conn]] = []  # heap; stale entries skipped
+        self._seq = itertools.count()
         self._lsock: Optional[socket.socket] = None
         self._bound_ino: Optional[Tuple[int, int]] = None
         self._wake_r, self._wake_w = socket.socketpair()
         for s in (self._wake_r, self._wake_w):
             s.setblocking(False)
         self._sel: Optional[selectors.BaseSelector] = None
-        self._conns: Dict[int, _Conn] = {}  # insertion order = deadline order
+        self._conns: Dict[int, _Conn] = {}
         self._verifiers: BoundedCache[int, Verifier] = BoundedCache(4096)
         self._pool: Optional[ThreadPoolExecutor] = None
         # identity lookups done by the pool, for the loop to sign and answer
@@ -269,6 +320,7 @@ class SackServer:
                 self._pool.shutdown(wait=False)  # a lookup stuck in NSS must not hold up the stop
                 self._pool = None
             self._looked_up.clear()
+            self._deadlines.clear()
             sel.close()
             self._sel = None
             self._listening = False
@@ -277,9 +329,8 @@ class SackServer:
     def _poll_timeout(self) -> float:
         now = time.monotonic()
         timeout = 1.0
-        for conn in self._conns.values():  # the first has the earliest deadline
-            timeout = min(timeout, conn.deadline - now)
-            break
+        if self._deadlines:  # the earliest (perhaps stale: then we wake early, harmlessly)
+            timeout = min(timeout, self._deadlines[0][0] - now)
         if not self._listening:
             timeout = min(timeout, self._accept_pause_until - now)
         return max(timeout, 0.0)
@@ -322,29 +373,54 @@ class SackServer:
                 sock.setblocking(False)
                 peer = peer_credentials(sock)  # from the kernel only
             except OSError as e:
-                log.error("cannot read SO_PEERCRED: %s", e)
+                self.limited_log.error("peercred", "cannot read SO_PEERCRED: %s", e)
                 sock.close()
                 continue
-            conn = _Conn(sock, peer, time.monotonic() + self.request_timeout)
+            held = self._per_uid.get(peer.uid, 0)
+            if held >= self.uid_max_connections.get(peer.uid, self.max_connections_per_uid):
+                sock.close()  # never takes a slot from another uid
+                self.stats["over_uid_cap"] += 1
+                self.limited_log.warning("uidcap", "uid=%d pid=%d is over its cap of %d connections; "
+                                         "closing its new connections", peer.uid, peer.pid, held)
+                continue
+            self._per_uid[peer.uid] = held + 1
+            now = time.monotonic()
+            conn = _Conn(sock, peer, now + self.read_timeout, accepted=now)
             self._conns[sock.fileno()] = conn
+            self._push_deadline(conn)
             assert self._sel is not None
             self._sel.register(sock, selectors.EVENT_READ, conn)
 
+    def _push_deadline(self, conn: _Conn) -> None:
+        heapq.heappush(self._deadlines, (conn.deadline, next(self._seq), conn))
+        if len(self._deadlines) > 2 * len(self._conns) + 1024:  # drop the stale entries
+            self._deadlines = [(c.deadline, next(self._seq), c) for c in self._conns.values()]
+            heapq.heapify(self._deadlines)
+
     def _expire(self) -> None:
         now = time.monotonic()
-        expired = []
-        for conn in self._conns.values():
-            if conn.deadline > now:
-                break
-            expired.append(conn)
-        for conn in expired:
-            log.debug("SACK request from uid=%d pid=%d timed out", conn.peer.uid, conn.peer.pid)
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            deadline, _, conn = heapq.heappop(heap)
+            if not conn.open or conn.deadline != deadline:
+                continue  # closed already, or given a later deadline
+            reading = not conn.whole
+            self.stats["read_timeouts" if reading else "request_timeouts"] += 1
+            log.debug("SACK request from uid=%d pid=%d timed out (%s)", conn.peer.uid, conn.peer.pid,
+                      "reading" if reading else "answering")
             self._drop(conn)
         if not self._listening and self._lsock is not None and now >= self._accept_pause_until:
             self._set_listening(True)
 
     def _drop(self, conn: _Conn) -> None:
         """Close a connection (without a reply if none was queued)."""
+        if conn.open:
+            conn.open = False
+            left = self._per_uid.get(conn.peer.uid, 0) - 1
+            if left > 0:
+                self._per_uid[conn.peer.uid] = left
+            else:
+                self._per_uid.pop(conn.peer.uid, None)
         fd = conn.sock.fileno()
         if fd >= 0:
             self._conns.pop(fd, None)
@@ -365,7 +441,8 @@ class SackServer:
             else:
                 self._read(conn)
         except Exception:  # never let one connection take the kiosk down
-            log.exception("SACK connection from uid=%d pid=%d failed", conn.peer.uid, conn.peer.pid)
+            self.limited_log.error("failed", "SACK connection from uid=%d pid=%d failed",
+                                   conn.peer.uid, conn.peer.pid, exc_info=True)
             self._drop(conn)
 
     def _read(self, conn: _Conn) -> None:
@@ -393,11 +470,13 @@ class SackServer:
         known rpc. Sets how many bytes the whole request has."""
         conn.version, length, conn.rpc = decode_header(conn.buf)
         if length < MIN_LENGTH or length > self.max_request - 2:
+            self.stats["bad_requests"] += 1
             log.debug("SACK request from uid=%d pid=%d: bad length %d", conn.peer.uid, conn.peer.pid, length)
             return False
         if conn.rpc not in (SACK_CREATE, SACK_VERIFY):
-            log.error("SACK request from uid=%d pid=%d: unexpected rpc=%d",
-                      conn.peer.uid, conn.peer.pid, conn.rpc)
+            self.stats["bad_requests"] += 1
+            self.limited_log.error("rpc", "SACK request from uid=%d pid=%d: unexpected rpc=%d",
+                                   conn.peer.uid, conn.peer.pid, conn.rpc)
             return False
         conn.need = 2 + length
         return True
@@ -426,6 +505,10 @@ class SackServer:
                   conn.rpc, conn.version, peer.uid, peer.gid, peer.pid)
         body = memoryview(conn.buf)[HEADER_LEN:]
         reply: Optional[bytes] = None
+        # the request is whole: from now on only the exchange's deadline holds
+        conn.whole = True
+        conn.deadline = conn.accepted + self.request_timeout
+        self._push_deadline(conn)
         try:
             if conn.rpc == SACK_VERIFY:
                 reply = self._verify(peer, decode_verify_body(body))
@@ -437,7 +520,8 @@ class SackServer:
         except CredentialError as e:
             log.debug("SACK_VERIFY for uid=%d pid=%d failed: %s", peer.uid, peer.pid, e)
         except SlurmAuthError as e:
-            log.info("SACK rpc=%d from uid=%d pid=%d refused: %s", conn.rpc, peer.uid, peer.pid, e)
+            self.limited_log.info("refused", "SACK rpc=%d from uid=%d pid=%d refused: %s",
+                                  conn.rpc, peer.uid, peer.pid, e)
         finally:
             body.release()
             conn.buf = bytearray()
@@ -474,15 +558,17 @@ class SackServer:
     def _finish_lookups(self) -> None:
         while self._looked_up:
             conn, req, future = self._looked_up.popleft()
-            if conn.sock.fileno() < 0:
+            if not conn.open:
                 continue  # closed meanwhile (deadline passed, or stopping)
             reply: Optional[bytes] = None
             try:
                 reply = self._create(conn.peer, req, future.result())
             except SlurmAuthError as e:
-                log.info("SACK_CREATE from uid=%d pid=%d refused: %s", conn.peer.uid, conn.peer.pid, e)
+                self.limited_log.info("refused", "SACK_CREATE from uid=%d pid=%d refused: %s",
+                                      conn.peer.uid, conn.peer.pid, e)
             except Exception:
-                log.exception("SACK_CREATE from uid=%d pid=%d failed", conn.peer.uid, conn.peer.pid)
+                self.limited_log.error("failed", "SACK_CREATE from uid=%d pid=%d failed",
+                                       conn.peer.uid, conn.peer.pid, exc_info=True)
             self._answer(conn, reply)
 
     def _create(self, peer: PeerCred, req: CreateRequest, identity: Optional[Identity]) -> bytes:

@@ -28,8 +28,18 @@ DEFAULT_MAX_REQUEST = 1024 * 1024
 #: Seconds a connection may take for its whole exchange (Slurm's default
 #: MessageTimeout is 10 s).
 DEFAULT_TIMEOUT = 10.0
+#: Seconds a connection may take to send its whole request (a few dozen
+#: bytes): a client that connects and sits loses its slot after this.
+DEFAULT_READ_TIMEOUT = 2.0
 #: Connections served at once; more wait in the listen backlog.
 DEFAULT_MAX_CONNECTIONS = 1024
+#: Connections one peer uid may hold at once (root and SlurmUser included,
+#: unless given their own cap); one more is closed at once. Never more than
+#: half of the server's ``max_connections``.
+DEFAULT_MAX_CONNECTIONS_PER_UID = 64
+#: Seconds between two log lines of one class (unexpected rpc, over the uid
+#: cap, ...); the lines in between are counted.
+DEFAULT_LOG_INTERVAL = 10.0
 #: Largest SACK_CREATE reply the client accepts (packstr of a token).
 MAX_REPLY = DEFAULT_MAX_TOKEN + 1
 
@@ -227,7 +237,8 @@ def client_socket_paths(cluster: Optional[str] = None, *,
 
 
 __all__ = [
-    "DEFAULT_MAX_CONNECTIONS", "DEFAULT_MAX_REQUEST", "DEFAULT_TIMEOUT", "HEADER_LEN", "MAX_REPLY",
+    "DEFAULT_LOG_INTERVAL", "DEFAULT_MAX_CONNECTIONS", "DEFAULT_MAX_CONNECTIONS_PER_UID",
+    "DEFAULT_MAX_REQUEST", "DEFAULT_READ_TIMEOUT", "DEFAULT_TIMEOUT", "HEADER_LEN", "MAX_REPLY",
     "MIN_LENGTH", "PACK_MAX_LEN", "SACKD_SOCKET", "SACK_CREATE", "SACK_VERIFY", "SERVER_ROLES",
     "SLURMCTLD_SOCKET", "SLURMDBD_SOCKET", "SOCKET_NAME", "BytesLike", "CreateRequest",
     "client_socket_paths", "decode_create_body", "decode_header", "decode_u32",
