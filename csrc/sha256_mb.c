@@ -423,6 +423,7 @@ static void b_avx2(lanes *g, const uint8_t *const *src, unsigned active)
 
 static kernel_fn kernel_of(int impl)
 {
+    (void)impl;   /* only the portable kernel where no vector code is compiled in */
 #if SA_HAVE_MB_CODE
     if (impl == SA_MB_AVX2)
         return k_avx2;
@@ -434,6 +435,7 @@ static kernel_fn kernel_of(int impl)
 
 static blocks_fn blocks_of(int impl)
 {
+    (void)impl;
 #if SA_HAVE_MB_CODE
     if (impl == SA_MB_AVX2)
         return b_avx2;
