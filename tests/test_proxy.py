@@ -21,6 +21,7 @@ from slurmauth_fast.frontend import rc_reply
 from slurmauth_fast.proxy import ControllerProxy
 from slurmauth_fast.ratelimit import RateLimitConfig, RateLimiter
 from slurmauth_fast.rpc import AUTH_JWT, REQUEST_PING, body_hash_payload, pack_frame, parse_frame
+from test_shim import read_reply as recv_frame
 
 KEY = b"proxy test key, 32 bytes long!!!"
 SLURM_USER = os.getuid()
@@ -31,20 +32,6 @@ def ping(ring=None, *, uid=1000, body=b"", msg_type=REQUEST_PING):
     token = tokens.create_credential(ring, uid=uid, gid=uid, ruid=SLURM_USER,
                                      payload=body_hash_payload(body, msg_type))
     return pack_frame(msg_type, body, credential=token)
-
-
-def recv_frame(s):
-    data = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            return data
-        data += chunk
-        if len(data) >= 4 and len(data) >= 4 + struct.unpack(">I", data[:4])[0]:
-            return data
 
 
 class Upstream:
