@@ -15,7 +15,10 @@ Each input is routed (first byte) to one target:
 - the auth/slurm ``Verifier`` on raw bytes and on correctly signed claims
   (a differential: what the C claims scanner accepts, the strict JSON reader
   must accept with the same values);
-- whole RPCs: ``rpc.parse_frame`` then ``rpc.verify_rpc``.
+- whole RPCs: ``rpc.parse_frame`` then ``rpc.verify_rpc``;
+- correctly signed claims through ``Verifier.verify``, ``verify_many`` (its status and uid
+  columns and its answer) and ``verify_rpc`` on the token in a REQUEST_PING, with and without
+  use_client_ids: the three must decide alike (a differential: batch = single = frame).
 
 Any other exception (TypeError, KeyError, RecursionError, OverflowError, ...)
 propagates and atheris reports it as a crash with the input saved.
@@ -31,11 +34,11 @@ import atheris
 
 with atheris.instrument_imports(include=["slurmauth_fast"]):
     from slurmauth_fast import HS256Key
-    from slurmauth_fast.errors import BadArgumentError, HeaderError, SlurmAuthError
+    from slurmauth_fast.errors import BadArgumentError, BodyHashError, HeaderError, SlurmAuthError
     from slurmauth_fast.jsonutil import loads_object
     from slurmauth_fast.jwt import JWTVerifier
     from slurmauth_fast.keys import Keyring
-    from slurmauth_fast.rpc import parse_frame, verify_rpc
+    from slurmauth_fast.rpc import pack_frame, parse_frame, verify_rpc
     from slurmauth_fast.sack import decode_create_body, decode_verify_body
     from slurmauth_fast.tokens import Verifier
 
@@ -45,6 +48,8 @@ KEY = HS256Key(FUZZ_KEY)
 NOW = 1764000030
 JWT_VERIFIER = JWTVerifier(hs256_key=KEY, use_jwt_client_ids=True)
 VERIFIER = Verifier(Keyring.from_key_bytes(FUZZ_KEY), verifier_uid=1000, max_len=16384)
+ID_VERIFIER = Verifier(Keyring.from_key_bytes(FUZZ_KEY), verifier_uid=1000, max_len=16384,
+                       use_client_ids=True)
 
 
 def _target_token_raw(data: bytes) -> None:
@@ -89,6 +94,36 @@ def _target_credential_claims(data: bytes) -> None:
     want = tuple(obj.get(k) for k in ("uid", "gid", "exp", "iat", "ruid", "context", "host"))
     if got != want:
         raise AssertionError(f"C verifier and JSON reader disagree: {got!r} != {want!r}")
+
+
+def _outcome(fn):
+    try:
+        return fn()
+    except SlurmAuthError as e:
+        return e
+
+
+def _target_single_batch_frame(data: bytes) -> None:
+    """Signed claims through verify, verify_many (columns and answer) and verify_rpc (the
+    token in a REQUEST_PING): every path decides the same, with and without
+    use_client_ids."""
+    tok = KEY.sign_raw(b'{"alg":"HS256","typ":"JWT"}', data or b"{}")
+    frame = pack_frame(1008, b"", credential=tok)
+    for v in (VERIFIER, ID_VERIFIER):
+        single = _outcome(lambda: v.verify(tok, now=NOW))
+        with v.verify_many([tok], now=NOW) as batch:
+            status, uid, answer = batch.status[0], batch.uid[0], batch[0]
+        if isinstance(single, SlurmAuthError):
+            if status == 0 or type(answer) is not type(single):
+                raise AssertionError(f"verify refused ({single!r}), verify_many said {status}/{answer!r}")
+        elif status != 0 or answer != single or uid != single.uid:
+            raise AssertionError(f"verify accepted, verify_many said {status}/{answer!r}")
+        framed = _outcome(lambda: verify_rpc(frame, v, now=NOW))
+        if isinstance(single, SlurmAuthError):
+            if type(framed) is not type(single):
+                raise AssertionError(f"verify refused ({single!r}), verify_rpc said {framed!r}")
+        elif isinstance(framed, SlurmAuthError) and not isinstance(framed, BodyHashError):
+            raise AssertionError(f"verify accepted, verify_rpc refused the token: {framed!r}")
 
 
 def _target_sign_roundtrip(data: bytes) -> None:
@@ -136,7 +171,7 @@ def _target_sack(data: bytes) -> None:
 
 TARGETS = [_target_token_raw, _target_token_signed, _target_json,
            _target_credential_raw, _target_credential_claims, _target_frame, _target_sign_roundtrip,
-           _target_jwt, _target_sack]
+           _target_jwt, _target_sack, _target_single_batch_frame]
 
 
 def test_one_input(data: bytes) -> None:
