@@ -11,6 +11,7 @@ import time
 import pytest
 
 from slurmauth_fast import HS256Key, cli
+from slurmauth_fast.cli import bench as bench_cli
 from slurmauth_fast import errors as E
 from slurmauth_fast.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from slurmauth_fast.cli.inspect import describe_payload, errno_name
@@ -144,8 +145,20 @@ def test_errno_names():
 
 QUICK = ["--seconds", "0.02", "--rounds", "1", "--threads", "0", "--clients", "0",
          "--json", "", "--png", ""]
+#: ``bench`` runs the benchmark of a source checkout; an installed wheel has none (its
+#: absence is tested below).
+needs_checkout = pytest.mark.skipif(
+    not bench_cli.BENCHMARK.is_file(),
+    reason="slurmauth_fast is installed without a source checkout: bench has no benchmark to run")
 
 
+def test_bench_without_a_checkout_says_so(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(bench_cli, "BENCHMARK", tmp_path / "missing.py")
+    rc, out, err = run(["bench"], capsys)
+    assert rc == EXIT_USAGE and "not found" in err and "source checkout" in err
+
+
+@needs_checkout
 def test_bench_runs_and_reports(capsys):
     """``bench`` is benchmarks/verify_rate.py: the same runner and table."""
     rc, out, err = run(["bench", *QUICK, "--no-compare", "--no-progress"], capsys)
@@ -156,6 +169,7 @@ def test_bench_runs_and_reports(capsys):
     assert err == ""
 
 
+@needs_checkout
 def test_bench_progress_and_json(capsys, tmp_path):
     out_json = tmp_path / "r.json"
     rc, out, err = run(["bench", *QUICK[:-4], "--json", out_json, "--png", "", "--no-native",
@@ -165,6 +179,7 @@ def test_bench_progress_and_json(capsys, tmp_path):
     assert {r["name"] for r in doc["rows"]} >= {"slurmauth_fast verify", "minimal Python hmac+json"}
 
 
+@needs_checkout
 @pytest.mark.parametrize("bad", [["--seconds", "0"], ["--rounds", "0"], ["--threads", "1,x"]])
 def test_bench_rejects_bad_options(capsys, bad):
     with pytest.raises(SystemExit) as e:

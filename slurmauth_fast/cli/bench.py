@@ -14,14 +14,15 @@ from typing import Any, Optional
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "verify_rate.py"
 
 
-def load_benchmark() -> Optional[ModuleType]:
-    """benchmarks/verify_rate.py as a module, or None when this is not a checkout."""
+def load_benchmark(path: Path = BENCHMARK) -> Optional[ModuleType]:
+    """benchmarks/verify_rate.py (of this checkout, or at ``path``) as a module, or None when
+    it is not there (an installed package ships no benchmark)."""
     mod = sys.modules.get("verify_rate")
-    if mod is not None and getattr(mod, "__file__", None) == str(BENCHMARK):
+    if mod is not None and getattr(mod, "__file__", None) == str(path):
         return mod
-    if not BENCHMARK.is_file():
+    if not path.is_file():
         return None
-    spec = importlib.util.spec_from_file_location("verify_rate", BENCHMARK)
+    spec = importlib.util.spec_from_file_location("verify_rate", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules["verify_rate"] = mod   # dataclasses look their module up by name
@@ -36,7 +37,7 @@ def _missing(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    vr = load_benchmark()
+    vr = load_benchmark(BENCHMARK)
     p = subparsers.add_parser(
         "bench", help="measure the verification rate against PyJWT, joserfc, libjwt, munged and "
                       "the OpenSSL HMAC floor (ratios from one run; needs a source checkout)",
