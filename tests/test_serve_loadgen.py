@@ -113,11 +113,20 @@ def test_loadgen_against_the_serving_core(exes, tmp_path):
 
 
 def test_bench_serve_runs(tmp_path):
+    """The serving benchmark runs end to end (the slurmctld rows belong to the real_slurm
+    suite's machines; here they are skipped): every row answered, the JSON complete."""
+    out_json = tmp_path / "serve.json"
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_serve.py"),
-                          "--seconds", "0.3", "--rounds", "1", "--procs", "2", "--no-shim"],
-                         capture_output=True, text=True, timeout=120)
+                          "--seconds", "0.3", "--rounds", "1", "--procs", "2", "--no-slurm",
+                          "--stalled", "20", "--json", str(out_json)],
+                         capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
-    res = json.loads(out.stdout.strip().splitlines()[-1])["results"]
-    assert set(res) == {"fixed", "core", "forged", "proxy"}
+    doc = json.loads(out_json.read_text())
+    res = doc["results"]
+    assert set(res) == {"fixed", "shim", "proxy -> fixed", "proxy, forged"}
     for name, r in res.items():
         assert r["ok"] > 0 and r["errors"] == 0 and r["rc_mismatch"] == 0, (name, r)
+    assert doc["flood"]["proxy -> fixed"]["legit_rps"] > 0
+    assert doc["stalled"]["connections"] == 20 and doc["stalled"]["legit_rps_during"] > 0
+    assert doc["skipped"] == {"slurmctld rows": "--no-slurm"}
+    assert "shim vs fixed-reply server" in out.stdout
