@@ -233,11 +233,9 @@ class FrontEnd:
         self._refusals_at = time.monotonic()
 
     def _dispatch(self, ev: ServeEvent) -> None:
+        """Every event but EV_VERIFIED (run_once admits those from the raw C event)."""
         kind = ev.kind
-        if kind == EV_VERIFIED:
-            self.admit(Request(ev.conn_id, AUTH_SLURM, ev.uid, ev.gid, ev.msg_type, ev.version,
-                               ev.peer))
-        elif kind == EV_UNVERIFIED:
+        if kind == EV_UNVERIFIED:
             self._unverified(ev)
         elif kind == EV_FORWARD_DONE:
             self.on_forward_done(ev)
