@@ -13,8 +13,11 @@ alike):
 * ``proxy -> fixed``: ``slurmauth-fast proxy`` relaying every verified frame to the fixed
   server, from the client's own address;
 * ``proxy, forged``: the same proxy fed frames signed with another key (shed in C, rc 1007);
-* where Slurm is built (tools/build-slurm.sh): ``slurmctld`` alone (auth/slurm, the same key)
-  and ``proxy -> slurmctld``;
+* ``bare relay -> fixed``: ``benchmarks/native/bare_relay.c``, a C relay that does nothing but
+  relay (no verification, no policy, no Python; upstream connections bound to the client's IP
+  like the proxy's): what two TCP connections per RPC cost, the ceiling of any relay;
+* where Slurm is built (tools/build-slurm.sh): ``slurmctld`` alone (auth/slurm, the same key),
+  ``proxy -> slurmctld`` and ``bare relay -> slurmctld``;
 * a forged flood (``--procs - 1`` processes of forged frames) with one legitimate client
   beside it: the legitimate client's rate through the proxy, and against slurmctld alone;
 * memory under a flood of stalled connections: ``--stalled`` connections that each send a
@@ -49,13 +52,24 @@ TARGETS = [
     ("slurmctld behind the proxy vs slurmctld alone", ">= 0.85x", "proxy -> slurmctld", "slurmctld", 0.85),
 ]
 
+#: (name, numerator row, denominator row): what bounds the last target on this machine. Every
+#: process shares the same CPUs, so whatever a relay spends per RPC is taken from slurmctld.
+CEILINGS = [
+    ("slurmctld behind the bare relay vs slurmctld alone (any relay's ceiling)",
+     "bare relay -> slurmctld", "slurmctld"),
+    ("slurmctld behind the proxy vs behind the bare relay", "proxy -> slurmctld",
+     "bare relay -> slurmctld"),
+    ("proxy vs bare relay, both in front of the fixed server", "proxy -> fixed",
+     "bare relay -> fixed"),
+]
+
 
 def compile_native(out_dir: str) -> Dict[str, str]:
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         raise SystemExit(f"no C compiler ({cc}) on PATH")
     exes = {}
-    for name in ("loadgen", "fixed_reply_server"):
+    for name in ("loadgen", "fixed_reply_server", "bare_relay"):
         exe = os.path.join(out_dir, name)
         subprocess.run([cc, "-std=c99", "-O2", os.path.join(NATIVE, name + ".c"), "-o", exe],
                        check=True)
@@ -163,9 +177,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                                           f"127.0.0.1:{fixed}"] + keyopts, env)
             procs.append(p)
             proxy_pid = p.pid
+            p, relay_fixed = start([exes["bare_relay"], "--upstream", f"127.0.0.1:{fixed}"])
+            procs.append(p)
             targets = {"fixed": (fixed, good, 0), "shim": (shim, good, 0),
                        "proxy -> fixed": (proxy_fixed, good, 0),
-                       "proxy, forged": (proxy_fixed, forged, 1007)}
+                       "proxy, forged": (proxy_fixed, forged, 1007),
+                       "bare relay -> fixed": (relay_fixed, good, 0)}
             why = None if not args.no_slurm else "--no-slurm"
             if why is None:
                 why = real_slurm.why_not_built()
@@ -175,8 +192,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                                              f"127.0.0.1:{cluster.port}", "--slurm-conf",
                                              str(cluster.conf)], env)
                 procs.append(p)
+                p, relay_ctld = start([exes["bare_relay"], "--upstream", f"127.0.0.1:{cluster.port}"])
+                procs.append(p)
                 targets["slurmctld"] = (str(cluster.port), good, 0)
                 targets["proxy -> slurmctld"] = (proxy_ctld, good, 0)
+                targets["bare relay -> slurmctld"] = (relay_ctld, good, 0)
             else:
                 skipped["slurmctld rows"] = why
             time.sleep(0.3)
@@ -254,12 +274,19 @@ def report(args: argparse.Namespace, results: Dict[str, Dict[str, Any]], extra: 
             lines.append(f"| {label} | {want} | {got:.2f}x | {'met' if got >= minimum else 'NOT met'} |")
         else:
             lines.append(f"| {label} | {want} | - | skipped |")
+    ceilings = {}
+    lines += ["", "| what bounds the last target | ratio |", "|---|---:|"]
+    for label, num, den in CEILINGS:
+        if num in results and den in results:
+            ceilings[label] = results[num]["rps"] / results[den]["rps"]
+            lines.append(f"| {label} | {ceilings[label]:.2f}x |")
     for what, why in skipped.items():
         lines.append(f"\n{what} skipped: {why}")
     text = "\n".join(lines)
     print(text)
     doc = {"procs": args.procs, "seconds": args.seconds, "rounds": args.rounds,
-           "results": results, **extra, "targets": verdicts, "skipped": skipped}
+           "results": results, **extra, "targets": verdicts, "ceilings": ceilings,
+           "skipped": skipped}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1)

@@ -28,7 +28,7 @@ def exes(tmp_path_factory):
         pytest.skip("no C compiler")
     out = tmp_path_factory.mktemp("native")
     made = {}
-    for name in ("loadgen", "fixed_reply_server"):
+    for name in ("loadgen", "fixed_reply_server", "bare_relay"):
         exe = out / name
         subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic",
                         str(NATIVE / f"{name}.c"), "-o", str(exe)], check=True)
@@ -112,6 +112,45 @@ def test_loadgen_against_the_serving_core(exes, tmp_path):
     core.free()
 
 
+def test_bare_relay_relays_from_the_clients_address(exes, tmp_path):
+    """The relay behind the benchmark's ceiling rows relays every frame and its reply, on an
+    upstream connection from the client's own IP (as the proxy does)."""
+    ring = keys.Keyring.from_key_bytes(KEY)
+    good = frame_file(tmp_path, ring)
+    core = S.ServeCore(max_per_ip=0)
+    core.set_keys(*FrameVerifier(tokens.Verifier(ring)).c_state())
+    port = core.listen_tcp()
+    ok = pack_frame(RESPONSE_SLURM_RC, b"\0\0\0\0", flags=0x0044)
+    peers = set()
+    stop = []
+
+    def loop():
+        while not stop:
+            for ev in core.poll(50):
+                if ev.kind == S.EV_VERIFIED:
+                    peers.add(ev.peer[0])
+                    core.reply(ev.conn_id, ok)
+    t = threading.Thread(target=loop)
+    t.start()
+    relay = subprocess.Popen([exes["bare_relay"], "--upstream", f"127.0.0.1:{port}"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        relay_port = relay.stdout.readline().split()[1]
+        r = run_loadgen(exes["loadgen"], "--frame", good, "--tcp", f"127.0.0.1:{relay_port}",
+                        "--bind", "127.0.0.6", "--expect-rc", "0", "--procs", "2",
+                        "--seconds", "0.5")
+        assert r["ok"] > 20 and r["errors"] == 0 and r["rc_mismatch"] == 0 and r["closed"] == 0
+        assert peers == {"127.0.0.6"}
+        assert r["ok"] <= core.stats()["frames_verified"] <= r["ok"] + 2   # (one in flight per process at the end)
+    finally:
+        relay.terminate()
+        relay.wait(5)
+        stop.append(1)
+        core.wakeup()
+        t.join(5)
+    core.free()
+
+
 def test_bench_serve_runs(tmp_path):
     """The serving benchmark runs end to end (the slurmctld rows belong to the real_slurm
     suite's machines; here they are skipped): every row answered, the JSON complete."""
@@ -123,10 +162,11 @@ def test_bench_serve_runs(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out_json.read_text())
     res = doc["results"]
-    assert set(res) == {"fixed", "shim", "proxy -> fixed", "proxy, forged"}
+    assert set(res) == {"fixed", "shim", "proxy -> fixed", "proxy, forged", "bare relay -> fixed"}
     for name, r in res.items():
         assert r["ok"] > 0 and r["errors"] == 0 and r["rc_mismatch"] == 0, (name, r)
     assert doc["flood"]["proxy -> fixed"]["legit_rps"] > 0
     assert doc["stalled"]["connections"] == 20 and doc["stalled"]["legit_rps_during"] > 0
     assert doc["skipped"] == {"slurmctld rows": "--no-slurm"}
     assert "shim vs fixed-reply server" in out.stdout
+    assert set(doc["ceilings"]) == {"proxy vs bare relay, both in front of the fixed server"}
