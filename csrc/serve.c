@@ -124,6 +124,10 @@ struct sa_serve {
     int64_t wall;
     int last_errno;
     sa_serve_stats st;
+    uint64_t lat_bounds[SA_SERVE_LAT_MAX_BUCKETS];
+    uint64_t lat_counts[SA_SERVE_LAT_MAX_BUCKETS + 1];
+    uint64_t lat_sum_ns;
+    uint32_t lat_n;
     struct epoll_event evs[EPOLL_BATCH];
 };
 
@@ -828,9 +832,21 @@ static void fwd_fail(sa_serve *s, int32_t i, int status, int err)
     c->sys_errno = 0;
 }
 
+static void latency_count(sa_serve *s, uint64_t ns)
+{
+    uint32_t b = 0;
+    if (!s->lat_n)
+        return;
+    while (b < s->lat_n && ns > s->lat_bounds[b])
+        b++;
+    s->lat_counts[b]++;
+    s->lat_sum_ns += ns;
+}
+
 static void up_read(sa_serve *s, int32_t i)
 {
     conn_t *c = &s->conns[i];
+    uint64_t up_ns;
 
     for (;;) {
         size_t limit;
@@ -869,10 +885,12 @@ static void up_read(sa_serve *s, int32_t i)
     close(c->up_fd);
     c->up_fd = -1;
     s->st.forward_done++;
+    up_ns = (uint64_t)(mono_ns() - c->up_start_ns);
+    latency_count(s, up_ns);
     if (s->cfg.report_forward_done) {
         sa_serve_event *e = emit(s, i, SA_SERVE_EV_FORWARD_DONE, SA_OK);
         if (e) {
-            e->upstream_ns = mono_ns() - c->up_start_ns;
+            e->upstream_ns = (int64_t)up_ns;
             e->reply_len = (uint32_t)c->need;
         }
     }
@@ -1705,6 +1723,33 @@ void sa_serve_get_stats(const sa_serve *s, sa_serve_stats *out)
 {
     if (s && out)
         *out = s->st;
+}
+
+int sa_serve_set_latency_buckets(sa_serve *s, const uint64_t *bounds_ns, uint32_t n)
+{
+    uint32_t k;
+    if (!s || n > SA_SERVE_LAT_MAX_BUCKETS || (n && !bounds_ns))
+        return SA_E_ARG;
+    for (k = 1; k < n; k++)
+        if (bounds_ns[k] <= bounds_ns[k - 1])
+            return SA_E_ARG;
+    if (n)
+        memcpy(s->lat_bounds, bounds_ns, n * sizeof(*bounds_ns));
+    memset(s->lat_counts, 0, sizeof(s->lat_counts));
+    s->lat_sum_ns = 0;
+    s->lat_n = n;
+    return SA_OK;
+}
+
+uint32_t sa_serve_get_latency(const sa_serve *s, uint64_t *counts, uint64_t *sum_ns)
+{
+    if (!s)
+        return 0;
+    if (counts)
+        memcpy(counts, s->lat_counts, (s->lat_n + 1) * sizeof(*counts));
+    if (sum_ns)
+        *sum_ns = s->lat_sum_ns;
+    return s->lat_n;
 }
 
 int sa_serve_errno(const sa_serve *s)

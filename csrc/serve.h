@@ -205,6 +205,16 @@ int sa_serve_forward(sa_serve *srv, uint64_t conn_id, const sa_serve_addr *upstr
                      const sa_serve_addr *src, unsigned flags);
 
 void sa_serve_get_stats(const sa_serve *srv, sa_serve_stats *out);
+
+/* The upstream time of every relayed reply (from forwarding the frame to the
+ * whole reply in), counted into buckets by the core itself, so that no event
+ * per request is needed for it. bounds_ns: n ascending upper bounds (n <=
+ * SA_SERVE_LAT_MAX_BUCKETS); setting them clears the counts. */
+#define SA_SERVE_LAT_MAX_BUCKETS 32
+int sa_serve_set_latency_buckets(sa_serve *srv, const uint64_t *bounds_ns, uint32_t n);
+/* counts[0..n]: replies per bucket (not cumulative; counts[n]: above the last
+ * bound), *sum_ns their total time; n as set (0 before). Returns n. */
+uint32_t sa_serve_get_latency(const sa_serve *srv, uint64_t *counts, uint64_t *sum_ns);
 /* errno of the last SA_E_SERVE_SYS returned by a call. */
 int sa_serve_errno(const sa_serve *srv);
 

@@ -28,8 +28,7 @@ import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Callable, Deque, Optional, Tuple
+from typing import Any, Callable, Deque, NamedTuple, Optional, Tuple
 
 from ._loglimit import LogLimiter
 from ._bindings.serve import (
@@ -67,10 +66,9 @@ def rc_reply(rc: int, version: int) -> bytes:
     return pack_frame(RESPONSE_SLURM_RC, struct.pack(">I", rc), flags=REPLY_FLAGS, version=version)
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     """An authenticated request: who sent it (uid/gid as its plugin established them), what,
-    from where (None for a unix-socket client)."""
+    from where (None for a unix-socket client). A tuple: one is built per request."""
 
     conn_id: int
     plugin: int

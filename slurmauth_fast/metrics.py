@@ -5,7 +5,8 @@
 - ``slurmauth_core_*``: the serving core's own counters (accepted connections, frames
   verified / refused / malformed in C, drops by cause, bytes), read at scrape time;
 - ``slurmauth_rate_limited_by_uid{uid}``: the uids refused most often (top N only);
-- ``slurmauth_upstream_seconds``: time from forwarding a request to its relayed reply;
+- ``slurmauth_upstream_seconds``: time from forwarding a request to its relayed reply
+  (counted into buckets by the serving core, read at scrape time);
 - ``slurmauth_verify_seconds{plugin}``: time to verify a credential outside the core
   (munged round trip, auth/jwt).
 """
@@ -14,20 +15,22 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 #: Core counters exported as gauges (they are levels, not totals).
 _CORE_GAUGES = frozenset({"conns_open", "conns_high", "buffered", "buffered_high"})
-_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                     0.25, 0.5, 1.0, 2.5)
 
 
 class _CoreCollector(Collector):
     def __init__(self, stats: Callable[[], Dict[str, int]],
-                 top_limited: Callable[[], List[Tuple[int, int]]]) -> None:
+                 top_limited: Callable[[], List[Tuple[int, int]]],
+                 latency: Optional[Callable[[], Tuple[List[int], int]]]) -> None:
         self._stats = stats
         self._top = top_limited
+        self._latency = latency
 
     def collect(self) -> Iterable[Any]:
         for name, value in sorted(self._stats().items()):
@@ -43,24 +46,33 @@ class _CoreCollector(Collector):
         for uid, count in self._top():
             top.add_metric([str(uid)], count)
         yield top
+        if self._latency is not None:
+            counts, total_ns = self._latency()
+            if counts:
+                cumulative, buckets = 0, []
+                for bound, n in zip([*map(str, LATENCY_BUCKETS), "+Inf"], counts):
+                    cumulative += n
+                    buckets.append((bound, cumulative))
+                yield HistogramMetricFamily("slurmauth_upstream_seconds",
+                                            "upstream time per forwarded request",
+                                            buckets=buckets, sum_value=total_ns / 1e9)
 
 
 class FrontEndMetrics:
     """The metrics of one server. ``stats`` reads the core's counters, ``top_limited`` the
-    rate limiter's top uids; both are called at scrape time."""
+    rate limiter's top uids, ``latency`` the core's upstream-time buckets (counts per
+    :data:`LATENCY_BUCKETS` bound and above them, total ns); all are called at scrape time."""
 
     def __init__(self, stats: Callable[[], Dict[str, int]],
-                 top_limited: Callable[[], List[Tuple[int, int]]] = list) -> None:
+                 top_limited: Callable[[], List[Tuple[int, int]]] = list,
+                 latency: Optional[Callable[[], Tuple[List[int], int]]] = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("slurmauth_requests", "requests by outcome and auth plugin",
                                 ["outcome", "plugin"], registry=self.registry)
-        self.upstream = Histogram("slurmauth_upstream_seconds",
-                                  "upstream time per forwarded request",
-                                  buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.verify = Histogram("slurmauth_verify_seconds",
                                 "credential verification outside the core",
-                                ["plugin"], buckets=_LATENCY_BUCKETS, registry=self.registry)
-        self.registry.register(_CoreCollector(stats, top_limited))
+                                ["plugin"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.registry.register(_CoreCollector(stats, top_limited, latency))
         self._server: Optional[Any] = None
 
     def serve(self, host: str, port: int) -> int:
@@ -76,4 +88,4 @@ class FrontEndMetrics:
             self._server = None
 
 
-__all__ = ["FrontEndMetrics"]
+__all__ = ["LATENCY_BUCKETS", "FrontEndMetrics"]

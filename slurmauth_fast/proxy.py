@@ -35,7 +35,7 @@ from ._bounded import BoundedCache
 from .exceptions import ServeError
 from .frame_verifier import FrameVerifier
 from .frontend import PLUGIN_NAMES, SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR, FrontEnd, Request
-from .metrics import FrontEndMetrics
+from .metrics import LATENCY_BUCKETS, FrontEndMetrics
 from .ratelimit import SLURMCTLD_COMMUNICATIONS_BACKOFF, RateLimitConfig, RateLimiter
 
 log = logging.getLogger("slurmauth_fast.proxy")
@@ -83,6 +83,8 @@ class ControllerProxy(FrontEnd):
                  **core_config: int) -> None:
         if transparent not in TRANSPARENCY_MODES:
             raise ValueError(f"transparent must be one of {TRANSPARENCY_MODES}, not {transparent!r}")
+        # the upstream time is counted in C (set_latency_buckets): no event per relayed reply
+        core_config.setdefault("report_forward_done", 0)
         super().__init__(verifier, core, logger=log, **core_config)
         self.upstream: Tuple[str, int] = (upstream, -1) if isinstance(upstream, str) else upstream
         self.upstream_is_unix = isinstance(upstream, str)
@@ -97,8 +99,11 @@ class ControllerProxy(FrontEnd):
         self.may_set_transparent = can_set_ip_transparent() if transparent != "off" else False
         if transparent == "on" and not self.may_set_transparent:
             raise PermissionError("--transparent on needs CAP_NET_ADMIN (IP_TRANSPARENT)")
-        self.metrics = (FrontEndMetrics(self.core.stats, lambda: self.limiter.top_over_limit())
-                        if metrics else None)
+        self.metrics: Optional[FrontEndMetrics] = None
+        if metrics:
+            self.core.set_latency_buckets(LATENCY_BUCKETS)
+            self.metrics = FrontEndMetrics(self.core.stats, lambda: self.limiter.top_over_limit(),
+                                           self.core.latency)
         self._counters: Dict[Tuple[str, str], Any] = {}
         self.announce_transparency()
 
@@ -159,10 +164,6 @@ class ControllerProxy(FrontEnd):
             self.reply_rc(req.conn_id, SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR, req.version)
             return
         self._count("forwarded", plugin)
-
-    def on_forward_done(self, ev: ServeEvent) -> None:
-        if self.metrics is not None:
-            self.metrics.upstream.observe(ev.upstream_ns / 1e9)
 
     def on_forward_error(self, ev: ServeEvent) -> None:
         self._count("upstream_error", PLUGIN_NAMES.get(ev.plugin, str(ev.plugin)))

@@ -182,6 +182,10 @@ def test_metrics(proxy, upstream):
     assert 'slurmauth_rate_limited_by_uid{uid="1000"} 1.0' in text
     assert "slurmauth_core_frames_refused_total 1.0" in text
     assert "slurmauth_upstream_seconds_count 1.0" in text
+    assert 'slurmauth_upstream_seconds_bucket{le="+Inf"} 1.0' in text
+    assert 'slurmauth_upstream_seconds_bucket{le="0.0001"}' in text
+    total = float(text.split("slurmauth_upstream_seconds_sum ")[1].split()[0])
+    assert 0 < total < 10
 
 
 def test_cli_proxy_reload_and_drain(upstream, tmp_path):

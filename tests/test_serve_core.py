@@ -18,6 +18,7 @@ from slurmauth_fast import keys, tokens
 from slurmauth_fast.frame_verifier import FrameVerifier
 from slurmauth_fast._bindings import serve as S
 from slurmauth_fast._bindings import ffi, lib
+from slurmauth_fast.exceptions import BadArgumentError
 from slurmauth_fast.rpc import (AUTH_JWT, AUTH_MUNGE, AUTH_NONE, NO_AUTH_CRED, REQUEST_PING,
                                 RESPONSE_SLURM_RC, body_hash_payload, pack_frame, parse_frame)
 
@@ -583,6 +584,36 @@ def test_forward_relays_byte_for_byte_from_the_bound_source(keyring, driver):
         s.sendall(frame)
         assert recv_reply(s) == reply
         assert up.peers[-1][0] == "127.0.0.9"
+    finally:
+        up.close()
+
+
+def test_upstream_latency_is_counted_in_buckets_without_events(keyring, driver):
+    """With report_forward_done off no event per relayed reply reaches Python, and the core's
+    latency buckets count every one: per bucket, above the last bound, and their total time."""
+    reply = pack_frame(RESPONSE_SLURM_RC, b"\0\0\0\0", flags=0x0044)
+    up = Upstream(reply)
+    try:
+        d = driver(on_event=forwarding_driver(up.port), report_forward_done=0)
+        assert d.call(lambda c: c.latency()) == ([0], 0)          # no buckets set: none counted
+        bounds = [1e-9, 1e-6, 60.0]                               # nothing is faster than 1 ns
+        d.call(lambda c: c.set_latency_buckets(bounds))
+        port = d.call(lambda c: c.listen_tcp())
+        for _ in range(5):
+            s = tcp_client(port)
+            s.sendall(signed(keyring))
+            assert recv_reply(s) == reply
+            s.close()
+        assert d.wait_stat("forward_done", 5)
+        counts, total_ns = d.call(lambda c: c.latency())
+        assert len(counts) == 4 and sum(counts) == 5 and counts[0] == 0 and counts[3] == 0
+        assert total_ns > 0
+        assert not [e for e in d.events if e.kind == S.EV_FORWARD_DONE]
+        d.call(lambda c: c.set_latency_buckets(bounds))            # setting them again clears
+        assert d.call(lambda c: c.latency()) == ([0, 0, 0, 0], 0)
+        for bad in ([2.0, 1.0], [1.0, 1.0], [float(k + 1) for k in range(33)]):
+            with pytest.raises(BadArgumentError):
+                d.call(lambda c, b=bad: c.set_latency_buckets(b))
     finally:
         up.close()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import socket
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..exceptions import ServeError
 from ._ffi import ffi, lib
@@ -141,6 +141,7 @@ class ServeCore:
         self._max_events = max_events
         self._keys: Tuple[Any, ...] = ()   # keeps the C key set alive while in use
         self._stats = ffi.new("sa_serve_stats *")
+        self._lat_counts = ffi.new("uint64_t[]", 1)
 
     def _check(self, what: str, rc: int) -> None:
         if rc != 0:
@@ -245,6 +246,20 @@ class ServeCore:
     def stats(self) -> Dict[str, int]:
         lib.sa_serve_get_stats(self._srv, self._stats)
         return {name: int(getattr(self._stats, name)) for name in _STATS_FIELDS}
+
+    def set_latency_buckets(self, bounds_s: Sequence[float]) -> None:
+        """Count each relayed reply's upstream time into buckets with these ascending upper
+        bounds (seconds; at most SA_SERVE_LAT_MAX_BUCKETS), in C: no event per reply."""
+        bounds = [round(b * 1e9) for b in bounds_s]
+        self._check("set_latency_buckets",
+                    lib.sa_serve_set_latency_buckets(self._srv, bounds, len(bounds)))
+        self._lat_counts = ffi.new("uint64_t[]", len(bounds) + 1)
+
+    def latency(self) -> Tuple[List[int], int]:
+        """(replies per bucket, the last one above every bound; their total time in ns)."""
+        total = ffi.new("uint64_t *")
+        n = lib.sa_serve_get_latency(self._srv, self._lat_counts, total)
+        return [int(x) for x in self._lat_counts[0:n + 1]], int(total[0])
 
     def free(self) -> None:
         """Close everything now (otherwise done when the object is collected)."""
