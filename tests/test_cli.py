@@ -389,3 +389,53 @@ def test_verify_via_python_dash_m_and_stdin(conf):
     r = subprocess.run([sys.executable, "-m", "slurmauth_fast.cli", "verify", "--conf-dir", str(conf), "-"],
                        input=tok + "\n", capture_output=True, text=True, timeout=60)
     assert r.returncode == EXIT_OK and "VERIFIED" in r.stdout
+
+
+# --- verify --slurm-conf: decide as the slurmctld of a slurm.conf ---------------------
+
+def slurm_conf(tmp_path, extra=""):
+    (tmp_path / "slurm.key").write_bytes(KEY)
+    (tmp_path / "slurm.key").chmod(0o600)
+    path = tmp_path / "slurm.conf"
+    path.write_text(f"ClusterName=c1\nAuthType=auth/slurm\nSlurmUser={os.getuid()}\n{extra}")
+    return path
+
+
+def test_verify_with_slurm_conf_uses_its_keys_and_slurm_user(tmp_path, capsys):
+    conf = slurm_conf(tmp_path)
+    ring = Keyring.from_key_bytes(KEY)
+    mine = create_credential(ring, uid=1000, gid=1000, ruid=os.getuid())
+    other = create_credential(ring, uid=1000, gid=1000, ruid=os.getuid() + 4242)
+    rc, out, _ = run(["verify", "--slurm-conf", conf, mine], capsys)
+    assert rc == EXIT_OK and out.startswith("VERIFIED with")
+    rc, out, _ = run(["verify", "--slurm-conf", conf, other], capsys)
+    assert rc == EXIT_FAILED and out.startswith("REJECTED: AudienceError")
+    rc, out, _ = run(["verify", "--slurm-conf", conf, "--uid", os.getuid() + 4242, other], capsys)
+    assert rc == EXIT_OK                                       # --uid overrides SlurmUser
+    rc, out, _ = run(["cred-verify", "--slurm-conf", conf, mine], capsys)
+    assert rc == EXIT_OK and json.loads(out)["ruid"] == os.getuid()
+    forged = create_credential(Keyring.from_key_bytes(b"x" * 32), uid=1, gid=1)
+    rc, out, _ = run(["verify", "--slurm-conf", conf, forged], capsys)
+    assert rc == EXIT_FAILED and out.startswith("REJECTED: SignatureError")
+
+
+def test_verify_with_slurm_conf_reads_use_client_ids(tmp_path, capsys):
+    ring = Keyring.from_key_bytes(KEY)
+    tok = create_credential(ring, uid=os.getuid(), gid=os.getgid(), use_client_ids=True)
+    rc, out, _ = run(["cred-verify", "--slurm-conf", slurm_conf(tmp_path), tok], capsys)
+    assert rc == EXIT_OK and json.loads(out)["id"] is None     # ignored without AuthInfo
+    conf = slurm_conf(tmp_path, "AuthInfo=use_client_ids\n")
+    rc, out, _ = run(["cred-verify", "--slurm-conf", conf, tok], capsys)
+    import pwd
+    assert rc == EXIT_OK and json.loads(out)["id"]["name"] == pwd.getpwuid(os.getuid()).pw_name
+
+
+def test_verify_with_a_slurm_conf_without_auth_slurm(tmp_path, capsys):
+    conf = slurm_conf(tmp_path)
+    conf.write_text("AuthType=auth/munge\n")
+    tok = create_credential(Keyring.from_key_bytes(KEY), uid=1, gid=1)
+    rc, _, err = run(["verify", "--slurm-conf", conf, tok], capsys)
+    assert rc == EXIT_CONFIG and "auth/slurm is neither AuthType" in err
+    conf.write_text("AuthType=auth/slurm\nClusterName\n")
+    rc, _, err = run(["verify", "--slurm-conf", conf, tok], capsys)
+    assert rc == EXIT_CONFIG and "Key=Value" in err

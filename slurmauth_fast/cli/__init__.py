@@ -30,6 +30,7 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 from ..exceptions import BadArgumentError, KeyFileError, SlurmAuthError
+from ..slurmconf import SlurmConfError
 from ._common import (EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_keyring_args,
                       load_keyring, slurm_user_arg)
 
@@ -95,7 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
-    except KeyFileError as e:
+    except (KeyFileError, SlurmConfError) as e:
         print(f"slurmauth-fast: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except BadArgumentError as e:

@@ -17,7 +17,7 @@ import binascii
 import json
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from .. import errors
 from ..credential import CONTEXTS, RPC_CONTEXTS
@@ -26,6 +26,9 @@ from ..jws import DEFAULT_MAX_TOKEN
 from ..unverified import decode_unverified
 from ..verifier import Verifier
 from ._common import EXIT_FAILED, EXIT_OK, add_keyring_args, load_keyring, utc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..keys import Keyring
 
 _TIME_CLAIMS = ("iat", "exp")
 _HASH_TYPES = {1: "NONE (msg_type only)", 2: "K12", 4: "SHA3-256"}
@@ -102,15 +105,40 @@ def explain(exc: SlurmAuthError) -> str:
             f"{errno_name(exc.slurm_errno)}): {exc}")
 
 
+def build_verifier(args: argparse.Namespace) -> Tuple[Verifier, "Keyring"]:
+    """The verifier of ``verify``/``cred-verify`` and its keys. With ``--slurm-conf`` as the
+    slurmctld of that slurm.conf verifies (the keys beside it unless --key/--jwks/--conf-dir
+    name others, SlurmUser as the verifying uid unless --uid, AuthInfo=use_client_ids);
+    without, from the key options alone."""
+    contexts = tuple(args.context or RPC_CONTEXTS)
+    if args.slurm_conf is None:
+        keyring = load_keyring(args)       # KeyFileError -> exit 3 in cli.main
+        return Verifier(keyring, verifier_uid=args.uid, contexts=contexts,
+                        max_len=args.max_len), keyring
+    from ..keys import Keyring
+    from ..slurmconf import SlurmConfError, read_slurm_conf
+
+    conf = read_slurm_conf(args.slurm_conf)
+    if "auth/slurm" not in (conf.auth_type,) + conf.auth_alt_types:
+        raise SlurmConfError(f"{args.slurm_conf}: auth/slurm is neither AuthType nor in "
+                             f"AuthAltTypes (AuthType={conf.auth_type}): slurmctld would not "
+                             "accept an auth/slurm credential")
+    if args.key or args.jwks or args.conf_dir:
+        keyring = load_keyring(args)
+    else:
+        keyring = Keyring.load(conf_dir=conf.conf_dir, slurm_user_uid=conf.slurm_user_uid)
+    uid = conf.slurm_user_uid if args.uid is None else args.uid
+    return Verifier(keyring, verifier_uid=uid, contexts=contexts, max_len=args.max_len,
+                    use_client_ids=conf.use_client_ids), keyring
+
+
 def _verify(args: argparse.Namespace) -> int:
     """``verify`` and ``cred-verify``: one verification, three output formats.
     ``text`` and ``json`` report a rejection on stdout (exit 1);
     ``claims-json`` (cred-verify's) prints the claims as one JSON line and
     leaves a rejection to the command line's error report (stderr, exit 1)."""
     token = read_token(args.token)
-    keyring = load_keyring(args)           # KeyFileError -> exit 3 in cli.main
-    verifier = Verifier(keyring, verifier_uid=args.uid, contexts=tuple(args.context or RPC_CONTEXTS),
-                        max_len=args.max_len)
+    verifier, keyring = build_verifier(args)
     try:
         cred = verifier.verify(token, now=args.now)
     except SlurmAuthError as e:
@@ -145,9 +173,13 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("token", nargs="?", help="the token ('-' or absent: read stdin)")
+    p.add_argument("--slurm-conf", metavar="PATH",
+                   help="verify as the slurmctld of this slurm.conf: the keys beside it, SlurmUser "
+                        "as the verifying uid, AuthInfo=use_client_ids (the options below override)")
     add_keyring_args(p)
     p.add_argument("--uid", "--verifier-uid", dest="uid", type=int, metavar="UID",
-                   help="verify as this uid: the ruid claim must be it or 4294967295 (default: your uid)")
+                   help="verify as this uid: the ruid claim must be it or 4294967295 (default: "
+                        "SlurmUser with --slurm-conf, else your uid)")
     p.add_argument("--context", action="append", choices=CONTEXTS,
                    help="accepted context (repeatable; default: auth and sack, as for an RPC)")
     p.add_argument("--now", type=int, metavar="UNIXTIME", help="check expiry at this time instead of now")
