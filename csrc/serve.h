@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ratelimit.h"
 #include "rpc.h"
 #include "slurmcred.h"
 
@@ -61,6 +62,8 @@
                                        (one that only shut down its write side still waits) */
 #define SA_SERVE_EV_FORWARD_DONE 5  /* upstream reply relayed (upstream_ns); the core closes */
 #define SA_SERVE_EV_FORWARD_ERROR 6 /* upstream failed (status, sys_errno); answer or close */
+#define SA_SERVE_EV_RATE_LIMITED 7  /* auto-forward: an over-limit request the core answered
+                                       (rc 1804) that rl_log_freq says to log; nothing to do */
 
 /* Address families in sa_serve_addr / events. */
 #define SA_SERVE_AF_UNIX  1
@@ -70,6 +73,13 @@
 /* sa_serve_forward flags */
 #define SA_SERVE_FWD_BIND_PEER   1  /* bind the upstream socket to the client's own IP */
 #define SA_SERVE_FWD_TRANSPARENT 2  /* set IP_TRANSPARENT before binding (needs CAP_NET_ADMIN) */
+
+/* Whose address the configured upstream sees (sa_serve_set_upstream). A client of
+ * another address family than the upstream's, or a unix-socket client, is relayed
+ * from the core's own address. */
+#define SA_SERVE_SRC_LOOPBACK 1  /* loopback clients: bind their own address (unprivileged) */
+#define SA_SERVE_SRC_REMOTE   2  /* other clients: their address, with IP_TRANSPARENT */
+#define SA_SERVE_SRC_ALL      4  /* every client: its address, with IP_TRANSPARENT */
 
 typedef struct {
     int family;               /* SA_SERVE_AF_* */
@@ -148,6 +158,8 @@ typedef struct {
     uint64_t forwarded;
     uint64_t forward_done;
     uint64_t forward_errors;
+    uint64_t auto_forwarded;      /* forwarded by the core itself (sa_serve_set_auto_forward) */
+    uint64_t rate_limited;        /* answered rc 1804 by the core (over the rate limit) */
 } sa_serve_stats;
 
 typedef struct sa_serve sa_serve;
@@ -203,6 +215,16 @@ int sa_serve_close(sa_serve *srv, uint64_t conn_id);
  * longer valid). */
 int sa_serve_forward(sa_serve *srv, uint64_t conn_id, const sa_serve_addr *upstream,
                      const sa_serve_addr *src, unsigned flags);
+
+/* The upstream sa_serve_forward relays to when its upstream is NULL (src and flags
+ * are then chosen by source, SA_SERVE_SRC_*), and that auto-forward uses. */
+int sa_serve_set_upstream(sa_serve *srv, const sa_serve_addr *upstream, unsigned source);
+/* on: the core forwards every verified auth/slurm frame to the configured upstream
+ * itself, without an event, after the rate limit rl (NULL: none, see ratelimit.h):
+ * an over-limit request is answered RESPONSE_SLURM_RC rc 1804 and closed (an
+ * SA_SERVE_EV_RATE_LIMITED event when it is to be logged). Frames of other plugins
+ * are still handed up. rl must outlive its use (set it again before freeing it). */
+int sa_serve_set_auto_forward(sa_serve *srv, int on, sa_rl *rl);
 
 void sa_serve_get_stats(const sa_serve *srv, sa_serve_stats *out);
 

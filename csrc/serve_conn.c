@@ -177,7 +177,7 @@ int sv_buf_grow(sa_serve *s, conn_t *c, size_t want, size_t keep)
 
 /* ---- connections ----------------------------------------------------------- */
 
-static uint64_t conn_id(const sa_serve *s, int32_t i)
+uint64_t sv_conn_id(const sa_serve *s, int32_t i)
 {
     return (uint64_t)s->conns[i].gen << 32 | (uint32_t)i;
 }
@@ -227,7 +227,7 @@ sa_serve_event *sv_emit(sa_serve *s, int32_t i, int kind, int status)
         return NULL;   /* budgets keep this from happening */
     e = &s->out[s->nout++];
     memset(e, 0, sizeof(*e));
-    e->conn_id = conn_id(s, i);
+    e->conn_id = sv_conn_id(s, i);
     e->kind = kind;
     e->status = status;
     e->sys_errno = c->sys_errno;

@@ -15,6 +15,7 @@ int32_t sv_ip_acquire(sa_serve *s, const uint8_t a[16]);
 void sv_ip_release(sa_serve *s, int32_t n);
 uint8_t *sv_buf_get(sa_serve *s);
 int sv_buf_grow(sa_serve *s, conn_t *c, size_t want, size_t keep);
+uint64_t sv_conn_id(const sa_serve *s, int32_t i);
 conn_t *sv_conn_lookup(sa_serve *s, uint64_t id, int32_t *slot);
 void sv_conn_close(sa_serve *s, int32_t i);
 sa_serve_event *sv_emit(sa_serve *s, int32_t i, int kind, int status);

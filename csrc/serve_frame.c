@@ -221,6 +221,8 @@ static void frame_done(sa_serve *s, int32_t i)
     c->known = 1;
     c->status = SA_OK;
     sv_timer_set(s, i, TL_NONE);
+    if (kind == SA_SERVE_EV_VERIFIED && s->auto_forward && sv_auto_forward(s, i))
+        return;
     e = sv_emit(s, i, kind, SA_OK);
     if (!e)
         return;

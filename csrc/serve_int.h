@@ -43,6 +43,7 @@
 #define ACCEPT_BATCH 64
 #define RESPONSE_SLURM_RC 8001
 #define RC_AUTH_ERROR 1007
+#define RC_BACKOFF 1804          /* SLURMCTLD_COMMUNICATIONS_BACKOFF */
 #define REPLY_FLAGS (SA_RPC_NO_AUTH_CRED | SA_RPC_MSG_KEEP_BUFFER)
 
 /* epoll data: kind << 32 | index */
@@ -134,6 +135,11 @@ struct sa_serve {
     uint64_t lat_counts[SA_SERVE_LAT_MAX_BUCKETS + 1];
     uint64_t lat_sum_ns;
     uint32_t lat_n;
+    /* the configured upstream (sa_serve_set_upstream) and auto-forward */
+    sa_serve_addr upstream;
+    unsigned up_source;
+    int auto_forward;
+    sa_rl *rl;
     struct epoll_event evs[EPOLL_BATCH];
 };
 

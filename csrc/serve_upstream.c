@@ -1,6 +1,7 @@
 /* The serving core's relay: a verified frame sent byte for byte to an
  * upstream server on a new connection, its reply back to the client, and the
- * upstream-time buckets. */
+ * upstream-time buckets; the configured upstream, whose address it sees, and the
+ * auto-forward of verified frames after the rate limit. */
 #define _GNU_SOURCE
 
 #include "serve_conn.h"
@@ -192,6 +193,77 @@ static int to_sockaddr(const sa_serve_addr *a, struct sockaddr_storage *ss, sock
     return SA_OK;
 }
 
+static int is_loopback(const conn_t *c)
+{
+    static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    if (c->peer_family == SA_SERVE_AF_INET)
+        return c->peer_addr[0] == 127;
+    return c->peer_family == SA_SERVE_AF_INET6 && memcmp(c->peer_addr, v6_loopback, 16) == 0;
+}
+
+/* The sa_serve_forward flags that give the configured upstream the address
+ * s->up_source says it sees for this client. */
+static unsigned source_flags(const sa_serve *s, const conn_t *c)
+{
+    if (s->upstream.family == SA_SERVE_AF_UNIX || c->peer_family != s->upstream.family)
+        return 0;
+    if (s->up_source & SA_SERVE_SRC_ALL)
+        return SA_SERVE_FWD_BIND_PEER | SA_SERVE_FWD_TRANSPARENT;
+    if (is_loopback(c))
+        return (s->up_source & SA_SERVE_SRC_LOOPBACK) ? SA_SERVE_FWD_BIND_PEER : 0;
+    return (s->up_source & SA_SERVE_SRC_REMOTE)
+               ? SA_SERVE_FWD_BIND_PEER | SA_SERVE_FWD_TRANSPARENT : 0;
+}
+
+int sa_serve_set_upstream(sa_serve *s, const sa_serve_addr *upstream, unsigned source)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+
+    if (!s || !upstream || source > (SA_SERVE_SRC_LOOPBACK | SA_SERVE_SRC_REMOTE | SA_SERVE_SRC_ALL))
+        return SA_E_ARG;
+    if (to_sockaddr(upstream, &ss, &sl) != SA_OK)
+        return SA_E_ARG;
+    s->upstream = *upstream;
+    s->up_source = source;
+    return SA_OK;
+}
+
+int sa_serve_set_auto_forward(sa_serve *s, int on, sa_rl *rl)
+{
+    if (!s || (on && !s->upstream.family))
+        return SA_E_ARG;
+    s->auto_forward = on != 0;
+    s->rl = on ? rl : NULL;
+    return SA_OK;
+}
+
+int sv_auto_forward(sa_serve *s, int32_t i)
+{
+    conn_t *c = &s->conns[i];
+    int r = sa_rl_check(s->rl, c->uid, c->msg_type, s->wall);
+
+    if (r != SA_RL_PASS) {
+        uint8_t reply[24];
+        s->st.rate_limited++;
+        if (r == SA_RL_EXCEEDED_LOG) {
+            sa_serve_event *e = sv_emit(s, i, SA_SERVE_EV_RATE_LIMITED, SA_OK);
+            if (e) {
+                e->uid = c->uid;
+                e->gid = c->gid;
+            }
+        }
+        sv_rc_reply(reply, c->version, RC_BACKOFF);
+        c->known = 0;
+        sv_queue_reply(s, i, reply, sizeof(reply), 1);
+        return 1;
+    }
+    if (sa_serve_forward(s, sv_conn_id(s, i), NULL, NULL, 0) != SA_OK)
+        return 0;
+    s->st.auto_forwarded++;
+    return 1;
+}
+
 int sa_serve_forward(sa_serve *s, uint64_t id, const sa_serve_addr *upstream,
                      const sa_serve_addr *src, unsigned flags)
 {
@@ -203,11 +275,17 @@ int sa_serve_forward(sa_serve *s, uint64_t id, const sa_serve_addr *upstream,
     conn_t *c;
     int fd, one = 1, err = 0, rc;
 
-    if (!s || !upstream)
+    if (!s)
         return SA_E_ARG;
     c = sv_conn_lookup(s, id, &i);
     if (!c)
         return SA_E_SERVE_CONN;
+    if (!upstream) {               /* the configured one, from the address it says */
+        if (!s->upstream.family || src || flags)
+            return SA_E_ARG;
+        upstream = &s->upstream;
+        flags = source_flags(s, c);
+    }
     if (c->state != ST_PENDING || c->need == 0 || c->have < c->need)
         return SA_E_SERVE_STATE;
     if (to_sockaddr(upstream, &up, &ul) != SA_OK)

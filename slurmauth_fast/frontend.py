@@ -36,6 +36,7 @@ from ._bindings.serve import (
     EV_CLOSED,
     EV_FORWARD_DONE,
     EV_FORWARD_ERROR,
+    EV_RATE_LIMITED,
     EV_UNVERIFIED,
     EV_VERIFIED,
     ServeCore,
@@ -123,6 +124,13 @@ class FrontEnd:
 
     def on_refused(self, ev: ServeEvent, plugin: int, reason: str) -> None:
         """A munge/jwt credential (or a frame without one) was refused and answered rc 1007."""
+
+    def on_rate_limited(self, ev: ServeEvent) -> None:
+        """The core answered an over-limit request itself (auto-forward); rl_log_freq says
+        this one is to be logged."""
+
+    def on_verify_time(self, plugin: int, seconds: float) -> None:
+        """A munge/jwt credential took ``seconds`` to verify (any thread)."""
 
     # -- answers -----------------------------------------------------------------------
 
@@ -241,6 +249,8 @@ class FrontEnd:
             self.limited_log.warning("upstream", "upstream failed: status %d errno %d",
                                      ev.status, ev.sys_errno)
             self.on_forward_error(ev)
+        elif kind == EV_RATE_LIMITED:
+            self.on_rate_limited(ev)
         elif kind == EV_CLOSED:
             pass
 
@@ -265,10 +275,13 @@ class FrontEnd:
 
     def _verify(self, ev: ServeEvent) -> Any:
         """The frame's credential, or the SlurmAuthError that refuses it."""
+        started = time.perf_counter()
         try:
             return self.verifier.verify(ev.frame).credential
         except SlurmAuthError as e:
             return e
+        finally:
+            self.on_verify_time(ev.plugin, time.perf_counter() - started)
 
     def _admit_verified(self, ev: ServeEvent, result: Any) -> None:
         if isinstance(result, SlurmAuthError):

@@ -4,7 +4,9 @@ Every request is verified before it can reach slurmctld (auth/slurm in the C ser
 its bytes arrive, before its body is read; auth/munge through munged off the loop; auth/jwt
 here), then rate-limited per uid exactly as slurmctld's ``rl_*`` does
 (:mod:`slurmauth_fast.ratelimit`), then relayed byte for byte to slurmctld on a new
-connection, and the reply relayed back. Forged, expired and replayed credentials get rc 1007
+connection, and the reply relayed back. The settings are decided here; a verified auth/slurm
+request is then rate-limited and forwarded by the serving core itself, with no Python per
+request (its table is the one :attr:`ControllerProxy.limiter` checks for the other plugins). Forged, expired and replayed credentials get rc 1007
 from the proxy, as slurmctld would answer them, and never reach it; an over-limit request
 gets RESPONSE_SLURM_RC with SLURMCTLD_COMMUNICATIONS_BACKOFF (1804), as from slurmctld, and
 real clients sleep and retry.
@@ -25,13 +27,11 @@ proxy host (as HAProxy's ``usesrc clientip``). ``transparent``:
 from __future__ import annotations
 
 import errno
-import ipaddress
 import logging
 import socket
-from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import Callable, Iterable, Optional, Tuple, Union
 
-from ._bindings.serve import ServeCore, ServeEvent
-from ._bounded import BoundedCache
+from ._bindings.serve import SRC_ALL, SRC_LOOPBACK, SRC_REMOTE, ServeCore, ServeEvent
 from .exceptions import ServeError
 from .frame_verifier import FrameVerifier
 from .frontend import PLUGIN_NAMES, SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR, FrontEnd, Request
@@ -62,13 +62,6 @@ def can_set_ip_transparent() -> bool:
     return True
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class ControllerProxy(FrontEnd):
     """Verifies (as ``verifier`` decides), rate-limits (``rate_limit``, Slurm's rl_*) and
     relays RPCs to ``upstream`` ((host, port), or a unix socket path). Run it with
@@ -80,6 +73,7 @@ class ControllerProxy(FrontEnd):
                  exempt_msg_types: Iterable[int] = (), transparent: str = "auto",
                  core: Optional[ServeCore] = None, metrics: bool = True,
                  conf_loader: Optional[Callable[[], RateLimitConfig]] = None,
+                 rate_clock: Optional[Callable[[], float]] = None,
                  **core_config: int) -> None:
         if transparent not in TRANSPARENCY_MODES:
             raise ValueError(f"transparent must be one of {TRANSPARENCY_MODES}, not {transparent!r}")
@@ -88,24 +82,35 @@ class ControllerProxy(FrontEnd):
         super().__init__(verifier, core, logger=log, **core_config)
         self.upstream: Tuple[str, int] = (upstream, -1) if isinstance(upstream, str) else upstream
         self.upstream_is_unix = isinstance(upstream, str)
-        self._upstream_c = self.core.address(*self.upstream)    # built once, used per request
-        self._source_modes: BoundedCache[str, Tuple[bool, bool]] = BoundedCache(4096)
-        self.slurm_user_uid = slurm_user_uid
-        self.exempt_msg_types = frozenset(exempt_msg_types)
-        self.limiter = RateLimiter(rate_limit, slurm_user_uid=slurm_user_uid,
-                                   exempt_msg_types=self.exempt_msg_types)
-        self._conf_loader = conf_loader
         self.transparent = transparent
         self.may_set_transparent = can_set_ip_transparent() if transparent != "off" else False
         if transparent == "on" and not self.may_set_transparent:
             raise PermissionError("--transparent on needs CAP_NET_ADMIN (IP_TRANSPARENT)")
+        self.core.set_upstream(*self.upstream, source=self._source_policy())
+        self.slurm_user_uid = slurm_user_uid
+        self.exempt_msg_types = frozenset(exempt_msg_types)
+        self._rate_clock = rate_clock
+        self._conf_loader = conf_loader
         self.metrics: Optional[FrontEndMetrics] = None
         if metrics:
             self.core.set_latency_buckets(LATENCY_BUCKETS)
             self.metrics = FrontEndMetrics(self.core.stats, lambda: self.limiter.top_over_limit(),
                                            self.core.latency)
-        self._counters: Dict[Tuple[str, str], Any] = {}
+        self._use_limiter(RateLimiter(rate_limit, slurm_user_uid=slurm_user_uid,
+                                      exempt_msg_types=self.exempt_msg_types, clock=rate_clock))
         self.announce_transparency()
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The rate limit in force (replaced on reload when the rl_* settings change)."""
+        return self._limiter
+
+    def _use_limiter(self, limiter: RateLimiter) -> None:
+        """Put ``limiter`` in force (before the loop runs, or on its thread). On the wall
+        clock the core forwards verified auth/slurm requests itself after this limiter's
+        table; with another clock (tests) they come up and are decided in :meth:`admit`."""
+        self._limiter = limiter
+        self.core.set_auto_forward(limiter.wall_clock, limiter.table)
 
     # -- start-up ------------------------------------------------------------------
 
@@ -128,42 +133,41 @@ class ControllerProxy(FrontEnd):
 
     # -- policy ---------------------------------------------------------------------
 
-    def _source_mode(self, peer: Optional[Tuple[str, int]]) -> Tuple[bool, bool]:
-        """(bind to the client's IP, with IP_TRANSPARENT) for a client at ``peer``."""
-        if self.upstream_is_unix or peer is None or self.transparent == "off":
-            return False, False
-        mode = self._source_modes.get(peer[0])
-        if mode is None:
-            if self.transparent == "on":
-                mode = (True, True)
-            elif _is_loopback(peer[0]):
-                mode = (True, False)
-            else:
-                mode = (True, True) if self.may_set_transparent else (False, False)
-            self._source_modes.put(peer[0], mode)
-        return mode
+    def _source_policy(self) -> int:
+        """Whose address slurmctld sees (the core applies it per client: SRC_* flags)."""
+        if self.upstream_is_unix or self.transparent == "off":
+            return 0
+        if self.transparent == "on":
+            return SRC_ALL
+        return SRC_LOOPBACK | (SRC_REMOTE if self.may_set_transparent else 0)
 
     def admit(self, req: Request) -> None:
+        """A request verified outside the core's auto-forward (auth/munge, auth/jwt, or any
+        when the rate limit runs on another clock): the same rate limit, then the relay."""
         plugin = PLUGIN_NAMES.get(req.plugin, str(req.plugin))
-        exceeded, log_it = self.limiter.check(req.uid, req.msg_type)
+        exceeded, log_it = self._limiter.check(req.uid, req.msg_type)
         if exceeded:
             if log_it:
-                log.info("RPC rate limit exceeded by uid %u with msg_type %d from %s, telling to "
-                         "back off", req.uid, req.msg_type,
-                         f"{req.peer[0]}:{req.peer[1]}" if req.peer else "unix")
+                self._log_rate_limited(req.uid, req.msg_type, req.peer)
             self._count("rate_limited", plugin)
             self.reply_rc(req.conn_id, SLURMCTLD_COMMUNICATIONS_BACKOFF, req.version)
             return
-        bind_peer, transparent = self._source_mode(req.peer)
         try:
-            self.core.forward(req.conn_id, self._upstream_c, bind_peer=bind_peer,
-                              transparent=transparent)
+            self.core.forward(req.conn_id)
         except ServeError as e:
             self.limited_log.warning("forward", "cannot forward: %s", e)
             self._count("upstream_error", plugin)
             self.reply_rc(req.conn_id, SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR, req.version)
             return
         self._count("forwarded", plugin)
+
+    def on_rate_limited(self, ev: ServeEvent) -> None:
+        self._log_rate_limited(ev.uid, ev.msg_type, ev.peer)
+
+    @staticmethod
+    def _log_rate_limited(uid: int, msg_type: int, peer: Optional[Tuple[str, int]]) -> None:
+        log.info("RPC rate limit exceeded by uid %u with msg_type %d from %s, telling to back "
+                 "off", uid, msg_type, f"{peer[0]}:{peer[1]}" if peer else "unix")
 
     def on_forward_error(self, ev: ServeEvent) -> None:
         self._count("upstream_error", PLUGIN_NAMES.get(ev.plugin, str(ev.plugin)))
@@ -172,12 +176,13 @@ class ControllerProxy(FrontEnd):
     def on_refused(self, ev: ServeEvent, plugin: int, reason: str) -> None:
         self._count("refused", PLUGIN_NAMES.get(plugin, str(plugin)))
 
+    def on_verify_time(self, plugin: int, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.verify.labels(PLUGIN_NAMES.get(plugin, str(plugin))).observe(seconds)
+
     def _count(self, outcome: str, plugin: str) -> None:
         if self.metrics is not None:
-            counter = self._counters.get((outcome, plugin))
-            if counter is None:
-                counter = self._counters[outcome, plugin] = self.metrics.requests.labels(outcome, plugin)
-            counter.inc()
+            self.metrics.count(outcome, plugin)
 
     # -- reload ---------------------------------------------------------------------
 
@@ -186,8 +191,9 @@ class ControllerProxy(FrontEnd):
 
     def apply_settings(self, settings: Optional[RateLimitConfig]) -> None:
         if settings is not None and settings != self.limiter.config:
-            self.limiter = RateLimiter(settings, slurm_user_uid=self.slurm_user_uid,
-                                       exempt_msg_types=self.exempt_msg_types)
+            self._use_limiter(RateLimiter(settings, slurm_user_uid=self.slurm_user_uid,
+                                          exempt_msg_types=self.exempt_msg_types,
+                                          clock=self._rate_clock))
 
 
 __all__ = ["TRANSPARENCY_LOSSES", "TRANSPARENCY_MODES", "ControllerProxy", "can_set_ip_transparent"]

@@ -15,12 +15,12 @@ every time, N logs at most once per N seconds.
 """
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Tuple
 
+from ._bindings.ratelimit import EXCEEDED_LOG, PASS, RateTable
 from .slurmconf import SlurmConf, SlurmConfError, conf_get_opt_str
 
 #: The rc of the reply to an over-limit request.
@@ -81,80 +81,55 @@ class RateLimitConfig:
 
 
 class RateLimiter:
-    """slurmctld's rate_limit_exceeded(), with the same table and arithmetic.
+    """slurmctld's rate_limit_exceeded(), with the same table and arithmetic (in C,
+    ``csrc/ratelimit.c``; the serving core decides with the same table).
 
-    ``clock`` returns the wall-clock time in seconds (tests pass a fake one). Thread-safe.
-    ``over_limit`` counts refusals per uid (for metrics); it holds at most ``table_size``
-    uids, as the table does."""
+    ``clock`` returns the wall-clock time in seconds; tests pass a fake one, and then the
+    decisions are made only through :meth:`check` (the serving core's auto-forward reads
+    the real clock, so a proxy with a fake clock decides in Python). Thread-safe."""
 
     def __init__(self, config: RateLimitConfig, *, slurm_user_uid: int = 0,
                  exempt_msg_types: Iterable[int] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Optional[Callable[[], float]] = None) -> None:
         self.config = config
         self.slurm_user_uid = slurm_user_uid
         self.exempt_msg_types = frozenset(exempt_msg_types)
-        self._clock = clock
-        self._lock = threading.Lock()
-        size = config.table_size
-        self._uid: List[int] = [0] * size          # 0: a free slot (root is never limited)
-        self._last_update: List[int] = [0] * size
-        self._tokens: List[int] = [0] * size
-        self._last_logged: List[int] = [0] * size
-        self.over_limit: Counter = Counter()
-        self.table_full = 0                        # uids let through for lack of a slot
-
-    def exempt(self, uid: int, msg_type: int) -> bool:
-        return (not self.config.enabled or msg_type in self.exempt_msg_types
-                or uid == 0 or uid == self.slurm_user_uid)
+        self.wall_clock = clock is None
+        self._clock = time.time if clock is None else clock
+        self.table: Optional[RateTable] = None
+        if config.enabled:
+            self.table = RateTable(table_size=config.table_size, bucket_size=config.bucket_size,
+                                   refill_rate=config.refill_rate,
+                                   refill_period=config.refill_period, log_freq=config.log_freq,
+                                   slurm_user_uid=slurm_user_uid,
+                                   exempt_msg_types=self.exempt_msg_types)
 
     def check(self, uid: int, msg_type: int) -> Tuple[bool, bool]:
         """(exceeded, log): whether this request is over the limit, and whether to log it
         (rl_log_freq)."""
-        if self.exempt(uid, msg_type):
+        if self.table is None:
             return False, False
-        cfg = self.config
-        with self._lock:
-            now = int(self._clock())
-            size = cfg.table_size
-            start = pos = uid % size
-            while self._uid[pos] and self._uid[pos] != uid:
-                pos += 1
-                if pos == size:
-                    pos = 0
-                if pos == start:
-                    pos = size
-                    break
-            if pos == size:
-                self.table_full += 1
-                return False, False
-            if not self._uid[pos]:
-                self._uid[pos] = uid
-                self._last_update[pos] = now // cfg.refill_period
-                self._tokens[pos] = cfg.bucket_size - 1
-                return False, False
-            periods = now // cfg.refill_period
-            delta = periods - self._last_update[pos]
-            self._last_update[pos] = periods
-            if delta:
-                # uint32 arithmetic, as in C (a clock stepping back wraps too)
-                tokens = (self._tokens[pos] + delta * cfg.refill_rate) & _U32
-                self._tokens[pos] = min(tokens, cfg.bucket_size)
-            if self._tokens[pos]:
-                self._tokens[pos] -= 1
-                return False, False
-            self.over_limit[uid] += 1
-            log = cfg.log_freq != -1 and self._last_logged[pos] + cfg.log_freq <= now
-            if log:
-                self._last_logged[pos] = now
-            return True, log
+        decision = self.table.check(uid, msg_type, int(self._clock()))
+        return decision != PASS, decision == EXCEEDED_LOG
 
     def exceeded(self, uid: int, msg_type: int) -> bool:
         return self.check(uid, msg_type)[0]
 
+    @property
+    def table_full(self) -> int:
+        """Requests let through because no slot was free for their uid."""
+        return self.table.table_full() if self.table is not None else 0
+
+    @property
+    def over_limit(self) -> "Counter[int]":
+        """Refusals per uid (the uids of the table)."""
+        if self.table is None:
+            return Counter()
+        return Counter(dict(self.table.top(self.config.table_size)))
+
     def top_over_limit(self, n: int = 10) -> List[Tuple[int, int]]:
-        """The ``n`` uids refused most often: (uid, count)."""
-        with self._lock:
-            return self.over_limit.most_common(n)
+        """The ``n`` uids refused most often: (uid, count), most first, then lower uid."""
+        return self.table.top(n) if self.table is not None else []
 
 
 __all__ = ["SLURMCTLD_COMMUNICATIONS_BACKOFF", "RateLimitConfig", "RateLimiter"]

@@ -3,6 +3,7 @@ byte relay, refusals that never reach the upstream, Slurm's rate limit against a
 transparency (the upstream sees the client's own address), a vanished upstream, metrics, and
 the CLI in a subprocess (SIGHUP reload, SIGTERM drain). tests/test_real_slurm_proxy.py runs
 it in front of a real slurmctld."""
+import logging
 import os
 import signal
 import socket
@@ -19,7 +20,7 @@ from slurmauth_fast import keys, tokens
 from slurmauth_fast.frame_verifier import FrameVerifier
 from slurmauth_fast.frontend import rc_reply
 from slurmauth_fast.proxy import ControllerProxy
-from slurmauth_fast.ratelimit import RateLimitConfig, RateLimiter
+from slurmauth_fast.ratelimit import RateLimitConfig
 from slurmauth_fast.rpc import AUTH_JWT, REQUEST_PING, body_hash_payload, pack_frame, parse_frame
 from test_shim import read_reply as recv_frame
 
@@ -136,11 +137,10 @@ def test_forged_and_credentialless_requests_never_reach_upstream(proxy, upstream
 
 
 def test_rate_limit_as_slurmctld_against_a_fake_clock(proxy, upstream):
+    """On another clock than the wall clock every request is decided in Python."""
     now = [1_000_000.0]
-    p = proxy()
-    p.proxy.limiter = RateLimiter(RateLimitConfig(enabled=True, bucket_size=2, refill_rate=1,
-                                                  refill_period=10),
-                                  slurm_user_uid=SLURM_USER, clock=lambda: now[0])
+    p = proxy(rate_limit=RateLimitConfig(enabled=True, bucket_size=2, refill_rate=1,
+                                         refill_period=10), rate_clock=lambda: now[0])
     rcs = [rc_of(p.send(ping(uid=1000))) for _ in range(4)]
     assert rcs == [0, 0, 1804, 1804]                     # SLURMCTLD_COMMUNICATIONS_BACKOFF
     now[0] += 10
@@ -148,6 +148,29 @@ def test_rate_limit_as_slurmctld_against_a_fake_clock(proxy, upstream):
     assert all(rc_of(p.send(ping(uid=SLURM_USER))) == 0 for _ in range(5))   # SlurmUser exempt
     assert len(upstream.seen) == 3 + 5                   # refused ones never reached it
     assert p.proxy.limiter.top_over_limit() == [(1000, 3)]
+    st = p.proxy.core.stats()
+    assert st["auto_forwarded"] == 0 and st["rate_limited"] == 0 and st["forwarded"] == 8
+
+
+def test_rate_limit_in_the_core_on_the_wall_clock(proxy, upstream, caplog):
+    """On the wall clock the core forwards verified auth/slurm requests and answers the
+    over-limit ones itself, with the same table the Python path uses (one bucket per uid
+    whatever decides), and hands up a log event as rl_log_freq says."""
+    caplog.set_level(logging.INFO, logger="slurmauth_fast.proxy")
+    p = proxy(rate_limit=RateLimitConfig(enabled=True, bucket_size=2, refill_rate=1,
+                                         refill_period=4_000_000_000, log_freq=3600))
+    assert [rc_of(p.send(ping(uid=1000), source="127.0.0.8")) for _ in range(4)] == \
+        [0, 0, 1804, 1804]
+    assert all(rc_of(p.send(ping(uid=SLURM_USER))) == 0 for _ in range(5))   # SlurmUser exempt
+    assert [peer for _, peer in upstream.seen] == ["127.0.0.8"] * 2 + ["127.0.0.1"] * 5
+    st = p.proxy.core.stats()
+    assert st["auto_forwarded"] == 7 and st["rate_limited"] == 2
+    assert p.proxy.limiter.top_over_limit() == [(1000, 2)]
+    assert p.proxy.limiter.check(1000, REQUEST_PING) == (True, False)       # the same bucket
+    logged = [r.getMessage() for r in caplog.records if "rate limit exceeded" in r.getMessage()]
+    assert len(logged) == 1                               # rl_log_freq=3600: once per uid
+    assert logged[0].startswith("RPC rate limit exceeded by uid 1000 with msg_type 1008 from "
+                                "127.0.0.8:") and logged[0].endswith(", telling to back off")
 
 
 def test_vanished_upstream_is_a_clean_error_without_leaks():
@@ -168,9 +191,7 @@ def test_vanished_upstream_is_a_clean_error_without_leaks():
 
 
 def test_metrics(proxy, upstream):
-    p = proxy()
-    p.proxy.limiter = RateLimiter(RateLimitConfig(enabled=True, bucket_size=1),
-                                  slurm_user_uid=SLURM_USER)
+    p = proxy(rate_limit=RateLimitConfig(enabled=True, bucket_size=1, refill_period=4_000_000_000))
     port = p.proxy.metrics.serve("127.0.0.1", 0)
     p.send(ping(uid=1000))
     p.send(ping(uid=1000))

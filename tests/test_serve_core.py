@@ -588,6 +588,31 @@ def test_forward_relays_byte_for_byte_from_the_bound_source(keyring, driver):
         up.close()
 
 
+def test_configured_upstream_and_whose_address_it_sees(keyring, driver):
+    """forward(conn_id) without an upstream relays to set_upstream's, from the client's own
+    loopback address with SRC_LOOPBACK, from the core's without; bad settings are refused."""
+    reply = pack_frame(RESPONSE_SLURM_RC, b"\0\0\0\0", flags=0x0044)
+    up = Upstream(reply)
+    try:
+        d = driver(on_event=lambda core, ev: ev.kind == S.EV_VERIFIED and core.forward(ev.conn_id))
+        port = d.call(lambda c: c.listen_tcp("0.0.0.0", 0))
+        for source, seen in ((S.SRC_LOOPBACK, "127.0.0.9"), (0, "127.0.0.1"),
+                             (S.SRC_REMOTE, "127.0.0.1")):
+            d.call(lambda c, src=source: c.set_upstream("127.0.0.1", up.port, src))
+            s = tcp_client(port, source="127.0.0.9")
+            s.sendall(signed(keyring))
+            assert recv_reply(s) == reply
+            assert up.peers[-1][0] == seen
+        with pytest.raises(BadArgumentError):                  # no such SRC_* flag
+            d.call(lambda c: c.set_upstream("127.0.0.1", up.port, 8))
+    finally:
+        up.close()
+    bare = S.ServeCore()
+    with pytest.raises(BadArgumentError):
+        bare.set_auto_forward(True)                 # no upstream configured
+    bare.free()
+
+
 def test_upstream_latency_is_counted_in_buckets_without_events(keyring, driver):
     """With report_forward_done off no event per relayed reply reaches Python, and the core's
     latency buckets count every one: per bucket, above the last bound, and their total time."""

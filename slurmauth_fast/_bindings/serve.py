@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..exceptions import ServeError
 from ._ffi import ffi, lib
+from .ratelimit import RateTable
 from .status import error_for_status
 
 # event kinds
@@ -25,6 +26,7 @@ EV_REFUSED = lib.SA_SERVE_EV_REFUSED
 EV_CLOSED = lib.SA_SERVE_EV_CLOSED
 EV_FORWARD_DONE = lib.SA_SERVE_EV_FORWARD_DONE
 EV_FORWARD_ERROR = lib.SA_SERVE_EV_FORWARD_ERROR
+EV_RATE_LIMITED = lib.SA_SERVE_EV_RATE_LIMITED
 
 # refusal policies
 REFUSE_RC = lib.SA_SERVE_REFUSE_RC
@@ -33,6 +35,11 @@ REFUSE_REPORT = lib.SA_SERVE_REFUSE_REPORT
 
 FWD_BIND_PEER = lib.SA_SERVE_FWD_BIND_PEER
 FWD_TRANSPARENT = lib.SA_SERVE_FWD_TRANSPARENT
+
+# whose address the configured upstream sees (set_upstream)
+SRC_LOOPBACK = lib.SA_SERVE_SRC_LOOPBACK
+SRC_REMOTE = lib.SA_SERVE_SRC_REMOTE
+SRC_ALL = lib.SA_SERVE_SRC_ALL
 
 AF_UNIX = lib.SA_SERVE_AF_UNIX
 AF_INET = lib.SA_SERVE_AF_INET
@@ -142,6 +149,7 @@ class ServeCore:
         self._keys: Tuple[Any, ...] = ()   # keeps the C key set alive while in use
         self._stats = ffi.new("sa_serve_stats *")
         self._lat_counts = ffi.new("uint64_t[]", 1)
+        self._rate_table: Optional[RateTable] = None
 
     def _check(self, what: str, rc: int) -> None:
         if rc != 0:
@@ -232,16 +240,35 @@ class ServeCore:
         unix path with port -1)."""
         return _addr(host, port)
 
-    def forward(self, conn_id: int, upstream: Any, *,
+    def forward(self, conn_id: int, upstream: Any = None, *,
                 source: Optional[str] = None, bind_peer: bool = False,
                 transparent: bool = False) -> None:
         """Relay the connection's frame to ``upstream`` ((ip, port), (path, -1)
-        for a unix socket, or an :meth:`address`) and its reply back; the
+        for a unix socket, or an :meth:`address`; None: the one of
+        :meth:`set_upstream`, from the address it says) and its reply back; the
         outcome comes as an EV_FORWARD_DONE or EV_FORWARD_ERROR event."""
-        up = upstream if isinstance(upstream, ffi.CData) else _addr(*upstream)
+        if upstream is None:
+            up = ffi.NULL
+        else:
+            up = upstream if isinstance(upstream, ffi.CData) else _addr(*upstream)
         src = _addr(source) if source is not None else ffi.NULL
         flags = (FWD_BIND_PEER if bind_peer else 0) | (FWD_TRANSPARENT if transparent else 0)
         self._check("forward", lib.sa_serve_forward(self._srv, conn_id, up, src, flags))
+
+    def set_upstream(self, host: str, port: int, source: int = 0) -> None:
+        """The upstream :meth:`forward` (without one) and auto-forward relay to: a numeric
+        address, or a unix path with port -1; ``source`` (SRC_* flags) says whose address
+        it sees."""
+        self._check("set_upstream", lib.sa_serve_set_upstream(self._srv, _addr(host, port), source))
+
+    def set_auto_forward(self, on: bool, rate_table: Optional[RateTable] = None) -> None:
+        """Forward verified auth/slurm frames to the configured upstream in C, after the
+        rate limit of ``rate_table`` (None: no limit), without an event each (over-limit
+        ones answered rc 1804, an EV_RATE_LIMITED when rl_log_freq says to log). The
+        table is kept alive here while the core uses it."""
+        rl = rate_table.cdata if (on and rate_table is not None) else ffi.NULL
+        self._check("set_auto_forward", lib.sa_serve_set_auto_forward(self._srv, 1 if on else 0, rl))
+        self._rate_table = rate_table if on else None
 
     def stats(self) -> Dict[str, int]:
         lib.sa_serve_get_stats(self._srv, self._stats)
@@ -270,5 +297,5 @@ class ServeCore:
 
 
 __all__ = ["ServeCore", "ServeEvent", "ServeError", "EV_VERIFIED", "EV_UNVERIFIED",
-           "EV_REFUSED", "EV_CLOSED", "EV_FORWARD_DONE", "EV_FORWARD_ERROR", "REFUSE_RC",
-           "REFUSE_CLOSE", "REFUSE_REPORT"]
+           "EV_REFUSED", "EV_CLOSED", "EV_FORWARD_DONE", "EV_FORWARD_ERROR", "EV_RATE_LIMITED",
+           "REFUSE_RC", "REFUSE_CLOSE", "REFUSE_REPORT", "SRC_ALL", "SRC_LOOPBACK", "SRC_REMOTE"]
