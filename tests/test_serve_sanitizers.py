@@ -58,7 +58,9 @@ int main(int argc, char **argv)
     sa_serve_event ev[3];
     sa_serve_addr up, src;
     sa_serve *srv;
+    sa_rl *rl = NULL;
     uint16_t port;
+    int mode;
     unsigned long sum = 0;
 
     if (argc != 4)
@@ -73,7 +75,8 @@ int main(int argc, char **argv)
     cfg.max_conns = 48; cfg.max_per_ip = 0; cfg.buf_size = 256; cfg.max_head = 1024;
     cfg.pool_keep = 4; cfg.max_frame = 2u << 20; cfg.max_buffered = 8u << 20;
     cfg.head_ms = 400; cfg.body_ms = 600; cfg.write_ms = 1000; cfg.up_reply_ms = 300;
-    cfg.refuse_mode = atoi(argv[2]);
+    mode = atoi(argv[2]);              /* 3: refusals answered in C, auto-forward + rate limit */
+    cfg.refuse_mode = mode == 3 ? 0 : mode;
     srv = sa_serve_new(&cfg);
     if (!srv || sa_serve_set_keys(srv, &ks, &pol, 0) != SA_OK ||
         sa_serve_listen_tcp(srv, "127.0.0.1", 0, &port) != SA_OK ||
@@ -83,6 +86,13 @@ int main(int argc, char **argv)
     up.family = SA_SERVE_AF_INET; up.port = (uint16_t)atoi(argv[1]);
     up.addr[0] = 127; up.addr[3] = 1;
     src = up; src.port = 0; src.addr[3] = 7;
+    if (mode == 3) {
+        sa_rl_config rc = {64, 4, 1, 1, 0, 0};
+        rl = sa_rl_new(&rc, NULL, 0);
+        if (!rl || sa_serve_set_upstream(srv, &up, SA_SERVE_SRC_LOOPBACK) != SA_OK ||
+            sa_serve_set_auto_forward(srv, 1, rl) != SA_OK)
+            return 6;
+    }
     printf("%%u\n", port);
     fflush(stdout);
     for (;;) {
@@ -122,12 +132,14 @@ int main(int argc, char **argv)
     }
     sa_serve_get_stats(srv, &st);
     printf("open=%%llu accepted=%%llu verified=%%llu refused=%%llu fwd=%%llu fwd_done=%%llu "
-           "fwd_err=%%llu buffered=%%llu sum=%%lu\n",
+           "fwd_err=%%llu buffered=%%llu auto=%%llu limited=%%llu sum=%%lu\n",
            (unsigned long long)st.conns_open, (unsigned long long)st.accepted,
            (unsigned long long)st.frames_verified, (unsigned long long)st.frames_refused,
            (unsigned long long)st.forwarded, (unsigned long long)st.forward_done,
-           (unsigned long long)st.forward_errors, (unsigned long long)st.buffered, sum);
+           (unsigned long long)st.forward_errors, (unsigned long long)st.buffered,
+           (unsigned long long)st.auto_forwarded, (unsigned long long)st.rate_limited, sum);
     sa_serve_free(srv);
+    sa_rl_free(rl);
     unlink(argv[3]);
     return 0;
 }
@@ -205,7 +217,8 @@ def test_serving_core_under_sanitizers(driver_exe, tmp_path):
 
     up = Upstream()
     path = str(tmp_path / "core.sock")
-    for mode in (0, 2):                   # refusals answered in C, then reported to the driver
+    # refusals answered in C, reported to the driver, then auto-forward with a rate limit
+    for mode in (0, 2, 3):
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
         p = subprocess.Popen([str(driver_exe), str(up.port), str(mode), path],
@@ -301,4 +314,6 @@ def test_serving_core_under_sanitizers(driver_exe, tmp_path):
         assert stats["open"] == "0" and stats["buffered"] == "0", out
         assert int(stats["verified"]) > 0 and int(stats["refused"]) > 0, out
         assert int(stats["fwd_done"]) > 0 and int(stats["fwd_err"]) > 0, out
+        if mode == 3:
+            assert int(stats["auto"]) > 0 and int(stats["limited"]) > 0, out
     up.sock.close()
