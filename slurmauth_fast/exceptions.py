@@ -4,7 +4,12 @@ the Slurm error number a Slurm daemon would report for the same failure
 ``ESLURM_AUTH_UNPACK`` = 6007 for bytes that do not unpack, and so on), so a
 shim can answer a client the way slurmctld would.
 
-Everything derives from :class:`SlurmAuthError`. Errors about a claim carry
+Everything derives from :class:`SlurmAuthError`. Token failures also carry
+PyJWT's names (:func:`slurmauth_fast.decode` raises them): every refusal of
+a token by decode() is an :class:`InvalidTokenError`, a malformed token or a
+bad signature (whichever verifier found it) a :class:`DecodeError`, and ``InvalidSignatureError`` /
+``InvalidAlgorithmError`` are :class:`SignatureError` / :class:`AlgorithmError`
+under PyJWT's name. Errors about a claim carry
 ``.claim`` (its name, as PyJWT's do); wrong argument values are
 ``ValueError``s (:class:`BadArgumentError`), wrong argument types
 ``TypeError``s (:class:`BadArgumentTypeError`). The C status codes map onto

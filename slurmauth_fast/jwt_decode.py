@@ -41,12 +41,13 @@ KeyLike = Union[str, bytes, bytearray, HS256Key]
 #: The clock of the time claims (PyJWT reads datetime.now(timezone.utc), the same instant).
 _now = time.time
 
-#: PyJWT 2.x's default options.
-DEFAULT_OPTIONS: Mapping[str, Any] = types.MappingProxyType({
+_DEFAULTS: Dict[str, Any] = {
     "verify_signature": True, "verify_exp": True, "verify_nbf": True, "verify_iat": True,
     "verify_aud": True, "verify_iss": True, "verify_sub": True, "verify_jti": True,
     "require": (), "strict_aud": False,
-})
+}
+#: PyJWT 2.x's default options (read-only).
+DEFAULT_OPTIONS: Mapping[str, Any] = types.MappingProxyType(_DEFAULTS)
 _VERIFY_NAMES = ("verify_exp", "verify_nbf", "verify_iat", "verify_aud", "verify_iss",
                  "verify_sub", "verify_jti")
 
@@ -116,12 +117,12 @@ def _merge_options(options: Optional[Mapping[str, Any]]) -> Mapping[str, Any]:
     """PyJWT's option merge: with verify_signature off, every other check
     defaults to off too."""
     if options is None:
-        return DEFAULT_OPTIONS
+        return _DEFAULTS
     merged = dict(options)
     if not merged.get("verify_signature", True):
         for name in _VERIFY_NAMES:
             merged.setdefault(name, False)
-    return {**DEFAULT_OPTIONS, **merged}
+    return {**_DEFAULTS, **merged}
 
 
 def decode(jwt: TokenLike, key: KeyLike = "", algorithms: Optional[Sequence[str]] = ("HS256",),
@@ -153,48 +154,19 @@ def decode(jwt: TokenLike, key: KeyLike = "", algorithms: Optional[Sequence[str]
     if raw_hdr is not None:
         _check_header(raw_hdr)
     payload = loads_prescanned(raw_claims, plain, objects, members, ClaimsError, "claims")
-    if opts is DEFAULT_OPTIONS and audience is None and issuer is None and subject is None:
-        _validate_default(payload, leeway)
-    else:
-        validate_claims(payload, opts, audience=audience, issuer=issuer, subject=subject,
-                        leeway=leeway)
+    validate_claims(payload, opts, audience=audience, issuer=issuer, subject=subject, leeway=leeway)
     return payload
-
-
-def _validate_default(payload: Dict[str, Any], leeway: Union[float, timedelta]) -> None:
-    """validate_claims with the default options and no audience, issuer or
-    subject: the same checks in the same order, without the option lookups,
-    and an int time claim compared in line (int() of an int is itself)."""
-    if "iat" in payload or "nbf" in payload or "exp" in payload:
-        if isinstance(leeway, timedelta):
-            leeway = leeway.total_seconds()
-        now = _now()
-        value = payload.get("iat")
-        if type(value) is not int or value > now + leeway:
-            if "iat" in payload:
-                _validate_iat(payload, now, leeway)
-        value = payload.get("nbf")
-        if type(value) is not int or value > now + leeway:
-            if "nbf" in payload:
-                _validate_nbf(payload, now, leeway)
-        value = payload.get("exp")
-        if type(value) is not int or value <= now - leeway:
-            if "exp" in payload:
-                _validate_exp(payload, now, leeway)
-    if "aud" in payload and payload["aud"]:
-        raise InvalidAudienceError("Invalid audience", claim="aud")
-    if "sub" in payload and not isinstance(payload["sub"], str):
-        raise InvalidSubjectError("Subject must be a string", claim="sub")
-    if "jti" in payload and not isinstance(payload["jti"], str):
-        raise InvalidJTIError("JWT ID must be a string", claim="jti")
 
 
 def validate_claims(payload: Dict[str, Any], options: Mapping[str, Any], *,
                     audience: Union[str, Iterable[str], None] = None,
                     issuer: Union[str, Container[str], None] = None,
                     subject: Optional[str] = None, leeway: Union[float, timedelta] = 0) -> None:
-    """PyJWT 2.x's ``_validate_claims`` on an already verified payload."""
-    if isinstance(leeway, timedelta):
+    """PyJWT 2.x's ``_validate_claims`` on an already verified payload: the same
+    checks in the same order (``options`` holds every key of DEFAULT_OPTIONS).
+    An int time claim within bounds is passed in line (PyJWT's int() of an int
+    is the int itself); any other value goes through PyJWT's conversion."""
+    if type(leeway) is not int and isinstance(leeway, timedelta):
         leeway = leeway.total_seconds()
     if audience is not None and not isinstance(audience, (str, Iterable)):
         raise TypeError("audience must be a string, iterable or None")
@@ -203,16 +175,22 @@ def validate_claims(payload: Dict[str, Any], options: Mapping[str, Any], *,
             raise MissingRequiredClaimError(f'Token is missing the "{claim}" claim', claim=claim)
     now = _now()
     if "iat" in payload and options["verify_iat"]:
-        _validate_iat(payload, now, leeway)
+        value = payload["iat"]
+        if type(value) is not int or value > now + leeway:
+            _validate_iat(payload, now, leeway)
     if "nbf" in payload and options["verify_nbf"]:
-        _validate_nbf(payload, now, leeway)
+        value = payload["nbf"]
+        if type(value) is not int or value > now + leeway:
+            _validate_nbf(payload, now, leeway)
     if "exp" in payload and options["verify_exp"]:
-        _validate_exp(payload, now, leeway)
-    if options["verify_iss"]:
+        value = payload["exp"]
+        if type(value) is not int or value <= now - leeway:
+            _validate_exp(payload, now, leeway)
+    if options["verify_iss"] and issuer is not None:
         _validate_iss(payload, issuer)
-    if options["verify_aud"]:
+    if options["verify_aud"] and (audience is not None or payload.get("aud")):
         _validate_aud(payload, audience, strict=options.get("strict_aud", False))
-    if options["verify_sub"]:
+    if options["verify_sub"] and "sub" in payload:
         _validate_sub(payload, subject)
     if options["verify_jti"] and "jti" in payload and not isinstance(payload["jti"], str):
         raise InvalidJTIError("JWT ID must be a string", claim="jti")
