@@ -30,6 +30,8 @@ def as_token_bytes(token: TokenLike) -> bytes:
     """Tokens are ASCII; a str with other characters can never verify."""
     if type(token) is bytes:
         return token
+    if type(token) is str and token.isascii():
+        return token.encode("ascii")
     if isinstance(token, str):
         try:
             return token.encode("ascii")

@@ -136,8 +136,11 @@ def decode(jwt: TokenLike, key: KeyLike = "", algorithms: Optional[Sequence[str]
     docstring for where it is stricter). ``key`` is the HMAC secret (str as
     UTF-8, or bytes) or an :class:`HS256Key`; ``max_len`` bounds the token's
     size before any work."""
-    opts = _merge_options(options)
-    verify_signature = True if options is None else options.get("verify_signature", True)
+    opts: Mapping[str, Any]
+    if options is None:
+        opts, verify_signature = _DEFAULTS, True
+    else:
+        opts, verify_signature = _merge_options(options), options.get("verify_signature", True)
     tok = as_token_bytes(jwt)
     if verify_signature:
         if not algorithms:
@@ -186,12 +189,23 @@ def validate_claims(payload: Dict[str, Any], options: Mapping[str, Any], *,
         value = payload["exp"]
         if type(value) is not int or value <= now - leeway:
             _validate_exp(payload, now, leeway)
+    # iss, aud, sub: a str claim equal to a str expectation passes in line (in
+    # PyJWT too, strict_aud or not); anything else takes PyJWT's full path.
     if options["verify_iss"] and issuer is not None:
-        _validate_iss(payload, issuer)
-    if options["verify_aud"] and (audience is not None or payload.get("aud")):
-        _validate_aud(payload, audience, strict=options.get("strict_aud", False))
+        value = payload.get("iss")
+        if type(value) is not str or type(issuer) is not str or value != issuer:
+            _validate_iss(payload, issuer)
+    if options["verify_aud"]:
+        value = payload.get("aud")
+        if audience is None:
+            if value:
+                raise InvalidAudienceError("Invalid audience", claim="aud")
+        elif type(value) is not str or type(audience) is not str or value != audience:
+            _validate_aud(payload, audience, strict=options.get("strict_aud", False))
     if options["verify_sub"] and "sub" in payload:
-        _validate_sub(payload, subject)
+        value = payload["sub"]
+        if type(value) is not str or (subject is not None and value != subject):
+            _validate_sub(payload, subject)
     if options["verify_jti"] and "jti" in payload and not isinstance(payload["jti"], str):
         raise InvalidJTIError("JWT ID must be a string", claim="jti")
 

@@ -72,15 +72,19 @@ _DECODED = struct.Struct("@NNiiII")
 Decoded = Tuple[bytearray, int, Optional[bytearray], int, int, int]
 
 
-def _new_scratch() -> Tuple[bytearray, Any, bytearray, Any]:
-    """This thread's buffers: the decoded segments and the sa_jws_decoded,
-    each a bytearray with its cffi pointer (the C call runs without the GIL,
-    so threads must not share them)."""
+def _new_scratch() -> Tuple[bytearray, Any, int, bytearray, Any]:
+    """This thread's buffers: the decoded segments (with its cffi pointer and
+    size) and the sa_jws_decoded (with its pointer), each a bytearray; the C
+    call runs without the GIL, so threads must not share them."""
     data, result = bytearray(SCRATCH_CAP), bytearray(_DECODED.size)
-    scratch = (data, ffi.from_buffer("uint8_t[]", data), result,
+    scratch = (data, ffi.from_buffer("uint8_t[]", data), SCRATCH_CAP, result,
                ffi.cast("sa_jws_decoded *", ffi.from_buffer(result)))
     _scratch.buffers = scratch
     return scratch
+
+
+_decode_call = lib.sa_jws_hs256_decode
+_NULL = ffi.NULL
 
 
 def decode(ctx: Any, tok: bytes, max_len: int, check_mac: bool = True) -> Decoded:
@@ -89,17 +93,17 @@ def decode(ctx: Any, tok: bytes, max_len: int, check_mac: bool = True) -> Decode
     (``sa_jws_hs256_decode``). The decoded header is None for a known header
     segment (``header_kind`` >= 0). A closed key raises BadArgumentError."""
     try:
-        data, cdata, result, cresult = _scratch.buffers
+        data, cdata, cap, result, cresult = _scratch.buffers
     except AttributeError:
-        data, cdata, result, cresult = _new_scratch()
+        data, cdata, cap, result, cresult = _new_scratch()
     size = len(tok)
     # sa_b64_decoded_max(size); a token over max_len is refused by the call
     # before any work, so it gets no buffer
-    if size // 4 * 3 + 2 > SCRATCH_CAP and size <= max_len:
-        data = bytearray(size // 4 * 3 + 2)
+    if size // 4 * 3 + 2 > cap and size <= max_len:
+        cap = size // 4 * 3 + 2
+        data = bytearray(cap)
         cdata = ffi.from_buffer("uint8_t[]", data)
-    rc = lib.sa_jws_hs256_decode(ctx if check_mac else ffi.NULL, check_mac, tok, size, max_len,
-                                 cdata, len(data), cresult)
+    rc = _decode_call(ctx if check_mac else _NULL, check_mac, tok, size, max_len, cdata, cap, cresult)
     if rc:
         if rc == lib.SA_E_ARG and check_mac and not ctx.ready:
             raise_for_status(rc, "HS256 key has been closed")
