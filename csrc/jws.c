@@ -222,3 +222,154 @@ int sa_jws_hs256_sign(const sa_hmac_key *k, const uint8_t *hdr, size_t hdr_len,
     *outlen = o + n;
     return SA_OK;
 }
+
+/* Header segments as PyJWT, joserfc, python-jose, libjwt and this package write
+ * them for HS256 (compact and with json.dumps' default separators). */
+static const char *const known_headers[SA_JWS_KNOWN_HEADERS] = {
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",          /* {"alg":"HS256","typ":"JWT"} */
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9",          /* {"typ":"JWT","alg":"HS256"} */
+    "eyJhbGciOiJIUzI1NiJ9",                          /* {"alg":"HS256"} */
+    "eyJhbGciOiAiSFMyNTYiLCAidHlwIjogIkpXVCJ9",      /* {"alg": "HS256", "typ": "JWT"} */
+    "eyJ0eXAiOiAiSldUIiwgImFsZyI6ICJIUzI1NiJ9",      /* {"typ": "JWT", "alg": "HS256"} */
+};
+
+const char *sa_jws_known_header(int i)
+{
+    return i >= 0 && i < SA_JWS_KNOWN_HEADERS ? known_headers[i] : NULL;
+}
+
+static int known_header(const char *seg, size_t n)
+{
+    int i;
+
+    for (i = 0; i < SA_JWS_KNOWN_HEADERS; i++)
+        if (strlen(known_headers[i]) == n && memcmp(known_headers[i], seg, n) == 0)
+            return i;
+    return -1;
+}
+
+static int hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* One pass over the claims bytes (see sa_jws_decoded.json_plain). It does not
+ * validate the grammar: the caller's JSON parser does, and a text it refuses
+ * goes to the strict reader whatever this says. It only has to be right about
+ * texts that are valid JSON. */
+static void json_prescan(const uint8_t *s, size_t n, sa_jws_decoded *out)
+{
+    size_t i = 0, j;
+    unsigned depth = 0;
+    int plain = n > 0 && s[0] == '{';
+
+    out->objects = out->members = 0;
+    while (i < n && plain) {
+        uint8_t c = s[i];
+
+        if (c == '"') {                       /* a string: look at its escapes */
+            for (i++; i < n && s[i] != '"'; i++) {
+                if (s[i] != '\\')
+                    continue;
+                if (++i >= n)
+                    break;
+                if (s[i] == 'u') {
+                    int v = 0, h;
+
+                    for (j = 1; j <= 4; j++) {
+                        if (i + j >= n || (h = hexval(s[i + j])) < 0) {
+                            v = -1;
+                            break;
+                        }
+                        v = v * 16 + h;
+                    }
+                    /* NUL and surrogates: the strict reader decides */
+                    if (v == 0 || (v >= 0xD800 && v <= 0xDFFF))
+                        plain = 0;
+                }
+            }
+            i++;
+        } else if (c == '{' || c == '[') {
+            if (c == '{')
+                out->objects++;
+            if (++depth > SA_JWS_MAX_DEPTH)
+                plain = 0;
+            i++;
+        } else if (c == '}' || c == ']') {
+            depth -= depth > 0;
+            i++;
+        } else if (c == ':') {
+            out->members++;
+            i++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t digits = 0;
+            int real = 0, expo = 0;
+
+            for (j = i; j < n; j++) {
+                uint8_t d = s[j];
+
+                if (d >= '0' && d <= '9')
+                    digits++;
+                else if (d == '.')
+                    real = 1;
+                else if (d == 'e' || d == 'E')
+                    expo = 1;
+                else if (d != '-' && d != '+')
+                    break;
+            }
+            /* int64 range and double overflow: the strict reader decides */
+            if ((!real && !expo && digits >= 19) || expo || j - i >= 300)
+                plain = 0;
+            i = j;
+        } else if (c == 'N' || c == 'I') {   /* NaN, Infinity (or not JSON) */
+            plain = 0;
+        } else {
+            i++;
+        }
+    }
+    out->json_plain = plain;
+}
+
+int sa_jws_hs256_decode(const sa_hmac_key *k, int check_mac, const char *tok, size_t len,
+                        size_t max_len, uint8_t *buf, size_t cap, sa_jws_decoded *out)
+{
+    sa_jws_parts p;
+    size_t hdr_cap;
+    int rc;
+
+    if (!out || !buf)
+        return SA_E_ARG;
+    rc = sa_jws_split(tok, len, max_len, &p);
+    if (rc != SA_OK)
+        return rc;
+    if (cap < sa_b64_decoded_max(len))
+        return SA_E_BUFFER;
+    out->header_kind = known_header(tok, p.header_len);
+    if (check_mac) {
+        rc = sa_jws_hs256_check(k, tok, &p);
+    } else {
+        uint8_t got[32];           /* the tag's shape is still checked */
+
+        rc = sig_decode(tok, &p, got);
+    }
+    if (rc != SA_OK)
+        return rc;
+    rc = sa_jws_decode_segment(tok, &p, 1, buf, cap, &out->claims_len);
+    if (rc != SA_OK)
+        return rc;
+    out->header_len = 0;
+    if (out->header_kind < 0) {
+        hdr_cap = cap - out->claims_len;
+        rc = sa_jws_decode_segment(tok, &p, 0, buf + out->claims_len, hdr_cap, &out->header_len);
+        if (rc != SA_OK)
+            return rc;
+    }
+    json_prescan(buf, out->claims_len, out);
+    return SA_OK;
+}

@@ -49,6 +49,36 @@ size_t sa_jws_hs256_signed_len(size_t hdr_len, size_t claims_len);
 int sa_jws_hs256_sign(const sa_hmac_key *k, const uint8_t *hdr, size_t hdr_len,
                       const uint8_t *claims, size_t claims_len,
                       char *out, size_t cap, size_t *outlen);
+/* The generic verify path (HS256Key.verify, decode): one call does the size
+ * limit, the split, a byte comparison of the header segment against the
+ * headers JWT libraries write (so a usual header needs no JSON parse), the
+ * constant-time HMAC (skipped only when check_mac is 0, for an explicitly
+ * unverified decode), the strict base64url decode of the claims (and of the
+ * header when it is not a known one) into the caller's buffer, and a pre-scan
+ * of the claims JSON telling the caller whether a plain JSON parse of them
+ * gives exactly what the strict reader (slurmauth_fast/jsonutil.py) gives. */
+#define SA_JWS_KNOWN_HEADERS 5
+
+typedef struct {
+    size_t claims_len;    /* decoded claims: buf[0 .. claims_len) */
+    size_t header_len;    /* header_kind < 0: decoded header at buf[claims_len .. +header_len) */
+    int header_kind;      /* index of the known header segment (sa_jws_known_header), or -1 */
+    int json_plain;       /* 1: the claims start with '{', nest at most SA_JWS_MAX_DEPTH levels
+                           * and hold no NUL (u+0000) or surrogate escape, no NaN/Infinity, no integer
+                           * of 19 digits or more, no real with an exponent or 300+ characters */
+    uint32_t objects;     /* '{' outside strings (exact when the claims are valid JSON) */
+    uint32_t members;     /* ':' outside strings: the members of all objects together */
+} sa_jws_decoded;
+
+#define SA_JWS_MAX_DEPTH 16
+
+/* The known header segment i (base64url text, NUL-terminated), or NULL. */
+const char *sa_jws_known_header(int i);
+
+/* buf must hold sa_b64_decoded_max(len) bytes (SA_E_BUFFER otherwise). Errors
+ * come in the order of sa_jws_hs256_verify: size, shape, tag, base64. */
+int sa_jws_hs256_decode(const sa_hmac_key *k, int check_mac, const char *tok, size_t len,
+                        size_t max_len, uint8_t *buf, size_t cap, sa_jws_decoded *out);
 /* cffi:end */
 
 /* sa_jws_hs256_check for n split tokens with the multi-buffer HMAC

@@ -4,7 +4,10 @@
  * re-signing the decoded header and claims reproduces the token byte for byte
  * (strict base64url has one encoding per value, HMAC is deterministic); the
  * decoded lengths fit the documented bound; a too-small buffer gives
- * SA_E_BUFFER and never an overflow. */
+ * SA_E_BUFFER and never an overflow. sa_jws_hs256_decode (buffer of exactly
+ * sa_b64_decoded_max bytes) agrees with verify on success and failure, gives
+ * the same claims and header bytes, and, without the MAC, runs its JSON
+ * pre-scan over whatever the payload decodes to. */
 #include "fuzz_common.h"
 #include "base64.h"
 #include "jws.h"
@@ -53,6 +56,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_ASSERT(sa_jws_decode_segment(tok, &p, 1, small, clen - 1, &n2) == SA_E_BUFFER);
                 free(small);
             }
+        }
+        {
+            size_t dcap = sa_b64_decoded_max(size);
+            uint8_t *dbuf = malloc(dcap);
+            sa_jws_decoded d;
+            int dr;
+
+            FUZZ_ASSERT(dbuf != NULL);
+            dr = sa_jws_hs256_decode(k, 1, tok, size, MAX_TOKEN, dbuf, dcap, &d);
+            FUZZ_ASSERT((dr == SA_OK) == (vr == SA_OK));
+            if (dr == SA_OK) {
+                FUZZ_ASSERT(d.claims_len == clen && memcmp(dbuf, claims, clen) == 0);
+                FUZZ_ASSERT(d.objects <= clen && d.members <= clen);
+                if (d.header_kind < 0)
+                    FUZZ_ASSERT(d.header_len == hlen && memcmp(dbuf + clen, hdr, hlen) == 0);
+                else
+                    FUZZ_ASSERT(strlen(sa_jws_known_header(d.header_kind)) == p.header_len &&
+                                memcmp(sa_jws_known_header(d.header_kind), tok, p.header_len) == 0);
+            }
+            /* without the MAC: the tag's shape, base64 and the pre-scan on any payload */
+            dr = sa_jws_hs256_decode(NULL, 0, tok, size, MAX_TOKEN, dbuf, dcap, &d);
+            FUZZ_ASSERT(dr == SA_OK || dr == SA_E_BASE64 || dr == SA_E_BASE64_NONCANON ||
+                        dr == SA_E_SIG_LENGTH);
+            FUZZ_ASSERT(dr != SA_OK || d.claims_len <= dcap);
+            /* a buffer one byte short of the bound is refused before any decoding */
+            FUZZ_ASSERT(sa_jws_hs256_decode(k, 1, tok, size, MAX_TOKEN, dbuf, dcap - 1, &d) ==
+                        SA_E_BUFFER);
+            free(dbuf);
         }
         free(hdr);
         free(claims);

@@ -6,7 +6,10 @@ Each input is routed (first byte) to one target:
 
 - ``HS256Key.verify`` on the raw bytes as a token (shape, base64url, tag);
 - ``HS256Key.verify`` on a token *correctly signed* over fuzzed header and
-  claims bytes, so the JSON parsing and alg check behind the MAC are reached;
+  claims bytes, so the JSON parsing and alg check behind the MAC are reached
+  (a differential: verify's fast claims path -- C pre-scan, ``json``'s scanner --
+  gives what the strict reader gives, the same dict with the same types, or
+  refuses when it refuses);
 - ``jsonutil.loads_object`` on the raw bytes;
 - ``HS256Key.sign`` then ``verify`` of claims holding fuzzed text: sign refuses
   with BadArgumentError or the claims come back unchanged;
@@ -35,7 +38,8 @@ import atheris
 
 with atheris.instrument_imports(include=["slurmauth_fast"]):
     from slurmauth_fast import HS256Key
-    from slurmauth_fast.errors import BadArgumentError, BodyHashError, HeaderError, SlurmAuthError
+    from slurmauth_fast.errors import (BadArgumentError, BodyHashError, ClaimsError, HeaderError,
+                                       SlurmAuthError)
     from slurmauth_fast.jsonutil import loads_object
     from slurmauth_fast.jwt import JWTVerifier
     from slurmauth_fast.keys import Keyring
@@ -67,10 +71,32 @@ def _target_token_signed(data: bytes) -> None:
         return
     tok = KEY.sign_raw(hdr, claims)
     try:
-        KEY.verify(tok)
+        got = KEY.verify(tok).claims
+    except ClaimsError:         # the header passed, the claims were refused: strictly too
+        try:
+            loads_object(claims, ClaimsError, "claims")
+        except ClaimsError:
+            pass
+        else:
+            raise AssertionError(f"verify refused claims the strict reader takes: {claims!r}")
     except SlurmAuthError:
         pass  # the credential verifier sees the same token whatever the JWS layer said
+    else:
+        want = loads_object(claims, ClaimsError, "claims")
+        if not _same_json(got, want):
+            raise AssertionError(f"verify read {claims!r} as {got!r}, the strict reader as {want!r}")
     VERIFIER.verify(tok, now=NOW)
+
+
+def _same_json(a: object, b: object) -> bool:
+    """== with the same type at every level (1 == 1.0 == True is not enough)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def _target_json(data: bytes) -> None:

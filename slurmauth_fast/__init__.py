@@ -18,13 +18,18 @@ from ._version import __version__
 from .credential import Credential, create_credential, create_many
 from .exceptions import (
     AlgorithmError, AudienceError, BadArgumentError, BadArgumentTypeError, BodyHashError,
-    ClaimsError, ContextError, CredentialError, ExpiredError, FrameError, HeaderError, KeyFileError,
-    KeyIdError, MissingCredentialError, MungeError, PackError, SackError, SignatureError,
-    SigningError, SlurmAuthError, TokenFormatError, UnpackError, UnsupportedAuthPluginError,
+    ClaimsError, ContextError, CredentialError, DecodeError, ExpiredError, ExpiredSignatureError,
+    FrameError, HeaderError, ImmatureSignatureError, InvalidAlgorithmError, InvalidAudienceError,
+    InvalidIssuedAtError, InvalidIssuerError, InvalidJTIError, InvalidKeyError,
+    InvalidSignatureError, InvalidSubjectError, InvalidTokenError, KeyFileError, KeyIdError,
+    MissingCredentialError, MissingRequiredClaimError, MungeError, PackError, SackError,
+    SignatureError, SigningError, SlurmAuthError, TokenFormatError, UnpackError,
+    UnsupportedAuthPluginError,
 )
 from .frame_verifier import FrameVerifier, VerifiedRpc, verify_rpc
 from .jws import DEFAULT_MAX_TOKEN, HS256Key, VerifiedJWS
 from .jwt import JWTCredential, JWTVerifier
+from .jwt_decode import decode
 from .keys import Keyring, KeySnapshot
 from .frame import RpcFrame, pack_frame, parse_frame
 from .unverified import decode_unverified, get_unverified_header
@@ -38,6 +43,10 @@ __all__ = [
     "MissingCredentialError", "MungeError", "PackError", "RpcFrame", "SackError", "SignatureError",
     "SigningError", "SlurmAuthError", "TokenFormatError", "UnpackError",
     "UnsupportedAuthPluginError", "VerifiedBatch", "VerifiedJWS", "VerifiedRpc", "Verifier",
+    "DecodeError", "ExpiredSignatureError", "ImmatureSignatureError", "InvalidAlgorithmError",
+    "InvalidAudienceError", "InvalidIssuedAtError", "InvalidIssuerError", "InvalidJTIError",
+    "InvalidKeyError", "InvalidSignatureError", "InvalidSubjectError", "InvalidTokenError",
+    "MissingRequiredClaimError", "decode",
     "__version__", "create_credential", "create_many", "decode_unverified", "errors", "get_unverified_header",
     "pack_frame", "parse_frame", "verify_rpc",
 ]

@@ -4,7 +4,12 @@ the Slurm error number a Slurm daemon would report for the same failure
 ``ESLURM_AUTH_UNPACK`` = 6007 for bytes that do not unpack, and so on), so a
 shim can answer a client the way slurmctld would.
 
-Everything derives from :class:`SlurmAuthError`. Errors about a claim carry
+Everything derives from :class:`SlurmAuthError`. Token failures also carry
+PyJWT's names (:func:`slurmauth_fast.decode` raises them): every refusal of
+a token by decode() is an :class:`InvalidTokenError`, a malformed token or a
+bad signature (whichever verifier found it) a :class:`DecodeError`, and ``InvalidSignatureError`` /
+``InvalidAlgorithmError`` are :class:`SignatureError` / :class:`AlgorithmError`
+under PyJWT's name. Errors about a claim carry
 ``.claim`` (its name, as PyJWT's do); wrong argument values are
 ``ValueError``s (:class:`BadArgumentError`), wrong argument types
 ``TypeError``s (:class:`BadArgumentTypeError`). The C status codes map onto
@@ -50,7 +55,17 @@ class CredentialError(SlurmAuthError):
     slurm_errno = ESLURM_AUTH_CRED_INVALID
 
 
-class TokenFormatError(CredentialError):
+class InvalidTokenError(CredentialError):
+    """The token does not verify (PyJWT's ``InvalidTokenError``: the base of every
+    failure of :func:`slurmauth_fast.decode`)."""
+
+
+class DecodeError(InvalidTokenError):
+    """The token cannot be decoded: malformed, or its signature does not verify
+    (PyJWT's ``DecodeError``)."""
+
+
+class TokenFormatError(DecodeError):
     """The token is not a well-formed compact JWS."""
 
 
@@ -78,7 +93,7 @@ class ClaimsError(TokenFormatError):
     """The claims are not a JSON object, or a required claim is missing or mistyped."""
 
 
-class SignatureError(CredentialError):
+class SignatureError(DecodeError):
     """The HMAC tag does not match: wrong key or altered token."""
 
 
@@ -86,7 +101,7 @@ class SignatureLengthError(SignatureError):
     """The signature segment is not a 32-byte HS256 tag."""
 
 
-class AlgorithmError(CredentialError):
+class AlgorithmError(InvalidTokenError):
     """The header's alg is not exactly the one this verifier accepts."""
 
 
@@ -100,6 +115,47 @@ class KeyIdError(CredentialError):
 
 class AudienceError(CredentialError):
     """The credential is not for this verifier (ruid, context, user)."""
+
+
+# --- PyJWT's names, for decode() ---------------------------------------------
+# The same meaning under PyJWT's name: an alias of the class already raised for it.
+InvalidSignatureError = SignatureError
+InvalidAlgorithmError = AlgorithmError
+
+
+class ExpiredSignatureError(ExpiredError, InvalidTokenError):
+    """The token's exp claim is in the past (beyond the leeway)."""
+
+
+class ImmatureSignatureError(InvalidTokenError):
+    """The token's nbf or iat claim is in the future (beyond the leeway)."""
+
+
+class InvalidIssuedAtError(InvalidTokenError):
+    """The token's iat claim is not a number."""
+
+
+class InvalidAudienceError(AudienceError, InvalidTokenError):
+    """The token's aud claim does not name the expected audience, or is malformed."""
+
+
+class InvalidIssuerError(InvalidTokenError):
+    """The token's iss claim is not the expected issuer, or not a string."""
+
+
+class InvalidSubjectError(InvalidTokenError):
+    """The token's sub claim is not a string, or not the expected subject."""
+
+
+class InvalidJTIError(InvalidTokenError):
+    """The token's jti claim is not a string."""
+
+
+class MissingRequiredClaimError(InvalidTokenError):
+    """A claim that must be present is missing (``.claim`` names it)."""
+
+
+# --- end PyJWT's names --------------------------------------------------------
 
 
 # --- auth/slurm credentials and keys ---------------------------------------
@@ -165,6 +221,11 @@ class BadArgumentError(SlurmAuthError, ValueError):
 
 class BadArgumentTypeError(BadArgumentError, TypeError):
     """An argument to a slurmauth_fast function has the wrong type."""
+
+
+class InvalidKeyError(BadArgumentError):
+    """The key given to decode() is empty or looks like a public key (PEM or
+    OpenSSH), which must never be used as an HMAC secret (PyJWT's ``InvalidKeyError``)."""
 
 
 class NativeBufferError(SlurmAuthError):
@@ -559,6 +620,10 @@ class UpstreamError(ServeError):
 
 __all__ = [
     "ServeError", "UpstreamError",
+    "InvalidTokenError", "DecodeError", "InvalidSignatureError", "InvalidAlgorithmError",
+    "ExpiredSignatureError", "ImmatureSignatureError", "InvalidIssuedAtError", "InvalidAudienceError",
+    "InvalidIssuerError", "InvalidSubjectError", "InvalidJTIError", "MissingRequiredClaimError",
+    "InvalidKeyError",
     "SlurmAuthError", "CredentialError", "TokenFormatError", "TokenTooLargeError",
     "SegmentError", "Base64Error", "NonCanonicalBase64Error", "HeaderError", "ClaimsError",
     "SignatureError", "SignatureLengthError", "AlgorithmError", "ExpiredError", "KeyIdError",

@@ -12,8 +12,9 @@ short) or a lone UTF-16 surrogate escape anywhere in a key or string.
 from __future__ import annotations
 
 import json
+import json.scanner
 import re
-from typing import Any, Dict, List, Tuple, Type
+from typing import Any, Callable, Dict, List, Tuple, Type
 
 from .errors import BadArgumentError, SlurmAuthError
 
@@ -175,3 +176,51 @@ def loads_object(raw: bytes, exc: Type[SlurmAuthError], what: str) -> Dict[str, 
     if "\\u" in text and _bad_char(obj):
         raise exc(f"{what} has a NUL (\\u0000) or unpaired surrogate escape")
     return obj
+
+
+#: The json module's own scanner (its C one when built) with the default
+#: decoder's settings: what ``json.loads`` runs on a str, without the per-call
+#: decoder lookup and the two whitespace regex matches around it. Scanning
+#: starts at the first character, so leading whitespace makes it fail and
+#: the caller falls back to :func:`loads_object`.
+_scan_once: Callable[[str, int], Tuple[Any, int]] = (
+    json.scanner.make_scanner(json.JSONDecoder()))  # type: ignore[arg-type]
+
+
+def _member_count(obj: Dict[str, Any]) -> int:
+    """Keys of obj and of every object nested in it, together."""
+    count = 0
+    todo: List[Any] = [obj]
+    while todo:
+        item = todo.pop()
+        values = item.values() if type(item) is dict else item
+        if type(item) is dict:
+            count += len(item)
+        todo.extend(v for v in values if type(v) is dict or type(v) is list)
+    return count
+
+
+def loads_prescanned(raw: "bytes | bytearray", plain: int, objects: int, members: int,
+                     exc: Type[SlurmAuthError], what: str) -> Dict[str, Any]:
+    """:func:`loads_object` for bytes the C pre-scan (``sa_jws_decoded``) has
+    looked at: the same dict or the same refusal, faster.
+
+    When the pre-scan found nothing the strict rules care about besides
+    duplicate keys (``plain``: no NUL or surrogate escape, no NaN/Infinity,
+    no integer that may lie beyond int64, no real that may overflow, at most
+    MAX_DEPTH levels), a plain JSON parse gives what the strict one gives,
+    except that a duplicate key silently keeps its last value; the parsed
+    objects then hold fewer keys than the ``members`` the pre-scan counted.
+    Anything else -- not plain, not UTF-8, not JSON, trailing text, not an
+    object, a duplicate -- goes to :func:`loads_object`, which decides."""
+    if plain:
+        try:
+            text = raw.decode("utf-8")
+            obj, end = _scan_once(text, 0)
+        except (UnicodeDecodeError, StopIteration, ValueError, RecursionError):
+            pass
+        else:
+            if (end == len(text) and type(obj) is dict
+                    and (len(obj) if objects == 1 else _member_count(obj)) == members):
+                return obj
+    return loads_object(bytes(raw), exc, what)

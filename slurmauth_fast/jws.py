@@ -1,9 +1,12 @@
 """HS256 compact JWS/JWT signing and verification over the C core.
 
-One call into C per token: the size limit, the segment split, strict
-base64url, the HMAC and the constant-time tag comparison all happen there,
-with the GIL released (cffi releases it around every C call). Python only
-parses the JSON that the MAC has already authenticated.
+One call into C per token: the size limit, the segment split, the
+recognition of the usual header segments, strict base64url, the HMAC and the
+constant-time tag comparison, and a pre-scan of the claims JSON all happen
+there, with the GIL released (cffi releases it around every C call). Python
+only parses JSON that the MAC has already authenticated: the claims, with the
+json module's scanner when the pre-scan allows (:func:`~.jsonutil.loads_prescanned`),
+and the header only when it is not one of the known segments.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from ._bindings import hs256 as _hs256
 from .exceptions import AlgorithmError, BadArgumentError, BadArgumentTypeError, ClaimsError, HeaderError
-from .jsonutil import dumps_compact, loads_object
+from .jsonutil import dumps_compact, loads_object, loads_prescanned
 
 #: Default largest token accepted, in bytes. Slurm's own credentials are a few
 #: hundred bytes; identity objects with many groups and launch credentials
@@ -25,6 +28,10 @@ TokenLike = Union[str, bytes, bytearray, memoryview]
 
 def as_token_bytes(token: TokenLike) -> bytes:
     """Tokens are ASCII; a str with other characters can never verify."""
+    if type(token) is bytes:
+        return token
+    if type(token) is str and token.isascii():
+        return token.encode("ascii")
     if isinstance(token, str):
         try:
             return token.encode("ascii")
@@ -104,13 +111,21 @@ class HS256Key:
     def verify(self, token: TokenLike, *, max_len: int = DEFAULT_MAX_TOKEN) -> VerifiedJWS:
         """Verify an HS256 token: size limit, shape, strict base64url, tag (constant
         time), then the header (a JSON object whose alg is exactly ``HS256``) and
-        the claims (a JSON object). Raises a :class:`~slurmauth_fast.errors.CredentialError`
-        subclass naming the first rule broken."""
-        raw_hdr, raw_claims = self.verify_raw(token, max_len=max_len)
-        header = loads_object(raw_hdr, HeaderError, "JOSE header")
-        check_alg(header, "HS256")
-        claims = loads_object(raw_claims, ClaimsError, "claims")
+        the claims (a JSON object, read strictly: :func:`~.jsonutil.loads_object`).
+        Raises a :class:`~slurmauth_fast.errors.CredentialError` subclass naming
+        the first rule broken."""
+        raw_claims, kind, raw_hdr, plain, objects, members = _hs256.decode(
+            self._ctx, as_token_bytes(token), max_len)
+        header = dict(KNOWN_HEADERS[kind]) if raw_hdr is None else parse_header(raw_hdr)
+        claims = loads_prescanned(raw_claims, plain, objects, members, ClaimsError, "claims")
         return VerifiedJWS(header, claims)
+
+
+def parse_header(raw: "bytes | bytearray") -> Dict[str, Any]:
+    """A JOSE header read strictly, whose alg must be exactly HS256."""
+    header = loads_object(bytes(raw), HeaderError, "JOSE header")
+    check_alg(header, "HS256")
+    return header
 
 
 def check_alg(header: Mapping[str, Any], expected: str) -> None:
@@ -123,3 +138,20 @@ def check_alg(header: Mapping[str, Any], expected: str) -> None:
         raise AlgorithmError("JOSE header alg is not a string")
     if alg != expected:
         raise AlgorithmError(f"alg {alg[:32]!r} is not {expected}")
+
+
+def _known_headers() -> "tuple[Dict[str, Any], ...]":
+    """The headers of the segments the C core recognises without parsing, by
+    index, read from the C table (so the two cannot disagree)."""
+    out = []
+    for seg in _hs256.known_header_segments():
+        rc, raw = _hs256.b64_decode(seg, url=True)
+        header = parse_header(raw) if rc == 0 else {}
+        if not header:
+            raise RuntimeError("the C table of known JOSE headers is corrupt")
+        out.append(header)
+    return tuple(out)
+
+
+#: The header of known segment i (copied for each caller: dicts are mutable).
+KNOWN_HEADERS = _known_headers()

@@ -2,7 +2,9 @@
 ``csrc/jws.h``, ``csrc/base64.h``)."""
 from __future__ import annotations
 
-from typing import Any, Tuple, Union
+import struct
+import threading
+from typing import Any, List, Optional, Tuple, Union
 
 from ._ffi import ffi, lib
 from .status import raise_for_status
@@ -56,6 +58,63 @@ def verify(ctx: Any, tok: bytes, max_len: int) -> Tuple[bytes, bytes]:
         lib.sa_jws_hs256_verify(ctx, tok, len(tok), max_len,
                                 buf, cap + 1, lens, buf + cap + 1, cap + 1, lens + 1))
     return ffi.buffer(buf, lens[0])[:], ffi.buffer(buf + cap + 1, lens[1])[:]
+
+
+#: Bytes of the per-thread scratch buffer sa_jws_hs256_decode writes into
+#: (tokens up to ~21 KiB); a longer token gets a buffer of its own.
+SCRATCH_CAP = 16 * 1024
+_scratch = threading.local()
+#: sa_jws_decoded as laid out in C (size_t, size_t, int, int, uint32_t, uint32_t),
+#: read in one call rather than field by field.
+_DECODED = struct.Struct("@NNiiII")
+
+#: (claims, header_kind, header, json_plain, objects, members): see sa_jws_decoded.
+Decoded = Tuple[bytearray, int, Optional[bytearray], int, int, int]
+
+
+def _new_scratch() -> Tuple[bytearray, Any, int, bytearray, Any]:
+    """This thread's buffers: the decoded segments (with its cffi pointer and
+    size) and the sa_jws_decoded (with its pointer), each a bytearray; the C
+    call runs without the GIL, so threads must not share them."""
+    data, result = bytearray(SCRATCH_CAP), bytearray(_DECODED.size)
+    scratch = (data, ffi.from_buffer("uint8_t[]", data), SCRATCH_CAP, result,
+               ffi.cast("sa_jws_decoded *", ffi.from_buffer(result)))
+    _scratch.buffers = scratch
+    return scratch
+
+
+_decode_call = lib.sa_jws_hs256_decode
+_NULL = ffi.NULL
+
+
+def decode(ctx: Any, tok: bytes, max_len: int, check_mac: bool = True) -> Decoded:
+    """Size, shape, tag (constant time; skipped when ``check_mac`` is false),
+    strict base64url and the claims pre-scan of a compact JWS, in one call
+    (``sa_jws_hs256_decode``). The decoded header is None for a known header
+    segment (``header_kind`` >= 0). A closed key raises BadArgumentError."""
+    try:
+        data, cdata, cap, result, cresult = _scratch.buffers
+    except AttributeError:
+        data, cdata, cap, result, cresult = _new_scratch()
+    size = len(tok)
+    # sa_b64_decoded_max(size); a token over max_len is refused by the call
+    # before any work, so it gets no buffer
+    if size // 4 * 3 + 2 > cap and size <= max_len:
+        cap = size // 4 * 3 + 2
+        data = bytearray(cap)
+        cdata = ffi.from_buffer("uint8_t[]", data)
+    rc = _decode_call(ctx if check_mac else _NULL, check_mac, tok, size, max_len, cdata, cap, cresult)
+    if rc:
+        if rc == lib.SA_E_ARG and check_mac and not ctx.ready:
+            raise_for_status(rc, "HS256 key has been closed")
+        raise_for_status(rc)
+    n, header_len, kind, plain, objects, members = _DECODED.unpack_from(result)
+    return (data[:n], kind, None if kind >= 0 else data[n:n + header_len], plain, objects, members)
+
+
+def known_header_segments() -> List[bytes]:
+    """The header segments ``sa_jws_hs256_decode`` recognises, by index."""
+    return [ffi.string(lib.sa_jws_known_header(i)) for i in range(lib.SA_JWS_KNOWN_HEADERS)]
 
 
 def b64_decode(raw: bytes, *, url: bool) -> Tuple[int, bytes]:

@@ -1,0 +1,295 @@
+"""``decode``: PyJWT's ``jwt.decode`` for HS256 tokens, over the C core.
+
+The signature check, the split, strict base64url and the claims JSON go
+through the same single C call as :meth:`HS256Key.verify`; the registered
+claims are then checked as PyJWT 2.x checks them, in its order: ``require``,
+``iat``, ``nbf``, ``exp`` (with ``leeway``), ``iss``, ``aud`` (and
+``strict_aud``), ``sub``, ``jti``. Failures raise the classes PyJWT raises,
+under the same names, from :mod:`slurmauth_fast.exceptions` (all
+:class:`~slurmauth_fast.exceptions.SlurmAuthError` subclasses).
+
+Where it differs from PyJWT, it is stricter: HS256 only; the JSON rules of
+:func:`~slurmauth_fast.jsonutil.loads_object` (no duplicate keys, NaN,
+integers beyond int64, NUL or lone surrogate escapes, deep nesting); strict
+unpadded base64url; a size limit; and a header other than the usual ones is
+parsed only after the signature verified, so a forged token with an odd
+header fails as :class:`InvalidSignatureError` where PyJWT may first report
+the header. With ``verify_signature`` off the tag's shape is still checked
+and the alg must still be HS256 ("none" is never accepted).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import types
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any, Container, Dict, Mapping, Optional, Sequence, Union
+
+from ._bindings import hs256 as _hs256
+from .exceptions import (
+    ClaimsError, DecodeError, ExpiredSignatureError, HeaderError, ImmatureSignatureError,
+    InvalidAlgorithmError, InvalidAudienceError, InvalidIssuedAtError, InvalidIssuerError,
+    InvalidJTIError, InvalidKeyError, InvalidSubjectError, InvalidTokenError,
+    MissingRequiredClaimError,
+)
+from .jsonutil import loads_object, loads_prescanned
+from .jws import DEFAULT_MAX_TOKEN, HS256Key, TokenLike, as_token_bytes, check_alg
+
+KeyLike = Union[str, bytes, bytearray, HS256Key]
+
+#: The clock of the time claims (PyJWT reads datetime.now(timezone.utc), the same instant).
+_now = time.time
+
+_DEFAULTS: Dict[str, Any] = {
+    "verify_signature": True, "verify_exp": True, "verify_nbf": True, "verify_iat": True,
+    "verify_aud": True, "verify_iss": True, "verify_sub": True, "verify_jti": True,
+    "require": (), "strict_aud": False,
+}
+#: PyJWT 2.x's default options (read-only).
+DEFAULT_OPTIONS: Mapping[str, Any] = types.MappingProxyType(_DEFAULTS)
+_VERIFY_NAMES = ("verify_exp", "verify_nbf", "verify_iat", "verify_aud", "verify_iss",
+                 "verify_sub", "verify_jti")
+
+#: Keyed contexts of the str/bytes keys decode() was given lately, by a
+#: digest of the key bytes (the bytes themselves are not kept).
+KEY_CACHE_SIZE = 16
+_key_cache: Dict[bytes, HS256Key] = {}
+#: The digest naming a key in the cache (BLAKE2s: the cheapest call in hashlib).
+_digest = hashlib.blake2s
+
+# Markers of the public keys PyJWT refuses as HMAC secrets (a public key used
+# as the secret lets anyone who has it sign).
+_SSH_PREFIXES = (b"ssh-ed25519", b"ssh-rsa", b"ssh-dss", b"ecdsa-sha2-nistp256",
+                 b"ecdsa-sha2-nistp384", b"ecdsa-sha2-nistp521")
+
+
+def hs256_key(key: KeyLike) -> HS256Key:
+    """The keyed HMAC context for a decode() key: an :class:`HS256Key` as is;
+    str (as UTF-8) or bytes from a small cache, keyed once per distinct key."""
+    if type(key) is bytes:
+        raw = key
+    elif type(key) is str:
+        raw = key.encode("utf-8")
+    elif isinstance(key, HS256Key):
+        return key
+    elif isinstance(key, (str, bytes, bytearray, memoryview)):
+        raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    else:
+        raise InvalidKeyError(f"key must be str, bytes or HS256Key, not {type(key).__name__}")
+    digest = _digest(raw).digest()
+    ctx = _key_cache.get(digest)
+    if ctx is None:
+        if not raw:
+            raise InvalidKeyError("HMAC key must not be empty")
+        if b"-----BEGIN " in raw or raw.startswith(_SSH_PREFIXES):
+            raise InvalidKeyError("the key is a public key or certificate, not an HMAC secret")
+        ctx = HS256Key(raw)
+        if len(_key_cache) >= KEY_CACHE_SIZE:
+            _key_cache.pop(next(iter(_key_cache)), None)   # the oldest
+        _key_cache[digest] = ctx
+    return ctx
+
+
+def _check_header(raw: bytearray) -> None:
+    """A header that is not one of the known segments: strict JSON, alg exactly
+    HS256, then PyJWT's rules on kid, crit and b64."""
+    header = loads_object(bytes(raw), HeaderError, "JOSE header")
+    check_alg(header, "HS256")
+    if "kid" in header and not isinstance(header["kid"], str):
+        raise InvalidTokenError("Key ID header parameter must be a string")
+    if "crit" in header:
+        crit = header["crit"]
+        if not isinstance(crit, list) or not crit:
+            raise InvalidTokenError("Invalid 'crit' header: must be a non-empty list")
+        for ext in crit:
+            if not isinstance(ext, str):
+                raise InvalidTokenError("Invalid 'crit' header: values must be strings")
+            if ext != "b64":
+                raise InvalidTokenError(f"Unsupported critical extension: {ext[:32]}")
+            if ext not in header:
+                raise InvalidTokenError(f"Critical extension '{ext}' is missing from headers")
+    if header.get("b64", True) is False:
+        raise DecodeError("unencoded (b64: false) payloads are not supported")
+
+
+def _merge_options(options: Optional[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """PyJWT's option merge: with verify_signature off, every other check
+    defaults to off too."""
+    if options is None:
+        return _DEFAULTS
+    merged = dict(options)
+    if not merged.get("verify_signature", True):
+        for name in _VERIFY_NAMES:
+            merged.setdefault(name, False)
+    return {**_DEFAULTS, **merged}
+
+
+def decode(jwt: TokenLike, key: KeyLike = "", algorithms: Optional[Sequence[str]] = ("HS256",),
+           options: Optional[Mapping[str, Any]] = None, *,
+           audience: Union[str, Iterable[str], None] = None,
+           issuer: Union[str, Container[str], None] = None,
+           subject: Optional[str] = None, leeway: Union[float, timedelta] = 0,
+           max_len: int = DEFAULT_MAX_TOKEN) -> Dict[str, Any]:
+    """Verify an HS256 JWT and return its claims, as PyJWT's ``jwt.decode``
+    does (same options, same checks, same exception names; see the module
+    docstring for where it is stricter). ``key`` is the HMAC secret (str as
+    UTF-8, or bytes) or an :class:`HS256Key`; ``max_len`` bounds the token's
+    size before any work."""
+    opts: Mapping[str, Any]
+    if options is None:
+        opts, verify_signature = _DEFAULTS, True
+    else:
+        opts, verify_signature = _merge_options(options), options.get("verify_signature", True)
+    tok = as_token_bytes(jwt)
+    if verify_signature:
+        if not algorithms:
+            raise DecodeError('It is required that you pass in a value for the "algorithms" '
+                              'argument when calling decode().')
+        if "HS256" not in algorithms:
+            raise InvalidAlgorithmError("The specified alg value is not allowed "
+                                        "(only HS256 is supported)")
+        ctx = hs256_key(key)._ctx
+    else:
+        ctx = None
+    raw_claims, _kind, raw_hdr, plain, objects, members = _hs256.decode(
+        ctx, tok, max_len, verify_signature)
+    if raw_hdr is not None:
+        _check_header(raw_hdr)
+    payload = loads_prescanned(raw_claims, plain, objects, members, ClaimsError, "claims")
+    validate_claims(payload, opts, audience=audience, issuer=issuer, subject=subject, leeway=leeway)
+    return payload
+
+
+def validate_claims(payload: Dict[str, Any], options: Mapping[str, Any], *,
+                    audience: Union[str, Iterable[str], None] = None,
+                    issuer: Union[str, Container[str], None] = None,
+                    subject: Optional[str] = None, leeway: Union[float, timedelta] = 0) -> None:
+    """PyJWT 2.x's ``_validate_claims`` on an already verified payload: the same
+    checks in the same order (``options`` holds every key of DEFAULT_OPTIONS).
+    An int time claim within bounds is passed in line (PyJWT's int() of an int
+    is the int itself); any other value goes through PyJWT's conversion."""
+    if type(leeway) is not int and isinstance(leeway, timedelta):
+        leeway = leeway.total_seconds()
+    if audience is not None and not isinstance(audience, (str, Iterable)):
+        raise TypeError("audience must be a string, iterable or None")
+    for claim in options["require"]:
+        if payload.get(claim) is None:
+            raise MissingRequiredClaimError(f'Token is missing the "{claim}" claim', claim=claim)
+    now = _now()
+    if "iat" in payload and options["verify_iat"]:
+        value = payload["iat"]
+        if type(value) is not int or value > now + leeway:
+            _validate_iat(payload, now, leeway)
+    if "nbf" in payload and options["verify_nbf"]:
+        value = payload["nbf"]
+        if type(value) is not int or value > now + leeway:
+            _validate_nbf(payload, now, leeway)
+    if "exp" in payload and options["verify_exp"]:
+        value = payload["exp"]
+        if type(value) is not int or value <= now - leeway:
+            _validate_exp(payload, now, leeway)
+    # iss, aud, sub: a str claim equal to a str expectation passes in line (in
+    # PyJWT too, strict_aud or not); anything else takes PyJWT's full path.
+    if options["verify_iss"] and issuer is not None:
+        value = payload.get("iss")
+        if type(value) is not str or type(issuer) is not str or value != issuer:
+            _validate_iss(payload, issuer)
+    if options["verify_aud"]:
+        value = payload.get("aud")
+        if audience is None:
+            if value:
+                raise InvalidAudienceError("Invalid audience", claim="aud")
+        elif type(value) is not str or type(audience) is not str or value != audience:
+            _validate_aud(payload, audience, strict=options.get("strict_aud", False))
+    if options["verify_sub"] and "sub" in payload:
+        value = payload["sub"]
+        if type(value) is not str or (subject is not None and value != subject):
+            _validate_sub(payload, subject)
+    if options["verify_jti"] and "jti" in payload and not isinstance(payload["jti"], str):
+        raise InvalidJTIError("JWT ID must be a string", claim="jti")
+
+
+def _validate_iat(payload: Dict[str, Any], now: float, leeway: float) -> None:
+    try:
+        iat = int(payload["iat"])
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidIssuedAtError("Issued At claim (iat) must be an integer.", claim="iat") from None
+    if iat > now + leeway:
+        raise ImmatureSignatureError("The token is not yet valid (iat)", claim="iat")
+
+
+def _validate_nbf(payload: Dict[str, Any], now: float, leeway: float) -> None:
+    try:
+        nbf = int(payload["nbf"])
+    except (ValueError, TypeError, OverflowError):
+        raise ClaimsError("Not Before claim (nbf) must be an integer.", claim="nbf") from None
+    if nbf > now + leeway:
+        raise ImmatureSignatureError("The token is not yet valid (nbf)", claim="nbf")
+
+
+def _validate_exp(payload: Dict[str, Any], now: float, leeway: float) -> None:
+    try:
+        exp = int(payload["exp"])
+    except (ValueError, TypeError, OverflowError):
+        raise ClaimsError("Expiration Time claim (exp) must be an integer.", claim="exp") from None
+    if exp <= now - leeway:
+        raise ExpiredSignatureError("Signature has expired", claim="exp")
+
+
+def _validate_iss(payload: Dict[str, Any], issuer: Union[str, Container[str], None]) -> None:
+    if issuer is None:
+        return
+    if "iss" not in payload:
+        raise MissingRequiredClaimError('Token is missing the "iss" claim', claim="iss")
+    iss = payload["iss"]
+    if not isinstance(iss, str):
+        raise InvalidIssuerError("Payload Issuer (iss) must be a string", claim="iss")
+    if isinstance(issuer, str):
+        if iss != issuer:
+            raise InvalidIssuerError("Invalid issuer", claim="iss")
+        return
+    try:
+        if iss not in issuer:
+            raise InvalidIssuerError("Invalid issuer", claim="iss")
+    except TypeError:
+        raise InvalidIssuerError('Issuer param must be "str" or "Container[str]"',
+                                 claim="iss") from None
+
+
+def _validate_aud(payload: Dict[str, Any], audience: Union[str, Iterable[str], None], *,
+                  strict: bool) -> None:
+    if audience is None:
+        if "aud" not in payload or not payload["aud"]:
+            return
+        raise InvalidAudienceError("Invalid audience", claim="aud")
+    if "aud" not in payload or not payload["aud"]:
+        raise MissingRequiredClaimError('Token is missing the "aud" claim', claim="aud")
+    claimed = payload["aud"]
+    if strict:
+        if not isinstance(audience, str):
+            raise InvalidAudienceError("Invalid audience (strict)", claim="aud")
+        if not isinstance(claimed, str):
+            raise InvalidAudienceError("Invalid claim format in token (strict)", claim="aud")
+        if audience != claimed:
+            raise InvalidAudienceError("Audience doesn't match (strict)", claim="aud")
+        return
+    if isinstance(claimed, str):
+        claimed = [claimed]
+    if not isinstance(claimed, list) or any(not isinstance(c, str) for c in claimed):
+        raise InvalidAudienceError("Invalid claim format in token", claim="aud")
+    wanted = [audience] if isinstance(audience, str) else audience
+    if all(aud not in claimed for aud in wanted):
+        raise InvalidAudienceError("Audience doesn't match", claim="aud")
+
+
+def _validate_sub(payload: Dict[str, Any], subject: Optional[str]) -> None:
+    if "sub" not in payload:
+        return
+    if not isinstance(payload["sub"], str):
+        raise InvalidSubjectError("Subject must be a string", claim="sub")
+    if subject is not None and payload["sub"] != subject:
+        raise InvalidSubjectError("Invalid subject", claim="sub")
+
+
+__all__ = ["DEFAULT_OPTIONS", "KEY_CACHE_SIZE", "decode", "hs256_key", "validate_claims"]
