@@ -173,6 +173,27 @@ def test_rate_limit_in_the_core_on_the_wall_clock(proxy, upstream, caplog):
                                 "127.0.0.8:") and logged[0].endswith(", telling to back off")
 
 
+def test_reload_puts_new_rate_limits_in_force_in_the_core(proxy, upstream):
+    """Other rl_* settings after a reload swap the table the core decides with (on the loop's
+    thread, as reload does): a disabled limit lets everything through, a new one starts fresh.
+    (The CLI test covers SIGHUP's re-reading; this keyring has no file to re-read.)"""
+    p = proxy(rate_limit=RateLimitConfig(enabled=True, bucket_size=1, refill_period=4_000_000_000))
+    assert [rc_of(p.send(ping(uid=1000))) for _ in range(2)] == [0, 1804]
+
+    def reload_to(config):
+        old = p.proxy.limiter
+        p.proxy.call_soon(lambda: p.proxy.apply_settings(config))
+        deadline = time.monotonic() + 20                  # the reload is asynchronous
+        while p.proxy.limiter is old and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert p.proxy.limiter.config == config
+    reload_to(RateLimitConfig())
+    assert [rc_of(p.send(ping(uid=1000))) for _ in range(5)] == [0] * 5
+    reload_to(RateLimitConfig(enabled=True, bucket_size=2, refill_period=4_000_000_000))
+    assert [rc_of(p.send(ping(uid=1000))) for _ in range(3)] == [0, 0, 1804]
+    assert p.proxy.core.stats()["rate_limited"] == 2
+
+
 def test_vanished_upstream_is_a_clean_error_without_leaks():
     with socket.socket() as s:                           # a port nobody listens on
         s.bind(("127.0.0.1", 0))
