@@ -1,14 +1,27 @@
 #!/usr/bin/env python3
-"""SACK kiosk round trips per second over the real unix socket.
+"""SACK kiosk round trips per second over the real unix socket: our kiosk against
+Slurm's own ``sackd``, in ONE run, with the same client for both.
 
-Starts ``slurmauth-fast sackd`` as its own process (as deployed) on a
-generated key, then measures SACK_CREATE and SACK_VERIFY round trips (connect,
-request, reply, close: one request per connection, as Slurm does) from one
-client, then from several client processes at once. Short: a few seconds.
+Starts ``slurmauth-fast sackd`` as its own process (as deployed) and, where Slurm is
+built (tools/build-slurm.sh), a real ``sackd`` on a private slurm.conf with the same
+key (its own runtime directory, local config: no slurmctld needed), then drives each
+with ``benchmarks/native/loadgen.c`` (cc -O2): one connection per request (connect,
+request, reply, close), as libslurm's auth/slurm client does (src/plugins/auth/slurm/
+sack.c), from 1 and from ``--clients`` processes, SACK_CREATE and SACK_VERIFY, in
+interleaved rounds (the best round counts: background load hurts all alike). A third
+row, the loopback limit, is a C epoll server answering fixed bytes without any work
+(``benchmarks/native/fixed_reply_server.c``): no kiosk can go faster on this machine.
+
+``--client python`` uses the package's client (``slurmauth_fast.sack.sack_create`` /
+``sack_verify``, one process per client) for both kiosks instead.
+
+    python benchmarks/bench_sack.py [--seconds 2] [--clients 4] [--rounds 3]
+        [--client c|python] [--use-client-ids] [--no-slurm] [--json PATH] [--markdown PATH]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import shutil
@@ -17,71 +30,225 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from slurmauth_fast import errors, sack
-from slurmauth_fast.keys import SLURM_AUTH_UID_ANY
+HERE = os.path.dirname(os.path.abspath(__file__))
+NATIVE = os.path.join(HERE, "native")
+TESTS = os.path.join(os.path.dirname(HERE), "tests")
+sys.path.insert(0, os.path.dirname(HERE))  # the package, when run from a checkout
+
+from slurmauth_fast import errors, sack  # noqa: E402
+from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring  # noqa: E402
+from slurmauth_fast.tokens import create_credential  # noqa: E402
 
 PAYLOAD = b"\x02" + bytes(32)  # a K12 body-hash payload, as auth/slurm sends
+OURS, SACKD, FIXED = "slurmauth-fast sackd", "Slurm sackd", "loopback limit (fixed reply, C)"
+#: (label, want, rpc, clients ("1" or "N"), minimum ratio ours / Slurm sackd)
+TARGETS = [("SACK_CREATE, 1 client: ours vs Slurm sackd", ">= 4x", "create", "1", 4.0),
+           ("SACK_CREATE, N clients: ours vs Slurm sackd", ">= 4x", "create", "N", 4.0)]
 
 
-def rate(fn: Callable[[], object], seconds: float) -> float:
+def compile_native(out_dir: str) -> Dict[str, str]:
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        raise SystemExit(f"no C compiler ({cc}) on PATH")
+    exes = {}
+    for name in ("loadgen", "fixed_reply_server"):
+        exe = os.path.join(out_dir, name)
+        subprocess.run([cc, "-std=c99", "-O2", os.path.join(NATIVE, name + ".c"), "-o", exe], check=True)
+        exes[name] = exe
+    return exes
+
+
+def c_client(exe: str, request: str, path: str, clients: int, seconds: float) -> Dict[str, Any]:
+    """loadgen: ``clients`` processes, one connection per request; the reply is
+    length-prefixed (SACK_CREATE: packstr token; SACK_VERIFY: uint32 rc 0 reads as an
+    empty frame)."""
+    out = subprocess.run([exe, "--frame", request, "--unix", path, "--procs", str(clients),
+                          "--seconds", str(seconds)], check=True, capture_output=True, text=True)
+    r = json.loads(out.stdout)
+    return {"rps": r["ok"] / r["seconds"], "ok": r["ok"], "failed": r["closed"] + r["errors"]}
+
+
+def rate(fn: Callable[[], object], seconds: float) -> Tuple[int, float]:
     n = 0
     start = time.perf_counter()
     while True:
-        for _ in range(100):
+        for _ in range(50):
             fn()
-        n += 100
+        n += 50
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
-            return n / elapsed
+            return n, elapsed
 
 
-def _worker(args: "tuple[str, str, float]") -> float:
-    kind, path, seconds = args
+def _py_worker(args: Tuple[str, str, str, float]) -> Tuple[int, float]:
+    kind, path, token, seconds = args
     if kind == "create":
         return rate(lambda: sack.sack_create(SLURM_AUTH_UID_ANY, PAYLOAD, socket_path=path), seconds)
-    token = sack.sack_create(SLURM_AUTH_UID_ANY, PAYLOAD, socket_path=path)
     return rate(lambda: sack.sack_verify(token, socket_path=path), seconds)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
-    ap.add_argument("--clients", type=int, default=4, help="client processes for the concurrent run")
-    ap.add_argument("--use-client-ids", action="store_true", help="run the kiosk with use_client_ids")
-    args = ap.parse_args()
+def py_client(kind: str, path: str, token: str, clients: int, seconds: float) -> Dict[str, Any]:
+    """The package's client, one process per client (a failure raises)."""
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        done = pool.map(_py_worker, [(kind, path, token, seconds)] * clients)
+    ok = sum(n for n, _ in done)
+    return {"rps": sum(n / t for n, t in done), "ok": ok, "failed": 0}
 
+
+def wait_for_kiosk(path: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sack.sack_create(0, socket_path=path)
+            return
+        except errors.SackConnectError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the kiosk at {path} did not start")
+            time.sleep(0.05)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    ap.add_argument("--clients", type=int, default=4, help="client processes for the concurrent rows")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best counts")
+    ap.add_argument("--client", choices=("c", "python"), default="c",
+                    help="c: benchmarks/native/loadgen.c; python: the package's SACK client")
+    ap.add_argument("--use-client-ids", action="store_true", help="run our kiosk with use_client_ids")
+    ap.add_argument("--no-slurm", action="store_true", help="skip the Slurm sackd rows")
+    ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--markdown", metavar="PATH")
+    args = ap.parse_args(argv)
+
+    sys.path.insert(0, TESTS)
+    import real_slurm  # the test suite's Slurm fixtures: the same slurm.conf and sackd the tests run
+
+    key = os.urandom(64)
+    token = create_credential(Keyring.from_key_bytes(key), uid=os.getuid(), gid=os.getgid(),
+                              context="sack", ruid=SLURM_AUTH_UID_ANY, payload=PAYLOAD)
+    servers: Dict[str, str] = {}
+    skipped: Dict[str, str] = {}
+    procs: List[subprocess.Popen] = []
+    cluster = daemon = None
+    # results[kind][clients][server] = best round, with every round's rate
+    results: Dict[str, Dict[int, Dict[str, Dict[str, Any]]]] = {}
     tmp = tempfile.mkdtemp(prefix="bench-sack-")
-    key, path = os.path.join(tmp, "slurm.key"), os.path.join(tmp, "sack.socket")
-    with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
-        f.write(os.urandom(32))
-    cmd = [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--socket", path, "--key", key]
-    daemon = subprocess.Popen(cmd + (["--use-client-ids"] if args.use_client_ids else []))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                sack.sack_create(0, socket_path=path)
-                break
-            except errors.SackConnectError:
-                if daemon.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("sackd did not start")
-                time.sleep(0.05)
-        print(f"kiosk: slurmauth-fast sackd (own process){', use_client_ids' if args.use_client_ids else ''}; "
-              f"{os.cpu_count()} CPUs")
-        print(f"{'rpc':<14}{'clients':>8}{'round trips/s':>16}")
-        for kind in ("create", "verify"):
-            one = _worker((kind, path, args.seconds))
-            print(f"{'SACK_' + kind.upper():<14}{1:>8}{one:>16,.0f}")
-            with multiprocessing.get_context("fork").Pool(args.clients) as pool:
-                many = sum(pool.map(_worker, [(kind, path, args.seconds)] * args.clients))
-            print(f"{'SACK_' + kind.upper():<14}{args.clients:>8}{many:>16,.0f}")
+        exes = compile_native(tmp)
+        keyfile, ours = os.path.join(tmp, "slurm.key"), os.path.join(tmp, "sack.socket")
+        with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+            f.write(key)
+        requests = {"create": os.path.join(tmp, "create.req"), "verify": os.path.join(tmp, "verify.req")}
+        for kind, data in (("create", sack.encode_create_request(SLURM_AUTH_UID_ANY, PAYLOAD)),
+                           ("verify", sack.encode_verify_request(token))):
+            with open(requests[kind], "wb") as f:
+                f.write(data)
+        # the loopback limit: a 24-byte length-prefixed frame answered with 24 fixed bytes
+        fixed_req = os.path.join(tmp, "fixed.req")
+        with open(fixed_req, "wb") as f:
+            f.write((20).to_bytes(4, "big") + bytes(20))
+        fixed_sock = os.path.join(tmp, "fixed.socket")
+        p = subprocess.Popen([exes["fixed_reply_server"], "--unix", fixed_sock],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        procs.append(p)
+        assert p.stdout is not None
+        p.stdout.readline()
+
+        cmd = [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--socket", ours, "--key", keyfile]
+        p = subprocess.Popen(cmd + (["--use-client-ids"] if args.use_client_ids else []))
+        procs.append(p)
+        wait_for_kiosk(ours, p)
+        servers[OURS] = ours
+        why = "--no-slurm" if args.no_slurm else real_slurm.why_not_built()
+        if why is None:
+            cluster = real_slurm.SlurmCluster(key=key, debug="error")  # slurm.conf only: no slurmctld
+            daemon = real_slurm.Sackd(cluster).start()
+            servers[SACKD] = str(daemon.socket)
+        else:
+            skipped["Slurm sackd rows"] = why
+
+        counts = sorted({1, args.clients})
+        for _ in range(args.rounds):
+            for kind in ("create", "verify"):
+                for clients in counts:
+                    row = results.setdefault(kind, {}).setdefault(clients, {})
+                    for name, path in servers.items():
+                        if args.client == "c":
+                            r = c_client(exes["loadgen"], requests[kind], path, clients, args.seconds)
+                        else:
+                            r = py_client(kind, path, token, clients, args.seconds)
+                        best = row.setdefault(name, {"rps": 0.0, "failed": 0, "rounds": []})
+                        best["rounds"].append(round(r["rps"]))
+                        best["failed"] += r["failed"]
+                        best["rps"] = max(best["rps"], r["rps"])
+                    if kind == "create" and args.client == "c":  # once per client count
+                        r = c_client(exes["loadgen"], fixed_req, fixed_sock, clients, args.seconds)
+                        best = row.setdefault(FIXED, {"rps": 0.0, "failed": 0, "rounds": []})
+                        best["rounds"].append(round(r["rps"]))
+                        best["failed"] += r["failed"]
+                        best["rps"] = max(best["rps"], r["rps"])
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(30)
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if daemon is not None:
+            daemon.stop()
+        if cluster is not None:
+            cluster.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+    return report(args, results, skipped)
+
+
+def report(args: argparse.Namespace, results: Dict[str, Dict[int, Dict[str, Dict[str, Any]]]],
+           skipped: Dict[str, str]) -> int:
+    client = ("benchmarks/native/loadgen.c" if args.client == "c" else "the package's SACK client")
+    lines = [f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, {os.cpu_count()} CPUs, client: "
+             f"{client}, one connection per request, best of {args.rounds} rounds x {args.seconds} s"
+             f"{'; our kiosk with use_client_ids' if args.use_client_ids else ''}", "",
+             "| rpc | clients | server | round trips/s | x Slurm sackd | failed | rounds |",
+             "|---|---:|---|---:|---:|---:|---|"]
+    for kind, by_clients in results.items():
+        for clients, row in by_clients.items():
+            base = row.get(SACKD, {}).get("rps")
+            for name, r in row.items():
+                ratio = f"{r['rps'] / base:.2f}x" if base else "-"
+                lines.append(f"| SACK_{kind.upper()} | {clients} | {name} | {r['rps']:,.0f} | {ratio} | "
+                             f"{r['failed']} | {r['rounds']} |")
+    lines += ["", "| target | want | got | |", "|---|---|---:|---|"]
+    verdicts: Dict[str, bool] = {}
+    for label, want, kind, which, minimum in TARGETS:
+        clients = 1 if which == "1" else args.clients
+        label = label.replace("N clients", f"{clients} clients")
+        row = results.get(kind, {}).get(clients, {})
+        if OURS in row and SACKD in row:
+            got = row[OURS]["rps"] / row[SACKD]["rps"]
+            clean = row[OURS]["failed"] == row[SACKD]["failed"] == 0
+            verdicts[label] = got >= minimum and clean
+            lines.append(f"| {label} | {want} | {got:.2f}x | "
+                         f"{'met' if verdicts[label] else 'NOT met'}{'' if clean else ' (failures)'} |")
+        else:
+            lines.append(f"| {label} | {want} | - | skipped |")
+    for what, why in skipped.items():
+        lines.append(f"\n{what} skipped: {why}")
+    text = "\n".join(lines)
+    print(text)
+    doc = {"clients": args.clients, "seconds": args.seconds, "rounds": args.rounds, "client": args.client,
+           "use_client_ids": args.use_client_ids,
+           "results": {k: {str(c): row for c, row in v.items()} for k, v in results.items()},
+           "targets": verdicts, "skipped": skipped}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -155,6 +155,38 @@ def test_uid_override(keyring, sockdir):
         k.close()
 
 
+def test_connections_answered_at_accept_give_their_uid_slot_back(keyring, sockdir):
+    """A request already waiting when its connection is accepted is answered
+    at once, without the connection being watched; it still takes its uid's
+    slot while served and gives it back: with a cap of one connection per uid,
+    every request in a row is served, whether it was there at accept or came
+    later, and nothing is left held."""
+    k = ThreadKiosk(keyring, os.path.join(sockdir, "fast.socket"), max_connections=2,
+                    max_connections_per_uid=1)
+    try:
+        for i in range(60):
+            if i % 10 == 9:  # this one connects first and sends later: it waits, watched
+                late = socket.socket(socket.AF_UNIX)
+                late.settimeout(HANG_GUARD)
+                late.connect(k.path)
+                time.sleep(0.05)
+                late.sendall(sack.encode_create_request(0, b"late"))
+                head = late.recv(4)
+                assert len(head) == 4
+                late.close()
+                continue
+            tok = sack.sack_create(0, b"good", socket_path=k.path, timeout=HANG_GUARD)
+            assert Verifier(keyring).verify(tok, context="sack").payload == b"good"
+        assert k.server.stats["over_uid_cap"] == 0
+        deadline = time.monotonic() + HANG_GUARD
+        while k.server.connection_count:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert k.server._per_uid == {}
+    finally:
+        k.close()
+
+
 def test_idle_connection_is_dropped_after_the_read_deadline(keyring, sockdir):
     """The default read deadline is short; the 10 s request timeout is not what
     cuts off a silent client."""

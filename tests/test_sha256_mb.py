@@ -143,3 +143,75 @@ def test_verify_many_same_answers(impl):
             assert [repr(x) for x in got.to_list()] == [repr(w) for w in want]
     finally:
         lib.sa_mb_select(active)
+
+
+# ---- verify_many's pairs: two MACs stepped behind both tokens' claims ---------------
+
+SHA_IMPLS = [pytest.param(lib.SA_SHA256_PORTABLE, id="sha-portable"),
+             pytest.param(lib.SA_SHA256_SHANI, id="sha-ni", marks=pytest.mark.skipif(
+                 not lib.sa_sha256_shani_available(), reason="this CPU has no SHA-NI"))]
+OTHER_KEY = os.urandom(64)
+
+
+def _b64url_decode(seg):
+    import base64
+    return base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4))
+
+
+def _tag_is_hmac(tok, key):
+    """hashlib's verdict: the tag is HMAC-SHA256(key, header.claims)."""
+    signing, _, sig = tok.rpartition(".")
+    try:
+        got = _b64url_decode(sig)
+    except ValueError:
+        return False
+    return hmac.compare_digest(got, hmac.new(key, signing.encode(), hashlib.sha256).digest())
+
+
+tokens_spec = st.lists(st.tuples(st.integers(1, 900), st.integers(0, 80),
+                                 st.sampled_from(["good", "tag", "other", "claims"])), max_size=11)
+
+
+@pytest.mark.parametrize("sha", SHA_IMPLS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=tokens_spec, data=st.data())
+def test_verify_many_pairs_agree_with_hashlib(sha, spec, data):
+    """The 2-way path (SA_MB_NONE: pairs whose MACs are stepped alternately
+    while both tokens' claims are scanned, an odd one alone): each token, in
+    batches of mixed lengths and fates, is verified exactly when hashlib says
+    its tag is the HMAC of its signing input, and gets verify()'s answer; with
+    the portable SHA-256 (whole-block steps) and SHA-NI (half-block steps)."""
+    ring = Keyring.from_key_bytes(KEY)
+    other = Keyring.from_key_bytes(OTHER_KEY)
+    toks = []
+    for host_len, payload_len, fate in spec:
+        tok = create_credential(other if fate == "other" else ring, uid=host_len, gid=payload_len,
+                                host="h" * host_len, payload=os.urandom(payload_len) or None,
+                                ruid=0, now=NOW)
+        head, claims, sig = tok.split(".")
+        if fate == "tag":       # one character of the tag changed
+            i = data.draw(st.integers(0, len(sig) - 1))
+            sig = sig[:i] + ("A" if sig[i] != "A" else "B") + sig[i + 1:]
+        elif fate == "claims":  # one character of the claims changed, the tag kept
+            i = data.draw(st.integers(0, len(claims) - 1))
+            claims = claims[:i] + ("A" if claims[i] != "A" else "B") + claims[i + 1:]
+        toks.append(".".join((head, claims, sig)))
+    v = Verifier(ring, verifier_uid=0)
+    active_sha, active_mb = lib.sa_sha256_active(), lib.sa_mb_active()
+    try:
+        assert lib.sa_sha256_select(sha) == sha and lib.sa_mb_select(lib.SA_MB_NONE) == lib.SA_MB_NONE
+        got = v.verify_many(toks, now=NOW)
+        want = []
+        for t in toks:
+            try:
+                want.append(v.verify(t, now=NOW))
+            except Exception as e:  # noqa: BLE001 - compared below
+                want.append(e)
+    finally:
+        lib.sa_sha256_select(active_sha)
+        lib.sa_mb_select(active_mb)
+    for (_, _, fate), t, status in zip(spec, toks, got.status):
+        assert (status == 0) == _tag_is_hmac(t, KEY), (fate, status)
+        assert (status == 0) == (fate == "good")
+    assert list(got.status) == [0 if not isinstance(w, Exception) else w.status for w in want]
+    assert [repr(x) for x in got.to_list()] == [repr(w) for w in want]

@@ -15,8 +15,7 @@ import struct
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Deque, Dict, List, Mapping, Optional, Tuple
+from typing import Deque, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from .._bounded import BoundedCache
 from .._loglimit import LogLimiter
@@ -38,9 +37,9 @@ _UCRED = struct.Struct("=iII")  # struct ucred: pid_t pid, uid_t uid, gid_t gid
 
 # --- server -----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PeerCred:
-    """Who is on the other end of a unix socket, as the kernel says."""
+class PeerCred(NamedTuple):
+    """Who is on the other end of a unix socket, as the kernel says (a
+    named tuple: built once per connection, on the kiosk's hot path)."""
 
     pid: int
     uid: int
@@ -50,7 +49,7 @@ class PeerCred:
 def peer_credentials(sock: socket.socket) -> PeerCred:
     """SO_PEERCRED: the peer's pid, uid and gid at connect time."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-    return PeerCred(*_UCRED.unpack(raw))
+    return PeerCred._make(_UCRED.unpack(raw))
 
 
 def _lookup_identity(uid: int, gid: int) -> Optional[Identity]:
@@ -68,7 +67,7 @@ class _Conn:
     """One client connection: what is read so far, and the reply being written."""
 
     __slots__ = ("sock", "peer", "accepted", "deadline", "buf", "need", "rpc", "version", "out",
-                 "open", "whole")
+                 "open", "whole", "watched")
 
     def __init__(self, sock: socket.socket, peer: PeerCred, deadline: float, accepted: float = 0.0) -> None:
         self.sock = sock
@@ -77,6 +76,7 @@ class _Conn:
         self.deadline = deadline  # the read deadline until the request is whole
         self.open = True
         self.whole = False  # the whole request is read
+        self.watched = False  # registered with the selector (it had to wait for the socket)
         self.buf = bytearray()
         self.need = HEADER_LEN  # bytes of request wanted so far
         self.rpc = 0
@@ -387,9 +387,23 @@ class SackServer:
             now = time.monotonic()
             conn = _Conn(sock, peer, now + self.read_timeout, accepted=now)
             self._conns[sock.fileno()] = conn
-            self._push_deadline(conn)
-            assert self._sel is not None
-            self._sel.register(sock, selectors.EVENT_READ, conn)
+            # A client writes its request right after connecting, so it is
+            # usually here already: read and answer it now. Only a connection
+            # that has to wait for its socket is watched (and its deadline kept).
+            self._on_event(conn, selectors.EVENT_READ)
+            if conn.open and not conn.whole:
+                self._watch(conn, selectors.EVENT_READ)
+
+    def _watch(self, conn: _Conn, events: int) -> None:
+        """Wait for the socket (the rest of the request, or room for the
+        reply) until the connection's deadline."""
+        assert self._sel is not None
+        if conn.watched:
+            self._sel.modify(conn.sock, events, conn)
+        else:
+            self._sel.register(conn.sock, events, conn)
+            conn.watched = True
+        self._push_deadline(conn)
 
     def _push_deadline(self, conn: _Conn) -> None:
         heapq.heappush(self._deadlines, (conn.deadline, next(self._seq), conn))
@@ -424,7 +438,8 @@ class SackServer:
         fd = conn.sock.fileno()
         if fd >= 0:
             self._conns.pop(fd, None)
-            if self._sel is not None:
+            if conn.watched and self._sel is not None:
+                conn.watched = False
                 try:
                     self._sel.unregister(conn.sock)
                 except (KeyError, ValueError):
@@ -506,9 +521,9 @@ class SackServer:
         body = memoryview(conn.buf)[HEADER_LEN:]
         reply: Optional[bytes] = None
         # the request is whole: from now on only the exchange's deadline holds
+        # (kept by _watch or _start_lookup if the answer has to wait)
         conn.whole = True
         conn.deadline = conn.accepted + self.request_timeout
-        self._push_deadline(conn)
         try:
             if conn.rpc == SACK_VERIFY:
                 reply = self._verify(peer, decode_verify_body(body))
@@ -534,19 +549,18 @@ class SackServer:
             return
         conn.out = memoryview(reply)
         self._write(conn)
-        if conn.sock.fileno() >= 0:  # not all sent: finish when writable
-            assert self._sel is not None
-            try:
-                self._sel.modify(conn.sock, selectors.EVENT_WRITE, conn)
-            except KeyError:  # unregistered while its identity was looked up
-                self._sel.register(conn.sock, selectors.EVENT_WRITE, conn)
+        if conn.open:  # not all sent: finish when writable
+            self._watch(conn, selectors.EVENT_WRITE)
 
     def _start_lookup(self, conn: _Conn, req: CreateRequest) -> None:
         """Look the caller up (passwd, group list) off the loop: a slow
         directory service then delays only its own callers. The connection's
         deadline keeps running; it is not read meanwhile."""
         assert self._sel is not None and self._pool is not None
-        self._sel.unregister(conn.sock)
+        if conn.watched:
+            conn.watched = False
+            self._sel.unregister(conn.sock)
+        self._push_deadline(conn)
         future = self._pool.submit(_lookup_identity, conn.peer.uid, conn.peer.gid)
 
         def done(f: "Future[Optional[Identity]]") -> None:

@@ -3,6 +3,7 @@ over Slurm's pack format (:mod:`slurmauth_fast.pack`)."""
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from typing import List, Mapping, Optional, Tuple, Union
 
@@ -55,6 +56,11 @@ _UINT32_MAX = 0xFFFFFFFF
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
+# the kiosk's hot path decodes and encodes with struct (the same bytes as Packer/Unpacker)
+_U32 = struct.Struct(">I")
+_HEADER = struct.Struct(">HII")
+_U32_U32 = struct.Struct(">II")
+
 
 # --- wire -------------------------------------------------------------------
 
@@ -66,7 +72,9 @@ def _pack_str(text: Union[str, bytes]) -> bytes:
         raise BadArgumentError("a packstr string must be ASCII str or bytes") from None
     if b"\0" in raw:
         raise BadArgumentError("a packstr string cannot contain NUL")
-    return Packer(len(raw) + 5).packstr(raw).getvalue()
+    if len(raw) >= PACK_MAX_LEN:  # the packer's own limit error
+        return Packer(len(raw) + 5).packstr(raw).getvalue()
+    return _U32.pack(len(raw) + 1) + raw + b"\0"  # packstr: the length counts the NUL
 
 
 def _unpack_u32(u: Unpacker) -> int:
@@ -153,13 +161,14 @@ def encode_verify_reply(rc: int = 0) -> bytes:
 
 def decode_header(buf: BytesLike) -> Tuple[int, int, int]:
     """(version, length, rpc) of a request's first HEADER_LEN bytes."""
-    u = Unpacker(memoryview(buf)[:HEADER_LEN])
-    return u.unpack16(), u.unpack32(), u.unpack32()
+    version, length, rpc = _HEADER.unpack_from(buf)
+    return version, length, rpc
 
 
 def decode_u32(buf: BytesLike) -> int:
     """A big-endian uint32 (a reply's length or rc) from 4 bytes."""
-    return Unpacker(memoryview(buf)[:4]).unpack32()
+    (value,) = _U32.unpack_from(buf)
+    return value
 
 
 @dataclass(frozen=True)
@@ -172,6 +181,10 @@ class CreateRequest:
 
 def decode_create_body(body: BytesLike) -> CreateRequest:
     """``uint32 r_uid, packmem data``; the body must end exactly there."""
+    if len(body) >= 8:  # the well-formed body, at once; anything else through the Unpacker
+        r_uid, n = _U32_U32.unpack_from(body)
+        if 8 + n == len(body) and n <= PACK_MAX_LEN:
+            return CreateRequest(r_uid, bytes(body[8:]))
     u = Unpacker(body)
     r_uid = _unpack_u32(u)
     data = _unpack_mem(u)
