@@ -159,11 +159,17 @@ def _b64url_decode(seg):
 
 
 def _tag_is_hmac(tok, key):
-    """hashlib's verdict: the tag is HMAC-SHA256(key, header.claims)."""
+    """hashlib's verdict: the tag is HMAC-SHA256(key, header.claims), in the one canonical
+    base64url spelling (a changed last character can leave the decoded bytes alone when it
+    only changes the unused low bits; the verifier refuses that spelling like any other
+    altered tag, and Python's decoder would not notice)."""
+    import base64
     signing, _, sig = tok.rpartition(".")
     try:
         got = _b64url_decode(sig)
     except ValueError:
+        return False
+    if base64.urlsafe_b64encode(got).rstrip(b"=").decode() != sig:
         return False
     return hmac.compare_digest(got, hmac.new(key, signing.encode(), hashlib.sha256).digest())
 
