@@ -193,11 +193,26 @@ static int to_sockaddr(const sa_serve_addr *a, struct sockaddr_storage *ss, sock
     return SA_OK;
 }
 
+/* An IPv4 client of a dual-stack (::) listener: ::ffff:a.b.c.d */
+static int v4_mapped(const conn_t *c)
+{
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return c->peer_family == SA_SERVE_AF_INET6 && memcmp(c->peer_addr, prefix, 12) == 0;
+}
+
+/* The client's address family as an upstream sees it (a v4-mapped client is IPv4). */
+static int peer_family(const conn_t *c)
+{
+    return v4_mapped(c) ? SA_SERVE_AF_INET : c->peer_family;
+}
+
 static int is_loopback(const conn_t *c)
 {
     static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     if (c->peer_family == SA_SERVE_AF_INET)
         return c->peer_addr[0] == 127;
+    if (v4_mapped(c))
+        return c->peer_addr[12] == 127;
     return c->peer_family == SA_SERVE_AF_INET6 && memcmp(c->peer_addr, v6_loopback, 16) == 0;
 }
 
@@ -205,7 +220,7 @@ static int is_loopback(const conn_t *c)
  * s->up_source says it sees for this client. */
 static unsigned source_flags(const sa_serve *s, const conn_t *c)
 {
-    if (s->upstream.family == SA_SERVE_AF_UNIX || c->peer_family != s->upstream.family)
+    if (s->upstream.family == SA_SERVE_AF_UNIX || peer_family(c) != s->upstream.family)
         return 0;
     if (s->up_source & SA_SERVE_SRC_ALL)
         return SA_SERVE_FWD_BIND_PEER | SA_SERVE_FWD_TRANSPARENT;
@@ -294,8 +309,13 @@ int sa_serve_forward(sa_serve *s, uint64_t id, const sa_serve_addr *upstream,
         if (c->peer_family != SA_SERVE_AF_INET && c->peer_family != SA_SERVE_AF_INET6)
             return SA_E_ARG;
         memset(&peer, 0, sizeof(peer));
-        peer.family = c->peer_family;
-        memcpy(peer.addr, c->peer_addr, 16);
+        if (upstream->family == SA_SERVE_AF_INET && v4_mapped(c)) {
+            peer.family = SA_SERVE_AF_INET;
+            memcpy(peer.addr, c->peer_addr + 12, 4);
+        } else {
+            peer.family = c->peer_family;
+            memcpy(peer.addr, c->peer_addr, 16);
+        }
         src = &peer;
     }
     if (src) {

@@ -603,6 +603,13 @@ def test_configured_upstream_and_whose_address_it_sees(keyring, driver):
             s.sendall(signed(keyring))
             assert recv_reply(s) == reply
             assert up.peers[-1][0] == seen
+        # a dual-stack listener: an IPv4 client (::ffff:127.0.0.9) is bound as 127.0.0.9
+        port6 = d.call(lambda c: c.listen_tcp("::", 0))
+        d.call(lambda c: c.set_upstream("127.0.0.1", up.port, S.SRC_LOOPBACK))
+        s = tcp_client(port6, source="127.0.0.9")
+        s.sendall(signed(keyring))
+        assert recv_reply(s) == reply
+        assert up.peers[-1][0] == "127.0.0.9"
         with pytest.raises(BadArgumentError):                  # no such SRC_* flag
             d.call(lambda c: c.set_upstream("127.0.0.1", up.port, 8))
     finally:
