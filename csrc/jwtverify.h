@@ -81,14 +81,14 @@ typedef struct {
  * a length of -1 means absent. */
 typedef struct {
     int64_t status;           /* aj_verify()'s return value */
-    int64_t err_claim;        /* on failure: the AJ_CL_* at fault, or -1 */
     int64_t alg;              /* AJ_ALG_* */
     int64_t exp, iat;
-    int64_t user_claim;       /* AJ_CL_SUN, _USERNAME or _USERCLAIM */
     int64_t user_off, user_len;   /* the user name (unescaped) */
+    int64_t uid, gid;             /* AJ_POL_CLIENT_IDS: -1 when the token carries no client ids */
+    int64_t err_claim;        /* on failure: the AJ_CL_* at fault, or -1 */
+    int64_t user_claim;       /* AJ_CL_SUN, _USERNAME or _USERCLAIM */
     int64_t alg_off, alg_len;     /* the alg string (unescaped): -1 when absent or not a string */
     int64_t kid_off, kid_len;     /* RS256: the kid (unescaped) */
-    int64_t uid, gid;             /* AJ_POL_CLIENT_IDS: -1 when the token carries no client ids */
     int64_t id_off, id_len;       /* AJ_POL_CLIENT_IDS: the raw "id" value */
     int64_t signing_len;          /* RS256: tok[0..signing_len) is signed */
     int64_t sig_off, sig_len;     /* RS256: the decoded signature */

@@ -446,18 +446,21 @@ class JWTCredential:
 
 # How the user database is consulted: a cache per verifier (see UserCache).
 _new = object.__new__
+_RS256 = _aj.ALG_RS256
+# The fast path in JWTVerifier._finish indexes the result by position.
+assert (_aj.STATUS, _aj.ALG, _aj.EXP, _aj.IAT, _aj.USER_OFF, _aj.USER_LEN, _aj.UID) == tuple(range(7))
 _set = object.__setattr__
 _INT64_MIN, _INT64_MAX = _INT64
 
 
-def _message(status: int, r: List[int], buf: Any, userclaimfield: Optional[str]) -> str:
+def _message(status: int, r: Tuple[int, ...], buf: memoryview, userclaimfield: Optional[str]) -> str:
     """The message for a token the C verifier refused: names the claim, the
     alg or the rule at fault (never key material)."""
     claim = _aj.CLAIM_NAMES[r[_aj.ERR_CLAIM]] if r[_aj.ERR_CLAIM] >= 0 else None
     if claim is None and r[_aj.ERR_CLAIM] == _aj.CLAIM_NAMES.index(None):
         claim = userclaimfield
     if status == _lib.SC_E_ALG:
-        alg = _aj.field_bytes(buf, r[_aj.ALG_OFF], r[_aj.ALG_LEN]).decode("utf-8")
+        alg = _aj.field_str(buf, r[_aj.ALG_OFF], r[_aj.ALG_LEN])
         return f"alg {alg[:32]!r} is not supported by auth/jwt (HS256 or RS256 only)"
     if status in (_lib.SC_E_EXP_MISSING, _lib.SC_E_IAT_MISSING, _lib.SC_E_UID_MISSING,
                   _lib.SC_E_GID_MISSING):
@@ -496,12 +499,14 @@ def _message(status: int, r: List[int], buf: Any, userclaimfield: Optional[str])
         return "JOSE header has no alg"
     if status == _lib.SC_E_KID_TYPE:
         return "RS256 token kid is not a string"
+    if status == _lib.SA_E_ARG:
+        return "invalid argument (the HS256 key has been closed)"
     if status == _lib.SA_E_JWT_NO_HS256_KEY:
         return "HS256 token, but no HS256 key is loaded (RS256-only configuration)"
     return STATUS[status][1] if status in STATUS else f"unknown C status {status}"
 
 
-def _refusal(status: int, r: List[int], buf: Any, userclaimfield: Optional[str]) -> SlurmAuthError:
+def _refusal(status: int, r: Tuple[int, ...], buf: memoryview, userclaimfield: Optional[str]) -> SlurmAuthError:
     """The exception for a refused token: the class from the status table
     (:mod:`slurmauth_fast._bindings.status`), the message from :func:`_message`."""
     cls = STATUS[status][0] if status in STATUS else SlurmAuthError
@@ -595,19 +600,16 @@ class JWTVerifier:
 
     # -- verification ----------------------------------------------------------
 
-    def _ready(self) -> None:
-        """A closed HS256 key is refused (its wiped states would verify nothing)."""
-        if self._hs256_key is not None:
-            self._hs256_key.cdata
-
     @staticmethod
     def _when(now: Optional[int]) -> int:
+        """``now`` for C: an int64 (a float is rounded up: ``exp < now`` for an
+        integer exp is then the same), or NOW_CLOCK for the current time."""
         if now is None:
             return _aj.NOW_CLOCK
         if type(now) is not int:
             if isinstance(now, bool) or not isinstance(now, (int, float)):
                 raise BadArgumentTypeError(f"now must be an int, not {type(now).__name__}")
-            now = math.ceil(now)      # exp < now for an integer exp, exactly
+            now = math.ceil(now)
         if not _aj.NOW_CLOCK < now <= _INT64_MAX:
             raise BadArgumentError("now is beyond int64")
         return now
@@ -620,9 +622,9 @@ class JWTVerifier:
         if username is not None and type(username) is not str:
             raise BadArgumentTypeError(f"username must be a str or None, not {type(username).__name__}")
         tok = token if type(token) is bytes else as_token_bytes(token)
-        self._ready()
-        r, buf = _aj.verify(self._policy, tok, self._when(now))
-        return self._finish(r, buf, tok, username)
+        r, view = _aj.verify(self._policy, tok, now if type(now) is int and _aj.NOW_CLOCK < now <= _INT64_MAX
+                             else self._when(now))
+        return self._finish(r, view, tok, username)
 
     def verify_many(self, tokens: Sequence[TokenLike], *,
                     usernames: Optional[Sequence[Optional[str]]] = None,
@@ -643,7 +645,6 @@ class JWTVerifier:
             for u in names:
                 if u is not None and type(u) is not str:
                     raise BadArgumentTypeError(f"username must be a str or None, not {type(u).__name__}")
-        self._ready()
         results, buf = _aj.verify_many(self._policy, toks, self._when(now))
         out: List[Union[JWTCredential, CredentialError]] = []
         for r, tok, name in zip(results, toks, names):
@@ -653,33 +654,31 @@ class JWTVerifier:
                 out.append(err)
         return out
 
-    def _finish(self, r: List[int], buf: Any, tok: bytes, username: Optional[str]) -> JWTCredential:
+    def _finish(self, r: Tuple[int, ...], buf: memoryview, tok: bytes, username: Optional[str]) -> JWTCredential:
         """The credential of a token C has checked (result ``r`` in ``buf``), or
         the exception of the rule it broke."""
-        status = r[0]
-        if status:
-            raise _refusal(status, r, buf, self._userclaimfield)
+        if r[0]:
+            raise _refusal(r[0], r, buf, self._userclaimfield)
         kid: Optional[str] = None
-        if r[_aj.ALG] == _aj.ALG_RS256:
+        if r[1] == _RS256:                         # r[1]: alg
             kid = self._check_rs256(r, buf, tok)
-        name = _aj.field_bytes(buf, r[_aj.USER_OFF], r[_aj.USER_LEN]).decode("utf-8")
-        uid = r[_aj.UID]
-        if (uid < 0 or not self._use_jwt_client_ids) and (username is None or username == name):
-            if self._use_jwt_client_ids_only:
+        name = str(buf[r[4]:r[4] + r[5]], "utf-8")   # r[4], r[5]: the user name's offset, length
+        if (r[6] < 0 or not self._use_jwt_client_ids) and (username is None or username == name):
+            if self._use_jwt_client_ids_only:      # r[6]: uid from the claims, -1 without
                 raise UnknownUserError("use_jwt_client_ids_only: the token carries no uid/gid claims")
             uid, gid = self.users.lookup(name)
             cred = _new(JWTCredential)
-            _set(cred, "__dict__", {"username": name, "uid": uid, "gid": gid, "iat": r[_aj.IAT],
-                                    "exp": r[_aj.EXP], "alg": "RS256" if kid is not None else "HS256",
-                                    "kid": kid, "identity": None, "acting_for": None})
+            _set(cred, "__dict__", {"username": name, "uid": uid, "gid": gid, "iat": r[3], "exp": r[2],
+                                    "alg": "HS256" if kid is None else "RS256", "kid": kid,
+                                    "identity": None, "acting_for": None})
             return cred
         return self._with_ids(r, buf, name, kid, username)
 
-    def _check_rs256(self, r: List[int], buf: Any, tok: bytes) -> str:
+    def _check_rs256(self, r: Tuple[int, ...], buf: memoryview, tok: bytes) -> str:
         """The RS256 steps after the header: kid lookup, signature decode and
         length, the signature itself, then the claims' outcome C kept aside."""
         assert self._jwks is not None      # C refuses RS256 without a jwks
-        kid = _aj.field_bytes(buf, r[_aj.KID_OFF], r[_aj.KID_LEN]).decode("utf-8")
+        kid = _aj.field_str(buf, r[_aj.KID_OFF], r[_aj.KID_LEN])
         pub = self._jwks.lookup(kid)
         if r[_aj.SIG_STATUS]:
             raise error_for_status(r[_aj.SIG_STATUS])
@@ -694,7 +693,7 @@ class JWTVerifier:
             raise _refusal(r[_aj.CLAIMS_STATUS], r, buf, self._userclaimfield)
         return kid
 
-    def _with_ids(self, r: List[int], buf: Any, name: str, kid: Optional[str],
+    def _with_ids(self, r: Tuple[int, ...], buf: memoryview, name: str, kid: Optional[str],
                   username: Optional[str]) -> JWTCredential:
         """The rest of :meth:`verify` for client ids from the claims and a packed
         username that differs from the token's user."""

@@ -6,21 +6,24 @@ by the constants below) and the scratch buffer its offsets point into;
 """
 from __future__ import annotations
 
+import struct
+import threading
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ._ffi import ffi, lib
 from .status import raise_for_status
 
 #: aj_result's fields, in order (every one an int64_t).
-FIELDS = ("status", "err_claim", "alg", "exp", "iat", "user_claim", "user_off", "user_len",
-          "alg_off", "alg_len", "kid_off", "kid_len", "uid", "gid", "id_off", "id_len",
+FIELDS = ("status", "alg", "exp", "iat", "user_off", "user_len", "uid", "gid", "err_claim",
+          "user_claim", "alg_off", "alg_len", "kid_off", "kid_len", "id_off", "id_len",
           "signing_len", "sig_off", "sig_len", "sig_status", "claims_status")
-(STATUS, ERR_CLAIM, ALG, EXP, IAT, USER_CLAIM, USER_OFF, USER_LEN, ALG_OFF, ALG_LEN, KID_OFF,
- KID_LEN, UID, GID, ID_OFF, ID_LEN, SIGNING_LEN, SIG_OFF, SIG_LEN, SIG_STATUS,
+(STATUS, ALG, EXP, IAT, USER_OFF, USER_LEN, UID, GID, ERR_CLAIM, USER_CLAIM, ALG_OFF, ALG_LEN,
+ KID_OFF, KID_LEN, ID_OFF, ID_LEN, SIGNING_LEN, SIG_OFF, SIG_LEN, SIG_STATUS,
  CLAIMS_STATUS) = range(len(FIELDS))
 NFIELDS = len(FIELDS)
 assert ffi.sizeof("aj_result") == 8 * NFIELDS
 assert all(ffi.offsetof("aj_result", f) == 8 * i for i, f in enumerate(FIELDS))
+_RESULT = struct.Struct(f"={NFIELDS}q")
 
 ALG_HS256 = lib.AJ_ALG_HS256
 ALG_RS256 = lib.AJ_ALG_RS256
@@ -33,8 +36,23 @@ assert lib.AJ_CL_USERCLAIM == len(CLAIM_NAMES) - 1 and lib.AJ_CL_SUN == CLAIM_NA
 
 # Scratch is written before it is read: no need to zero it.
 _alloc = ffi.new_allocator(should_clear_after_alloc=False)
-_SMALL = 1024
-_SMALL_WORDS = (lib.aj_scratch_need(_SMALL) + 7) // 8
+#: Tokens up to this many bytes use the calling thread's reusable scratch.
+SMALL_TOKEN = 4096
+
+
+class _Scratch:
+    """A scratch region and a memoryview of it (results are read through the view)."""
+
+    __slots__ = ("buf", "cap", "view")
+
+    def __init__(self, token_len: int) -> None:
+        words = (lib.aj_scratch_need(token_len) + 7) // 8
+        self.buf = _alloc("int64_t[]", words)
+        self.cap = words * 8
+        self.view = memoryview(ffi.buffer(self.buf))
+
+
+_local = threading.local()
 
 
 class Policy:
@@ -58,38 +76,50 @@ class Policy:
         self._keep = (hs256, ucf)
 
 
-def verify(pol: Policy, tok: bytes, now: int) -> Tuple[List[int], Any]:
-    """One token: its result fields and the scratch (an ``int64_t[]``) they
-    point into. ``now``: int64, or :data:`NOW_CLOCK`."""
+def verify(pol: Policy, tok: bytes, now: int) -> Tuple[Tuple[int, ...], memoryview]:
+    """One token: its result fields and a view of the scratch their offsets
+    point into. ``now``: int64, or :data:`NOW_CLOCK`. A token of at most
+    :data:`SMALL_TOKEN` bytes uses the calling thread's scratch: read what
+    you need from the view before this thread's next call."""
     n = len(tok)
-    words = _SMALL_WORDS if n <= _SMALL else (lib.aj_scratch_need(n) + 7) // 8
-    buf = _alloc("int64_t[]", words)
-    lib.aj_verify(pol.cdata, tok, n, now, buf, words * 8)
-    return ffi.unpack(buf, NFIELDS), buf
+    if n <= SMALL_TOKEN:
+        try:
+            s = _local.scratch
+        except AttributeError:
+            s = _local.scratch = _Scratch(SMALL_TOKEN)
+    else:
+        s = _Scratch(n)
+    lib.aj_verify(pol.cdata, tok, n, now, s.buf, s.cap)
+    return _RESULT.unpack_from(s.view), s.view
 
 
-def verify_many(pol: Policy, toks: Sequence[bytes], now: int) -> Tuple[List[List[int]], Any]:
-    """Many tokens in one call: each token's result fields, and the buffer
-    their offsets point into (from its start)."""
+def verify_many(pol: Policy, toks: Sequence[bytes], now: int) -> Tuple[List[Tuple[int, ...]], memoryview]:
+    """Many tokens in one call: each token's result fields, and a view of the
+    buffer their offsets point into (from its start)."""
     n = len(toks)
     packed = b"".join(toks)
     lens = ffi.new("size_t[]", [len(t) for t in toks])
     work_cap = lib.aj_batch_work_need(pol.cdata, len(packed))
     out_cap = lib.aj_batch_out_need(n, len(packed))
     work = _alloc("int64_t[]", (work_cap + 15) // 8)
-    work16 = work if int(ffi.cast("uintptr_t", work)) % 16 == 0 else ffi.cast("int64_t *", work) + 1
+    work16 = work if int(ffi.cast("uintptr_t", work)) % 16 == 0 else work + 1
     out = _alloc("int64_t[]", (out_cap + 7) // 8)
-    rc = lib.aj_verify_many(pol.cdata, packed, len(packed), lens, n, now, work16, work_cap,
-                            out, out_cap)
-    raise_for_status(rc, "auth/jwt batch")
-    flat = ffi.unpack(out, n * NFIELDS)
-    return [flat[i:i + NFIELDS] for i in range(0, n * NFIELDS, NFIELDS)], out
+    raise_for_status(lib.aj_verify_many(pol.cdata, packed, len(packed), lens, n, now, work16,
+                                        work_cap, out, out_cap), "auth/jwt batch")
+    view = memoryview(ffi.buffer(out))
+    size = _RESULT.size
+    return [_RESULT.unpack_from(view, i * size) for i in range(n)], view
 
 
-def field_bytes(buf: Any, off: int, length: int) -> bytes:
+def field_bytes(view: memoryview, off: int, length: int) -> bytes:
     """The bytes a result's (offset, length) pair names in its buffer."""
-    return ffi.buffer(buf)[off:off + length]
+    return view[off:off + length].tobytes()
+
+
+def field_str(view: memoryview, off: int, length: int) -> str:
+    """The same as UTF-8 text (the C scanner validated it)."""
+    return str(view[off:off + length], "utf-8")
 
 
 __all__ = ["ALG_HS256", "ALG_RS256", "CLAIM_NAMES", "FIELDS", "NOW_CLOCK", "Policy",
-           "field_bytes", "verify", "verify_many"]
+           "field_bytes", "field_str", "verify", "verify_many"]
