@@ -9,6 +9,8 @@
 #include "slurmcred.h"
 
 #define RESULT_SPACE ((sizeof(aj_result) + 15) & ~(size_t)15)
+/* base64url of {"alg":"HS256","typ":"JWT"} */
+static const char SLURM_HDR[] = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 #define UINT32_ANY 4294967295LL
 
 /* Scratch layout after the result: decoded header, decoded claims, decoded
@@ -397,6 +399,16 @@ static int head(const aj_policy *pol, const char *tok, size_t len, int64_t now,
     lay_out(len, &v->l);
     v->str_area = scratch + v->l.str;
 
+    /* The header libjwt writes for scontrol token ({"alg":"HS256","typ":"JWT"}):
+     * the outcome of decoding and scanning it is known */
+    if (v->parts.header_len == sizeof(SLURM_HDR) - 1 && memcmp(tok, SLURM_HDR, sizeof(SLURM_HDR) - 1) == 0) {
+        memcpy(v->str_area, "HS256", 5);
+        r->alg_off = (int64_t)(v->str_area - scratch);
+        r->alg_len = 5;
+        v->str_area += 5;
+        r->alg = AJ_ALG_HS256;
+        return pol->hs256 ? SA_OK : SA_E_JWT_NO_HS256_KEY;
+    }
     rc = sa_jws_decode_segment(tok, &v->parts, 0, scratch + v->l.hdr, v->l.dmax, &hdr_len);
     if (rc != SA_OK)
         return rc;

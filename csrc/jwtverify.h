@@ -93,7 +93,8 @@ typedef struct {
     int64_t signing_len;          /* RS256: tok[0..signing_len) is signed */
     int64_t sig_off, sig_len;     /* RS256: the decoded signature */
     int64_t sig_status;           /* RS256: the signature segment's base64url status */
-    int64_t claims_status;        /* RS256: the claims' outcome, to take once the signature verified */
+    int64_t claims_status;        /* RS256, when sig_status is SA_OK: the claims' outcome, to
+                                   * take once the signature verified */
 } aj_result;
 
 /* Scratch bytes a token of len bytes needs (aj_result included). */

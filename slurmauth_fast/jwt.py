@@ -447,6 +447,7 @@ class JWTCredential:
 # How the user database is consulted: a cache per verifier (see UserCache).
 _new = object.__new__
 _RS256 = _aj.ALG_RS256
+_NOW_CLOCK = _aj.NOW_CLOCK
 # The fast path in JWTVerifier._finish indexes the result by position.
 assert (_aj.STATUS, _aj.ALG, _aj.EXP, _aj.IAT, _aj.USER_OFF, _aj.USER_LEN, _aj.UID) == tuple(range(7))
 _set = object.__setattr__
@@ -548,7 +549,9 @@ class JWTVerifier:
         self._use_jwt_client_ids_only = use_jwt_client_ids_only
         self.slurm_user_uid = slurm_user_uid
         self._max_len = max_len
-        self.users = users if users is not None else UserCache()
+        self._users = users if users is not None else UserCache()
+        self._cached_user = self._users.entries.get
+        self._user_clock = self._users.clock
         self._policy = _aj.Policy(hs256_key.cdata if hs256_key is not None else None,
                                   jwks is not None, max_len, self._userclaimfield,
                                   self._use_jwt_client_ids)
@@ -577,6 +580,11 @@ class JWTVerifier:
     @property
     def max_len(self) -> int:
         return self._max_len
+
+    @property
+    def users(self) -> UserCache:
+        """The cache user names resolve through."""
+        return self._users
 
     def __repr__(self) -> str:
         algs = [a for a, k in (("HS256", self._hs256_key), ("RS256", self._jwks)) if k is not None]
@@ -621,9 +629,15 @@ class JWTVerifier:
         :class:`~slurmauth_fast.errors.CredentialError` subclass naming the rule."""
         if username is not None and type(username) is not str:
             raise BadArgumentTypeError(f"username must be a str or None, not {type(username).__name__}")
-        tok = token if type(token) is bytes else as_token_bytes(token)
-        r, view = _aj.verify(self._policy, tok, now if type(now) is int and _aj.NOW_CLOCK < now <= _INT64_MAX
-                             else self._when(now))
+        if type(token) is str and token.isascii():
+            tok = token.encode("ascii")
+        else:
+            tok = token if type(token) is bytes else as_token_bytes(token)
+        if now is None:
+            when = _NOW_CLOCK
+        else:
+            when = now if type(now) is int and _NOW_CLOCK < now <= _INT64_MAX else self._when(now)
+        r, view = _aj.verify(self._policy, tok, when)
         return self._finish(r, view, tok, username)
 
     def verify_many(self, tokens: Sequence[TokenLike], *,
@@ -666,7 +680,11 @@ class JWTVerifier:
         if (r[6] < 0 or not self._use_jwt_client_ids) and (username is None or username == name):
             if self._use_jwt_client_ids_only:      # r[6]: uid from the claims, -1 without
                 raise UnknownUserError("use_jwt_client_ids_only: the token carries no uid/gid claims")
-            uid, gid = self.users.lookup(name)
+            hit = self._cached_user(name)           # UserCache.lookup, its hits inlined
+            if hit is None or hit[1] < 0 or hit[0] <= self._user_clock():
+                uid, gid = self._users.lookup(name)
+            else:
+                uid, gid = hit[1], hit[2]
             cred = _new(JWTCredential)
             _set(cred, "__dict__", {"username": name, "uid": uid, "gid": gid, "iat": r[3], "exp": r[2],
                                     "alg": "HS256" if kid is None else "RS256", "kid": kid,
@@ -711,7 +729,7 @@ class JWTVerifier:
 
         acting_for: Optional[str] = None
         if username is not None and username != name:
-            token_uid = ids[0] if ids is not None else self.users.lookup(name)[0]
+            token_uid = ids[0] if ids is not None else self._users.lookup(name)[0]
             if token_uid != 0 and token_uid != self.slurm_user_uid:
                 raise AlternateUserError(
                     f"token of user {name[:64]!r} (uid {token_uid}) may not act for {username[:64]!r}: "
@@ -721,7 +739,7 @@ class JWTVerifier:
             acting_for = username
             ids = None  # the claims describe the token's user, not the one acted for
         if ids is None:
-            uid, gid = self.users.lookup(acting_for if acting_for is not None else name)
+            uid, gid = self._users.lookup(acting_for if acting_for is not None else name)
             identity = None
         else:
             uid, gid, identity = ids

@@ -60,7 +60,7 @@ class UserCache:
     and ``resolve`` are injectable for tests.
     """
 
-    __slots__ = ("ttl", "_entries", "_clock", "_resolve", "_next_sweep")
+    __slots__ = ("ttl", "entries", "clock", "_resolve", "_next_sweep")
 
     def __init__(self, ttl: float = DEFAULT_TTL, maxsize: int = DEFAULT_SIZE, *,
                  clock: Callable[[], float] = time.monotonic,
@@ -68,21 +68,24 @@ class UserCache:
         if ttl < 0 or maxsize < 0:
             raise ValueError("ttl and maxsize must not be negative")
         self.ttl = ttl
-        self._entries: BoundedCache[str, _Entry] = BoundedCache(maxsize)
-        self._clock = clock
+        #: name -> (expires at, uid, gid), uid -1 for an unknown user. Read-only
+        #: for others (JWTVerifier reads hits from it directly: a hit is live
+        #: while its expiry is above ``clock()``).
+        self.entries: BoundedCache[str, _Entry] = BoundedCache(maxsize)
+        self.clock = clock
         self._resolve = resolve
         self._next_sweep = 0.0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)
 
     def __repr__(self) -> str:
-        return f"<UserCache {len(self._entries)}/{self._entries.maxsize} names, ttl {self.ttl}s>"
+        return f"<UserCache {len(self.entries)}/{self.entries.maxsize} names, ttl {self.ttl}s>"
 
     def lookup(self, name: str) -> Tuple[int, int]:
         """(uid, gid) of ``name``; :class:`UnknownUserError` for an unknown user."""
-        now = self._clock()
-        hit = self._entries.get(name)
+        now = self.clock()
+        hit = self.entries.get(name)
         if hit is None or hit[0] <= now:
             hit = self._fetch(name, now)
         if hit[1] < 0:
@@ -95,20 +98,21 @@ class UserCache:
         except UnknownUserError:
             uid, gid = -1, -1
         entry = (now + self.ttl, uid, gid)
-        if not self._entries.put(name, entry) and now >= self._next_sweep:
+        if not self.entries.put(name, entry) and now >= self._next_sweep:
             self._sweep(now)
-            self._entries.put(name, entry)
+            self.entries.put(name, entry)
         return entry
 
     def _sweep(self, now: float) -> None:
         """Drop every expired entry (the cache is full); next sweep in ``ttl`` at the earliest."""
-        for key in [k for k, e in self._entries.items() if e[0] <= now]:
-            del self._entries[key]
+        for key, entry in list(self.entries.items()):    # a copy: other threads may add meanwhile
+            if entry[0] <= now:
+                self.entries.pop(key, None)
         self._next_sweep = now + self.ttl
 
     def clear(self) -> None:
         """Forget every answer (e.g. after the user database changed)."""
-        self._entries.clear()
+        self.entries.clear()
 
 
 __all__ = ["DEFAULT_SIZE", "DEFAULT_TTL", "MAX_ID", "UserCache", "lookup_user"]

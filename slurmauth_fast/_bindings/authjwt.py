@@ -107,8 +107,7 @@ def verify_many(pol: Policy, toks: Sequence[bytes], now: int) -> Tuple[List[Tupl
     raise_for_status(lib.aj_verify_many(pol.cdata, packed, len(packed), lens, n, now, work16,
                                         work_cap, out, out_cap), "auth/jwt batch")
     view = memoryview(ffi.buffer(out))
-    size = _RESULT.size
-    return [_RESULT.unpack_from(view, i * size) for i in range(n)], view
+    return list(_RESULT.iter_unpack(view[:n * _RESULT.size])), view
 
 
 def field_bytes(view: memoryview, off: int, length: int) -> bytes:
