@@ -81,6 +81,7 @@ from .jsonutil import dumps_compact, loads_object
 from .jws import DEFAULT_MAX_TOKEN, HS256Key, TokenLike, as_token_bytes
 from .exceptions import CredentialError, SlurmAuthError
 from .keyfile import NO_OTHER_ACCESS, NO_OTHER_WRITE, PathLike, read_key_file, wipe
+from ._bounded import BoundedCache
 from .users import UserCache, lookup_user
 
 log = logging.getLogger("slurmauth_fast.jwt")
@@ -97,6 +98,8 @@ MAX_ID = 4294967295
 DEFAULT_KEY_NAME = "jwt_hs256.key"
 #: Smallest RSA modulus accepted from a JWKS (bits); smaller keys are forgeable.
 MIN_RSA_BITS = 2048
+#: Credentials a verifier keeps for tokens seen again (see JWTVerifier._finish).
+CREDENTIALS_MAX = 4096
 #: The environment variable clients take their token from.
 ENV_TOKEN = "SLURM_JWT"
 
@@ -531,7 +534,11 @@ class JWTVerifier:
     ``cryptography`` over what C split and decoded). User names are resolved
     through ``users``, a :class:`~slurmauth_fast.users.UserCache` (by default
     one per verifier, answers kept :data:`~slurmauth_fast.users.DEFAULT_TTL`
-    seconds): never a user database lookup per token.
+    seconds): never a user database lookup per token. A token seen again
+    (clients reuse ``SLURM_JWT`` for its whole lifespan) is still verified in
+    C, and then gets the credential built for the same user, exp and iat
+    before, while the user database answer it holds is current (at most
+    :data:`CREDENTIALS_MAX` kept; only verified tokens get in).
     """
 
     def __init__(self, *, hs256_key: Optional[HS256Key] = None, jwks: Optional[RS256KeySet] = None,
@@ -551,6 +558,10 @@ class JWTVerifier:
         self._max_len = max_len
         self._users = users if users is not None else UserCache()
         self._cached_user = self._users.entries.get
+        # (user name bytes, exp, iat, kid) -> (credential, the UserCache entry it used)
+        self._creds: BoundedCache[Tuple[bytes, int, int, Optional[str]],
+                                  Tuple[JWTCredential, Tuple[float, int, int]]] = BoundedCache(CREDENTIALS_MAX)
+        self._cred_get = self._creds.get
         self._user_clock = self._users.clock
         self._policy = _aj.Policy(hs256_key.cdata if hs256_key is not None else None,
                                   jwks is not None, max_len, self._userclaimfield,
@@ -676,19 +687,33 @@ class JWTVerifier:
         kid: Optional[str] = None
         if r[1] == _RS256:                         # r[1]: alg
             kid = self._check_rs256(r, buf, tok)
-        name = str(buf[r[4]:r[4] + r[5]], "utf-8")   # r[4], r[5]: the user name's offset, length
+        raw = buf[r[4]:r[4] + r[5]].tobytes()      # r[4], r[5]: the user name's offset, length
+        if not self._use_jwt_client_ids:
+            # A credential built before for this user, exp and iat (this token's
+            # claims, just verified in C) is this token's, while the user
+            # database answer it used is still the cache's.
+            ck = (raw, r[2], r[3], kid)
+            hit = self._cred_get(ck)
+            if hit is not None and (username is None or username == hit[0].username):
+                used = hit[1]
+                if self._cached_user(hit[0].username) is used and used[0] > self._user_clock():
+                    return hit[0]
+        name = raw.decode("utf-8")
         if (r[6] < 0 or not self._use_jwt_client_ids) and (username is None or username == name):
             if self._use_jwt_client_ids_only:      # r[6]: uid from the claims, -1 without
                 raise UnknownUserError("use_jwt_client_ids_only: the token carries no uid/gid claims")
-            hit = self._cached_user(name)           # UserCache.lookup, its hits inlined
-            if hit is None or hit[1] < 0 or hit[0] <= self._user_clock():
-                uid, gid = self._users.lookup(name)
-            else:
-                uid, gid = hit[1], hit[2]
+            entry = self._cached_user(name)         # UserCache.entry, its hits inlined
+            if entry is None or entry[0] <= self._user_clock():
+                entry = self._users.entry(name)
+            if entry[1] < 0:
+                raise UnknownUserError(f"user {name[:64]!r} is not in the local user database")
             cred = _new(JWTCredential)
-            _set(cred, "__dict__", {"username": name, "uid": uid, "gid": gid, "iat": r[3], "exp": r[2],
-                                    "alg": "HS256" if kid is None else "RS256", "kid": kid,
+            _set(cred, "__dict__", {"username": name, "uid": entry[1], "gid": entry[2], "iat": r[3],
+                                    "exp": r[2], "alg": "HS256" if kid is None else "RS256", "kid": kid,
                                     "identity": None, "acting_for": None})
+            if not self._use_jwt_client_ids and not self._creds.put(ck, (cred, entry)):
+                self._creds.clear()                 # full (of tokens since expired, mostly): start over
+                self._creds.put(ck, (cred, entry))
             return cred
         return self._with_ids(r, buf, name, kid, username)
 

@@ -84,13 +84,21 @@ class UserCache:
 
     def lookup(self, name: str) -> Tuple[int, int]:
         """(uid, gid) of ``name``; :class:`UnknownUserError` for an unknown user."""
+        hit = self.entry(name)
+        if hit[1] < 0:
+            raise UnknownUserError(f"user {name[:64]!r} is not in the local user database")
+        return hit[1], hit[2]
+
+    def entry(self, name: str) -> Tuple[float, int, int]:
+        """The live answer for ``name``: (expires at, uid, gid), uid -1 for an
+        unknown user. While it is the object ``entries`` holds for the name
+        and ``clock()`` is below its expiry, it is the current answer (what a
+        caller that kept it may check instead of asking again)."""
         now = self.clock()
         hit = self.entries.get(name)
         if hit is None or hit[0] <= now:
             hit = self._fetch(name, now)
-        if hit[1] < 0:
-            raise UnknownUserError(f"user {name[:64]!r} is not in the local user database")
-        return hit[1], hit[2]
+        return hit
 
     def _fetch(self, name: str, now: float) -> _Entry:
         try:

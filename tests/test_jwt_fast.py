@@ -357,3 +357,41 @@ def test_verifier_asks_the_user_database_once_per_ttl():
     with pytest.raises(E.UnknownUserError):
         v.verify(root_tok, username="bob", now=NOW)
     assert res.calls == ["alice", "alice", "root", "bob"]
+
+
+def test_a_token_seen_again_gets_the_same_credential_after_c_verified_it():
+    clock, res = Clock(), CountingResolver()
+    v = JWTVerifier(hs256_key=HS256Key(KEY), users=UserCache(ttl=30, clock=clock, resolve=res))
+    tok = hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":1,"sun":"alice"}' % NOW)
+    first = v.verify(tok, now=NOW)
+    assert v.verify(tok, now=NOW) is first
+    assert v.verify(tok, username="alice", now=NOW) is first
+    # still checked in C every time: expiry, a wrong key, a changed byte
+    with pytest.raises(E.ExpiredError):
+        v.verify(tok, now=NOW + 1)
+    with pytest.raises(E.SignatureError):
+        v.verify(hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":1,"sun":"alice"}' % NOW, key=b"y" * 32),
+                 now=NOW)
+    with pytest.raises(E.AlternateUserError):
+        v.verify(tok, username="root", now=NOW)
+    # another iat: another credential; the user database answer expired: rebuilt
+    other = v.verify(hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":2,"sun":"alice"}' % NOW), now=NOW)
+    assert other is not first and other.iat == 2
+    clock.t += 30
+    res.db["alice"] = (9, 9)
+    again = v.verify(tok, now=NOW)
+    assert again is not first and again.uid == 9 and v.verify(tok, now=NOW) is again
+    # the user cache forgets everything: the credential is rebuilt from a new answer
+    v.users.clear()
+    res.db["alice"] = (10, 10)
+    assert v.verify(tok, now=NOW).uid == 10
+
+
+def test_the_credential_cache_is_bounded():
+    from slurmauth_fast import jwt as slurm_jwt
+    v = JWTVerifier(hs256_key=HS256Key(KEY))
+    toks = [hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":%d,"sun":"root"}' % (NOW, i))
+            for i in range(slurm_jwt.CREDENTIALS_MAX + 5)]
+    assert [c.iat for c in v.verify_many(toks, now=NOW)] == list(range(len(toks)))
+    assert len(v._creds) <= slurm_jwt.CREDENTIALS_MAX
+    assert v.verify(toks[-1], now=NOW).iat == len(toks) - 1
