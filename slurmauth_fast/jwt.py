@@ -680,10 +680,14 @@ class JWTVerifier:
         return out
 
     def _finish(self, r: Tuple[int, ...], buf: memoryview, tok: bytes, username: Optional[str]) -> JWTCredential:
-        """The credential of a token C has checked (result ``r`` in ``buf``), or
-        the exception of the rule it broke."""
-        if r[0]:
-            raise _refusal(r[0], r, buf, self._userclaimfield)
+        """The credential of a token C has checked (result ``r`` in ``buf``: all
+        its fields, or the first :data:`~slurmauth_fast._bindings.authjwt.HEAD`),
+        or the exception of the rule it broke."""
+        if r[0] or r[1] == _RS256 or (r[6] >= 0 and self._use_jwt_client_ids):
+            if len(r) == _aj.HEAD:                 # verify() unpacked only the head
+                r = _aj.result(buf)
+            if r[0]:
+                raise _refusal(r[0], r, buf, self._userclaimfield)
         kid: Optional[str] = None
         if r[1] == _RS256:                         # r[1]: alg
             kid = self._check_rs256(r, buf, tok)

@@ -76,9 +76,16 @@ class Policy:
         self._keep = (hs256, ucf)
 
 
+_aj_verify = lib.aj_verify
+#: The fields a verified HS256 token's credential needs (status .. gid).
+HEAD = 8
+_HEAD = struct.Struct(f"={HEAD}q")
+
+
 def verify(pol: Policy, tok: bytes, now: int) -> Tuple[Tuple[int, ...], memoryview]:
-    """One token: its result fields and a view of the scratch their offsets
-    point into. ``now``: int64, or :data:`NOW_CLOCK`. A token of at most
+    """One token: its result's first :data:`HEAD` fields (:func:`result`
+    reads them all) and a view of the scratch the offsets point into.
+    ``now``: int64, or :data:`NOW_CLOCK`. A token of at most
     :data:`SMALL_TOKEN` bytes uses the calling thread's scratch: read what
     you need from the view before this thread's next call."""
     n = len(tok)
@@ -89,8 +96,13 @@ def verify(pol: Policy, tok: bytes, now: int) -> Tuple[Tuple[int, ...], memoryvi
             s = _local.scratch = _Scratch(SMALL_TOKEN)
     else:
         s = _Scratch(n)
-    lib.aj_verify(pol.cdata, tok, n, now, s.buf, s.cap)
-    return _RESULT.unpack_from(s.view), s.view
+    _aj_verify(pol.cdata, tok, n, now, s.buf, s.cap)
+    return _HEAD.unpack_from(s.view), s.view
+
+
+def result(view: memoryview) -> Tuple[int, ...]:
+    """Every field of the result :func:`verify` left at the start of ``view``."""
+    return _RESULT.unpack_from(view)
 
 
 def verify_many(pol: Policy, toks: Sequence[bytes], now: int) -> Tuple[List[Tuple[int, ...]], memoryview]:
@@ -120,5 +132,5 @@ def field_str(view: memoryview, off: int, length: int) -> str:
     return str(view[off:off + length], "utf-8")
 
 
-__all__ = ["ALG_HS256", "ALG_RS256", "CLAIM_NAMES", "FIELDS", "NOW_CLOCK", "Policy",
+__all__ = ["ALG_HS256", "ALG_RS256", "CLAIM_NAMES", "FIELDS", "HEAD", "NOW_CLOCK", "Policy", "result",
            "field_bytes", "field_str", "verify", "verify_many"]
