@@ -48,7 +48,7 @@ import os
 import pwd
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -660,26 +660,43 @@ class JWTVerifier:
         as its packed username): its :class:`JWTCredential`, or the
         :class:`~slurmauth_fast.errors.CredentialError` it would raise,
         returned in its place. Argument errors are raised."""
-        toks = [t if type(t) is bytes else as_token_bytes(t) for t in tokens]
+        toks = tokens if type(tokens) is list or type(tokens) is tuple else list(tokens)
+        n = len(toks)
         if usernames is None:
-            names: Sequence[Optional[str]] = [None] * len(toks)
+            names: Sequence[Optional[str]] = [None] * n
         else:
             names = list(usernames)
-            if len(names) != len(toks):
+            if len(names) != n:
                 raise BadArgumentError("usernames must have one entry per token")
             for u in names:
                 if u is not None and type(u) is not str:
                     raise BadArgumentTypeError(f"username must be a str or None, not {type(u).__name__}")
-        results, buf = _aj.verify_many(self._policy, toks, self._when(now))
+        when = self._when(now)
+        packed: Optional[bytes] = None
+        if n and type(toks[0]) is str:              # the common case, all str: one join, one encode
+            try:
+                packed = "".join(cast(List[str], toks)).encode("ascii")
+            except (TypeError, UnicodeEncodeError):
+                packed = None                       # mixed types or a non-ASCII str: one by one
+        if packed is None:
+            toks = [t if type(t) is bytes else as_token_bytes(t) for t in toks]
+            packed = b"".join(cast(List[bytes], toks))
+        results, buf = _aj.verify_many(self._policy, packed, [len(t) for t in toks], when)
+        finish = self._finish
+        try:                                        # refusals are rare: no try per token unless one comes
+            return [finish(r, buf, tok, name) for r, tok, name in zip(results, toks, names)]
+        except CredentialError:
+            pass
         out: List[Union[JWTCredential, CredentialError]] = []
         for r, tok, name in zip(results, toks, names):
             try:
-                out.append(self._finish(r, buf, tok, name))
+                out.append(finish(r, buf, tok, name))
             except CredentialError as err:
                 out.append(err)
         return out
 
-    def _finish(self, r: Tuple[int, ...], buf: memoryview, tok: bytes, username: Optional[str]) -> JWTCredential:
+    def _finish(self, r: Tuple[int, ...], buf: memoryview, tok: TokenLike,
+                username: Optional[str]) -> JWTCredential:
         """The credential of a token C has checked (result ``r`` in ``buf``: all
         its fields, or the first :data:`~slurmauth_fast._bindings.authjwt.HEAD`),
         or the exception of the rule it broke."""
@@ -721,7 +738,7 @@ class JWTVerifier:
             return cred
         return self._with_ids(r, buf, name, kid, username)
 
-    def _check_rs256(self, r: Tuple[int, ...], buf: memoryview, tok: bytes) -> str:
+    def _check_rs256(self, r: Tuple[int, ...], buf: memoryview, tok: TokenLike) -> str:
         """The RS256 steps after the header: kid lookup, signature decode and
         length, the signature itself, then the claims' outcome C kept aside."""
         assert self._jwks is not None      # C refuses RS256 without a jwks
@@ -733,7 +750,9 @@ class JWTVerifier:
         if len(sig) != (pub.bits + 7) // 8:
             raise SignatureLengthError(f"RS256 signature is {len(sig)} bytes, not {(pub.bits + 7) // 8}")
         try:
-            pub.key.verify(sig, tok[:r[_aj.SIGNING_LEN]], padding.PKCS1v15(), SHA256())
+            signed = tok[:r[_aj.SIGNING_LEN]]
+            pub.key.verify(sig, signed if type(signed) is bytes else as_token_bytes(signed),
+                           padding.PKCS1v15(), SHA256())
         except InvalidSignature:
             raise SignatureError("RS256 signature mismatch") from None
         if r[_aj.CLAIMS_STATUS]:

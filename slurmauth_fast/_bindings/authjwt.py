@@ -105,18 +105,19 @@ def result(view: memoryview) -> Tuple[int, ...]:
     return _RESULT.unpack_from(view)
 
 
-def verify_many(pol: Policy, toks: Sequence[bytes], now: int) -> Tuple[List[Tuple[int, ...]], memoryview]:
-    """Many tokens in one call: each token's result fields, and a view of the
+def verify_many(pol: Policy, packed: bytes, lens: Sequence[int],
+                now: int) -> Tuple[List[Tuple[int, ...]], memoryview]:
+    """Many tokens in one call, back to back in ``packed`` (token i
+    ``lens[i]`` bytes): each token's result fields, and a view of the
     buffer their offsets point into (from its start)."""
-    n = len(toks)
-    packed = b"".join(toks)
-    lens = ffi.new("size_t[]", [len(t) for t in toks])
+    n = len(lens)
+    clens = ffi.new("size_t[]", lens)
     work_cap = lib.aj_batch_work_need(pol.cdata, len(packed))
     out_cap = lib.aj_batch_out_need(n, len(packed))
     work = _alloc("int64_t[]", (work_cap + 15) // 8)
     work16 = work if int(ffi.cast("uintptr_t", work)) % 16 == 0 else work + 1
     out = _alloc("int64_t[]", (out_cap + 7) // 8)
-    raise_for_status(lib.aj_verify_many(pol.cdata, packed, len(packed), lens, n, now, work16,
+    raise_for_status(lib.aj_verify_many(pol.cdata, packed, len(packed), clens, n, now, work16,
                                         work_cap, out, out_cap), "auth/jwt batch")
     view = memoryview(ffi.buffer(out))
     return list(_RESULT.iter_unpack(view[:n * _RESULT.size])), view
