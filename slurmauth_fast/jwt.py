@@ -450,6 +450,7 @@ class JWTCredential:
 # How the user database is consulted: a cache per verifier (see UserCache).
 _new = object.__new__
 _RS256 = _aj.ALG_RS256
+_HS256 = _aj.ALG_HS256
 _NOW_CLOCK = _aj.NOW_CLOCK
 # The fast path in JWTVerifier._finish indexes the result by position.
 assert (_aj.STATUS, _aj.ALG, _aj.EXP, _aj.IAT, _aj.USER_OFF, _aj.USER_LEN, _aj.UID) == tuple(range(7))
@@ -558,9 +559,9 @@ class JWTVerifier:
         self._max_len = max_len
         self._users = users if users is not None else UserCache()
         self._cached_user = self._users.entries.get
-        # (user name bytes, exp, iat, kid) -> (credential, the UserCache entry it used)
-        self._creds: BoundedCache[Tuple[bytes, int, int, Optional[str]],
-                                  Tuple[JWTCredential, Tuple[float, int, int]]] = BoundedCache(CREDENTIALS_MAX)
+        # HS256: (user name bytes, exp, iat) -> (credential, the UserCache entry it used, user name)
+        self._creds: BoundedCache[Tuple[bytes, int, int],
+                                  Tuple[JWTCredential, Tuple[float, int, int], str]] = BoundedCache(CREDENTIALS_MAX)
         self._cred_get = self._creds.get
         self._user_clock = self._users.clock
         self._policy = _aj.Policy(hs256_key.cdata if hs256_key is not None else None,
@@ -699,26 +700,33 @@ class JWTVerifier:
                 username: Optional[str]) -> JWTCredential:
         """The credential of a token C has checked (result ``r`` in ``buf``: all
         its fields, or the first :data:`~slurmauth_fast._bindings.authjwt.HEAD`),
-        or the exception of the rule it broke."""
-        if r[0] or r[1] == _RS256 or (r[6] >= 0 and self._use_jwt_client_ids):
-            if len(r) == _aj.HEAD:                 # verify() unpacked only the head
-                r = _aj.result(buf)
-            if r[0]:
-                raise _refusal(r[0], r, buf, self._userclaimfield)
+        or the exception of the rule it broke.
+
+        A verified HS256 token without client ids whose user, exp and iat (its
+        claims, just verified in C) are those of a credential built before
+        gets that credential, while the user database answer it used is still
+        the cache's: a client reuses its token (``SLURM_JWT``) for its lifespan."""
+        if r[0] == 0 and r[1] == _HS256 and r[6] < 0:   # status, alg, uid from the claims
+            raw = buf[r[4]:r[4] + r[5]].tobytes()        # the user name's offset, length
+            hit = self._cred_get((raw, r[2], r[3]))      # exp, iat
+            if hit is not None:
+                cred, used, name = hit
+                if ((username is None or username == name) and self._cached_user(name) is used
+                        and used[0] > self._user_clock()):
+                    return cred
+            return self._credential(r, buf, tok, username, raw)
+        if len(r) == _aj.HEAD:                           # verify() unpacked only the head
+            r = _aj.result(buf)
+        if r[0]:
+            raise _refusal(r[0], r, buf, self._userclaimfield)
+        return self._credential(r, buf, tok, username, buf[r[4]:r[4] + r[5]].tobytes())
+
+    def _credential(self, r: Tuple[int, ...], buf: memoryview, tok: TokenLike, username: Optional[str],
+                    raw: bytes) -> JWTCredential:
+        """:meth:`_finish` for a token C accepted, without a credential to reuse."""
         kid: Optional[str] = None
-        if r[1] == _RS256:                         # r[1]: alg
-            kid = self._check_rs256(r, buf, tok)
-        raw = buf[r[4]:r[4] + r[5]].tobytes()      # r[4], r[5]: the user name's offset, length
-        if not self._use_jwt_client_ids:
-            # A credential built before for this user, exp and iat (this token's
-            # claims, just verified in C) is this token's, while the user
-            # database answer it used is still the cache's.
-            ck = (raw, r[2], r[3], kid)
-            hit = self._cred_get(ck)
-            if hit is not None and (username is None or username == hit[0].username):
-                used = hit[1]
-                if self._cached_user(hit[0].username) is used and used[0] > self._user_clock():
-                    return hit[0]
+        if r[1] == _RS256:
+            kid = self._check_rs256(r if len(r) > _aj.HEAD else _aj.result(buf), buf, tok)
         name = raw.decode("utf-8")
         if (r[6] < 0 or not self._use_jwt_client_ids) and (username is None or username == name):
             if self._use_jwt_client_ids_only:      # r[6]: uid from the claims, -1 without
@@ -732,11 +740,13 @@ class JWTVerifier:
             _set(cred, "__dict__", {"username": name, "uid": entry[1], "gid": entry[2], "iat": r[3],
                                     "exp": r[2], "alg": "HS256" if kid is None else "RS256", "kid": kid,
                                     "identity": None, "acting_for": None})
-            if not self._use_jwt_client_ids and not self._creds.put(ck, (cred, entry)):
-                self._creds.clear()                 # full (of tokens since expired, mostly): start over
-                self._creds.put(ck, (cred, entry))
+            if kid is None and r[6] < 0:
+                ck = (raw, r[2], r[3])
+                if not self._creds.put(ck, (cred, entry, name)):
+                    self._creds.clear()             # full (of tokens since expired, mostly): start over
+                    self._creds.put(ck, (cred, entry, name))
             return cred
-        return self._with_ids(r, buf, name, kid, username)
+        return self._with_ids(r if len(r) > _aj.HEAD else _aj.result(buf), buf, name, kid, username)
 
     def _check_rs256(self, r: Tuple[int, ...], buf: memoryview, tok: TokenLike) -> str:
         """The RS256 steps after the header: kid lookup, signature decode and
