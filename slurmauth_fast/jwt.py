@@ -741,10 +741,10 @@ class JWTVerifier:
                                     "exp": r[2], "alg": "HS256" if kid is None else "RS256", "kid": kid,
                                     "identity": None, "acting_for": None})
             if kid is None and r[6] < 0:
-                ck = (raw, r[2], r[3])
-                if not self._creds.put(ck, (cred, entry, name)):
-                    self._creds.clear()             # full (of tokens since expired, mostly): start over
-                    self._creds.put(ck, (cred, entry, name))
+                creds = self._creds
+                if len(creds) >= CREDENTIALS_MAX:
+                    creds.clear()                   # full (of tokens since expired, mostly): start over
+                creds[(raw, r[2], r[3])] = (cred, entry, name)
             return cred
         return self._with_ids(r if len(r) > _aj.HEAD else _aj.result(buf), buf, name, kid, username)
 
