@@ -455,7 +455,7 @@ _NOW_CLOCK = _aj.NOW_CLOCK
 # The fast path in JWTVerifier._finish indexes the result by position.
 assert (_aj.STATUS, _aj.ALG, _aj.EXP, _aj.IAT, _aj.USER_OFF, _aj.USER_LEN, _aj.UID) == tuple(range(7))
 _set = object.__setattr__
-_INT64_MIN, _INT64_MAX = _INT64
+_INT64_MAX = _INT64[1]
 
 
 def _message(status: int, r: Tuple[int, ...], buf: memoryview, userclaimfield: Optional[str]) -> str:
