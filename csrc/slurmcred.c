@@ -27,16 +27,8 @@
 
 /* ---- strict JSON scanning over an explicit-length buffer ---------------- */
 
-typedef struct {
-    const uint8_t *p;
-    size_t n;
-    size_t i;
-} jcur;
-
-typedef struct {          /* a scanned string: raw span between the quotes */
-    size_t off, len;
-    int esc;              /* contains escapes: must be unescaped before use */
-} jstr;
+typedef sc_jcur jcur;     /* the cursor and string span of slurmcred.h */
+typedef sc_jstr jstr;
 
 SC_INLINE void ws(jcur *j)
 {
@@ -516,7 +508,7 @@ static int skip_value(jcur *j, int depth, int bad)
         return scan_string(j, &s);
     if (c == '-' || (c >= '0' && c <= '9')) {
         int is_int, neg, big, rc2;
-        uint64_t mag;
+        uint64_t mag = 0;
         if ((rc2 = scan_number(j, &is_int, &neg, &mag, &big, bad)) != SA_OK)
             return rc2;
         return is_int && int64_out(neg, mag, big) ? bad : SA_OK;
@@ -554,6 +546,38 @@ static int skip_value(jcur *j, int depth, int bad)
         if ((rc = after_value(j, c == '{' ? '}' : ']')) <= 0)
             return rc == 0 ? SA_OK : bad;
     }
+}
+
+/* ---- the scanner's steps for other units (slurmcred.h) -------------------- */
+
+void sc_json_ws(sc_jcur *j)
+{
+    ws(j);
+}
+
+int sc_json_string(sc_jcur *j, sc_jstr *s)
+{
+    return scan_string(j, s);
+}
+
+size_t sc_json_unescape(const uint8_t *base, const sc_jstr *s, uint8_t *out)
+{
+    return unescape(base, s, out);
+}
+
+int sc_json_number(sc_jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, int bad)
+{
+    return scan_number(j, is_int, neg, mag, big, bad);
+}
+
+int sc_json_skip(sc_jcur *j, int bad)
+{
+    return skip_value(j, 1, bad);
+}
+
+int sc_json_after_value(sc_jcur *j, int close)
+{
+    return after_value(j, close);
 }
 
 /* ---- a flat object walker: known members dispatched, others skipped ----- */

@@ -193,4 +193,36 @@ int sc_verify_many(const sc_keyset *ks, const sc_policy *pol, const char *packed
                    uint8_t *work, size_t work_cap, uint8_t *out, size_t out_cap);
 /* cffi:end */
 
+
+/* ---- the strict JSON scanner's steps, for other units (csrc/jwtverify.c) ---
+ * Exactly the rules above: strings validated (UTF-8, escapes, \u0000 and
+ * lone surrogates refused), numbers as jansson reads them, values skipped up
+ * to SC_MAX_DEPTH. Not part of the Python API. */
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+    size_t i;
+} sc_jcur;
+
+typedef struct {          /* a scanned string: raw span between the quotes */
+    size_t off, len;
+    int esc;              /* contains escapes: must be unescaped before use */
+} sc_jstr;
+
+/* Skip JSON whitespace. */
+void sc_json_ws(sc_jcur *j);
+/* Scan a string at its opening quote (SA_OK or SC_E_UTF8); decodes nothing. */
+int sc_json_string(sc_jcur *j, sc_jstr *s);
+/* Decode a scanned string into out (never longer than s->len); its length. */
+size_t sc_json_unescape(const uint8_t *base, const sc_jstr *s, uint8_t *out);
+/* Scan a number: *is_int when it has no fraction or exponent, and then its
+ * sign and magnitude (*big: beyond 2^63); a real that overflows a double or
+ * a malformed number is `bad`. */
+int sc_json_number(sc_jcur *j, int *is_int, int *neg, uint64_t *mag, int *big, int bad);
+/* Skip and validate one member's value (integers beyond int64 are `bad`,
+ * nesting past SC_MAX_DEPTH is SC_E_DEPTH). */
+int sc_json_skip(sc_jcur *j, int bad);
+/* After a value: ',' (1), the closing byte (0) or anything else (-1). */
+int sc_json_after_value(sc_jcur *j, int close);
+
 #endif

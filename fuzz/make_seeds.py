@@ -86,6 +86,29 @@ def frames(key: bytes = b"slurmauth_fast fuzz key (not a secret)") -> Dict[str, 
     }
 
 
+def authjwt_seeds() -> Dict[str, bytes]:
+    """fuzz_authjwt: byte 0 even = raw token, odd = sign what follows (byte 1 =
+    header length); bit 1 = client ids + userclaimfield "email"."""
+    key = HS256Key(FUZZ_KEY)
+    hdr = dumps_compact(HDR)
+    scontrol = {"exp": 1764000090, "iat": 1764000020, "sun": "root"}
+    ids = dict(scontrol, sun="alice", uid=1000, gid=1000,
+               id={"name": "alice", "gecos": "", "dir": "/home/alice", "shell": "/bin/sh", "gids": [1000]})
+    out: Dict[str, bytes] = {}
+    for name, claims, mode in (("scontrol", scontrol, 0), ("ids", ids, 2),
+                               ("email", {"exp": 1764000090, "iat": 1, "email": "a\\u00e9"}, 2)):
+        body = dumps_compact(claims)
+        out[f"raw_{name}"] = bytes([mode]) + key.sign_raw(hdr, body).encode()
+        out[f"signed_{name}"] = bytes([mode | 1, len(hdr)]) + hdr + body
+    rs_hdr = b'{"alg":"RS256","kid":"k1"}'
+    out["raw_rs256"] = b"\x00" + b64u(rs_hdr).encode() + b"." + b64u(dumps_compact(scontrol)).encode() + \
+        b"." + b64u(bytes(256)).encode()
+    esc_hdr = b'{"alg":"HS\\u0032\\u00356"}'
+    out["signed_escapes"] = bytes([3, len(esc_hdr)]) + esc_hdr + \
+        b'{"exp":1764000090,"iat":0,"s\\u0075n":"r\\u00e9","x":[1e5,{"a":null}]}'
+    return out
+
+
 def write(name: str, files: Dict[str, bytes]) -> None:
     d = CORPUS / name
     shutil.rmtree(d, ignore_errors=True)
@@ -124,6 +147,7 @@ def main() -> None:
     sc["raw_old_kid"] = b"\x00" + key.sign(live, {"kid": "k-old"}).encode()
     sc["raw_no_kid"] = b"\x00" + key.sign(live).encode()
     write("fuzz_slurmcred", sc)
+    write("fuzz_authjwt", authjwt_seeds())
     # atheris: first byte selects the target (see fuzz/py_fuzz.py TARGETS).
     py: Dict[str, bytes] = {}
     for name, tok in toks.items():

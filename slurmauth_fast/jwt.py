@@ -28,8 +28,14 @@ Deliberate strictness beyond libjwt 1.x (which compares alg case-insensitively
 and accepts any JSON): alg must be exactly ``HS256`` or ``RS256`` (RFC 7515
 alg values are case-sensitive); JSON with duplicate keys is refused; a
 header ``typ``, when present, must be ``JWT`` (case-insensitive, as libjwt).
-HS256 verification runs in the C core (:class:`~slurmauth_fast.jws.HS256Key`);
-RS256 uses ``cryptography``.
+Verification is one C call per token (``csrc/jwtverify.c``: split, strict
+header and claims scan, the HS256 MAC with the pre-keyed
+:class:`~slurmauth_fast.jws.HS256Key`); an RS256 signature is checked with
+``cryptography`` over what that call split and decoded. User names resolve
+through a :class:`~slurmauth_fast.users.UserCache` (answers kept for a TTL).
+Duplicate keys nested inside claims nobody reads are not looked for (jansson,
+so Slurm, keeps the last one; no decision depends on them); the header and
+the claims object may hold at most 256 members each.
 
 Inside the package import this module as ``from . import jwt as slurm_jwt``:
 ``import jwt`` elsewhere means PyJWT.
@@ -37,45 +43,46 @@ Inside the package import this module as ``from . import jwt as slurm_jwt``:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pwd
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.hashes import SHA256
 
+from ._bindings import authjwt as _aj
 from ._bindings import hs256 as _hs256
+from ._bindings._ffi import lib as _lib
+from ._bindings.status import STATUS
 from .errors import (
-    AlgorithmError,
     AlternateUserError,
     BadArgumentError,
     BadArgumentTypeError,
     Base64Error,
     ClaimsError,
-    ExpiredError,
-    HeaderError,
     JWKSError,
     KeyFileError,
     KeyIdError,
     LifespanError,
-    SegmentError,
     SignatureError,
     SignatureLengthError,
     TokenCreationDeniedError,
     TokenCreationError,
-    TokenTooLargeError,
     UnknownUserError,
-    UserClaimError,
     error_for_status,
 )
 from .identity import Identity, identity_from_user, parse_identity
 from .jsonutil import dumps_compact, loads_object
 from .jws import DEFAULT_MAX_TOKEN, HS256Key, TokenLike, as_token_bytes
+from .exceptions import CredentialError, SlurmAuthError
 from .keyfile import NO_OTHER_ACCESS, NO_OTHER_WRITE, PathLike, read_key_file, wipe
+from ._bounded import BoundedCache
+from .users import UserCache, lookup_user
 
 log = logging.getLogger("slurmauth_fast.jwt")
 
@@ -91,6 +98,8 @@ MAX_ID = 4294967295
 DEFAULT_KEY_NAME = "jwt_hs256.key"
 #: Smallest RSA modulus accepted from a JWKS (bits); smaller keys are forgeable.
 MIN_RSA_BITS = 2048
+#: Credentials a verifier keeps for tokens seen again (see JWTVerifier._finish).
+CREDENTIALS_MAX = 4096
 #: The environment variable clients take their token from.
 ENV_TOKEN = "SLURM_JWT"
 
@@ -398,7 +407,7 @@ def create_token(key: HS256Key, username: Optional[str] = None, *, lifespan: int
     claims: Dict[str, Any] = {"exp": exp, "iat": iat, "sun": username}
     if client_ids:
         try:
-            user_uid, user_gid = _lookup_user(username)
+            user_uid, user_gid = lookup_user(username)
         except UnknownUserError as err:
             raise TokenCreationError(f"client ids: {err}") from None
         ident = identity_from_user(user_uid, user_gid)
@@ -438,32 +447,80 @@ class JWTCredential:
         return self.acting_for if self.acting_for is not None else self.username
 
 
-def _int_claim(claims: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
-    if name not in claims:
-        raise ClaimsError(f"required claim {name!r} is missing", claim=name)
-    v = claims[name]
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ClaimsError(f"claim {name!r} must be an integer, not {type(v).__name__}", claim=name)
-    if not lo <= v <= hi:
-        raise ClaimsError(f"claim {name!r} is out of range", claim=name)
-    return v
+# How the user database is consulted: a cache per verifier (see UserCache).
+_new = object.__new__
+_RS256 = _aj.ALG_RS256
+_HS256 = _aj.ALG_HS256
+_NOW_CLOCK = _aj.NOW_CLOCK
+# The fast path in JWTVerifier._finish indexes the result by position.
+assert (_aj.STATUS, _aj.ALG, _aj.EXP, _aj.IAT, _aj.USER_OFF, _aj.USER_LEN, _aj.UID) == tuple(range(7))
+_set = object.__setattr__
+_INT64_MAX = _INT64[1]
 
 
-def _lookup_user(name: str) -> Tuple[int, int]:
-    """uid/gid of a user name as Slurm's uid_from_string + gid_from_uid do:
-    the name in the user database, else a decimal uid that has an entry."""
-    try:
-        pw = pwd.getpwnam(name)
-        return pw.pw_uid, pw.pw_gid
-    except KeyError:
-        pass
-    if name.isascii() and name.isdigit() and int(name) < MAX_ID:
-        try:
-            pw = pwd.getpwuid(int(name))
-            return pw.pw_uid, pw.pw_gid
-        except KeyError:
-            pass
-    raise UnknownUserError(f"user {name[:64]!r} is not in the local user database")
+def _message(status: int, r: Tuple[int, ...], buf: memoryview, userclaimfield: Optional[str]) -> str:
+    """The message for a token the C verifier refused: names the claim, the
+    alg or the rule at fault (never key material)."""
+    claim = _aj.CLAIM_NAMES[r[_aj.ERR_CLAIM]] if r[_aj.ERR_CLAIM] >= 0 else None
+    if claim is None and r[_aj.ERR_CLAIM] == _aj.CLAIM_NAMES.index(None):
+        claim = userclaimfield
+    if status == _lib.SC_E_ALG:
+        alg = _aj.field_str(buf, r[_aj.ALG_OFF], r[_aj.ALG_LEN])
+        return f"alg {alg[:32]!r} is not supported by auth/jwt (HS256 or RS256 only)"
+    if status in (_lib.SC_E_EXP_MISSING, _lib.SC_E_IAT_MISSING, _lib.SC_E_UID_MISSING,
+                  _lib.SC_E_GID_MISSING):
+        return f"required claim {claim!r} is missing"
+    if status == _lib.SC_E_INT_TYPE:
+        return f"claim {claim!r} must be an integer"
+    if status == _lib.SC_E_INT_RANGE:
+        return f"claim {claim!r} is out of range"
+    if status == _lib.SA_E_JWT_INT64:
+        return f"claim {claim!r} is an integer beyond int64 (jansson, so Slurm, refuses it)"
+    if status == _lib.SC_E_EXPIRED:
+        return "token expired"
+    if status == _lib.SA_E_JWT_USER_EMPTY:
+        return f"claim {claim!r} is not a valid user name"
+    if status == _lib.SA_E_JWT_NO_USER:
+        fields = ["sun", "username"] + ([userclaimfield] if userclaimfield else [])
+        return f"the token names no user (no string claim {', '.join(map(repr, fields))})"
+    if status == _lib.SC_E_UTF8:
+        return ("claims: a string holds invalid UTF-8, a control character, a bad escape, "
+                "a \\u0000 escape or an unpaired surrogate escape")
+    if status == _lib.SC_E_CLAIM_DUP:
+        return "claims have a duplicate key"
+    if status == _lib.SC_E_CLAIMS_JSON:
+        return "claims are not a strict JSON object (or hold a number jansson refuses)"
+    if status == _lib.SC_E_DEPTH:
+        return f"claims nest deeper than {_lib.SC_MAX_DEPTH} levels"
+    if status == _lib.SA_E_JWT_TOO_MANY:
+        return f"claims hold more than {_lib.AJ_MAX_MEMBERS} members"
+    if status == _lib.SC_E_HEADER_JSON:
+        return "JOSE header is not a strict JSON object"
+    if status == _lib.SC_E_HEADER_DUP:
+        return "JOSE header has a duplicate key"
+    if status == _lib.SC_E_TYP:
+        return "JOSE header typ is not JWT"
+    if status == _lib.SC_E_ALG_MISSING:
+        return "JOSE header has no alg"
+    if status == _lib.SC_E_KID_TYPE:
+        return "RS256 token kid is not a string"
+    if status == _lib.SA_E_ARG:
+        return "invalid argument (the HS256 key has been closed)"
+    if status == _lib.SA_E_JWT_NO_HS256_KEY:
+        return "HS256 token, but no HS256 key is loaded (RS256-only configuration)"
+    return STATUS[status][1] if status in STATUS else f"unknown C status {status}"
+
+
+def _refusal(status: int, r: Tuple[int, ...], buf: memoryview, userclaimfield: Optional[str]) -> SlurmAuthError:
+    """The exception for a refused token: the class from the status table
+    (:mod:`slurmauth_fast._bindings.status`), the message from :func:`_message`."""
+    cls = STATUS[status][0] if status in STATUS else SlurmAuthError
+    claim = _aj.CLAIM_NAMES[r[_aj.ERR_CLAIM]] if r[_aj.ERR_CLAIM] >= 0 else None
+    if r[_aj.ERR_CLAIM] == _aj.CLAIM_NAMES.index(None):
+        claim = userclaimfield
+    if status == _lib.SC_E_EXPIRED:
+        claim = "exp"
+    return cls(_message(status, r, buf, userclaimfield), status=status, claim=claim)
 
 
 class JWTVerifier:
@@ -472,30 +529,83 @@ class JWTVerifier:
     Build it from keys directly, or with :meth:`from_config` from an
     AuthAltParameters string and StateSaveLocation, applying Slurm's key
     precedence and permission checks.
+
+    Each token is one C call (``csrc/jwtverify.c``: split, strict header and
+    claims scan, HS256 MAC; for RS256 the signature is checked here with
+    ``cryptography`` over what C split and decoded). User names are resolved
+    through ``users``, a :class:`~slurmauth_fast.users.UserCache` (by default
+    one per verifier, answers kept :data:`~slurmauth_fast.users.DEFAULT_TTL`
+    seconds): never a user database lookup per token. A token seen again
+    (clients reuse ``SLURM_JWT`` for its whole lifespan) is still verified in
+    C, and then gets the credential built for the same user, exp and iat
+    before, while the user database answer it holds is current (at most
+    :data:`CREDENTIALS_MAX` kept; only verified tokens get in).
     """
 
     def __init__(self, *, hs256_key: Optional[HS256Key] = None, jwks: Optional[RS256KeySet] = None,
                  userclaimfield: Optional[str] = None, use_jwt_client_ids: bool = False,
                  use_jwt_client_ids_only: bool = False, slurm_user_uid: int = 0,
-                 max_len: int = DEFAULT_MAX_TOKEN) -> None:
+                 max_len: int = DEFAULT_MAX_TOKEN, users: Optional[UserCache] = None) -> None:
         if hs256_key is None and jwks is None:
             raise BadArgumentError("an auth/jwt verifier needs an HS256 key, a JWKS or both")
-        self.hs256_key = hs256_key
-        self.jwks = jwks
-        self.userclaimfield = userclaimfield or None
-        self.use_jwt_client_ids = use_jwt_client_ids or use_jwt_client_ids_only
-        self.use_jwt_client_ids_only = use_jwt_client_ids_only
+        if userclaimfield is not None and (not isinstance(userclaimfield, str) or "\0" in userclaimfield):
+            raise BadArgumentError("userclaimfield must be a str without NUL bytes")
+        self._hs256_key = hs256_key
+        self._jwks = jwks
+        self._userclaimfield = userclaimfield or None
+        self._use_jwt_client_ids = use_jwt_client_ids or use_jwt_client_ids_only
+        self._use_jwt_client_ids_only = use_jwt_client_ids_only
         self.slurm_user_uid = slurm_user_uid
-        self.max_len = max_len
+        self._max_len = max_len
+        self._users = users if users is not None else UserCache()
+        self._cached_user = self._users.entries.get
+        # HS256: (user name bytes, exp, iat) -> (credential, the UserCache entry it used, user name)
+        self._creds: BoundedCache[Tuple[bytes, int, int],
+                                  Tuple[JWTCredential, Tuple[float, int, int], str]] = BoundedCache(CREDENTIALS_MAX)
+        self._cred_get = self._creds.get
+        self._user_clock = self._users.clock
+        self._policy = _aj.Policy(hs256_key.cdata if hs256_key is not None else None,
+                                  jwks is not None, max_len, self._userclaimfield,
+                                  self._use_jwt_client_ids)
+
+    # The configuration the C policy was built from: read-only.
+    @property
+    def hs256_key(self) -> Optional[HS256Key]:
+        return self._hs256_key
+
+    @property
+    def jwks(self) -> Optional[RS256KeySet]:
+        return self._jwks
+
+    @property
+    def userclaimfield(self) -> Optional[str]:
+        return self._userclaimfield
+
+    @property
+    def use_jwt_client_ids(self) -> bool:
+        return self._use_jwt_client_ids
+
+    @property
+    def use_jwt_client_ids_only(self) -> bool:
+        return self._use_jwt_client_ids_only
+
+    @property
+    def max_len(self) -> int:
+        return self._max_len
+
+    @property
+    def users(self) -> UserCache:
+        """The cache user names resolve through."""
+        return self._users
 
     def __repr__(self) -> str:
-        algs = [a for a, k in (("HS256", self.hs256_key), ("RS256", self.jwks)) if k is not None]
+        algs = [a for a, k in (("HS256", self._hs256_key), ("RS256", self._jwks)) if k is not None]
         return f"<JWTVerifier algs={algs} slurm_user_uid={self.slurm_user_uid}>"
 
     @classmethod
     def from_config(cls, params: Union[str, AuthAltParameters, None] = None, *,
                     state_save_location: Optional[PathLike] = None, slurm_user_uid: int = 0,
-                    max_len: int = DEFAULT_MAX_TOKEN) -> "JWTVerifier":
+                    max_len: int = DEFAULT_MAX_TOKEN, users: Optional[UserCache] = None) -> "JWTVerifier":
         """Load keys like slurmctld: the jwks (if ``jwks=``), then the HS256 key
         from ``jwt_key=``, or StateSaveLocation/jwt_hs256.key unless a jwks is
         configured without ``jwt_key=``."""
@@ -506,113 +616,191 @@ class JWTVerifier:
         return cls(hs256_key=key, jwks=jwks, userclaimfield=p.userclaimfield,
                    use_jwt_client_ids=p.use_jwt_client_ids,
                    use_jwt_client_ids_only=p.use_jwt_client_ids_only,
-                   slurm_user_uid=slurm_user_uid, max_len=max_len)
+                   slurm_user_uid=slurm_user_uid, max_len=max_len, users=users)
 
-    # -- signature -----------------------------------------------------------
+    # -- verification ----------------------------------------------------------
 
-    def _check_signature(self, tok: bytes) -> Tuple[Dict[str, Any], str, Optional[str]]:
-        """Dispatch on the (unverified, strictly parsed) header's alg, verify the
-        signature with the matching key, return (claims, alg, kid)."""
-        if len(tok) > self.max_len:
-            raise TokenTooLargeError(f"token of {len(tok)} bytes exceeds the {self.max_len}-byte limit")
-        parts = tok.split(b".")
-        if len(parts) != 3:
-            raise SegmentError("token must have exactly three '.'-separated segments")
-        if not parts[0] or not parts[1]:
-            raise SegmentError("token header or payload segment is empty")
-        header = loads_object(_b64(parts[0], Base64Error, "header"), HeaderError, "JOSE header")
-        typ = header.get("typ")
-        if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
-            raise HeaderError("JOSE header typ is not JWT")
-        alg = header.get("alg")
-        if alg == "HS256":
-            if self.hs256_key is None:
-                raise AlgorithmError("HS256 token, but no HS256 key is loaded (RS256-only configuration)")
-            # The C core re-splits the same bytes: the header checked above is the one MACed.
-            _raw_header, raw_claims = self.hs256_key.verify_raw(tok, max_len=self.max_len)
-            return loads_object(raw_claims, ClaimsError, "claims"), "HS256", None
-        if alg == "RS256":
-            if self.jwks is None:
-                raise AlgorithmError("RS256 token, but no jwks is loaded")
-            kid = header.get("kid")
-            if kid is None:
-                raise KeyIdError("RS256 token has no kid")
-            if not isinstance(kid, str):
-                raise KeyIdError("RS256 token kid is not a string")
-            pub = self.jwks.lookup(kid)
-            sig = _b64(parts[2], Base64Error, "signature")
-            if len(sig) != (pub.bits + 7) // 8:
-                raise SignatureLengthError(f"RS256 signature is {len(sig)} bytes, not {(pub.bits + 7) // 8}")
-            try:
-                pub.key.verify(sig, parts[0] + b"." + parts[1], padding.PKCS1v15(), SHA256())
-            except InvalidSignature:
-                raise SignatureError("RS256 signature mismatch") from None
-            claims = loads_object(_b64(parts[1], Base64Error, "payload"), ClaimsError, "claims")
-            return claims, "RS256", kid
-        if alg is None:
-            raise AlgorithmError("JOSE header has no alg")
-        if not isinstance(alg, str):
-            raise AlgorithmError("JOSE header alg is not a string")
-        raise AlgorithmError(f"alg {alg[:32]!r} is not supported by auth/jwt (HS256 or RS256 only)")
-
-    # -- claims --------------------------------------------------------------
-
-    def _token_user(self, claims: Mapping[str, Any]) -> str:
-        fields = ["sun", "username"] + ([self.userclaimfield] if self.userclaimfield else [])
-        for f in fields:
-            v = claims.get(f)
-            if isinstance(v, str):
-                if not v or "\0" in v:
-                    raise UserClaimError(f"claim {f!r} is not a valid user name", claim=f)
-                return v
-        raise UserClaimError(f"the token names no user (no string claim {', '.join(map(repr, fields))})")
-
-    def _client_ids(self, name: str, claims: Mapping[str, Any]) -> Optional[Tuple[int, int, Optional[Identity]]]:
-        """uid, gid and identity from the claims (use_jwt_client_ids), or None
-        when the token carries none of them."""
-        if not any(f in claims for f in ("uid", "gid", "id")):
-            return None
-        uid = _int_claim(claims, "uid", 0, MAX_ID)
-        gid = _int_claim(claims, "gid", 0, MAX_ID)
-        identity = parse_identity(claims["id"]) if "id" in claims else None
-        if identity is not None and identity.name != name:
-            raise ClaimsError(f"id.name {identity.name[:64]!r} is not the token's user {name[:64]!r}")
-        return uid, gid, identity
+    @staticmethod
+    def _when(now: Optional[int]) -> int:
+        """``now`` for C: an int64 (a float is rounded up: ``exp < now`` for an
+        integer exp is then the same), or NOW_CLOCK for the current time."""
+        if now is None:
+            return _aj.NOW_CLOCK
+        if type(now) is not int:
+            if isinstance(now, bool) or not isinstance(now, (int, float)):
+                raise BadArgumentTypeError(f"now must be an int, not {type(now).__name__}")
+            now = math.ceil(now)
+        if not _aj.NOW_CLOCK < now <= _INT64_MAX:
+            raise BadArgumentError("now is beyond int64")
+        return now
 
     def verify(self, token: TokenLike, *, username: Optional[str] = None,
                now: Optional[int] = None) -> JWTCredential:
         """Verify ``token`` as slurmctld does. ``username`` is the name the client
         packed beside it (None when it packed none). Raises a
         :class:`~slurmauth_fast.errors.CredentialError` subclass naming the rule."""
-        if username is not None and not isinstance(username, str):
+        if username is not None and type(username) is not str:
             raise BadArgumentTypeError(f"username must be a str or None, not {type(username).__name__}")
-        claims, alg, kid = self._check_signature(as_token_bytes(token))
-        exp = _int_claim(claims, "exp", *_INT64)
-        if exp < (int(time.time()) if now is None else now):
-            raise ExpiredError("token expired", claim="exp")
-        iat = _int_claim(claims, "iat", *_INT64)
-        name = self._token_user(claims)
+        if type(token) is str and token.isascii():
+            tok = token.encode("ascii")
+        else:
+            tok = token if type(token) is bytes else as_token_bytes(token)
+        if now is None:
+            when = _NOW_CLOCK
+        else:
+            when = now if type(now) is int and _NOW_CLOCK < now <= _INT64_MAX else self._when(now)
+        r, view = _aj.verify(self._policy, tok, when)
+        return self._finish(r, view, tok, username)
 
-        ids = self._client_ids(name, claims) if self.use_jwt_client_ids else None
-        if ids is None and self.use_jwt_client_ids_only:
+    def verify_many(self, tokens: Sequence[TokenLike], *,
+                    usernames: Optional[Sequence[Optional[str]]] = None,
+                    now: Optional[int] = None) -> List[Union[JWTCredential, CredentialError]]:
+        """Verify many tokens in one C call (the GIL is released for it; the
+        MACs of consecutive HS256 tokens are computed two at a time). Token i
+        gets exactly what :meth:`verify` would give it (with ``usernames[i]``
+        as its packed username): its :class:`JWTCredential`, or the
+        :class:`~slurmauth_fast.errors.CredentialError` it would raise,
+        returned in its place. Argument errors are raised."""
+        toks = tokens if type(tokens) is list or type(tokens) is tuple else list(tokens)
+        n = len(toks)
+        if usernames is None:
+            names: Sequence[Optional[str]] = [None] * n
+        else:
+            names = list(usernames)
+            if len(names) != n:
+                raise BadArgumentError("usernames must have one entry per token")
+            for u in names:
+                if u is not None and type(u) is not str:
+                    raise BadArgumentTypeError(f"username must be a str or None, not {type(u).__name__}")
+        when = self._when(now)
+        packed: Optional[bytes] = None
+        if n and type(toks[0]) is str:              # the common case, all str: one join, one encode
+            try:
+                packed = "".join(cast(List[str], toks)).encode("ascii")
+            except (TypeError, UnicodeEncodeError):
+                packed = None                       # mixed types or a non-ASCII str: one by one
+        if packed is None:
+            toks = [t if type(t) is bytes else as_token_bytes(t) for t in toks]
+            packed = b"".join(cast(List[bytes], toks))
+        results, buf = _aj.verify_many(self._policy, packed, [len(t) for t in toks], when)
+        finish = self._finish
+        try:                                        # refusals are rare: no try per token unless one comes
+            return [finish(r, buf, tok, name) for r, tok, name in zip(results, toks, names)]
+        except CredentialError:
+            pass
+        out: List[Union[JWTCredential, CredentialError]] = []
+        for r, tok, name in zip(results, toks, names):
+            try:
+                out.append(finish(r, buf, tok, name))
+            except CredentialError as err:
+                out.append(err)
+        return out
+
+    def _finish(self, r: Tuple[int, ...], buf: memoryview, tok: TokenLike,
+                username: Optional[str]) -> JWTCredential:
+        """The credential of a token C has checked (result ``r`` in ``buf``: all
+        its fields, or the first :data:`~slurmauth_fast._bindings.authjwt.HEAD`),
+        or the exception of the rule it broke.
+
+        A verified HS256 token without client ids whose user, exp and iat (its
+        claims, just verified in C) are those of a credential built before
+        gets that credential, while the user database answer it used is still
+        the cache's: a client reuses its token (``SLURM_JWT``) for its lifespan."""
+        if r[0] == 0 and r[1] == _HS256 and r[6] < 0:   # status, alg, uid from the claims
+            raw = buf[r[4]:r[4] + r[5]].tobytes()        # the user name's offset, length
+            hit = self._cred_get((raw, r[2], r[3]))      # exp, iat
+            if hit is not None:
+                cred, used, name = hit
+                if ((username is None or username == name) and self._cached_user(name) is used
+                        and used[0] > self._user_clock()):
+                    return cred
+            return self._credential(r, buf, tok, username, raw)
+        if len(r) == _aj.HEAD:                           # verify() unpacked only the head
+            r = _aj.result(buf)
+        if r[0]:
+            raise _refusal(r[0], r, buf, self._userclaimfield)
+        return self._credential(r, buf, tok, username, buf[r[4]:r[4] + r[5]].tobytes())
+
+    def _credential(self, r: Tuple[int, ...], buf: memoryview, tok: TokenLike, username: Optional[str],
+                    raw: bytes) -> JWTCredential:
+        """:meth:`_finish` for a token C accepted, without a credential to reuse."""
+        kid: Optional[str] = None
+        if r[1] == _RS256:
+            kid = self._check_rs256(r if len(r) > _aj.HEAD else _aj.result(buf), buf, tok)
+        name = raw.decode("utf-8")
+        if (r[6] < 0 or not self._use_jwt_client_ids) and (username is None or username == name):
+            if self._use_jwt_client_ids_only:      # r[6]: uid from the claims, -1 without
+                raise UnknownUserError("use_jwt_client_ids_only: the token carries no uid/gid claims")
+            entry = self._cached_user(name)         # UserCache.entry, its hits inlined
+            if entry is None or entry[0] <= self._user_clock():
+                entry = self._users.entry(name)
+            if entry[1] < 0:
+                raise UnknownUserError(f"user {name[:64]!r} is not in the local user database")
+            cred = _new(JWTCredential)
+            _set(cred, "__dict__", {"username": name, "uid": entry[1], "gid": entry[2], "iat": r[3],
+                                    "exp": r[2], "alg": "HS256" if kid is None else "RS256", "kid": kid,
+                                    "identity": None, "acting_for": None})
+            if kid is None and r[6] < 0:
+                creds = self._creds
+                if len(creds) >= CREDENTIALS_MAX:
+                    creds.clear()                   # full (of tokens since expired, mostly): start over
+                creds[(raw, r[2], r[3])] = (cred, entry, name)
+            return cred
+        return self._with_ids(r if len(r) > _aj.HEAD else _aj.result(buf), buf, name, kid, username)
+
+    def _check_rs256(self, r: Tuple[int, ...], buf: memoryview, tok: TokenLike) -> str:
+        """The RS256 steps after the header: kid lookup, signature decode and
+        length, the signature itself, then the claims' outcome C kept aside."""
+        assert self._jwks is not None      # C refuses RS256 without a jwks
+        kid = _aj.field_str(buf, r[_aj.KID_OFF], r[_aj.KID_LEN])
+        pub = self._jwks.lookup(kid)
+        if r[_aj.SIG_STATUS]:
+            raise error_for_status(r[_aj.SIG_STATUS])
+        sig = _aj.field_bytes(buf, r[_aj.SIG_OFF], r[_aj.SIG_LEN])
+        if len(sig) != (pub.bits + 7) // 8:
+            raise SignatureLengthError(f"RS256 signature is {len(sig)} bytes, not {(pub.bits + 7) // 8}")
+        try:
+            signed = tok[:r[_aj.SIGNING_LEN]]
+            pub.key.verify(sig, signed if type(signed) is bytes else as_token_bytes(signed),
+                           padding.PKCS1v15(), SHA256())
+        except InvalidSignature:
+            raise SignatureError("RS256 signature mismatch") from None
+        if r[_aj.CLAIMS_STATUS]:
+            raise _refusal(r[_aj.CLAIMS_STATUS], r, buf, self._userclaimfield)
+        return kid
+
+    def _with_ids(self, r: Tuple[int, ...], buf: memoryview, name: str, kid: Optional[str],
+                  username: Optional[str]) -> JWTCredential:
+        """The rest of :meth:`verify` for client ids from the claims and a packed
+        username that differs from the token's user."""
+        ids: Optional[Tuple[int, int, Optional[Identity]]] = None
+        if self._use_jwt_client_ids and r[_aj.UID] >= 0:
+            identity: Optional[Identity] = None
+            if r[_aj.ID_LEN] >= 0:
+                raw = _aj.field_bytes(buf, r[_aj.ID_OFF], r[_aj.ID_LEN])
+                identity = parse_identity(loads_object(b'{"id":' + raw + b"}", ClaimsError, "claims")["id"])
+                if identity.name != name:
+                    raise ClaimsError(f"id.name {identity.name[:64]!r} is not the token's user {name[:64]!r}")
+            ids = (r[_aj.UID], r[_aj.GID], identity)
+        if ids is None and self._use_jwt_client_ids_only:
             raise UnknownUserError("use_jwt_client_ids_only: the token carries no uid/gid claims")
 
         acting_for: Optional[str] = None
         if username is not None and username != name:
-            token_uid = ids[0] if ids is not None else _lookup_user(name)[0]
+            token_uid = ids[0] if ids is not None else self._users.lookup(name)[0]
             if token_uid != 0 and token_uid != self.slurm_user_uid:
                 raise AlternateUserError(
                     f"token of user {name[:64]!r} (uid {token_uid}) may not act for {username[:64]!r}: "
                     "only root or SlurmUser may")
-            if self.use_jwt_client_ids_only:
+            if self._use_jwt_client_ids_only:
                 raise UnknownUserError(f"use_jwt_client_ids_only: cannot resolve packed user {username[:64]!r}")
             acting_for = username
             ids = None  # the claims describe the token's user, not the one acted for
         if ids is None:
-            uid, gid = _lookup_user(acting_for if acting_for is not None else name)
+            uid, gid = self._users.lookup(acting_for if acting_for is not None else name)
             identity = None
         else:
             uid, gid, identity = ids
-        return JWTCredential(username=name, uid=uid, gid=gid, iat=iat, exp=exp, alg=alg, kid=kid,
+        return JWTCredential(username=name, uid=uid, gid=gid, iat=r[_aj.IAT], exp=r[_aj.EXP],
+                             alg="RS256" if kid is not None else "HS256", kid=kid,
                              identity=identity, acting_for=acting_for)
-

@@ -5,12 +5,14 @@
  *
  * Compiled at benchmark time by benchmarks/verify_rate.py:
  *   gcc -O2 libjwt_decode.c -o libjwt_decode -ljwt
- * Usage: libjwt_decode KEY_FILE TOKEN_FILE SECONDS EXPECTED_UID
+ * Usage: libjwt_decode KEY_FILE TOKEN_FILE SECONDS EXPECTED_UID [auth_jwt]
  * Prints "decode ns_per_op iterations" (jwt_decode + jwt_get_alg + jwt_free)
  * and "decode_claims ns_per_op iterations" (the same plus reading the claims
  * Slurm's decode_jwt() reads: exp, ruid, iat, uid, gid, ver, host, context,
- * cluster, payload). Exits non-zero when libjwt refuses the token or reads
- * another uid, so the timed work is a successful verification.
+ * cluster, payload; with "auth_jwt", the claims auth/jwt's slurm_auth_verify()
+ * reads instead: exp, iat, sun, and the check exp >= now). Exits non-zero when
+ * libjwt refuses the token or reads another uid (auth_jwt: when the token has
+ * no sun or has expired), so the timed work is a successful verification.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -24,6 +26,7 @@
 #include <jwt.h>
 
 static volatile long sink;
+static int auth_jwt;      /* read auth/jwt's claims (exp, iat, sun), not auth/slurm's */
 
 /* One verification; with claims, read what Slurm reads. Returns the uid, or -1. */
 static long verify_once(const char *tok, const unsigned char *key, int klen, int claims)
@@ -36,7 +39,14 @@ static long verify_once(const char *tok, const unsigned char *key, int klen, int
         jwt_free(jwt);
         return -1;
     }
-    if (claims) {
+    if (claims && auth_jwt) {
+        long exp = jwt_get_grant_int(jwt, "exp");
+        long iat = jwt_get_grant_int(jwt, "iat");
+        const char *sun = jwt_get_grant(jwt, "sun");
+        if (!sun || exp < (long)time(NULL))
+            uid = -1;
+        sink += exp + iat;
+    } else if (claims) {
         const char *host, *context, *cluster, *payload;
         long exp = jwt_get_grant_int(jwt, "exp");
         long ruid = jwt_get_grant_int(jwt, "ruid");
@@ -79,10 +89,11 @@ int main(int argc, char **argv)
     unsigned char *key, *tok;
     double seconds;
     long expected_uid;
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s KEY_FILE TOKEN_FILE SECONDS EXPECTED_UID\n", argv[0]);
+    if (argc != 5 && !(argc == 6 && strcmp(argv[5], "auth_jwt") == 0)) {
+        fprintf(stderr, "usage: %s KEY_FILE TOKEN_FILE SECONDS EXPECTED_UID [auth_jwt]\n", argv[0]);
         return 2;
     }
+    auth_jwt = argc == 6;
     key = slurp(argv[1], &klen);
     tok = slurp(argv[2], &tlen);
     seconds = atof(argv[3]);

@@ -21,7 +21,7 @@ from ..exceptions import (
     NonCanonicalBase64Error, PackLimitError, PayloadError, ProtocolVersionError, SegmentError,
     ServeError, SignatureError, SignatureLengthError, SlurmAuthError, SlurmdbdFramingError,
     StringNulError, UpstreamError,
-    TokenTooLargeError, TruncatedError, UnknownAuthPluginError, UnknownHashTypeError,
+    TokenTooLargeError, TruncatedError, UserClaimError, UnknownAuthPluginError, UnknownHashTypeError,
     UnsupportedAuthPluginError, UnsupportedRetListError,
 )
 from ._ffi import lib
@@ -75,6 +75,15 @@ STATUS: Dict[int, Tuple[Type[SlurmAuthError], str]] = {
     lib.SC_E_OBJ_TYPE: (ClaimsError, "claim must be a JSON object"),
     lib.SC_E_PAYLOAD_EMPTY: (PayloadError, "payload is an empty string (Slurm's base64 decode refuses it)"),
     lib.SC_E_BATCH_SPLIT: (BadArgumentError, "separated batch does not hold exactly n tokens"),
+    # 120-139: auth/jwt (csrc/jwtverify.h)
+    lib.SA_E_JWT_ALG_TYPE: (AlgorithmError, "JOSE header alg is not a string"),
+    lib.SA_E_JWT_NO_HS256_KEY: (AlgorithmError, "HS256 token, but no HS256 key is loaded"),
+    lib.SA_E_JWT_NO_JWKS: (AlgorithmError, "RS256 token, but no jwks is loaded"),
+    lib.SA_E_JWT_KID_MISSING: (KeyIdError, "RS256 token has no kid"),
+    lib.SA_E_JWT_NO_USER: (UserClaimError, "the token names no user"),
+    lib.SA_E_JWT_USER_EMPTY: (UserClaimError, "the user claim is not a valid user name"),
+    lib.SA_E_JWT_TOO_MANY: (ClaimsError, "more claims than the verifier reads"),
+    lib.SA_E_JWT_INT64: (ClaimsError, "an integer claim is beyond int64 (jansson refuses it)"),
     # 60-64: the pack format
     lib.SA_E_PACK_SHORT: (TruncatedError, "buffer ends before the field"),
     lib.SA_E_PACK_MEM_LIMIT: (PackLimitError, "packmem length above 1 GiB"),
