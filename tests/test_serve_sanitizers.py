@@ -87,7 +87,7 @@ int main(int argc, char **argv)
     up.addr[0] = 127; up.addr[3] = 1;
     src = up; src.port = 0; src.addr[3] = 7;
     if (mode == 3) {
-        sa_rl_config rc = {64, 4, 1, 1, 0, 0};
+        sa_rl_config rc = {64, 16, 1, 1, 0, 0};
         rl = sa_rl_new(&rc, NULL, 0);
         if (!rl || sa_serve_set_upstream(srv, &up, SA_SERVE_SRC_LOOPBACK) != SA_OK ||
             sa_serve_set_auto_forward(srv, 1, rl) != SA_OK)
@@ -313,7 +313,9 @@ def test_serving_core_under_sanitizers(driver_exe, tmp_path):
         stats = dict(kv.split("=") for kv in out.split())
         assert stats["open"] == "0" and stats["buffered"] == "0", out
         assert int(stats["verified"]) > 0 and int(stats["refused"]) > 0, out
-        assert int(stats["fwd_done"]) > 0 and int(stats["fwd_err"]) > 0, out
-        if mode == 3:
+        assert int(stats["fwd_done"]) > 0, out
+        if mode == 3:       # (most frames are over the limit: the upstream may fail none)
             assert int(stats["auto"]) > 0 and int(stats["limited"]) > 0, out
+        else:
+            assert int(stats["fwd_err"]) > 0, out
     up.sock.close()
