@@ -106,3 +106,26 @@ def test_slurmctld_parameters(params, expected):
 def test_invalid_parameters_are_refused_as_slurmctld_refuses_them(params):
     with pytest.raises(SlurmConfError, match="invalid"):
         RateLimitConfig.from_slurmctld_parameters(params)
+
+
+def test_exempt_types_beyond_what_the_table_holds_are_refused():
+    from slurmauth_fast.exceptions import BadArgumentError
+    with pytest.raises(BadArgumentError, match="at most 64"):
+        RateLimiter(RateLimitConfig(enabled=True), exempt_msg_types=range(2000, 2065))
+    with pytest.raises(BadArgumentError, match="16-bit"):
+        RateLimiter(RateLimitConfig(enabled=True), exempt_msg_types=[70000])
+    rl = RateLimiter(RateLimitConfig(enabled=True, bucket_size=1), clock=Clock(),
+                     exempt_msg_types=range(2000, 2064))      # 64: the most it holds
+    assert not any(rl.exceeded(7, 2063) for _ in range(5)) and rl.exceeded(7, PING) is False
+    assert rl.exceeded(7, PING)
+
+
+def test_top_over_limit_orders_by_count_then_uid():
+    clock = Clock()
+    rl = limiter(clock, bucket_size=1, refill_period=3600)
+    for uid, extra in ((30, 1), (10, 3), (20, 3), (40, 2)):
+        for _ in range(1 + extra):
+            rl.exceeded(uid, PING)
+    assert rl.top_over_limit() == [(10, 3), (20, 3), (40, 2), (30, 1)]
+    assert rl.top_over_limit(2) == [(10, 3), (20, 3)]
+    assert rl.over_limit == {10: 3, 20: 3, 40: 2, 30: 1}
