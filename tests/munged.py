@@ -29,6 +29,8 @@ from typing import Any, Callable, List, Optional
 
 import pytest
 
+from daemons import spawn, terminate, unix_socket_accepts, wait_ready
+
 MUNGED = shutil.which("munged") or next(
     (p for p in ("/usr/sbin/munged", "/sbin/munged") if os.access(p, os.X_OK)), None)
 MUNGE_CLI = shutil.which("munge")
@@ -75,38 +77,17 @@ class MungedDaemon:
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 15.0) -> "MungedDaemon":
-        out = open(self.output_file, "ab")
-        try:
-            self.proc = subprocess.Popen(
-                [MUNGED, "--foreground",
-                 f"--socket={self.socket}",
-                 f"--key-file={self.key_file}",
-                 f"--pid-file={os.path.join(self.dir, 'munged.pid')}",
-                 f"--log-file={self.log_file}",
-                 f"--seed-file={os.path.join(self.dir, 'munged.seed')}",
-                 f"--num-threads={self.num_threads}"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        finally:
-            out.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"munged exited with status {self.proc.returncode}:\n{self.output()}")
-            if self._accepts():
-                return self
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"munged did not open {self.socket} within {timeout}s:\n{self.output()}")
-
-    def _accepts(self) -> bool:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.socket)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
+        self.proc = spawn([MUNGED, "--foreground",
+                           f"--socket={self.socket}",
+                           f"--key-file={self.key_file}",
+                           f"--pid-file={os.path.join(self.dir, 'munged.pid')}",
+                           f"--log-file={self.log_file}",
+                           f"--seed-file={os.path.join(self.dir, 'munged.seed')}",
+                           f"--num-threads={self.num_threads}"], self.output_file)
+        wait_ready(self.proc, lambda: unix_socket_accepts(self.socket), name="munged",
+                   timeout=timeout, interval=0.02, logs=self.output, stop=self.stop,
+                   not_ready=f"munged did not open {self.socket} within {timeout}s")
+        return self
 
     def output(self) -> str:
         """What munged printed (its log, in the foreground)."""
@@ -118,13 +99,7 @@ class MungedDaemon:
 
     def stop(self) -> None:
         """SIGTERM munged and wait for it; it removes its socket on the way out."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 10)
         self.proc = None
 
     def cleanup(self) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
+
+from daemons import spawn, terminate, unix_socket_accepts, wait_ready
 
 PREFIX = Path(os.environ.get("SLURM_PREFIX", "/opt/slurmauth-fast/slurm"))
 NOBODY_UID = 65534
@@ -188,24 +189,13 @@ class SlurmCluster:
     # -- processes -------------------------------------------------------------------
 
     def start(self, timeout: float = 60.0) -> "SlurmCluster":
-        out = open(self.dir / "slurmctld.out", "ab")
-        try:
-            self.proc = subprocess.Popen(
-                [binary("slurmctld"), "-D", "-i", "-f", str(self.conf)],
-                env=self.env(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        finally:
-            out.close()
+        self.proc = spawn([binary("slurmctld"), "-D", "-i", "-f", str(self.conf)],
+                          self.dir / "slurmctld.out", env=self.env(), new_session=True)
         ACTIVE.append(self)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"slurmctld exited with {self.proc.returncode}\n{self.logs()}")
-            if self.ping():
-                return self
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"slurmctld not UP within {timeout}s\n{self.logs()}")
+        wait_ready(self.proc, self.ping, name="slurmctld", timeout=timeout, interval=0.2,
+                   logs=self.logs, stop=self.stop,
+                   not_ready=f"slurmctld not UP within {timeout}s")
+        return self
 
     def ping(self) -> bool:
         r = self.run("scontrol", "ping", timeout=20, check=False)
@@ -255,13 +245,7 @@ class SlurmCluster:
         return "\n".join(parts)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        terminate(self.proc, 30, group=True)
         self.proc = None
 
     def cleanup(self) -> None:
@@ -286,29 +270,13 @@ class Sackd:
         self.proc: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 30.0) -> "Sackd":
-        out = open(self.log, "ab")
-        try:
-            self.proc = subprocess.Popen(
-                [binary("sackd"), "-D", "-f", str(self.cluster.conf), "-v"],
-                env=self.cluster.env(RUNTIME_DIRECTORY=str(self.runtime_dir)),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        finally:
-            out.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sackd exited with {self.proc.returncode}\n{self.output()}")
-            if self.socket.exists():
-                with socket.socket(socket.AF_UNIX) as s:
-                    try:
-                        s.connect(str(self.socket))
-                        return self
-                    except OSError:
-                        pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"sackd did not open {self.socket}\n{self.output()}")
+        self.proc = spawn([binary("sackd"), "-D", "-f", str(self.cluster.conf), "-v"], self.log,
+                          env=self.cluster.env(RUNTIME_DIRECTORY=str(self.runtime_dir)),
+                          new_session=True)
+        wait_ready(self.proc, lambda: unix_socket_accepts(self.socket), name="sackd",
+                   timeout=timeout, interval=0.05, logs=self.output, stop=self.stop,
+                   not_ready=f"sackd did not open {self.socket}")
+        return self
 
     def output(self) -> str:
         try:
@@ -317,13 +285,7 @@ class Sackd:
             return ""
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        terminate(self.proc, 20, group=True)
         self.proc = None
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 

@@ -122,10 +122,11 @@ def test_exempt_types_beyond_what_the_table_holds_are_refused():
 
 def test_top_over_limit_orders_by_count_then_uid():
     clock = Clock()
-    rl = limiter(clock, bucket_size=1, refill_period=3600)
-    for uid, extra in ((30, 1), (10, 3), (20, 3), (40, 2)):
+    rl = limiter(clock, bucket_size=1, refill_period=3600, table_size=8)
+    # slots uid % 8: 17 in slot 1 before 12 in slot 4, yet 12 comes first on a tie
+    for uid, extra in ((30, 1), (17, 3), (12, 3), (40, 2)):
         for _ in range(1 + extra):
             rl.exceeded(uid, PING)
-    assert rl.top_over_limit() == [(10, 3), (20, 3), (40, 2), (30, 1)]
-    assert rl.top_over_limit(2) == [(10, 3), (20, 3)]
-    assert rl.over_limit == {10: 3, 20: 3, 40: 2, 30: 1}
+    assert rl.top_over_limit() == [(12, 3), (17, 3), (40, 2), (30, 1)]
+    assert rl.top_over_limit(2) == [(12, 3), (17, 3)]
+    assert rl.over_limit == {12: 3, 17: 3, 40: 2, 30: 1}

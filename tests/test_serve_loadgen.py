@@ -1,6 +1,7 @@
 """The benchmark's native tools (benchmarks/native): the load generator against
 the fixed-reply server and against the serving core, briefly (they are the
 instruments behind bench_serve.py's numbers, so they must count right)."""
+import contextlib
 import json
 import os
 import shutil
@@ -70,15 +71,16 @@ def test_loadgen_against_the_fixed_reply_server(exes, tmp_path):
             srv.wait(5)
 
 
-def test_loadgen_against_the_serving_core(exes, tmp_path):
-    ring = keys.Keyring.from_key_bytes(KEY)
-    good = frame_file(tmp_path, ring)
-    forged = frame_file(tmp_path, keys.Keyring.from_key_bytes(b"f" * 32), "forged")
+@contextlib.contextmanager
+def answering_core(ring, unix_path=None):
+    """A serving core verifying with ``ring`` on a thread of its own, answering every verified
+    frame rc 0 and recording its peer's IP ("unix" for a unix-socket client): yields (core,
+    TCP port, peers). The thread has stopped when the block ends; the caller frees the core."""
     core = S.ServeCore(max_per_ip=0)
     core.set_keys(*FrameVerifier(tokens.Verifier(ring)).c_state())
     port = core.listen_tcp()
-    path = str(tmp_path / "core.sock")
-    core.listen_unix(path)
+    if unix_path is not None:
+        core.listen_unix(unix_path)
     ok = pack_frame(RESPONSE_SLURM_RC, b"\0\0\0\0", flags=0x0044)
     peers = set()
     stop = []
@@ -92,6 +94,19 @@ def test_loadgen_against_the_serving_core(exes, tmp_path):
     t = threading.Thread(target=loop)
     t.start()
     try:
+        yield core, port, peers
+    finally:
+        stop.append(1)
+        core.wakeup()
+        t.join(5)
+
+
+def test_loadgen_against_the_serving_core(exes, tmp_path):
+    ring = keys.Keyring.from_key_bytes(KEY)
+    good = frame_file(tmp_path, ring)
+    forged = frame_file(tmp_path, keys.Keyring.from_key_bytes(b"f" * 32), "forged")
+    path = str(tmp_path / "core.sock")
+    with answering_core(ring, path) as (core, port, peers):
         base = ["--procs", "2", "--seconds", "0.5"]
         r = run_loadgen(exes["loadgen"], "--frame", good, "--tcp", f"127.0.0.1:{port}",
                         "--bind", "127.0.0.5", "--expect-rc", "0", *base)
@@ -103,10 +118,6 @@ def test_loadgen_against_the_serving_core(exes, tmp_path):
         r = run_loadgen(exes["loadgen"], "--frame", forged, "--tcp", f"127.0.0.1:{port}",
                         "--expect-rc", "1007", *base)
         assert r["ok"] > 20 and r["rc_mismatch"] == 0 and r["errors"] == 0
-    finally:
-        stop.append(1)
-        core.wakeup()
-        t.join(5)
     st = core.stats()
     assert st["refused_answered"] == r["ok"] and st["frames_refused"] == r["ok"]
     core.free()
@@ -117,37 +128,20 @@ def test_bare_relay_relays_from_the_clients_address(exes, tmp_path):
     upstream connection from the client's own IP (as the proxy does)."""
     ring = keys.Keyring.from_key_bytes(KEY)
     good = frame_file(tmp_path, ring)
-    core = S.ServeCore(max_per_ip=0)
-    core.set_keys(*FrameVerifier(tokens.Verifier(ring)).c_state())
-    port = core.listen_tcp()
-    ok = pack_frame(RESPONSE_SLURM_RC, b"\0\0\0\0", flags=0x0044)
-    peers = set()
-    stop = []
-
-    def loop():
-        while not stop:
-            for ev in core.poll(50):
-                if ev.kind == S.EV_VERIFIED:
-                    peers.add(ev.peer[0])
-                    core.reply(ev.conn_id, ok)
-    t = threading.Thread(target=loop)
-    t.start()
-    relay = subprocess.Popen([exes["bare_relay"], "--upstream", f"127.0.0.1:{port}"],
-                             stdout=subprocess.PIPE, text=True)
-    try:
-        relay_port = relay.stdout.readline().split()[1]
-        r = run_loadgen(exes["loadgen"], "--frame", good, "--tcp", f"127.0.0.1:{relay_port}",
-                        "--bind", "127.0.0.6", "--expect-rc", "0", "--procs", "2",
-                        "--seconds", "0.5")
-        assert r["ok"] > 20 and r["errors"] == 0 and r["rc_mismatch"] == 0 and r["closed"] == 0
-        assert peers == {"127.0.0.6"}
-        assert r["ok"] <= core.stats()["frames_verified"] <= r["ok"] + 2   # (one in flight per process at the end)
-    finally:
-        relay.terminate()
-        relay.wait(5)
-        stop.append(1)
-        core.wakeup()
-        t.join(5)
+    with answering_core(ring) as (core, port, peers):
+        relay = subprocess.Popen([exes["bare_relay"], "--upstream", f"127.0.0.1:{port}"],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            relay_port = relay.stdout.readline().split()[1]
+            r = run_loadgen(exes["loadgen"], "--frame", good, "--tcp", f"127.0.0.1:{relay_port}",
+                            "--bind", "127.0.0.6", "--expect-rc", "0", "--procs", "2",
+                            "--seconds", "0.5")
+        finally:
+            relay.terminate()
+            relay.wait(5)
+    assert r["ok"] > 20 and r["errors"] == 0 and r["rc_mismatch"] == 0 and r["closed"] == 0
+    assert peers == {"127.0.0.6"}
+    assert r["ok"] <= core.stats()["frames_verified"] <= r["ok"] + 2   # (one in flight per process at the end)
     core.free()
 
 
