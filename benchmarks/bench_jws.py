@@ -15,10 +15,6 @@ process taking the core mid-round does not count as ours. Every "decode" row doe
 the exp/nbf/iat times, iss and aud; HS256Key.verify and the minimal verifier
 stop at signature + JSON (+ alg, + exp for the minimal one).
 """
-import base64
-import hashlib
-import hmac
-import json
 import os
 import statistics
 import sys
@@ -30,6 +26,9 @@ import jwt as pyjwt
 import pytest
 
 from slurmauth_fast import HS256Key, decode
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from verify_rate import minimal_hs256_verifier  # noqa: E402  (the same minimal verifier)
 
 KEY = os.urandom(32)
 NOW = int(time.time())
@@ -58,33 +57,11 @@ def _joserfc_decoder() -> Callable[[str], Dict[str, Any]]:
     return jose_decode
 
 
-def _minimal_python() -> Callable[[str], Dict[str, Any]]:
-    """The least a pure-Python HS256 verifier does (as benchmarks/verify_rate.py):
-    precomputed hmac key, compare_digest, base64, json.loads, alg and exp."""
-    keyed = hmac.new(KEY, digestmod=hashlib.sha256)
-    b64, loads, compare = base64.urlsafe_b64decode, json.loads, hmac.compare_digest
-
-    def verify(token: str) -> Dict[str, Any]:
-        tok = token.encode()
-        signing, _, sig = tok.rpartition(b".")
-        h, _, c = signing.partition(b".")
-        m = keyed.copy()
-        m.update(signing)
-        if not compare(m.digest(), b64(sig + b"=" * (-len(sig) % 4))):
-            raise ValueError("bad signature")
-        if loads(b64(h + b"=" * (-len(h) % 4))).get("alg") != "HS256":
-            raise ValueError("bad alg")
-        claims = loads(b64(c + b"=" * (-len(c) % 4)))
-        if claims["exp"] < time.time():
-            raise ValueError("expired")
-        return claims
-    return verify
-
-
 def rows(token: str) -> List[Tuple[str, Callable[[], Any]]]:
     """(name, zero-argument call) per row, each checked to return CLAIMS."""
     key = HS256Key(KEY)
-    jose_decode, minimal = _joserfc_decoder(), _minimal_python()
+    jose_decode, minimal = _joserfc_decoder(), minimal_hs256_verifier(KEY)
+    token_bytes = token.encode()
     out = [
         ("slurmauth_fast.decode (bytes key)",
          lambda: decode(token, KEY, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER)),
@@ -94,7 +71,7 @@ def rows(token: str) -> List[Tuple[str, Callable[[], Any]]]:
          lambda: pyjwt.decode(token, KEY, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER)),
         ("joserfc jwt.decode + claims registry", lambda: jose_decode(token)),
         ("HS256Key.verify (signature + JSON only)", lambda: key.verify(token).claims),
-        ("minimal Python hmac+json (signature, alg, exp)", lambda: minimal(token)),
+        ("minimal Python hmac+json (signature, alg, exp)", lambda: minimal(token_bytes)),
     ]
     for name, call in out:
         assert call() == CLAIMS, name

@@ -415,10 +415,10 @@ def python_peers(inp: Inputs, cred: Credential) -> Tuple[List[Contender], Dict[s
     return out, skipped
 
 
-def minimal_python(inp: Inputs, cred: Credential) -> Contender:
+def minimal_hs256_verifier(secret: bytes) -> Callable[[bytes], Dict[str, Any]]:
     """The least a pure-Python HS256 verifier can do: precomputed HMAC key
     (``hmac`` object copied per token), constant-time compare, alg and exp checks."""
-    keyed = hmac.new(inp.secret, digestmod=hashlib.sha256)
+    keyed = hmac.new(secret, digestmod=hashlib.sha256)
     b64 = base64.urlsafe_b64decode
     loads = json.loads
     compare = hmac.compare_digest
@@ -436,6 +436,11 @@ def minimal_python(inp: Inputs, cred: Credential) -> Contender:
         if claims["exp"] < time.time():
             raise ValueError("expired")
         return claims
+    return verify
+
+
+def minimal_python(inp: Inputs, cred: Credential) -> Contender:
+    verify = minimal_hs256_verifier(inp.secret)
     _check_same("minimal hmac+json", verify(inp.token), cred)
     return Calls("minimal Python hmac+json", "peer", "token",
                  "hmac (precomputed key, .copy()) + compare_digest + base64 + json.loads + alg/exp",
