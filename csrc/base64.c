@@ -341,3 +341,27 @@ int sa_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *ou
      * and '=' anywhere else is outside the alphabet for decode(). */
     return decode(REV_STD, in, n - pads, out, cap, outlen);
 }
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long sa_hex4(const uint8_t *p)
+{
+    long v = 0;
+    int k;
+    for (k = 0; k < 4; k++) {
+        int h = hexval(p[k]);
+        if (h < 0)
+            return -1;
+        v = (v << 4) | h;
+    }
+    return v;
+}

@@ -36,4 +36,8 @@ int sa_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *ou
 int sa_b64_select(int impl);
 /* cffi:end */
 
+/* The value of the 4 hex digits at p (either case), as in a JSON \uXXXX
+ * escape, or -1 when one is not a hex digit. */
+long sa_hex4(const uint8_t *p);
+
 #endif

@@ -248,17 +248,6 @@ static int known_header(const char *seg, size_t n)
     return -1;
 }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* One pass over the claims bytes (see sa_jws_decoded.json_plain). It does not
  * validate the grammar: the caller's JSON parser does, and a text it refuses
  * goes to the strict reader whatever this says. It only has to be right about
@@ -280,15 +269,8 @@ static void json_prescan(const uint8_t *s, size_t n, sa_jws_decoded *out)
                 if (++i >= n)
                     break;
                 if (s[i] == 'u') {
-                    int v = 0, h;
+                    long v = i + 4 < n ? sa_hex4(s + i + 1) : -1;
 
-                    for (j = 1; j <= 4; j++) {
-                        if (i + j >= n || (h = hexval(s[i + j])) < 0) {
-                            v = -1;
-                            break;
-                        }
-                        v = v * 16 + h;
-                    }
                     /* NUL and surrogates: the strict reader decides */
                     if (v == 0 || (v >= 0xD800 && v <= 0xDFFF))
                         plain = 0;

@@ -45,29 +45,6 @@ SC_INLINE int peek(const jcur *j)
     return j->i < j->n ? j->p[j->i] : -1;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static long hex4(const uint8_t *p)
-{
-    long v = 0;
-    int k;
-    for (k = 0; k < 4; k++) {
-        int h = hexval(p[k]);
-        if (h < 0)
-            return -1;
-        v = (v << 4) | h;
-    }
-    return v;
-}
 
 /* Length of the valid UTF-8 sequence at p[0..n), or 0 if invalid (overlong,
  * surrogate, above U+10FFFF or truncated). p[0] >= 0x80. */
@@ -199,7 +176,7 @@ SC_INLINE int scan_string(jcur *j, jstr *s)
             c = p[i + 1];
             if (c == 'u') {
                 long v;
-                if (i + 6 > n || (v = hex4(p + i + 2)) < 0)
+                if (i + 6 > n || (v = sa_hex4(p + i + 2)) < 0)
                     return SC_E_UTF8;
                 if (v == 0)
                     return SC_E_UTF8;       /* jansson refuses \u0000 */
@@ -208,7 +185,7 @@ SC_INLINE int scan_string(jcur *j, jstr *s)
                 if (v >= 0xD800 && v <= 0xDBFF) {
                     long lo;
                     if (i + 12 > n || p[i + 6] != '\\' || p[i + 7] != 'u' ||
-                        (lo = hex4(p + i + 8)) < 0xDC00 || lo > 0xDFFF)
+                        (lo = sa_hex4(p + i + 8)) < 0xDC00 || lo > 0xDFFF)
                         return SC_E_UTF8;   /* high surrogate without its low half */
                     i += 12;
                 } else {
@@ -277,9 +254,9 @@ static size_t unescape(const uint8_t *base, const jstr *s, uint8_t *out)
         case 'r': out[o++] = '\r'; i += 2; break;
         case 't': out[o++] = '\t'; i += 2; break;
         case 'u': {
-            unsigned long cp = (unsigned long)hex4(p + i + 2);
+            unsigned long cp = (unsigned long)sa_hex4(p + i + 2);
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                unsigned long lo = (unsigned long)hex4(p + i + 8);
+                unsigned long lo = (unsigned long)sa_hex4(p + i + 8);
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 i += 12;
             } else {
