@@ -25,7 +25,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,9 +32,11 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NATIVE = os.path.join(HERE, "native")
 TESTS = os.path.join(os.path.dirname(HERE), "tests")
 sys.path.insert(0, os.path.dirname(HERE))  # the package, when run from a checkout
+sys.path.insert(0, HERE)
+
+from bench_serve import compile_native  # noqa: E402  (the native helpers, compiled alike)
 
 from slurmauth_fast import errors, sack  # noqa: E402
 from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring  # noqa: E402
@@ -46,18 +47,6 @@ OURS, SACKD, FIXED = "slurmauth-fast sackd", "Slurm sackd", "loopback limit (fix
 #: (label, want, rpc, clients ("1" or "N"), minimum ratio ours / Slurm sackd)
 TARGETS = [("SACK_CREATE, 1 client: ours vs Slurm sackd", ">= 4x", "create", "1", 4.0),
            ("SACK_CREATE, N clients: ours vs Slurm sackd", ">= 4x", "create", "N", 4.0)]
-
-
-def compile_native(out_dir: str) -> Dict[str, str]:
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        raise SystemExit(f"no C compiler ({cc}) on PATH")
-    exes = {}
-    for name in ("loadgen", "fixed_reply_server"):
-        exe = os.path.join(out_dir, name)
-        subprocess.run([cc, "-std=c99", "-O2", os.path.join(NATIVE, name + ".c"), "-o", exe], check=True)
-        exes[name] = exe
-    return exes
 
 
 def c_client(exe: str, request: str, path: str, clients: int, seconds: float) -> Dict[str, Any]:
@@ -123,6 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
 
     sys.path.insert(0, TESTS)
+    import daemons
     import real_slurm  # the test suite's Slurm fixtures: the same slurm.conf and sackd the tests run
 
     key = os.urandom(64)
@@ -136,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     results: Dict[str, Dict[int, Dict[str, Dict[str, Any]]]] = {}
     tmp = tempfile.mkdtemp(prefix="bench-sack-")
     try:
-        exes = compile_native(tmp)
+        exes = compile_native(tmp, ("loadgen", "fixed_reply_server"))
         keyfile, ours = os.path.join(tmp, "slurm.key"), os.path.join(tmp, "sack.socket")
         with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
             f.write(key)
@@ -191,11 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         best["rps"] = max(best["rps"], r["rps"])
     finally:
         for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            daemons.terminate(p, 30)
         if daemon is not None:
             daemon.stop()
         if cluster is not None:

@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NATIVE = os.path.join(HERE, "native")
@@ -64,12 +64,14 @@ CEILINGS = [
 ]
 
 
-def compile_native(out_dir: str) -> Dict[str, str]:
+def compile_native(out_dir: str, names: Sequence[str] = ("loadgen", "fixed_reply_server",
+                                                         "bare_relay")) -> Dict[str, str]:
+    """Compile these helpers of benchmarks/native (cc -O2) into out_dir: name -> executable."""
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         raise SystemExit(f"no C compiler ({cc}) on PATH")
     exes = {}
-    for name in ("loadgen", "fixed_reply_server", "bare_relay"):
+    for name in names:
         exe = os.path.join(out_dir, name)
         subprocess.run([cc, "-std=c99", "-O2", os.path.join(NATIVE, name + ".c"), "-o", exe],
                        check=True)
@@ -141,6 +143,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from slurmauth_fast.rpc import REQUEST_PING, body_hash_payload, pack_frame
 
     sys.path.insert(0, TESTS)
+    import daemons
     import real_slurm  # the test suite's Slurm fixtures: the same slurm.conf the tests use
 
     key = os.urandom(1024)
@@ -233,11 +236,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                     "rss_during_kib": during, "legit_rps_during": r["rps"]}
         finally:
             for p in procs:
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+                daemons.terminate(p, 10)
             if cluster is not None:
                 cluster.cleanup()
 
