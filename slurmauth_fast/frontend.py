@@ -34,7 +34,6 @@ from ._loglimit import LogLimiter
 from ._bindings.serve import (
     AF_INET,
     EV_CLOSED,
-    EV_FORWARD_DONE,
     EV_FORWARD_ERROR,
     EV_RATE_LIMITED,
     EV_UNVERIFIED,
@@ -114,9 +113,6 @@ class FrontEnd:
 
     def admit(self, req: Request) -> None:
         raise NotImplementedError
-
-    def on_forward_done(self, ev: ServeEvent) -> None:
-        """A relayed reply went back to the client (``ev.upstream_ns``: the upstream's time)."""
 
     def on_forward_error(self, ev: ServeEvent) -> None:
         """The upstream failed: the client gets SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR."""
@@ -243,8 +239,6 @@ class FrontEnd:
         kind = ev.kind
         if kind == EV_UNVERIFIED:
             self._unverified(ev)
-        elif kind == EV_FORWARD_DONE:
-            self.on_forward_done(ev)
         elif kind == EV_FORWARD_ERROR:
             self.limited_log.warning("upstream", "upstream failed: status %d errno %d",
                                      ev.status, ev.sys_errno)

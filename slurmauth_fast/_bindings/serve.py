@@ -234,23 +234,14 @@ class ServeCore:
     def close(self, conn_id: int) -> None:
         self._check("close", lib.sa_serve_close(self._srv, conn_id))
 
-    @staticmethod
-    def address(host: str, port: int = 0) -> Any:
-        """A reusable C address for :meth:`forward` (numeric IP and port, or a
-        unix path with port -1)."""
-        return _addr(host, port)
-
-    def forward(self, conn_id: int, upstream: Any = None, *,
+    def forward(self, conn_id: int, upstream: Optional[Tuple[str, int]] = None, *,
                 source: Optional[str] = None, bind_peer: bool = False,
                 transparent: bool = False) -> None:
-        """Relay the connection's frame to ``upstream`` ((ip, port), (path, -1)
-        for a unix socket, or an :meth:`address`; None: the one of
-        :meth:`set_upstream`, from the address it says) and its reply back; the
-        outcome comes as an EV_FORWARD_DONE or EV_FORWARD_ERROR event."""
-        if upstream is None:
-            up = ffi.NULL
-        else:
-            up = upstream if isinstance(upstream, ffi.CData) else _addr(*upstream)
+        """Relay the connection's frame to ``upstream`` ((ip, port), or (path, -1)
+        for a unix socket; None: the one of :meth:`set_upstream`, from the
+        address it says) and its reply back; the outcome comes as an
+        EV_FORWARD_DONE (when configured) or EV_FORWARD_ERROR event."""
+        up = ffi.NULL if upstream is None else _addr(*upstream)
         src = _addr(source) if source is not None else ffi.NULL
         flags = (FWD_BIND_PEER if bind_peer else 0) | (FWD_TRANSPARENT if transparent else 0)
         self._check("forward", lib.sa_serve_forward(self._srv, conn_id, up, src, flags))
