@@ -499,6 +499,36 @@ int aj_verify(const aj_policy *pol, const char *tok, size_t len, int64_t now,
     return rc;
 }
 
+/* aj_scratch_need(AJ_LOCAL_TOKEN), as a count of 16-byte units */
+#define LOCAL_UNITS ((RESULT_SPACE + 5 * ((AJ_LOCAL_TOKEN + 3) / 4 * 3 + 2) + 15) / 16)
+
+typedef struct {
+    int64_t w[2];
+} unit16;
+
+static __thread unit16 local_scratch[LOCAL_UNITS]
+#if defined(__GNUC__)
+    __attribute__((aligned(16)))
+#endif
+    ;
+
+void *aj_local_scratch(void)
+{
+    return local_scratch;
+}
+
+size_t aj_local_scratch_size(void)
+{
+    return sizeof(local_scratch);
+}
+
+int aj_verify_local(const aj_policy *pol, const char *tok, size_t len, int64_t now)
+{
+    if (len > AJ_LOCAL_TOKEN)
+        return SC_E_SCRATCH;
+    return aj_verify(pol, tok, len, now, local_scratch, sizeof(local_scratch));
+}
+
 /* ---- many tokens ------------------------------------------------------------ */
 
 size_t aj_batch_work_need(const aj_policy *pol, size_t packed_len)

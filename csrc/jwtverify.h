@@ -105,6 +105,16 @@ size_t aj_scratch_need(size_t len);
 int aj_verify(const aj_policy *pol, const char *tok, size_t len, int64_t now,
               void *scratch, size_t cap);
 
+/* The same into the calling thread's own scratch (aj_local_scratch(),
+ * aj_local_scratch_size() bytes, valid while the thread lives), for tokens of
+ * at most AJ_LOCAL_TOKEN bytes: the caller passes no buffer, and reads the
+ * result only when it needs more than the status. A longer token returns
+ * SC_E_SCRATCH at once (use aj_verify()). */
+#define AJ_LOCAL_TOKEN 1024
+int aj_verify_local(const aj_policy *pol, const char *tok, size_t len, int64_t now);
+void *aj_local_scratch(void);
+size_t aj_local_scratch_size(void);
+
 /* ---- many tokens in one call ---------------------------------------------
  * n tokens back to back in packed[0..packed_len), token i lens[i] bytes.
  * Each gets exactly aj_verify()'s outcome. out (8-byte aligned) holds n

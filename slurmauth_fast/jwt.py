@@ -100,6 +100,9 @@ DEFAULT_KEY_NAME = "jwt_hs256.key"
 MIN_RSA_BITS = 2048
 #: Credentials a verifier keeps for tokens seen again (see JWTVerifier._finish).
 CREDENTIALS_MAX = 4096
+#: Tokens longer than this (bytes) get no kept credential: the cache holds at
+#: most CREDENTIALS_MAX * CREDENTIAL_TOKEN_MAX bytes of tokens.
+CREDENTIAL_TOKEN_MAX = 1024
 #: The environment variable clients take their token from.
 ENV_TOKEN = "SLURM_JWT"
 
@@ -452,6 +455,9 @@ _new = object.__new__
 _RS256 = _aj.ALG_RS256
 _HS256 = _aj.ALG_HS256
 _NOW_CLOCK = _aj.NOW_CLOCK
+_verify_local = _aj.verify_local
+_local_view = _aj.local_view
+_E_SCRATCH = _aj.E_SCRATCH
 # The fast path in JWTVerifier._finish indexes the result by position.
 assert (_aj.STATUS, _aj.ALG, _aj.EXP, _aj.IAT, _aj.USER_OFF, _aj.USER_LEN, _aj.UID) == tuple(range(7))
 _set = object.__setattr__
@@ -537,9 +543,10 @@ class JWTVerifier:
     one per verifier, answers kept :data:`~slurmauth_fast.users.DEFAULT_TTL`
     seconds): never a user database lookup per token. A token seen again
     (clients reuse ``SLURM_JWT`` for its whole lifespan) is still verified in
-    C, and then gets the credential built for the same user, exp and iat
-    before, while the user database answer it holds is current (at most
-    :data:`CREDENTIALS_MAX` kept; only verified tokens get in).
+    C, and then gets the credential built for that same token before, while
+    the user database answer it holds is current (at most
+    :data:`CREDENTIALS_MAX` kept, of tokens up to
+    :data:`CREDENTIAL_TOKEN_MAX` bytes; only verified HS256 tokens get in).
     """
 
     def __init__(self, *, hs256_key: Optional[HS256Key] = None, jwks: Optional[RS256KeySet] = None,
@@ -559,14 +566,16 @@ class JWTVerifier:
         self._max_len = max_len
         self._users = users if users is not None else UserCache()
         self._cached_user = self._users.entries.get
-        # HS256: (user name bytes, exp, iat) -> (credential, the UserCache entry it used, user name)
-        self._creds: BoundedCache[Tuple[bytes, int, int],
+        # a verified HS256 token without client ids (as given: bytes or str) ->
+        # (its credential, the UserCache entry that credential used, the user name)
+        self._creds: BoundedCache[TokenLike,
                                   Tuple[JWTCredential, Tuple[float, int, int], str]] = BoundedCache(CREDENTIALS_MAX)
         self._cred_get = self._creds.get
         self._user_clock = self._users.clock
         self._policy = _aj.Policy(hs256_key.cdata if hs256_key is not None else None,
                                   jwks is not None, max_len, self._userclaimfield,
                                   self._use_jwt_client_ids)
+        self._policy_c = self._policy.cdata
 
     # The configuration the C policy was built from: read-only.
     @property
@@ -649,8 +658,22 @@ class JWTVerifier:
             when = _NOW_CLOCK
         else:
             when = now if type(now) is int and _NOW_CLOCK < now <= _INT64_MAX else self._when(now)
-        r, view = _aj.verify(self._policy, tok, when)
-        return self._finish(r, view, tok, username)
+        status = _verify_local(self._policy_c, tok, len(tok), when)
+        if not status:
+            # C verified this very token (an RS256 one only up to its signature, but
+            # only HS256 tokens are kept): the credential built for it before, while
+            # the user database answer it used is current
+            hit = self._cred_get(tok)
+            if hit is not None:
+                cred, used, name = hit
+                if ((username is None or username == name) and self._cached_user(name) is used
+                        and used[0] > self._user_clock()):
+                    return cred
+        if status == _E_SCRATCH:                    # longer than LOCAL_TOKEN
+            status, view = _aj.verify(self._policy, tok, when)
+        else:
+            view = _local_view()
+        return self._finish(_aj.head(view), view, tok, username)
 
     def verify_many(self, tokens: Sequence[TokenLike], *,
                     usernames: Optional[Sequence[Optional[str]]] = None,
@@ -702,19 +725,18 @@ class JWTVerifier:
         its fields, or the first :data:`~slurmauth_fast._bindings.authjwt.HEAD`),
         or the exception of the rule it broke.
 
-        A verified HS256 token without client ids whose user, exp and iat (its
-        claims, just verified in C) are those of a credential built before
-        gets that credential, while the user database answer it used is still
-        the cache's: a client reuses its token (``SLURM_JWT``) for its lifespan."""
+        A verified HS256 token without client ids that got a credential before
+        gets that same credential, while the user database answer it used is
+        still the cache's: a client reuses its token (``SLURM_JWT``) for its
+        lifespan. The token itself is the key: the same bytes, the same claims."""
         if r[0] == 0 and r[1] == _HS256 and r[6] < 0:   # status, alg, uid from the claims
-            raw = buf[r[4]:r[4] + r[5]].tobytes()        # the user name's offset, length
-            hit = self._cred_get((raw, r[2], r[3]))      # exp, iat
+            hit = self._cred_get(tok)
             if hit is not None:
                 cred, used, name = hit
                 if ((username is None or username == name) and self._cached_user(name) is used
                         and used[0] > self._user_clock()):
                     return cred
-            return self._credential(r, buf, tok, username, raw)
+            return self._credential(r, buf, tok, username, buf[r[4]:r[4] + r[5]].tobytes())
         if len(r) == _aj.HEAD:                           # verify() unpacked only the head
             r = _aj.result(buf)
         if r[0]:
@@ -740,11 +762,11 @@ class JWTVerifier:
             _set(cred, "__dict__", {"username": name, "uid": entry[1], "gid": entry[2], "iat": r[3],
                                     "exp": r[2], "alg": "HS256" if kid is None else "RS256", "kid": kid,
                                     "identity": None, "acting_for": None})
-            if kid is None and r[6] < 0:
+            if kid is None and r[6] < 0 and len(tok) <= CREDENTIAL_TOKEN_MAX:
                 creds = self._creds
                 if len(creds) >= CREDENTIALS_MAX:
                     creds.clear()                   # full (of tokens since expired, mostly): start over
-                creds[(raw, r[2], r[3])] = (cred, entry, name)
+                creds[tok] = (cred, entry, name)
             return cred
         return self._with_ids(r if len(r) > _aj.HEAD else _aj.result(buf), buf, name, kid, username)
 

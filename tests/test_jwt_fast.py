@@ -8,6 +8,7 @@ import json
 import os
 import pwd
 import sys
+from typing import Any, List
 
 import jwt as pyjwt
 import pytest
@@ -231,6 +232,59 @@ def test_large_tokens_use_their_own_scratch():
     assert v.verify(tok, now=NOW).uid == 0
     small = hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":1,"sun":"daemon"}' % NOW)
     assert [c.username for c in v.verify_many([tok, small, tok], now=NOW)] == ["root", "daemon", "root"]
+
+
+def test_tokens_around_the_thread_scratch_limit_verify_alike():
+    """Up to LOCAL_TOKEN bytes a token is verified into the thread's C
+    scratch, beyond into one of its own: the same answers on both sides."""
+    from slurmauth_fast._bindings.authjwt import LOCAL_TOKEN
+    v = JWTVerifier(hs256_key=HS256Key(KEY))
+    base = hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":1,"sun":"root","p":""}' % NOW)
+    for size in (LOCAL_TOKEN - 1, LOCAL_TOKEN, LOCAL_TOKEN + 1, LOCAL_TOKEN + 2):
+        pad = 0
+        while True:
+            claims = b'{"exp":%d,"iat":1,"sun":"root","p":"%s"}' % (NOW, b"x" * pad)
+            tok = hs_token(b'{"alg":"HS256"}', claims)
+            if len(tok) >= size:
+                break
+            pad += 1
+        assert len(tok) in (size, size + 1) and len(base) < len(tok)
+        assert v.verify(tok, now=NOW).username == "root"
+        assert v.verify(tok, now=NOW).username == "root"          # seen again
+        with pytest.raises(E.ExpiredError):
+            v.verify(tok, now=NOW + 1)
+        bad = tok[:-2] + (b"A" if tok[-2:-1] != b"A" else b"B") + tok[-1:]
+        with pytest.raises(E.SignatureError):
+            v.verify(bad, now=NOW)
+
+
+def test_threads_verifying_at_once_get_their_own_answers():
+    """Each thread's C scratch is its own: tokens of different users verified
+    in several threads at once (the GIL is released in C) keep their answers."""
+    import threading
+    v = JWTVerifier(hs256_key=HS256Key(KEY))
+    users = ["root", "daemon", "root", "daemon"]
+    toks = [hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":%d,"sun":"%s"}' % (NOW + i, i, u.encode()))
+            for i, u in enumerate(users)]
+    wrong: List[Any] = []
+
+    def run(i: int) -> None:
+        for j in range(3000):
+            tok = toks[i] if j % 3 else toks[i] + b"x"      # a refusal now and then
+            try:
+                cred = v.verify(tok, now=NOW)
+            except E.SlurmAuthError:
+                if j % 3:
+                    wrong.append((i, j, "refused"))
+                continue
+            if (cred.username, cred.iat, cred.exp) != (users[i], i, NOW + i) or not j % 3:
+                wrong.append((i, j, cred))
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(toks))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
 
 
 def test_closed_key_is_refused():

@@ -1,8 +1,12 @@
 """auth/jwt token verification in one C call per token (``csrc/jwtverify.h``).
 
-:func:`verify` returns the token's ``aj_result`` as a list of ints (indexed
-by the constants below) and the scratch buffer its offsets point into;
-:func:`verify_many` does the same for many tokens in one call.
+:data:`verify_local` verifies a token into the calling thread's C scratch
+and returns its status, :func:`local_view` shows that scratch; :func:`verify`
+does the same for a token of any length with a scratch of its own. The
+scratch holds the token's ``aj_result`` (read as a tuple of ints indexed by
+the constants below, by :func:`head` or :func:`result`) and the bytes its
+offsets point into. :func:`verify_many` returns every token's result for
+many tokens in one call.
 """
 from __future__ import annotations
 
@@ -36,8 +40,11 @@ assert lib.AJ_CL_USERCLAIM == len(CLAIM_NAMES) - 1 and lib.AJ_CL_SUN == CLAIM_NA
 
 # Scratch is written before it is read: no need to zero it.
 _alloc = ffi.new_allocator(should_clear_after_alloc=False)
-#: Tokens up to this many bytes use the calling thread's reusable scratch.
-SMALL_TOKEN = 4096
+#: Tokens up to this many bytes are verified into the calling thread's own
+#: C scratch (:data:`verify_local`); longer ones into one allocated per call.
+LOCAL_TOKEN = lib.AJ_LOCAL_TOKEN
+#: A status meaning "this token needs a scratch of its own" (:func:`verify`).
+E_SCRATCH = lib.SC_E_SCRATCH
 
 
 class _Scratch:
@@ -77,27 +84,45 @@ class Policy:
 
 
 _aj_verify = lib.aj_verify
+
+#: ``verify_local(policy.cdata, tok, len(tok), now) -> status``: a token of at
+#: most :data:`LOCAL_TOKEN` bytes verified into the calling thread's C
+#: scratch (its result: :func:`local_view`); a longer one gets
+#: :data:`E_SCRATCH` at once, for :func:`verify`.
+verify_local = lib.aj_verify_local
+
+
+def local_view() -> memoryview:
+    """A view of the calling thread's C scratch, where :data:`verify_local`
+    left its last result: read it before this thread's next call, and never
+    keep it past the thread."""
+    try:
+        return _local.view  # type: ignore[no-any-return]
+    except AttributeError:
+        view = _local.view = memoryview(ffi.buffer(lib.aj_local_scratch(),
+                                                   lib.aj_local_scratch_size()))
+        return view
+
+
 #: The fields a verified HS256 token's credential needs (status .. gid).
 HEAD = 8
 _HEAD = struct.Struct(f"={HEAD}q")
 
 
-def verify(pol: Policy, tok: bytes, now: int) -> Tuple[Tuple[int, ...], memoryview]:
-    """One token: its result's first :data:`HEAD` fields (:func:`result`
-    reads them all) and a view of the scratch the offsets point into.
-    ``now``: int64, or :data:`NOW_CLOCK`. A token of at most
-    :data:`SMALL_TOKEN` bytes uses the calling thread's scratch: read what
-    you need from the view before this thread's next call."""
-    n = len(tok)
-    if n <= SMALL_TOKEN:
-        try:
-            s = _local.scratch
-        except AttributeError:
-            s = _local.scratch = _Scratch(SMALL_TOKEN)
-    else:
-        s = _Scratch(n)
-    _aj_verify(pol.cdata, tok, n, now, s.buf, s.cap)
-    return _HEAD.unpack_from(s.view), s.view
+def verify(pol: Policy, tok: bytes, now: int) -> Tuple[int, memoryview]:
+    """One token of any length into a scratch of its own: its status (0:
+    verified, for HS256 entirely; for RS256 up to the signature, see
+    ``csrc/jwtverify.h``) and a view of the scratch holding its result
+    (:func:`head`, :func:`result`) and the bytes the result's offsets point
+    into. ``now``: int64, or :data:`NOW_CLOCK`."""
+    s = _Scratch(len(tok))
+    return _aj_verify(pol.cdata, tok, len(tok), now, s.buf, s.cap), s.view
+
+
+def head(view: memoryview) -> Tuple[int, ...]:
+    """The first :data:`HEAD` fields of the result at the start of ``view``
+    (what a verified HS256 token's credential needs)."""
+    return _HEAD.unpack_from(view)
 
 
 def result(view: memoryview) -> Tuple[int, ...]:
@@ -133,5 +158,6 @@ def field_str(view: memoryview, off: int, length: int) -> str:
     return str(view[off:off + length], "utf-8")
 
 
-__all__ = ["ALG_HS256", "ALG_RS256", "CLAIM_NAMES", "FIELDS", "HEAD", "NOW_CLOCK", "Policy", "result",
-           "field_bytes", "field_str", "verify", "verify_many"]
+__all__ = ["ALG_HS256", "ALG_RS256", "CLAIM_NAMES", "FIELDS", "HEAD", "NOW_CLOCK", "Policy", "head", "local_view", "result",
+           "field_bytes", "field_str", "verify", "verify_local", "verify_many", "E_SCRATCH",
+           "LOCAL_TOKEN"]
