@@ -1,5 +1,5 @@
-/* (Named to sort after rpc.h and slurmcred.h: the cffi cdef concatenates the
- * headers in name order and this one uses their types.)
+/* (Named to sort after jwtverify.h, rpc.h and slurmcred.h: the cffi cdef
+ * concatenates the headers in name order and this one uses their types.)
  *
  * One call for what a controller does with every auth/slurm RPC: parse the
  * frame (sa_rpc_parse), verify its credential with Slurm's rules (sc_verify)
@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jwtverify.h"
 #include "rpc.h"
 #include "slurmcred.h"
 
@@ -32,7 +33,8 @@
 #define SA_STAGE_NONE      0      /* verified */
 #define SA_STAGE_PARSE     1      /* sa_rpc_parse: offset is the field at fault */
 #define SA_STAGE_AUTH      2      /* the auth section: SA_E_FRAME_* */
-#define SA_STAGE_TOKEN     3      /* sc_verify: claim is the SC_CL_* at fault, or -1 */
+#define SA_STAGE_TOKEN     3      /* sc_verify: claim is the SC_CL_* at fault, or -1
+                                   * (aj_verify for an auth/jwt frame: the AJ_CL_*) */
 #define SA_STAGE_BODY_HASH 4      /* sa_body_hash_check */
 
 typedef struct {
@@ -50,6 +52,18 @@ typedef struct {
 int sa_verify_frame_slurm(const uint8_t *data, size_t len, const sa_rpc_opts *o, sa_rpc_frame *f,
                           const sc_keyset *ks, const sc_policy *pol, int64_t now,
                           unsigned bh_flags, uint8_t *scratch, size_t cap, sa_frame_verdict *v);
+
+/* The same for a controller serving auth/slurm and auth/jwt (either policy
+ * may be NULL: that plugin is not served, and its frames get
+ * SA_E_FRAME_PLUGIN like any other plugin's). An auth/jwt frame (plugin 102:
+ * a token and a packed username) gets its token verified by aj_verify() into
+ * scratch (16-byte aligned; an aj_result first), verdict SA_STAGE_TOKEN with
+ * the AJ_CL_* at fault; it has no body hash. SA_OK for an RS256 token means
+ * its header passed: the caller checks the signature (jwtverify.h). The
+ * packed username (f->user_off, user_len) is the caller's to check. */
+int sa_verify_frame(const uint8_t *data, size_t len, const sa_rpc_opts *o, sa_rpc_frame *f,
+                    const sc_keyset *ks, const sc_policy *pol, const aj_policy *jpol, int64_t now,
+                    unsigned bh_flags, uint8_t *scratch, size_t cap, sa_frame_verdict *v);
 /* cffi:end */
 
 #endif

@@ -1,27 +1,32 @@
 """Verifying whole RPC frames as slurmctld does: :class:`FrameVerifier`
 (configured like AuthType + AuthAltTypes) and :func:`verify_rpc`.
 
-An auth/slurm frame (plugin 103) is verified in one C call
-(``sa_verify_frame_slurm``: parse, token with Slurm's rules, body hash), whose
-verdict is complete: a refused frame raises the exception of the step that
-refused it, with the offset or claim at fault, and nothing is redone in
-Python. A frame of another configured plugin has been parsed by that same
-call and is dispatched on its plugin id: auth/jwt (102: the token and the
-packed username, :class:`~slurmauth_fast.jwt.JWTVerifier`) or auth/munge
-(101: munged decodes it, then the body hash). Every plugin answers with one
-:class:`VerifiedRpc`.
+A frame is parsed and its credential checked in one C call
+(``sa_verify_frame``) for the plugins that have their rules in C: an
+auth/slurm frame (plugin 103: token with Slurm's rules, then the body hash)
+and an auth/jwt frame (plugin 102: the token, with
+:class:`~slurmauth_fast.jwt.JWTVerifier`'s policy; the RS256 signature, the
+packed username and the user database are then
+:meth:`~slurmauth_fast.jwt.JWTVerifier.finish`'s). The verdict is complete: a
+refused frame raises the exception of the step that refused it, with the
+offset or claim at fault, and nothing is redone in Python. A frame of
+another configured plugin has been parsed by that same call and is
+dispatched on its plugin id: auth/munge (101: munged decodes it, then the
+body hash). Every plugin answers with one :class:`VerifiedRpc`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
+from ._bindings import authjwt as _aj
 from ._bindings import frame as _fr
 from ._bindings import slurmcred as _sc
 from ._bindings.bodyhash import BLOCK_NULL_HASH, BLOCK_ZERO_HASH
 from ._bindings.status import credential_failure, error_for_status
 from .bodyhash import DEFAULT_HASH_PLUGINS, check_body_hash, hash_policy
-from .exceptions import BadArgumentError, BadArgumentTypeError, UnsupportedAuthPluginError
+from .exceptions import (BadArgumentError, BadArgumentTypeError, MissingCredentialError,
+                         UnsupportedAuthPluginError)
 from .pack import BytesLike
 from .frame import (AUTH_JWT, AUTH_MUNGE, AUTH_SLURM, DEFAULT_VERSIONS, VERIFY_MAX_FRAME, RpcFrame,
                   _frame_from, auth_credential, frame_error, parse_options)
@@ -70,7 +75,9 @@ _new = object.__new__
 _set = object.__setattr__
 _local_frame = _fr.local
 _frame_struct = _fr.frame_struct
-_verify_frame = _fr.verify_frame_slurm
+_verify_frame = _fr.verify_frame
+_NULL = _fr.NULL
+_aj_scratch_need = _aj.scratch_need
 _c_bytes = _fr.c_bytes
 _local = _sc.local
 _scratch = _sc.scratch
@@ -126,6 +133,9 @@ class FrameVerifier:
         self._slurm = slurm if AUTH_SLURM in ids else None
         self._policy = slurm.c_policy if slurm is not None and AUTH_SLURM in ids else None
         self._jwt = jwt if AUTH_JWT in ids else None
+        # what the one C call per frame gets: NULL for a plugin not served
+        self._policy_c = self._policy if self._policy is not None else _fr.NULL
+        self._jwt_c = self._jwt.c_policy if self._jwt is not None else _fr.NULL
         self._munge = munge if AUTH_MUNGE in ids else None
         self.block_null_hash = bool(block_null_hash)
         self.block_zero_hash = bool(block_zero_hash)
@@ -211,8 +221,8 @@ class FrameVerifier:
             f, fbuf, v = _local_frame.f
         except AttributeError:
             f, fbuf, v = _frame_struct()
-        slurm = self._slurm
-        if slurm is None:
+        slurm, jwt = self._slurm, self._jwt
+        if slurm is None and jwt is None:
             rc = _fr.parse(raw, n, self._opts, f)
             if rc:
                 raise frame_error(rc, f, self._lo, self._hi)
@@ -227,31 +237,58 @@ class FrameVerifier:
             buf, ptr, cap, small = _local.s
         except AttributeError:
             buf, ptr, cap, small = _scratch(0)
-        snap = slurm.keyring.snapshot()   # one snapshot: the key index refers to it
-        rc = _verify_frame(raw, n, self._opts, f, snap.keyset, self._policy, when, self._bh,
+        # one snapshot: the key index refers to it
+        snap = slurm.keyring.snapshot() if slurm is not None else None
+        keyset = snap.keyset if snap is not None else _NULL
+        rc = _verify_frame(raw, n, self._opts, f, keyset, self._policy_c, self._jwt_c, when, self._bh,
                            ptr, cap, v)
         if rc == _E_SCRATCH:
             # the frame parsed and its token is within the policy's max_len (the
             # length is checked before the scratch): size the scratch for that
             # token, never for the frame, and run again
-            buf, ptr, cap, small = _scratch(_scratch_need(int(f.cred_len) - 1))
-            rc = _verify_frame(raw, n, self._opts, f, snap.keyset, self._policy, when, self._bh,
-                               ptr, cap, v)
+            token_len = int(f.cred_len) - 1
+            need = (_scratch_need(token_len) if _fr.auth_plugin(f) == AUTH_SLURM
+                    else _aj_scratch_need(token_len))
+            buf, ptr, cap, small = _scratch(need)
+            rc = _verify_frame(raw, n, self._opts, f, keyset, self._policy_c, self._jwt_c, when,
+                               self._bh, ptr, cap, v)
         if not rc:
+            if jwt is not None and _fr.auth_plugin(f) == AUTH_JWT:
+                return self._jwt_frame(jwt, data, f, fbuf, buf)
             done = _new(VerifiedRpc)
             _set(done, "__dict__", {"credential": _credential(buf, 0, snap),
                                     "frame": _frame_from(data, memoryview(data) if raw is data else
                                                          memoryview(data).cast("B"), f, fbuf)})
             return done
+        if jwt is not None and _fr.verdict(v)[0] == _fr.STAGE_TOKEN and _fr.auth_plugin(f) == AUTH_JWT:
+            return self._jwt_frame(jwt, data, f, fbuf, buf)     # raises the rule's refusal
         if rc == _fr.E_PLUGIN and _fr.auth_plugin(f) in self.plugins:
             return self._dispatch(_frame_from(data, memoryview(data).cast("B"), f, fbuf), now)
         raise self._refusal(rc, f, v)
+
+    @staticmethod
+    def _jwt_frame(jwt: "JWTVerifier", data: Union[bytes, bytearray, memoryview], f: Any, fbuf: Any,
+                   scratch: bytearray) -> VerifiedRpc:
+        """The rest of :meth:`verify` for an auth/jwt frame whose token C checked
+        into ``scratch``: the steps :meth:`JWTVerifier.finish` takes (the RS256
+        signature, the packed username, the user database), or their refusal."""
+        frame = _frame_from(data, memoryview(data) if type(data) is bytes else memoryview(data).cast("B"),
+                            f, fbuf)
+        token = frame.auth_cred
+        assert token is not None                # C refused a NULL token at the auth stage
+        done = _new(VerifiedRpc)
+        _set(done, "__dict__", {"credential": jwt.finish(memoryview(scratch), token, frame.auth_username),
+                                "frame": frame})
+        return done
 
     def _refusal(self, rc: int, f: Any, v: Any) -> Exception:
         """The exception for a frame the fused verifier refused (its verdict in ``v``)."""
         stage, _, claim = _fr.verdict(v)
         if stage == _fr.STAGE_PARSE:
             return frame_error(rc, f, self._lo, self._hi)
+        if rc == _fr.E_NULL_CRED:
+            return MissingCredentialError(
+                f"{_NAMES[_fr.auth_plugin(f)]} section carries a NULL credential", status=rc)
         if stage == _fr.STAGE_TOKEN:
             return credential_failure(rc, claim)
         if stage == _fr.STAGE_BODY_HASH:

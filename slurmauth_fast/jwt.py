@@ -607,6 +607,20 @@ class JWTVerifier:
         """The cache user names resolve through."""
         return self._users
 
+    @property
+    def c_policy(self) -> Any:
+        """The ``aj_policy *`` this verifier's tokens are checked with in C, for a
+        C consumer of auth/jwt tokens (:class:`~slurmauth_fast.rpc.FrameVerifier`'s
+        one call per frame), which hands the result to :meth:`finish`."""
+        return self._policy_c
+
+    def finish(self, result: memoryview, token: bytes, username: Optional[str]) -> JWTCredential:
+        """What :meth:`verify` gives ``token`` once C has checked it with
+        :attr:`c_policy` into ``result`` (a scratch holding the ``aj_result``
+        first, as ``csrc/jwtverify.h`` lays it out): the credential, after the
+        RS256 signature and the user steps, or the exception of the rule broken."""
+        return self._finish(_aj.head(result), result, token, username)
+
     def __repr__(self) -> str:
         algs = [a for a, k in (("HS256", self._hs256_key), ("RS256", self._jwks)) if k is not None]
         return f"<JWTVerifier algs={algs} slurm_user_uid={self.slurm_user_uid}>"

@@ -449,3 +449,62 @@ def test_the_credential_cache_is_bounded():
     assert [c.iat for c in v.verify_many(toks, now=NOW)] == list(range(len(toks)))
     assert len(v._creds) <= slurm_jwt.CREDENTIALS_MAX
     assert v.verify(toks[-1], now=NOW).iat == len(toks) - 1
+
+
+# --- auth/jwt frames: one C call (parse + token), then the same steps as verify -----
+
+FRAME_BODY = b"\x00\x00\x00\x07body"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tok=tokens(), wire=st.none() | st.sampled_from(["root", "daemon", NO_SUCH_USER, ""]),
+       with_slurm=st.booleans())
+def test_jwt_frames_verify_as_their_token_does(tok, wire, with_slurm):
+    """FrameVerifier verifies an auth/jwt frame in one C call (parse and
+    token; auth/slurm served beside it or not): the same outcome as
+    JWTVerifier.verify on the token and packed username, and as the parsed
+    frame's path (RpcFrame -> dispatch)."""
+    from slurmauth_fast import rpc
+    from slurmauth_fast.keys import Keyring
+    from slurmauth_fast.verifier import Verifier
+    slurm = Verifier(Keyring.from_key_bytes(KEY), verifier_uid=0) if with_slurm else None
+    frame = rpc.pack_frame(2009, FRAME_BODY, credential=tok, plugin=rpc.AUTH_JWT, username=wire)
+    packed = rpc.parse_frame(frame).auth_username
+    assert packed == wire
+    for v in VERIFIERS:
+        fv = rpc.FrameVerifier(slurm, jwt=v)
+        want = outcome(lambda: v.verify(tok, username=packed, now=NOW))
+        got = outcome(lambda: fv.verify(frame, now=NOW).credential)
+        assert got == want, (v, tok, wire)
+        assert outcome(lambda: fv.verify(rpc.parse_frame(frame), now=NOW).credential) == want
+        assert outcome(lambda: fv.verify(bytearray(frame), now=NOW).credential) == want
+
+
+def test_jwt_frame_verdicts_and_large_tokens():
+    """The C verdict of an auth/jwt frame names the token stage and the
+    AJ_CL_* claim; a NULL token names auth/jwt; a token larger than the
+    thread's scratch gets a scratch of its own and the same answer."""
+    from slurmauth_fast import rpc
+    from slurmauth_fast._bindings import ffi, lib
+    v = JWTVerifier(hs256_key=HS256Key(KEY))
+    fv = rpc.FrameVerifier(jwt=v)
+    expired = hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":1,"sun":"root"}' % (NOW - 1))
+    frame = rpc.pack_frame(2009, FRAME_BODY, credential=expired, plugin=rpc.AUTH_JWT, username="root")
+    opts, _, _ = rpc.parse_options()
+    scratch = ffi.new("int64_t[]", 4096)
+    f, verdict = ffi.new("sa_rpc_frame *"), ffi.new("sa_frame_verdict *")
+    rc = lib.sa_verify_frame(frame, len(frame), opts, f, ffi.NULL, ffi.NULL, v.c_policy, NOW,
+                             0, ffi.cast("uint8_t *", scratch), 8 * 4096, verdict)
+    assert (rc, verdict.stage, verdict.claim) == (lib.SC_E_EXPIRED, lib.SA_STAGE_TOKEN, lib.AJ_CL_EXP)
+    with pytest.raises(E.ExpiredError) as err:
+        fv.verify(frame, now=NOW)
+    assert err.value.claim == "exp"
+    with pytest.raises(E.MissingCredentialError, match="auth/jwt section carries a NULL"):
+        fv.verify(rpc.pack_frame(2009, FRAME_BODY, credential=None, plugin=rpc.AUTH_JWT), now=NOW)
+    big = hs_token(b'{"alg":"HS256"}', json.dumps({"exp": NOW, "iat": 1, "sun": "daemon",
+                                                   "pad": "x" * 30000}).encode())
+    got = fv.verify(rpc.pack_frame(2009, FRAME_BODY, credential=big, plugin=rpc.AUTH_JWT), now=NOW)
+    assert (got.plugin, got.credential.username, got.uid) == (rpc.AUTH_JWT, "daemon", DAEMON.pw_uid)
+    with pytest.raises(E.SignatureError):
+        fv.verify(rpc.pack_frame(2009, FRAME_BODY, credential=big[:-1] + b"A", plugin=rpc.AUTH_JWT),
+                  now=NOW)

@@ -92,6 +92,10 @@ _aj_verify = lib.aj_verify
 verify_local = lib.aj_verify_local
 
 
+#: aj_scratch_need(token length): the scratch bytes a token needs.
+scratch_need = lib.aj_scratch_need
+
+
 def local_view() -> memoryview:
     """A view of the calling thread's C scratch, where :data:`verify_local`
     left its last result: read it before this thread's next call, and never
@@ -159,5 +163,5 @@ def field_str(view: memoryview, off: int, length: int) -> str:
 
 
 __all__ = ["ALG_HS256", "ALG_RS256", "CLAIM_NAMES", "FIELDS", "HEAD", "NOW_CLOCK", "Policy", "head", "local_view", "result",
-           "field_bytes", "field_str", "verify", "verify_local", "verify_many", "E_SCRATCH",
+           "field_bytes", "field_str", "scratch_need", "verify", "verify_local", "verify_many", "E_SCRATCH",
            "LOCAL_TOKEN"]

@@ -80,6 +80,11 @@ def c_bytes(data: BytesLike) -> Any:
 parse: Any = lib.sa_rpc_parse
 #: sa_verify_frame_slurm(data, len, opts, f, keyset, policy, now, bh_flags, scratch, cap, verdict)
 verify_frame_slurm: Any = lib.sa_verify_frame_slurm
+#: sa_verify_frame(data, len, opts, f, keyset, policy, jwt_policy, now, bh_flags, scratch, cap,
+#: verdict): auth/slurm and auth/jwt frames (a NULL policy: that plugin is not served)
+verify_frame: Any = lib.sa_verify_frame
+NULL: Any = ffi.NULL
+E_NULL_CRED: int = lib.SA_E_FRAME_NULL_CRED
 
 
 def parse_failure(f: Any) -> Tuple[int, int]:
