@@ -14,12 +14,17 @@
  * non-empty and its span (and the alg, kid, signature and "id" spans) lie
  * inside the scratch, uid/gid are in range; aj_verify_many over the token
  * twice gives each copy aj_verify's result with the same bytes behind its
- * spans. */
+ * spans; aj_verify_local gives aj_verify's result (tokens up to
+ * AJ_LOCAL_TOKEN bytes); the token packed in an auth/jwt frame gets
+ * aj_verify's status from sa_verify_frame, with the verdict's stage and
+ * claim. */
 #include "fuzz_common.h"
 #include "jws.h"
 #include "jwtverify.h"
+#include "rpc.h"
 #include "sa_status.h"
 #include "slurmcred.h"
+#include "verify_frame.h"
 
 #define NOW 1764000030
 #define MAX_TOKEN 16384
@@ -63,6 +68,52 @@ static void same_result(const aj_result *a, const uint8_t *abase, const aj_resul
         FUZZ_ASSERT(memcmp(abase + a->sig_off, bbase + b->sig_off, (size_t)a->sig_len) == 0);
 }
 
+/* The token as a plugin-102 frame (with a packed username): sa_verify_frame
+ * gives aj_verify's status r->status, at the token stage with its claim. */
+static void in_frame(const aj_policy *pol, const char *tok, size_t len, const aj_result *r)
+{
+    static const uint8_t USER[] = "root";
+    sa_rpc_msg m;
+    sa_rpc_opts o;
+    sa_rpc_frame f;
+    sa_frame_verdict v;
+    size_t flen = 0, cap = aj_scratch_need(len);
+    uint8_t *frame, *scratch;
+    int rc;
+
+    if (memchr(tok, 0, len) != NULL)
+        return;     /* a packed string holds no NUL */
+    memset(&m, 0, sizeof(m));
+    m.version = SA_PROTOCOL_VERSION;
+    m.msg_type = 1008;
+    m.auth_plugin = SA_AUTH_JWT;
+    m.cred = (const uint8_t *)tok;
+    m.cred_len = len;
+    m.user = USER;
+    m.user_len = sizeof(USER) - 1;
+    m.length_prefix = 1;
+    FUZZ_ASSERT(sa_rpc_pack(&m, NULL, 0, &flen) == SA_OK);
+    frame = malloc(flen);
+    FUZZ_ASSERT(frame != NULL && sa_rpc_pack(&m, frame, flen, &flen) == SA_OK);
+    FUZZ_ASSERT(posix_memalign((void **)&scratch, 16, cap) == 0);
+    memset(&o, 0, sizeof(o));
+    o.min_version = SA_PROTOCOL_VERSION - SA_PROTOCOL_OLDEST_DELTA;
+    o.max_version = SA_PROTOCOL_VERSION;
+    o.max_frame = 1u << 24;
+    o.length_prefix = 1;
+    rc = sa_verify_frame(frame, flen, &o, &f, NULL, NULL, pol, NOW, 0, scratch, cap, &v);
+    FUZZ_ASSERT(rc == v.status && f.auth_plugin == SA_AUTH_JWT);
+    if (len == 0) {
+        FUZZ_ASSERT(rc == SA_E_FRAME_NULL_CRED || rc == (int)r->status);
+    } else {
+        FUZZ_ASSERT(rc == (int)r->status);
+        FUZZ_ASSERT(v.stage == (rc == SA_OK ? SA_STAGE_NONE : SA_STAGE_TOKEN));
+        FUZZ_ASSERT(v.claim == (rc == SA_OK ? -1 : r->err_claim));
+    }
+    free(scratch);
+    free(frame);
+}
+
 static void run(const aj_policy *pol, const char *tok, size_t len)
 {
     size_t cap = aj_scratch_need(len), wcap, ocap, lens[2];
@@ -97,6 +148,16 @@ static void run(const aj_policy *pol, const char *tok, size_t len)
             FUZZ_ASSERT(known_status((int)r->claims_status) && known_status((int)r->sig_status));
         }
     }
+
+    /* the thread's own scratch */
+    rc = aj_verify_local(pol, tok, len, NOW);
+    if (len > AJ_LOCAL_TOKEN) {
+        FUZZ_ASSERT(rc == SC_E_SCRATCH);
+    } else {
+        FUZZ_ASSERT(rc == r->status);
+        same_result(r, scratch, (const aj_result *)aj_local_scratch(), aj_local_scratch());
+    }
+    in_frame(pol, tok, len, r);
 
     /* the batch: the token twice (its MACs as one pair) */
     packed = malloc(2 * len + 1);
