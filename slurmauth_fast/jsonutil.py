@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import re
-from typing import Any, Callable, Dict, List, Tuple, Type
+from typing import Any, Callable, Dict, List, Set, Tuple, Type
 
 from .errors import BadArgumentError, SlurmAuthError
 
@@ -224,3 +224,75 @@ def loads_prescanned(raw: "bytes | bytearray", plain: int, objects: int, members
                     and (len(obj) if objects == 1 else _member_count(obj)) == members):
                 return obj
     return loads_object(bytes(raw), exc, what)
+
+
+def _copy_json(value: Any) -> Any:
+    """A copy of a parsed JSON value sharing nothing mutable with it."""
+    if type(value) is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_json(v) for v in value]
+    return value
+
+
+def _copy_object(entry: Tuple[Dict[str, Any], Tuple[str, ...]]) -> Dict[str, Any]:
+    """A copy of a kept object (its members holding a list or object copied deeply)."""
+    obj, nested = entry
+    out = obj.copy()
+    for name in nested:
+        out[name] = _copy_json(out[name])
+    return out
+
+
+class ParsedObjects:
+    """JSON objects already read, by their exact bytes: the same bytes give
+    the same object, so a reader that sees the same bytes again (a client
+    sends its bearer token with every request) gets a copy of that object
+    instead of a parse. Each answer is a fresh copy (the caller may change
+    it); only the members holding a list or an object are copied deeply.
+    An object is kept the second time its bytes are seen (the first time
+    costs only their hash: bytes seen once do not pay for a copy), at most
+    ``maxsize`` objects of at most ``max_bytes`` bytes (a full cache starts
+    over). Put only what a reader accepted after the bytes were
+    authenticated."""
+
+    __slots__ = ("maxsize", "max_bytes", "_entries", "_seen")
+
+    def __init__(self, maxsize: int = 256, max_bytes: int = 4096) -> None:
+        self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        # bytes -> (the object, kept private; the names of its members holding a list or object)
+        self._entries: Dict[bytes, Tuple[Dict[str, Any], Tuple[str, ...]]] = {}
+        # hashes of bytes put once (a collision only keeps an object early)
+        self._seen: Set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, raw: bytes) -> "Dict[str, Any] | None":
+        """A copy of the object read from ``raw`` before, or None."""
+        hit = self._entries.get(raw)
+        return None if hit is None else _copy_object(hit)
+
+    def put(self, raw: bytes, obj: Dict[str, Any]) -> Dict[str, Any]:
+        """``obj``, what ``raw`` was just read as, for the caller: the first
+        time these bytes are put, ``obj`` itself (only their hash is noted);
+        the second time, a copy of ``obj``, which is kept."""
+        if len(raw) > self.max_bytes:
+            return obj
+        seen = self._seen
+        digest = hash(raw)
+        if digest not in seen:
+            if len(seen) >= 4 * self.maxsize:
+                seen.clear()
+            seen.add(digest)
+            return obj
+        entries = self._entries
+        if len(entries) >= self.maxsize:
+            entries.clear()
+        entry = entries[raw] = (obj, tuple([k for k, v in obj.items() if type(v) is dict or type(v) is list]))
+        return _copy_object(entry)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._seen.clear()

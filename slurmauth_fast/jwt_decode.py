@@ -33,7 +33,7 @@ from .exceptions import (
     InvalidJTIError, InvalidKeyError, InvalidSubjectError, InvalidTokenError,
     MissingRequiredClaimError,
 )
-from .jsonutil import loads_object, loads_prescanned
+from .jsonutil import ParsedObjects, loads_object, loads_prescanned
 from .jws import DEFAULT_MAX_TOKEN, HS256Key, TokenLike, as_token_bytes, check_alg
 
 KeyLike = Union[str, bytes, bytearray, HS256Key]
@@ -46,10 +46,18 @@ _DEFAULTS: Dict[str, Any] = {
     "verify_aud": True, "verify_iss": True, "verify_sub": True, "verify_jti": True,
     "require": (), "strict_aud": False,
 }
+#: A claim's absence, where None is a value the token may hold.
+_ABSENT = object()
 #: PyJWT 2.x's default options (read-only).
 DEFAULT_OPTIONS: Mapping[str, Any] = types.MappingProxyType(_DEFAULTS)
 _VERIFY_NAMES = ("verify_exp", "verify_nbf", "verify_iat", "verify_aud", "verify_iss",
                  "verify_sub", "verify_jti")
+
+#: Claims objects of tokens decode() verified lately, by their bytes: a token
+#: seen again is still checked in C (tag, base64url, claims pre-scan) and its
+#: claims checked again, but its claims JSON is not parsed again.
+CLAIMS_CACHE_SIZE = 1024
+_parsed = ParsedObjects(CLAIMS_CACHE_SIZE, max_bytes=2048)
 
 #: Keyed contexts of the str/bytes keys decode() was given lately, by a
 #: digest of the key bytes (the bytes themselves are not kept).
@@ -156,7 +164,12 @@ def decode(jwt: TokenLike, key: KeyLike = "", algorithms: Optional[Sequence[str]
         ctx, tok, max_len, verify_signature)
     if raw_hdr is not None:
         _check_header(raw_hdr)
-    payload = loads_prescanned(raw_claims, plain, objects, members, ClaimsError, "claims")
+    key_bytes = bytes(raw_claims)
+    payload = _parsed.get(key_bytes)
+    if payload is None:
+        payload = loads_prescanned(raw_claims, plain, objects, members, ClaimsError, "claims")
+        if verify_signature:
+            payload = _parsed.put(key_bytes, payload)
     validate_claims(payload, opts, audience=audience, issuer=issuer, subject=subject, leeway=leeway)
     return payload
 
@@ -171,43 +184,52 @@ def validate_claims(payload: Dict[str, Any], options: Mapping[str, Any], *,
     is the int itself); any other value goes through PyJWT's conversion."""
     if type(leeway) is not int and isinstance(leeway, timedelta):
         leeway = leeway.total_seconds()
-    if audience is not None and not isinstance(audience, (str, Iterable)):
+    if audience is not None and type(audience) is not str and not isinstance(audience, Iterable):
         raise TypeError("audience must be a string, iterable or None")
-    for claim in options["require"]:
-        if payload.get(claim) is None:
-            raise MissingRequiredClaimError(f'Token is missing the "{claim}" claim', claim=claim)
+    if options is _DEFAULTS:
+        v_iat = v_nbf = v_exp = v_iss = v_aud = v_sub = v_jti = True
+    else:
+        v_iat, v_nbf, v_exp = options["verify_iat"], options["verify_nbf"], options["verify_exp"]
+        v_iss, v_aud = options["verify_iss"], options["verify_aud"]
+        v_sub, v_jti = options["verify_sub"], options["verify_jti"]
+        for claim in options["require"]:
+            if payload.get(claim) is None:
+                raise MissingRequiredClaimError(f'Token is missing the "{claim}" claim', claim=claim)
+    get = payload.get
     now = _now()
-    if "iat" in payload and options["verify_iat"]:
-        value = payload["iat"]
-        if type(value) is not int or value > now + leeway:
+    if v_iat:
+        value = get("iat", _ABSENT)
+        if value is not _ABSENT and (type(value) is not int or value > now + leeway):
             _validate_iat(payload, now, leeway)
-    if "nbf" in payload and options["verify_nbf"]:
-        value = payload["nbf"]
-        if type(value) is not int or value > now + leeway:
+    if v_nbf:
+        value = get("nbf", _ABSENT)
+        if value is not _ABSENT and (type(value) is not int or value > now + leeway):
             _validate_nbf(payload, now, leeway)
-    if "exp" in payload and options["verify_exp"]:
-        value = payload["exp"]
-        if type(value) is not int or value <= now - leeway:
+    if v_exp:
+        value = get("exp", _ABSENT)
+        if value is not _ABSENT and (type(value) is not int or value <= now - leeway):
             _validate_exp(payload, now, leeway)
     # iss, aud, sub: a str claim equal to a str expectation passes in line (in
     # PyJWT too, strict_aud or not); anything else takes PyJWT's full path.
-    if options["verify_iss"] and issuer is not None:
-        value = payload.get("iss")
+    if v_iss and issuer is not None:
+        value = get("iss")
         if type(value) is not str or type(issuer) is not str or value != issuer:
             _validate_iss(payload, issuer)
-    if options["verify_aud"]:
-        value = payload.get("aud")
+    if v_aud:
+        value = get("aud")
         if audience is None:
             if value:
                 raise InvalidAudienceError("Invalid audience", claim="aud")
         elif type(value) is not str or type(audience) is not str or value != audience:
             _validate_aud(payload, audience, strict=options.get("strict_aud", False))
-    if options["verify_sub"] and "sub" in payload:
-        value = payload["sub"]
-        if type(value) is not str or (subject is not None and value != subject):
+    if v_sub:
+        value = get("sub", _ABSENT)
+        if value is not _ABSENT and (type(value) is not str or (subject is not None and value != subject)):
             _validate_sub(payload, subject)
-    if options["verify_jti"] and "jti" in payload and not isinstance(payload["jti"], str):
-        raise InvalidJTIError("JWT ID must be a string", claim="jti")
+    if v_jti:
+        value = get("jti", _ABSENT)
+        if value is not _ABSENT and type(value) is not str and not isinstance(value, str):
+            raise InvalidJTIError("JWT ID must be a string", claim="jti")
 
 
 def _validate_iat(payload: Dict[str, Any], now: float, leeway: float) -> None:
@@ -292,4 +314,4 @@ def _validate_sub(payload: Dict[str, Any], subject: Optional[str]) -> None:
         raise InvalidSubjectError("Invalid subject", claim="sub")
 
 
-__all__ = ["DEFAULT_OPTIONS", "KEY_CACHE_SIZE", "decode", "hs256_key", "validate_claims"]
+__all__ = ["CLAIMS_CACHE_SIZE", "DEFAULT_OPTIONS", "KEY_CACHE_SIZE", "decode", "hs256_key", "validate_claims"]

@@ -160,9 +160,10 @@ def test_decode_matches_pyjwt(claims, header, signer, leeway, audience, issuer, 
     kwargs = dict(algorithms=["HS256"], options=options, audience=audience, issuer=issuer, leeway=leeway)
     clock = frozen_clock()
     with clock[0], clock[1]:
-        ours = outcome(lambda: decode(tok, key, **kwargs), E)
         theirs = outcome(lambda: pyjwt.decode(tok, KEY, **kwargs), pyjwt.exceptions)
-    assert_same(ours, theirs)
+        # three times: parsed, then kept (second sight), then a copy of what was kept
+        for _ in range(3):
+            assert_same(outcome(lambda: decode(tok, key, **kwargs), E), theirs)
 
 
 @settings(max_examples=300)
@@ -451,3 +452,57 @@ def test_whitespace_and_nesting_accepted_as_json_loads():
     tok = forge(b'{"alg":"HS256","typ":"JWT"}', raw)
     assert same_types(decode(tok, KEY), json.loads(raw))
     assert same_types(HS256Key(KEY).verify(tok).claims, json.loads(raw))
+
+
+# --- claims parsed once per token ---------------------------------------------------
+
+def test_parsed_objects_hand_out_copies_and_stay_bounded():
+    from slurmauth_fast.jsonutil import ParsedObjects
+    cache = ParsedObjects(maxsize=2, max_bytes=64)
+    raw = b'{"a":[1,{"b":2}],"c":{"d":[3]},"e":"f"}'
+    first = json.loads(raw)
+    assert cache.put(raw, first) is first and cache.get(raw) is None       # seen once: not kept
+    second = json.loads(raw)
+    kept = cache.put(raw, second)
+    assert kept == first and kept is not second and len(cache) == 1
+    for got in (kept, cache.get(raw)):
+        assert got == first
+        got["a"][1]["b"] = 99
+        got["c"]["d"].append(4)
+        got["e"] = "changed"
+        got["new"] = 1
+    assert cache.get(raw) == first                      # nothing a caller changed reached the cache
+    big = b'{"x":"' + b"y" * 64 + b'"}'
+    obj = json.loads(big)
+    assert cache.put(big, obj) is obj and cache.put(big, obj) is obj and cache.get(big) is None
+    for i in range(5):                                  # full: starts over, never above maxsize
+        r = b'{"i":%d}' % i
+        cache.put(r, json.loads(r))
+        cache.put(r, json.loads(r))
+        assert len(cache) <= 2 and cache.get(r) == {"i": i}
+
+
+def test_a_token_decoded_again_gives_fresh_claims_and_is_checked_again():
+    key = HS256Key(b"k" * 32)
+    claims = {"sub": "alice", "groups": ["a", "b"], "ext": {"x": [1]}, "exp": 2 ** 40}
+    tok = key.sign(claims)
+    outs = [decode(tok, key) for _ in range(4)]
+    assert all(o == claims for o in outs) and len({id(o) for o in outs}) == 4
+    outs[2]["groups"].append("root")
+    outs[2]["ext"]["x"][0] = 0
+    outs[3]["sub"] = "root"
+    assert decode(tok, key) == claims
+    with pytest.raises(E.InvalidSignatureError):
+        decode(tok, HS256Key(b"j" * 32))
+    with pytest.raises(E.ExpiredSignatureError):
+        decode(tok, key, leeway=-(2 ** 41))
+    with pytest.raises(E.InvalidAudienceError):
+        decode(key.sign({**claims, "aud": "other"}), key, audience="api")
+
+
+def test_unverified_decodes_keep_nothing():
+    jwt_decode._parsed.clear()
+    tok = HS256Key(b"k" * 32).sign({"sub": "mallory"})
+    for _ in range(3):
+        assert decode(tok, options={"verify_signature": False}) == {"sub": "mallory"}
+    assert len(jwt_decode._parsed) == 0
