@@ -13,8 +13,10 @@ Two ways to run it:
 Rows: ours = ``JWTVerifier.verify`` (one C call; the user resolved through
 its UserCache; the same token again reuses its credential after C verified
 it), the same with every token new (more distinct tokens than the verifier
-keeps credentials for, each built anew) and ``verify_many`` (one C call per
-batch, per token);
+keeps credentials for, each built anew), ``verify_many`` (one C call per
+batch, per token) and the token in a plugin-102 frame (``FrameVerifier``:
+parse and token in one C call; and the same frame parsed first, then
+verified: two calls);
 PyJWT = ``jwt.decode(token, key, algorithms=[...], options={"require":
 ["exp", "iat"]})`` plus the "sun" string check; libjwt =
 benchmarks/bench_native/libjwt_decode.c in auth_jwt mode (jwt_decode +
@@ -36,6 +38,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from slurmauth_fast import HS256Key
+from slurmauth_fast.rpc import AUTH_JWT, REQUEST_PING, FrameVerifier, pack_frame, parse_frame
 from slurmauth_fast import jwt as slurm_jwt
 
 KEY = os.urandom(32)
@@ -159,6 +162,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     fresh_tokens = [slurm_jwt.create_token(key, "root", caller_uid=0, lifespan=86400, now=NOW - i)
                     for i in range(5 * slurm_jwt.CREDENTIALS_MAX)]
     rs_verifier, rs_token, rs_pub = rs256_setup()
+    # the token as a client sends it to slurmctld: REQUEST_PING, auth/jwt section with the username
+    jwt_frame = pack_frame(REQUEST_PING, b"", credential=hs_token, plugin=AUTH_JWT, username="root")
+    frame_verifier = FrameVerifier(jwt=hs_verifier)
+    assert frame_verifier.verify(jwt_frame).credential.username == "root"
     # every contender reads the same claims before anything is timed
     want = (hs_verifier.verify(hs_token).exp, "root")
     got = _pyjwt_verify(hs_token, KEY, "HS256")
@@ -171,6 +178,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             lambda: _timed(lambda: hs_verifier.verify_many(hs_tokens), BATCH, args.seconds),
         "HS256 ours verify, every token new": lambda: _timed(
             lambda: [hs_verifier.verify(t) for t in fresh_tokens], len(fresh_tokens), args.seconds),
+        "HS256 ours plugin-102 frame, FrameVerifier (one C call)":
+            lambda: _timed(lambda: frame_verifier.verify(jwt_frame), 1, args.seconds),
+        "HS256 ours plugin-102 frame, parsed first (two C calls)":
+            lambda: _timed(lambda: frame_verifier.verify(parse_frame(jwt_frame)), 1, args.seconds),
         "HS256 PyJWT jwt.decode": lambda: _timed(lambda: _pyjwt_verify(hs_token, KEY, "HS256"), 1, args.seconds),
         "RS256 ours verify": lambda: _timed(lambda: rs_verifier.verify(rs_token), 1, args.seconds),
         "RS256 PyJWT jwt.decode": lambda: _timed(lambda: _pyjwt_verify(rs_token, rs_pub, "RS256"), 1,
