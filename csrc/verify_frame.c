@@ -42,7 +42,9 @@ static int jwt_section(const uint8_t *data, const sa_rpc_frame *f, const aj_poli
                        int64_t now, uint8_t *scratch, size_t cap, sa_frame_verdict *v)
 {
     const aj_result *r = (const aj_result *)(void *)scratch;
-    int rc = aj_verify(jpol, (const char *)data + f->cred_off, f->cred_len - 1, now, scratch, cap);
+    /* now < 0 is "the current time" here, as for sc_verify; aj_verify names it AJ_NOW_CLOCK */
+    int rc = aj_verify(jpol, (const char *)data + f->cred_off, f->cred_len - 1,
+                       now < 0 ? AJ_NOW_CLOCK : now, scratch, cap);
 
     if (rc != SA_OK)
         /* SA_E_ARG (a scratch too small for the result) comes before the result is written */

@@ -60,7 +60,8 @@ int sa_verify_frame_slurm(const uint8_t *data, size_t len, const sa_rpc_opts *o,
  * scratch (16-byte aligned; an aj_result first), verdict SA_STAGE_TOKEN with
  * the AJ_CL_* at fault; it has no body hash. SA_OK for an RS256 token means
  * its header passed: the caller checks the signature (jwtverify.h). The
- * packed username (f->user_off, user_len) is the caller's to check. */
+ * packed username (f->user_off, user_len) is the caller's to check.
+ * now < 0 means the current time for both plugins. */
 int sa_verify_frame(const uint8_t *data, size_t len, const sa_rpc_opts *o, sa_rpc_frame *f,
                     const sc_keyset *ks, const sc_policy *pol, const aj_policy *jpol, int64_t now,
                     unsigned bh_flags, uint8_t *scratch, size_t cap, sa_frame_verdict *v);

@@ -499,6 +499,15 @@ def test_jwt_frame_verdicts_and_large_tokens():
     with pytest.raises(E.ExpiredError) as err:
         fv.verify(frame, now=NOW)
     assert err.value.claim == "exp"
+    # no now: the current time, for the frame as for the token alone
+    import time
+    past = hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":1,"sun":"root"}' % (int(time.time()) - 10))
+    with pytest.raises(E.ExpiredError):
+        v.verify(past)
+    with pytest.raises(E.ExpiredError):
+        fv.verify(rpc.pack_frame(2009, FRAME_BODY, credential=past, plugin=rpc.AUTH_JWT))
+    future = hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":1,"sun":"root"}' % (int(time.time()) + 600))
+    assert fv.verify(rpc.pack_frame(2009, FRAME_BODY, credential=future, plugin=rpc.AUTH_JWT)).uid == 0
     with pytest.raises(E.MissingCredentialError, match="auth/jwt section carries a NULL"):
         fv.verify(rpc.pack_frame(2009, FRAME_BODY, credential=None, plugin=rpc.AUTH_JWT), now=NOW)
     big = hs_token(b'{"alg":"HS256"}', json.dumps({"exp": NOW, "iat": 1, "sun": "daemon",
