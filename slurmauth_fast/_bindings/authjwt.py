@@ -91,7 +91,6 @@ _aj_verify = lib.aj_verify
 #: :data:`E_SCRATCH` at once, for :func:`verify`.
 verify_local = lib.aj_verify_local
 
-
 #: aj_scratch_need(token length): the scratch bytes a token needs.
 scratch_need = lib.aj_scratch_need
 
@@ -162,6 +161,6 @@ def field_str(view: memoryview, off: int, length: int) -> str:
     return str(view[off:off + length], "utf-8")
 
 
-__all__ = ["ALG_HS256", "ALG_RS256", "CLAIM_NAMES", "FIELDS", "HEAD", "NOW_CLOCK", "Policy", "head", "local_view", "result",
-           "field_bytes", "field_str", "scratch_need", "verify", "verify_local", "verify_many", "E_SCRATCH",
-           "LOCAL_TOKEN"]
+__all__ = ["ALG_HS256", "ALG_RS256", "CLAIM_NAMES", "E_SCRATCH", "FIELDS", "HEAD", "LOCAL_TOKEN",
+           "NOW_CLOCK", "Policy", "field_bytes", "field_str", "head", "local_view", "result",
+           "scratch_need", "verify", "verify_local", "verify_many"]
