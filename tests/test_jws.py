@@ -78,7 +78,13 @@ def test_any_single_byte_change_rejected(claims, data):
         k.verify(bytes(tok))
 
 
-@given(claims=st.dictionaries(TEXT(max_size=8), st.integers(min_value=0, max_value=2**32), max_size=6))
+#: Claims PyJWT checks when it decodes (an int "aud" is refused, "nbf" may be in the future):
+#: this test is about the JSON both sides write and read, so the claims avoid them.
+PYJWT_REGISTERED = {"exp", "nbf", "iat", "aud", "iss", "sub", "jti"}
+
+
+@given(claims=st.dictionaries(TEXT(max_size=8).filter(lambda k: k not in PYJWT_REGISTERED),
+                              st.integers(min_value=0, max_value=2**32), max_size=6))
 def test_pyjwt_interop(claims):
     k = HS256Key(KEY)
     assert pyjwt.decode(k.sign(claims), KEY, algorithms=["HS256"], options={"verify_exp": False}) == claims
