@@ -9,7 +9,8 @@ with ``benchmarks/native/loadgen.c`` (cc -O2): one connection per request (conne
 request, reply, close), as libslurm's auth/slurm client does (src/plugins/auth/slurm/
 sack.c), from 1 and from ``--clients`` processes, SACK_CREATE and SACK_VERIFY, in
 interleaved rounds (the best round counts: background load hurts all alike). A third
-row, the loopback limit, is a C epoll server answering fixed bytes without any work
+row, ``slurmauth-fast sackd --native``, is our kiosk serving with its C loop
+(csrc/sack_serve.c). The last row, the loopback limit, is a C epoll server answering fixed bytes without any work
 (``benchmarks/native/fixed_reply_server.c``): no kiosk can go faster on this machine.
 
 ``--client python`` uses the package's client (``slurmauth_fast.sack.sack_create`` /
@@ -44,6 +45,7 @@ from slurmauth_fast.tokens import create_credential  # noqa: E402
 
 PAYLOAD = b"\x02" + bytes(32)  # a K12 body-hash payload, as auth/slurm sends
 OURS, SACKD, FIXED = "slurmauth-fast sackd", "Slurm sackd", "loopback limit (fixed reply, C)"
+OURS_C = "slurmauth-fast sackd --native (C loop)"
 #: (label, want, rpc, clients ("1" or "N"), minimum ratio ours / Slurm sackd)
 TARGETS = [("SACK_CREATE, 1 client: ours vs Slurm sackd", ">= 4x", "create", "1", 4.0),
            ("SACK_CREATE, N clients: ours vs Slurm sackd", ">= 4x", "create", "N", 4.0)]
@@ -147,10 +149,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.stdout.readline()
 
         cmd = [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--socket", ours, "--key", keyfile]
-        p = subprocess.Popen(cmd + (["--use-client-ids"] if args.use_client_ids else []))
+        # the Python loop row is the Python loop whatever the environment says
+        env = {k: v for k, v in os.environ.items() if k != "SLURMAUTH_FAST_SACK_NATIVE"}
+        p = subprocess.Popen(cmd + (["--use-client-ids"] if args.use_client_ids else []), env=env)
         procs.append(p)
         wait_for_kiosk(ours, p)
         servers[OURS] = ours
+        ours_c = os.path.join(tmp, "ours-c.socket")
+        cmd = [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--native", "--socket", ours_c,
+               "--key", keyfile]
+        p = subprocess.Popen(cmd + (["--use-client-ids"] if args.use_client_ids else []))
+        procs.append(p)
+        wait_for_kiosk(ours_c, p)
+        servers[OURS_C] = ours_c
         why = "--no-slurm" if args.no_slurm else real_slurm.why_not_built()
         if why is None:
             cluster = real_slurm.SlurmCluster(key=key, debug="error")  # slurm.conf only: no slurmctld
@@ -207,13 +218,15 @@ def report(args: argparse.Namespace, results: Dict[str, Dict[int, Dict[str, Dict
                              f"{r['failed']} | {r['rounds']} |")
     lines += ["", "| target | want | got | |", "|---|---|---:|---|"]
     verdicts: Dict[str, bool] = {}
-    for label, want, kind, which, minimum in TARGETS:
+    for (label, want, kind, which, minimum), ours in [(t, o) for o in (OURS, OURS_C) for t in TARGETS]:
         clients = 1 if which == "1" else args.clients
         label = label.replace("N clients", f"{clients} clients")
+        if ours == OURS_C:
+            label = label.replace("ours", "ours --native")
         row = results.get(kind, {}).get(clients, {})
-        if OURS in row and SACKD in row:
-            got = row[OURS]["rps"] / row[SACKD]["rps"]
-            clean = row[OURS]["failed"] == row[SACKD]["failed"] == 0
+        if ours in row and SACKD in row:
+            got = row[ours]["rps"] / row[SACKD]["rps"]
+            clean = row[ours]["failed"] == row[SACKD]["failed"] == 0
             verdicts[label] = got >= minimum and clean
             lines.append(f"| {label} | {want} | {got:.2f}x | "
                          f"{'met' if verdicts[label] else 'NOT met'}{'' if clean else ' (failures)'} |")

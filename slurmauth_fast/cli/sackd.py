@@ -28,6 +28,9 @@ def register(subparsers: Any) -> None:
     add_keyring_args(p)
     p.add_argument("--use-client-ids", action="store_true",
                    help="add the caller's identity ('id' object) to credentials (AuthInfo=use_client_ids)")
+    p.add_argument("--native", action="store_true",
+                   help="serve with the C loop (accept, caps, deadlines and SACK_CREATE signing in C; "
+                        "default: as SLURMAUTH_FAST_SACK_NATIVE=1 says)")
     p.add_argument("--cluster", metavar="NAME", help="ClusterName to put into credentials")
     p.add_argument("--ttl", type=_positive(int), default=60, help="credential lifespan in seconds (default 60)")
     p.add_argument("--timeout", type=_positive(float), default=10.0,
@@ -95,7 +98,7 @@ def _cmd_sackd(args: argparse.Namespace) -> int:
                         max_connections=args.max_connections,
                         max_connections_per_uid=args.max_connections_per_uid,
                         uid_max_connections=dict(args.uid_max_connections),
-                        log_interval=args.log_interval)
+                        log_interval=args.log_interval, native=True if args.native else None)
     server.bind()
     server.install_signal_handlers()
     try:
