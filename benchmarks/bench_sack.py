@@ -2,15 +2,15 @@
 """SACK kiosk round trips per second over the real unix socket: our kiosk against
 Slurm's own ``sackd``, in ONE run, with the same client for both.
 
-Starts ``slurmauth-fast sackd`` as its own process (as deployed) and, where Slurm is
+Starts ``slurmauth-fast sackd`` (twice: its Python loop and its C loop) as its own process (as deployed) and, where Slurm is
 built (tools/build-slurm.sh), a real ``sackd`` on a private slurm.conf with the same
 key (its own runtime directory, local config: no slurmctld needed), then drives each
 with ``benchmarks/native/loadgen.c`` (cc -O2): one connection per request (connect,
 request, reply, close), as libslurm's auth/slurm client does (src/plugins/auth/slurm/
 sack.c), from 1 and from ``--clients`` processes, SACK_CREATE and SACK_VERIFY, in
 interleaved rounds (the best round counts: background load hurts all alike). A third
-row, ``slurmauth-fast sackd --native``, is our kiosk serving with its C loop
-(csrc/sack_serve.c). The last row, the loopback limit, is a C epoll server answering fixed bytes without any work
+``slurmauth-fast sackd --python-loop`` row is the kiosk's Python selectors loop, the
+``(C loop, the default)`` row its C loop (csrc/sack_serve.c). The last row, the loopback limit, is a C epoll server answering fixed bytes without any work
 (``benchmarks/native/fixed_reply_server.c``): no kiosk can go faster on this machine.
 
 ``--client python`` uses the package's client (``slurmauth_fast.sack.sack_create`` /
@@ -44,8 +44,8 @@ from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring  # noqa: E402
 from slurmauth_fast.tokens import create_credential  # noqa: E402
 
 PAYLOAD = b"\x02" + bytes(32)  # a K12 body-hash payload, as auth/slurm sends
-OURS, SACKD, FIXED = "slurmauth-fast sackd", "Slurm sackd", "loopback limit (fixed reply, C)"
-OURS_C = "slurmauth-fast sackd --native (C loop)"
+OURS, SACKD, FIXED = "slurmauth-fast sackd --python-loop", "Slurm sackd", "loopback limit (fixed reply, C)"
+OURS_C = "slurmauth-fast sackd (C loop, the default)"
 #: (label, want, rpc, clients ("1" or "N"), minimum ratio ours / Slurm sackd)
 TARGETS = [("SACK_CREATE, 1 client: ours vs Slurm sackd", ">= 4x", "create", "1", 4.0),
            ("SACK_CREATE, N clients: ours vs Slurm sackd", ">= 4x", "create", "N", 4.0)]
@@ -119,7 +119,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     key = os.urandom(64)
     token = create_credential(Keyring.from_key_bytes(key), uid=os.getuid(), gid=os.getgid(),
-                              context="sack", ruid=SLURM_AUTH_UID_ANY, payload=PAYLOAD)
+                              context="sack", ruid=SLURM_AUTH_UID_ANY, payload=PAYLOAD,
+                              ttl=3600)  # valid through every round of a long run
     servers: Dict[str, str] = {}
     skipped: Dict[str, str] = {}
     procs: List[subprocess.Popen] = []
@@ -148,10 +149,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         assert p.stdout is not None
         p.stdout.readline()
 
-        cmd = [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--socket", ours, "--key", keyfile]
-        # the Python loop row is the Python loop whatever the environment says
-        env = {k: v for k, v in os.environ.items() if k != "SLURMAUTH_FAST_SACK_NATIVE"}
-        p = subprocess.Popen(cmd + (["--use-client-ids"] if args.use_client_ids else []), env=env)
+        cmd = [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--python-loop", "--socket", ours,
+               "--key", keyfile]
+        p = subprocess.Popen(cmd + (["--use-client-ids"] if args.use_client_ids else []))
         procs.append(p)
         wait_for_kiosk(ours, p)
         servers[OURS] = ours
@@ -222,7 +222,7 @@ def report(args: argparse.Namespace, results: Dict[str, Dict[int, Dict[str, Dict
         clients = 1 if which == "1" else args.clients
         label = label.replace("N clients", f"{clients} clients")
         if ours == OURS_C:
-            label = label.replace("ours", "ours --native")
+            label = label.replace("ours", "ours (C loop)")
         row = results.get(kind, {}).get(clients, {})
         if ours in row and SACKD in row:
             got = row[ours]["rps"] / row[SACKD]["rps"]

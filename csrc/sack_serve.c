@@ -256,6 +256,7 @@ static int try_create(sa_sack *s, sack_conn *c)
 {
     const uint8_t *body = c->in + HEADER_LEN;
     uint32_t blen = c->need - HEADER_LEN, ruid, dlen;
+    uint8_t *out;
     int64_t n;
     if (!s->create_on || blen < 8)
         return 0;
@@ -268,15 +269,32 @@ static int try_create(sa_sack *s, sack_conn *c)
                              s->host, s->host_len,
                              dlen ? (const char *)body + 8 : NULL, dlen, NULL, 0,
                              (char *)c->out_inline + 4, INLINE_OUT - 5);
-    if (n <= 0 || n > (int64_t)INLINE_OUT - 5)
-        return 0;   /* refused, or longer than the inline buffer: the driver decides */
+    if (n <= 0)
+        return 0;   /* refused: the driver decides (and logs why) */
+    out = c->out_inline;
+    if (n > (int64_t)INLINE_OUT - 5) {
+        /* a large payload: the exact room C asked for (and a digit the clock may add) */
+        size_t cap = (size_t)n + 8;
+        out = malloc(cap + 5);
+        if (!out)
+            return 0;
+        n = sa_create_credential(s->keyset, 0, 1, s->ttl, s->ver, ruid, c->uid, c->gid,
+                                 "sack", 4, s->has_cluster ? s->cluster : NULL, s->cluster_len,
+                                 s->host, s->host_len,
+                                 dlen ? (const char *)body + 8 : NULL, dlen, NULL, 0,
+                                 (char *)out + 4, cap);
+        if (n <= 0 || n > (int64_t)cap) {
+            free(out);
+            return 0;
+        }
+    }
     /* packstr: the length counts the NUL */
-    c->out_inline[0] = (uint8_t)((uint64_t)(n + 1) >> 24);
-    c->out_inline[1] = (uint8_t)((uint64_t)(n + 1) >> 16);
-    c->out_inline[2] = (uint8_t)((uint64_t)(n + 1) >> 8);
-    c->out_inline[3] = (uint8_t)(n + 1);
-    c->out_inline[4 + n] = 0;
-    c->out = c->out_inline;
+    out[0] = (uint8_t)((uint64_t)(n + 1) >> 24);
+    out[1] = (uint8_t)((uint64_t)(n + 1) >> 16);
+    out[2] = (uint8_t)((uint64_t)(n + 1) >> 8);
+    out[3] = (uint8_t)(n + 1);
+    out[4 + n] = 0;
+    c->out = out;
     c->out_len = (size_t)n + 5;
     c->out_off = 0;
     s->st.created++;

@@ -34,7 +34,8 @@ from .wire import (DEFAULT_LOG_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CO
 log = logging.getLogger("slurmauth_fast.sack")
 
 _UCRED = struct.Struct("=iII")
-#: The environment variable that turns the C loop on when ``native`` is not given.
+#: The environment variable that chooses the loop when ``native`` is not given: "0" is
+#: the Python loop, anything else (or unset) the C loop.
 NATIVE_ENV = "SLURMAUTH_FAST_SACK_NATIVE"  # struct ucred: pid_t pid, uid_t uid, gid_t gid
 
 
@@ -120,14 +121,16 @@ class SackServer:
       request, over the uid cap, refused, failed) per that many seconds, with
       the count of the lines left out.
 
-    ``native=True`` serves with the C loop (``csrc/sack_serve.c``, run without
+    ``native`` (the default: True, unless the environment sets
+    SLURMAUTH_FAST_SACK_NATIVE=0) serves with the C loop (``csrc/sack_serve.c``, run without
     the GIL, one call per poll round): accepting, SO_PEERCRED, the caps and
     deadlines above, reading requests and, without ``use_client_ids``,
     signing well-formed SACK_CREATE requests and writing their replies all
     happen in C with the same policy. Every other request (SACK_VERIFY, a
     SACK_CREATE with ``use_client_ids`` or one C cannot decode or sign) comes
     back here and is answered by the same code as without it. ``stats`` is
-    refreshed after each round of the C loop.
+    refreshed after each round of the C loop, with two more counters:
+    ``c_created`` (SACK_CREATE answered in C) and ``c_handed_up``.
     """
 
     def __init__(self, keyring: Keyring, *, socket_path: Optional[str] = None, role: str = "sackd",
@@ -194,9 +197,9 @@ class SackServer:
         self._accept_pause_until = 0.0
         self._stop = False
         self._reload = False
-        #: serve with the C loop; None: as the environment's SLURMAUTH_FAST_SACK_NATIVE says
-        #: ("1": yes), off otherwise
-        self.native = (os.environ.get(NATIVE_ENV) == "1") if native is None else bool(native)
+        #: serve with the C loop; None: yes, unless the environment's SLURMAUTH_FAST_SACK_NATIVE
+        #: is "0" (the Python loop)
+        self.native = (os.environ.get(NATIVE_ENV) != "0") if native is None else bool(native)
         self._core: Optional[_csack.SackCore] = None
         self._core_keys: Optional[KeySnapshot] = None   # what the C loop signs with
         self._core_host: Optional[str] = None
@@ -674,6 +677,9 @@ class SackServer:
                 st = core.stats()
                 for name in ("over_uid_cap", "read_timeouts", "request_timeouts", "bad_requests"):
                     self.stats[name] = st[name]
+                # and what only the C loop has: SACK_CREATE answered in C, requests handed up
+                self.stats["c_created"] = st["created"]
+                self.stats["c_handed_up"] = st["handed_up"]
                 self._per_uid = core.uid_counts() if st["conns_open"] else {}
         finally:
             self._core = None
