@@ -17,7 +17,8 @@ interleaved rounds (the best round counts: background load hurts all alike). A t
 ``sack_verify``, one process per client) for both kiosks instead.
 
     python benchmarks/bench_sack.py [--seconds 2] [--clients 4] [--rounds 3]
-        [--client c|python] [--use-client-ids] [--no-slurm] [--json PATH] [--markdown PATH]
+        [--client c|python] [--use-client-ids [--identity-cache S]] [--no-slurm] [--json PATH]
+        [--markdown PATH]
 """
 from __future__ import annotations
 
@@ -108,6 +109,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--client", choices=("c", "python"), default="c",
                     help="c: benchmarks/native/loadgen.c; python: the package's SACK client")
     ap.add_argument("--use-client-ids", action="store_true", help="run our kiosk with use_client_ids")
+    ap.add_argument("--identity-cache", type=float, default=0.0, metavar="S",
+                    help="with --use-client-ids: the C loop kiosk's --identity-cache (default 0)")
     ap.add_argument("--no-slurm", action="store_true", help="skip the Slurm sackd rows")
     ap.add_argument("--json", metavar="PATH")
     ap.add_argument("--markdown", metavar="PATH")
@@ -157,7 +160,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         servers[OURS] = ours
         ours_c = os.path.join(tmp, "ours-c.socket")
         cmd = [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--native", "--socket", ours_c,
-               "--key", keyfile]
+               "--key", keyfile, "--identity-cache", str(args.identity_cache)]
         p = subprocess.Popen(cmd + (["--use-client-ids"] if args.use_client_ids else []))
         procs.append(p)
         wait_for_kiosk(ours_c, p)
@@ -206,7 +209,8 @@ def report(args: argparse.Namespace, results: Dict[str, Dict[int, Dict[str, Dict
     client = ("benchmarks/native/loadgen.c" if args.client == "c" else "the package's SACK client")
     lines = [f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, {os.cpu_count()} CPUs, client: "
              f"{client}, one connection per request, best of {args.rounds} rounds x {args.seconds} s"
-             f"{'; our kiosk with use_client_ids' if args.use_client_ids else ''}", "",
+             f"{'; our kiosk with use_client_ids' if args.use_client_ids else ''}"
+             f"{f' (C loop: identity cache {args.identity_cache:g} s)' if args.identity_cache else ''}", "",
              "| rpc | clients | server | round trips/s | x Slurm sackd | failed | rounds |",
              "|---|---:|---|---:|---:|---:|---|"]
     for kind, by_clients in results.items():
@@ -237,7 +241,7 @@ def report(args: argparse.Namespace, results: Dict[str, Dict[int, Dict[str, Dict
     text = "\n".join(lines)
     print(text)
     doc = {"clients": args.clients, "seconds": args.seconds, "rounds": args.rounds, "client": args.client,
-           "use_client_ids": args.use_client_ids,
+           "use_client_ids": args.use_client_ids, "identity_cache": args.identity_cache,
            "results": {k: {str(c): row for c, row in v.items()} for k, v in results.items()},
            "targets": verdicts, "skipped": skipped}
     if args.json:

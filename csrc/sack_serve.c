@@ -66,6 +66,13 @@ typedef struct {
     uint32_t uid, count;      /* count 0: an empty slot */
 } uid_slot;
 
+typedef struct {
+    uint32_t uid, gid;
+    int64_t expires;          /* monotonic ns; 0: an empty slot */
+    char *members;            /* heap copy (NULL when empty) */
+    size_t members_len;
+} id_slot;
+
 struct sa_sack {
     sa_sack_config cfg;
     int epfd, wakefd;
@@ -84,6 +91,8 @@ struct sa_sack {
     size_t cluster_len, host_len;
     int has_cluster;
     char cluster[STR_MAX + 1], host[STR_MAX + 1];
+    int ids_on;
+    id_slot ids[SA_SACK_ID_SLOTS];
     sa_sack_stats st;
 };
 
@@ -251,15 +260,38 @@ static void conn_write(sa_sack *s, sack_conn *c)
     conn_drop(s, c);   /* one request per connection: done */
 }
 
+static id_slot *id_slot_of(sa_sack *s, uint32_t uid, uint32_t gid)
+{
+    uint32_t h = (uid * 2654435761u) ^ (gid * 2246822519u);
+    return &s->ids[(h ^ (h >> 16)) % SA_SACK_ID_SLOTS];
+}
+
+static void id_slot_clear(id_slot *e)
+{
+    free(e->members);
+    e->members = NULL;
+    e->members_len = 0;
+    e->expires = 0;
+}
+
 /* Sign a SACK_CREATE in C: 1 when answered, 0 when it goes to the driver. */
 static int try_create(sa_sack *s, sack_conn *c)
 {
     const uint8_t *body = c->in + HEADER_LEN;
     uint32_t blen = c->need - HEADER_LEN, ruid, dlen;
+    const char *members = NULL;
+    size_t members_len = 0;
     uint8_t *out;
     int64_t n;
     if (!s->create_on || blen < 8)
         return 0;
+    if (s->ids_on) {   /* only with the peer's identity, while it is fresh */
+        id_slot *e = id_slot_of(s, c->uid, c->gid);
+        if (!e->expires || e->uid != c->uid || e->gid != c->gid || now_ns() >= e->expires)
+            return 0;
+        members = e->members_len ? e->members : NULL;
+        members_len = e->members_len;
+    }
     ruid = be32(body);
     dlen = be32(body + 4);
     if (dlen > PACK_MAX_LEN || (uint64_t)dlen + 8 != blen)
@@ -267,7 +299,7 @@ static int try_create(sa_sack *s, sack_conn *c)
     n = sa_create_credential(s->keyset, 0, 1, s->ttl, s->ver, ruid, c->uid, c->gid,
                              "sack", 4, s->has_cluster ? s->cluster : NULL, s->cluster_len,
                              s->host, s->host_len,
-                             dlen ? (const char *)body + 8 : NULL, dlen, NULL, 0,
+                             dlen ? (const char *)body + 8 : NULL, dlen, members, members_len,
                              (char *)c->out_inline + 4, INLINE_OUT - 5);
     if (n <= 0)
         return 0;   /* refused: the driver decides (and logs why) */
@@ -281,7 +313,7 @@ static int try_create(sa_sack *s, sack_conn *c)
         n = sa_create_credential(s->keyset, 0, 1, s->ttl, s->ver, ruid, c->uid, c->gid,
                                  "sack", 4, s->has_cluster ? s->cluster : NULL, s->cluster_len,
                                  s->host, s->host_len,
-                                 dlen ? (const char *)body + 8 : NULL, dlen, NULL, 0,
+                                 dlen ? (const char *)body + 8 : NULL, dlen, members, members_len,
                                  (char *)out + 4, cap);
         if (n <= 0 || n > (int64_t)cap) {
             free(out);
@@ -298,6 +330,8 @@ static int try_create(sa_sack *s, sack_conn *c)
     c->out_len = (size_t)n + 5;
     c->out_off = 0;
     s->st.created++;
+    if (members_len)
+        s->st.id_hits++;
     return 1;
 }
 
@@ -569,6 +603,7 @@ void sa_sack_free(sa_sack *s)
 {
     if (!s)
         return;
+    sa_sack_clear_identities(s);
     while (s->head)
         conn_drop(s, s->head);
     if (s->epfd >= 0)
@@ -625,6 +660,49 @@ int sa_sack_set_create(sa_sack *s, int on, const void *keyset, int64_t ttl, int6
         memcpy(s->host, host, host_len);
     s->host[host_len] = 0;
     s->create_on = 1;
+    return SA_OK;
+}
+
+void sa_sack_clear_identities(sa_sack *s)
+{
+    size_t k;
+    if (!s)
+        return;
+    for (k = 0; k < SA_SACK_ID_SLOTS; k++)
+        id_slot_clear(&s->ids[k]);
+}
+
+int sa_sack_set_identities(sa_sack *s, int on)
+{
+    if (!s)
+        return SA_E_ARG;
+    sa_sack_clear_identities(s);
+    s->ids_on = on ? 1 : 0;
+    return SA_OK;
+}
+
+int sa_sack_set_identity(sa_sack *s, uint32_t uid, uint32_t gid, const char *members,
+                         size_t members_len, int64_t ttl_ns)
+{
+    id_slot *e;
+    char *copy = NULL;
+    int64_t now;
+    if (!s || !s->ids_on || ttl_ns <= 0 || (members_len && !members))
+        return SA_E_ARG;
+    if (members_len) {
+        copy = malloc(members_len);
+        if (!copy)
+            return SA_E_SERVE_NOMEM;
+        memcpy(copy, members, members_len);
+    }
+    e = id_slot_of(s, uid, gid);
+    id_slot_clear(e);
+    now = now_ns();
+    e->uid = uid;
+    e->gid = gid;
+    e->members = copy;
+    e->members_len = members_len;
+    e->expires = ttl_ns > INT64_MAX - now ? INT64_MAX : now + ttl_ns;
     return SA_OK;
 }
 

@@ -16,8 +16,11 @@
  * the body) is answered in C when the driver enabled it (sa_sack_set_create):
  * the credential of sa_create_credential (context "sack", the peer's uid and
  * gid, the request's r_uid and data as payload, the clock's iat) as a packstr
- * reply, then closed. Everything else -- SACK_VERIFY, a SACK_CREATE C cannot
- * sign or decode, or every SACK_CREATE while creating in C is off -- is
+ * reply, then closed. With identities on (sa_sack_set_identities,
+ * AuthInfo=use_client_ids), C signs only for a peer (uid, gid) whose "id"
+ * member the driver has put in the identity cache, while that entry is fresh.
+ * Everything else -- SACK_VERIFY, a SACK_CREATE C cannot sign or decode, one
+ * without a cached identity, or every SACK_CREATE while creating in C is off -- is
  * handed up as an SA_SACK_EV_REQUEST event; the driver answers it with
  * sa_sack_reply or sa_sack_close (the connection is not read meanwhile and
  * its request deadline keeps running).
@@ -73,6 +76,7 @@ typedef struct {
     uint64_t bad_requests;
     uint64_t created;         /* SACK_CREATE answered in C */
     uint64_t handed_up;       /* SA_SACK_EV_REQUEST events */
+    uint64_t id_hits;         /* SACK_CREATE signed with a cached identity */
 } sa_sack_stats;
 
 typedef struct sa_sack sa_sack;
@@ -94,6 +98,23 @@ int sa_sack_set_uid_cap(sa_sack *s, uint32_t uid, uint32_t cap);
 int sa_sack_set_create(sa_sack *s, int on, const void *keyset, int64_t ttl, int64_t ver,
                        const char *cluster, size_t cluster_len, const char *host,
                        size_t host_len);
+
+/* Identities (use_client_ids): on = 1, every SACK_CREATE is signed in C only
+ * with the "id" member cached for its peer's (uid, gid), and handed up
+ * otherwise; on = 0 (the default): no "id", the cache is not used. Turning
+ * it either way empties the cache. */
+int sa_sack_set_identities(sa_sack *s, int on);
+/* Cache the extra members (records as sa_create_credential takes them, e.g.
+ * "id\0{...}\0"; empty: signed without "id", as for a failed lookup) for
+ * (uid, gid) for ttl_ns from now (copied). The cache holds SA_SACK_ID_SLOTS
+ * entries, one per hash slot: a newer entry replaces the one in its slot.
+ * SA_E_ARG when identities are off or ttl_ns <= 0, SA_E_SERVE_NOMEM when the
+ * copy cannot be made. */
+#define SA_SACK_ID_SLOTS 1024
+int sa_sack_set_identity(sa_sack *s, uint32_t uid, uint32_t gid, const char *members,
+                         size_t members_len, int64_t ttl_ns);
+/* Forget every cached identity (e.g. after a reload). */
+void sa_sack_clear_identities(sa_sack *s);
 
 /* Run the loop for up to timeout_ms (< 0: no limit) or until at least one
  * event is ready; returns the number written to out (0 on timeout, on a

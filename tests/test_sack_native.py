@@ -391,3 +391,103 @@ def test_kiosk_suite_passes_with_the_python_loop():
                         "-m", "not real_slurm", "tests/test_sack.py", "tests/test_sack_limits.py"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+# --- use_client_ids: the identity cache (C loop, opt-in) ---------------------------
+
+class CountingLookup:
+    """Stands in for the kiosk's passwd/group lookup, counting the calls."""
+
+    def __init__(self, identity_of):
+        self.calls = 0
+        self.identity_of = identity_of
+
+    def __call__(self, uid, gid):
+        self.calls += 1
+        return self.identity_of(uid, gid)
+
+
+def ids_kiosk(keyring, sockdir, name, monkeypatch, identity_of, **kw):
+    from slurmauth_fast.sack import server as server_mod
+
+    lookup = CountingLookup(identity_of)
+    monkeypatch.setattr(server_mod, "_lookup_identity", lookup)
+    k = ThreadKiosk(keyring, os.path.join(sockdir, name), use_client_ids=True, cluster=CLUSTER,
+                    ttl=TTL, native=True, **kw)
+    return k, lookup
+
+
+def expected_ids_reply(keyring, reply, r_uid, data, identity):
+    iat = claims_of(reply)["iat"]
+    return encode_token_reply(create_credential(
+        keyring, uid=os.getuid(), gid=os.getgid(), context="sack", ruid=r_uid, payload=data or None,
+        ttl=TTL, cluster=CLUSTER, now=iat, identity=identity))
+
+
+def test_identity_cache_signs_in_c_after_the_first_lookup(keyring, sockdir, monkeypatch):
+    k, lookup = ids_kiosk(keyring, sockdir, "idc.socket", monkeypatch,
+                          lambda uid, gid: identity_from_user(uid, gid), identity_cache=600)
+    identity = identity_from_user(os.getuid(), os.getgid())
+    try:
+        for i in range(4):
+            data = bytes([i]) * 33
+            reply = raw_exchange(k.path, sack.encode_create_request(SLURM_AUTH_UID_ANY, data))
+            assert reply == expected_ids_reply(keyring, reply, SLURM_AUTH_UID_ANY, data, identity)
+            assert claims_of(reply)["id"] == identity.to_json()
+        wait_stat(k, "c_identity_hits", 3)
+        assert lookup.calls == 1 and k.server.stats["c_handed_up"] == 1
+        # a reload empties the cache: the next one is looked up again
+        k.server.request_reload()
+        deadline = time.monotonic() + HANG_GUARD
+        while lookup.calls == 1:
+            reply = raw_exchange(k.path, sack.encode_create_request(0, b"after"))
+            assert reply == expected_ids_reply(keyring, reply, 0, b"after", identity)
+            assert time.monotonic() < deadline
+    finally:
+        k.close()
+
+
+def test_identity_cache_entries_expire(keyring, sockdir, monkeypatch):
+    k, lookup = ids_kiosk(keyring, sockdir, "idx.socket", monkeypatch,
+                          lambda uid, gid: identity_from_user(uid, gid), identity_cache=0.2)
+    try:
+        for _ in range(2):
+            assert raw_exchange(k.path, sack.encode_create_request(0))
+        assert lookup.calls == 1
+        time.sleep(0.3)   # past the entry's lifetime (no timing is asserted)
+        assert raw_exchange(k.path, sack.encode_create_request(0))
+        assert lookup.calls == 2
+    finally:
+        k.close()
+
+
+def test_identity_cache_keeps_a_failed_lookup_as_no_id(keyring, sockdir, monkeypatch):
+    k, lookup = ids_kiosk(keyring, sockdir, "idn.socket", monkeypatch, lambda uid, gid: None,
+                          identity_cache=600)
+    try:
+        for _ in range(3):
+            reply = raw_exchange(k.path, sack.encode_create_request(7, b"n"))
+            assert reply == expected_ids_reply(keyring, reply, 7, b"n", None)
+            assert "id" not in claims_of(reply)
+        assert lookup.calls == 1
+        wait_stat(k, "c_created", 2)
+    finally:
+        k.close()
+
+
+def test_without_identity_cache_every_create_is_looked_up(keyring, sockdir, monkeypatch):
+    k, lookup = ids_kiosk(keyring, sockdir, "idz.socket", monkeypatch,
+                          lambda uid, gid: identity_from_user(uid, gid))
+    try:
+        for _ in range(3):
+            assert raw_exchange(k.path, sack.encode_create_request(0))
+        assert lookup.calls == 3
+        wait_stat(k, "c_handed_up", 3)
+        assert k.server.stats["c_created"] == 0 and k.server.stats["c_identity_hits"] == 0
+    finally:
+        k.close()
+
+
+def test_identity_cache_must_not_be_negative(keyring, sockdir):
+    with pytest.raises(errors.BadArgumentError):
+        sack.SackServer(keyring, socket_path=os.path.join(sockdir, "neg.socket"), identity_cache=-1)

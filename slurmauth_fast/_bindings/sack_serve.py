@@ -93,6 +93,20 @@ class SackCore:
                 host, len(host)))
         self._keys = snapshot
 
+    def set_identities(self, on: bool) -> None:
+        """use_client_ids: sign SACK_CREATE in C only with a cached identity (on);
+        either way the cache is emptied."""
+        self._check("set_identities", lib.sa_sack_set_identities(self._s, 1 if on else 0))
+
+    def set_identity(self, uid: int, gid: int, members: bytes, ttl: float) -> None:
+        """Cache the extra member records (``"id"``; b"": none) signed for (uid, gid)
+        for ``ttl`` seconds."""
+        self._check("set_identity", lib.sa_sack_set_identity(self._s, uid, gid, members,
+                                                             len(members), round(ttl * 1e9)))
+
+    def clear_identities(self) -> None:
+        lib.sa_sack_clear_identities(self._s)
+
     def poll(self, timeout_ms: int) -> List[SackEvent]:
         """Run the loop until events are ready or ``timeout_ms`` passes."""
         n = lib.sa_sack_poll(self._s, timeout_ms, self._events, self._max_events)

@@ -20,7 +20,8 @@ from typing import Deque, Dict, List, Mapping, NamedTuple, Optional, Tuple, Unio
 from .._bounded import BoundedCache
 from .._loglimit import LogLimiter
 from .._bindings import sack_serve as _csack
-from ..credential import PROTOCOL_VERSION, RPC_CONTEXTS, create_credential, short_hostname
+from ..credential import (PROTOCOL_VERSION, RPC_CONTEXTS, create_credential, identity_members,
+                          short_hostname)
 from ..exceptions import BadArgumentError, CredentialError, SackServerError, SlurmAuthError
 from ..identity import Identity, identity_from_user
 from ..keys import Keyring, KeySnapshot
@@ -129,8 +130,14 @@ class SackServer:
     happen in C with the same policy. Every other request (SACK_VERIFY, a
     SACK_CREATE with ``use_client_ids`` or one C cannot decode or sign) comes
     back here and is answered by the same code as without it. ``stats`` is
-    refreshed after each round of the C loop, with two more counters:
-    ``c_created`` (SACK_CREATE answered in C) and ``c_handed_up``.
+    refreshed after each round of the C loop, with more counters:
+    ``c_created`` (SACK_CREATE answered in C), ``c_handed_up`` and
+    ``c_identity_hits``.
+
+    ``identity_cache`` (seconds, default 0; C loop with ``use_client_ids``
+    only): the C loop signs a (uid, gid)'s SACK_CREATE with the identity looked
+    up for it for this long, instead of looking it up for every request (0).
+    A reload empties the cache.
     """
 
     def __init__(self, keyring: Keyring, *, socket_path: Optional[str] = None, role: str = "sackd",
@@ -140,13 +147,16 @@ class SackServer:
                  env: Optional[Mapping[str, str]] = None, read_timeout: float = DEFAULT_READ_TIMEOUT,
                  max_connections_per_uid: Optional[int] = None,
                  uid_max_connections: Optional[Mapping[int, int]] = None,
-                 log_interval: float = DEFAULT_LOG_INTERVAL, native: Optional[bool] = None) -> None:
+                 log_interval: float = DEFAULT_LOG_INTERVAL, native: Optional[bool] = None,
+                 identity_cache: float = 0.0) -> None:
         if not request_timeout > 0:
             raise BadArgumentError("request_timeout must be positive")
         if not read_timeout > 0:
             raise BadArgumentError("read_timeout must be positive")
         if not log_interval >= 0:
             raise BadArgumentError("log_interval must not be negative")
+        if not identity_cache >= 0:
+            raise BadArgumentError("identity_cache must not be negative")
         if type(ttl) is not int or ttl <= 0:
             raise BadArgumentError("ttl must be a positive integer (seconds)")
         if max_request < HEADER_LEN or max_connections < 1 or lookup_workers < 1:
@@ -203,6 +213,9 @@ class SackServer:
         self._core: Optional[_csack.SackCore] = None
         self._core_keys: Optional[KeySnapshot] = None   # what the C loop signs with
         self._core_host: Optional[str] = None
+        #: use_client_ids with the C loop: seconds the C loop signs with an identity
+        #: looked up for a (uid, gid) before looking it up again (0: every request)
+        self.identity_cache = float(identity_cache)
 
     @property
     def connection_count(self) -> int:
@@ -621,6 +634,13 @@ class SackServer:
             if isinstance(target, _Conn):
                 self._answer(target, reply)
             else:
+                if reply is not None and self.identity_cache > 0 and self._core is not None:
+                    # what was just signed for this (uid, gid): the C loop signs alike
+                    # for identity_cache seconds
+                    identity = future.result()
+                    self._core.set_identity(peer.uid, peer.gid,
+                                            b"" if identity is None else identity_members(identity),
+                                            self.identity_cache)
                 self._core_answer(target, reply)
 
     def _create(self, peer: PeerCred, req: CreateRequest, identity: Optional[Identity]) -> bytes:
@@ -680,6 +700,7 @@ class SackServer:
                 # and what only the C loop has: SACK_CREATE answered in C, requests handed up
                 self.stats["c_created"] = st["created"]
                 self.stats["c_handed_up"] = st["handed_up"]
+                self.stats["c_identity_hits"] = st["id_hits"]
                 self._per_uid = core.uid_counts() if st["conns_open"] else {}
         finally:
             self._core = None
@@ -697,7 +718,8 @@ class SackServer:
         """What the C loop signs with: the keyring's current snapshot and host
         name (checked each round: a reload or a replaced keyring is picked up);
         with use_client_ids every SACK_CREATE comes here instead."""
-        if self.use_client_ids:
+        caching = self.use_client_ids and self.identity_cache > 0
+        if self.use_client_ids and not caching:
             return
         snap = self.keyring.snapshot()
         host = short_hostname()
@@ -708,6 +730,8 @@ class SackServer:
                             None if self.cluster is None else self.cluster.encode(), host.encode())
         except (SlurmAuthError, UnicodeEncodeError):
             core.set_create(None, 0, 0, None, b"")  # C cannot hold them: every one comes here
+        if caching:   # new keys or host: identities are looked up afresh
+            core.set_identities(True)
         self._core_keys = snap
         self._core_host = host
 
