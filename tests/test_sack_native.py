@@ -488,6 +488,7 @@ def test_without_identity_cache_every_create_is_looked_up(keyring, sockdir, monk
         k.close()
 
 
-def test_identity_cache_must_not_be_negative(keyring, sockdir):
+@pytest.mark.parametrize("kw", [{"identity_cache": -1}, {"identity_cache": 5, "native": False}])
+def test_identity_cache_settings_are_checked(keyring, sockdir, kw):
     with pytest.raises(errors.BadArgumentError):
-        sack.SackServer(keyring, socket_path=os.path.join(sockdir, "neg.socket"), identity_cache=-1)
+        sack.SackServer(keyring, socket_path=os.path.join(sockdir, "neg.socket"), **kw)

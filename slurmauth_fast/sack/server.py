@@ -216,6 +216,8 @@ class SackServer:
         #: use_client_ids with the C loop: seconds the C loop signs with an identity
         #: looked up for a (uid, gid) before looking it up again (0: every request)
         self.identity_cache = float(identity_cache)
+        if self.identity_cache and not self.native:
+            raise BadArgumentError("identity_cache needs the C loop (native)")
 
     @property
     def connection_count(self) -> int:
