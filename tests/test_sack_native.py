@@ -6,6 +6,7 @@ Over real unix sockets with real keys; credentials are checked against the
 package's own creator (the very token for the same claims) and Verifier."""
 import base64
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -84,10 +85,13 @@ def expected_reply(keyring, reply, uid, gid, r_uid, data):
 
 
 def wait_stat(kiosk, name, value):
+    """Wait until the counter (refreshed after each round of the C loop) reaches value;
+    then it must be exactly that."""
     deadline = time.monotonic() + HANG_GUARD
-    while kiosk.server.stats.get(name) != value:
+    while kiosk.server.stats.get(name, 0) < value:
         assert time.monotonic() < deadline, (name, kiosk.server.stats)
         time.sleep(0.01)
+    assert kiosk.server.stats[name] == value, (name, kiosk.server.stats)
 
 
 def wait_closed(kiosk):
@@ -101,16 +105,21 @@ def wait_closed(kiosk):
 
 @pytest.mark.parametrize("r_uid,data", [(SLURM_AUTH_UID_ANY, b"\x02" + bytes(32)), (0, b""),
                                         (1000, b"x"), (SLURM_AUTH_UID_ANY, bytes(range(256)) * 3)])
-def test_c_reply_is_the_python_credential_byte_for_byte(native, python, keyring, r_uid, data):
-    req = sack.encode_create_request(r_uid, data)
-    before = native.server.stats.get("c_created", 0)
-    for k in (native, python):
-        reply = raw_exchange(k.path, req)
-        assert reply == expected_reply(keyring, reply, os.getuid(), os.getgid(), r_uid, data)
-        claims = claims_of(reply)
-        assert claims["exp"] - claims["iat"] == TTL and claims["context"] == "sack"
-    # answered in C, not handed up (the counters come with the next round)
-    wait_stat(native, "c_created", before + 1)
+def test_c_reply_is_the_python_credential_byte_for_byte(python, keyring, sockdir, r_uid, data):
+    native = ThreadKiosk(keyring, os.path.join(sockdir, "bb.socket"), cluster=CLUSTER, ttl=TTL,
+                         native=True)
+    try:
+        req = sack.encode_create_request(r_uid, data)
+        for k in (native, python):
+            reply = raw_exchange(k.path, req)
+            assert reply == expected_reply(keyring, reply, os.getuid(), os.getgid(), r_uid, data)
+            claims = claims_of(reply)
+            assert claims["exp"] - claims["iat"] == TTL and claims["context"] == "sack"
+        # answered in C, not handed up (the counters come with the loop's next round)
+        wait_stat(native, "c_created", 1)
+        assert native.server.stats["c_handed_up"] == 0
+    finally:
+        native.close()
 
 
 def test_another_uid_is_signed_with_its_own_ids_in_c(native, keyring):
@@ -492,3 +501,25 @@ def test_without_identity_cache_every_create_is_looked_up(keyring, sockdir, monk
 def test_identity_cache_settings_are_checked(keyring, sockdir, kw):
     with pytest.raises(errors.BadArgumentError):
         sack.SackServer(keyring, socket_path=os.path.join(sockdir, "neg.socket"), **kw)
+
+
+def test_debug_logging_hands_every_request_to_python(keyring, sockdir, caplog):
+    k = ThreadKiosk(keyring, os.path.join(sockdir, "dbg.socket"), native=True)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="slurmauth_fast.sack"):
+            deadline = time.monotonic() + HANG_GUARD
+            while not any("SACK rpc=64001" in r.getMessage() for r in caplog.records):
+                assert sack.sack_create(0, b"d", socket_path=k.path)   # the level is seen next round
+                assert time.monotonic() < deadline
+        deadline = time.monotonic() + HANG_GUARD
+        while not k.server.stats.get("c_handed_up"):   # refreshed after the loop's round
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # back at INFO the C loop signs again
+        created = k.server.stats["c_created"]
+        deadline = time.monotonic() + HANG_GUARD
+        while k.server.stats["c_created"] == created:
+            assert sack.sack_create(0, b"i", socket_path=k.path)
+            assert time.monotonic() < deadline
+    finally:
+        k.close()

@@ -129,7 +129,8 @@ class SackServer:
     signing well-formed SACK_CREATE requests and writing their replies all
     happen in C with the same policy. Every other request (SACK_VERIFY, a
     SACK_CREATE with ``use_client_ids`` or one C cannot decode or sign) comes
-    back here and is answered by the same code as without it. ``stats`` is
+    back here and is answered by the same code as without it (with debug
+    logging on, every request comes back here, for its debug line). ``stats`` is
     refreshed after each round of the C loop, with more counters:
     ``c_created`` (SACK_CREATE answered in C), ``c_handed_up`` and
     ``c_identity_hits``.
@@ -722,6 +723,13 @@ class SackServer:
         with use_client_ids every SACK_CREATE comes here instead."""
         caching = self.use_client_ids and self.identity_cache > 0
         if self.use_client_ids and not caching:
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            # debug logging: every request comes here and gets its debug line, as in the
+            # Python loop
+            if self._core_keys is not None:
+                core.set_create(None, 0, 0, None, b"")
+                self._core_keys = None
             return
         snap = self.keyring.snapshot()
         host = short_hostname()
