@@ -2,21 +2,23 @@
 """SACK kiosk round trips per second over the real unix socket: our kiosk against
 Slurm's own ``sackd``, in ONE run, with the same client for both.
 
-Starts ``slurmauth-fast sackd`` as its own process (as deployed) and, where Slurm is
+Starts ``slurmauth-fast sackd`` (twice: its Python loop and its C loop) as its own process (as deployed) and, where Slurm is
 built (tools/build-slurm.sh), a real ``sackd`` on a private slurm.conf with the same
 key (its own runtime directory, local config: no slurmctld needed), then drives each
 with ``benchmarks/native/loadgen.c`` (cc -O2): one connection per request (connect,
 request, reply, close), as libslurm's auth/slurm client does (src/plugins/auth/slurm/
 sack.c), from 1 and from ``--clients`` processes, SACK_CREATE and SACK_VERIFY, in
 interleaved rounds (the best round counts: background load hurts all alike). A third
-row, the loopback limit, is a C epoll server answering fixed bytes without any work
+``slurmauth-fast sackd --python-loop`` row is the kiosk's Python selectors loop, the
+``(C loop, the default)`` row its C loop (csrc/sack_serve.c). The last row, the loopback limit, is a C epoll server answering fixed bytes without any work
 (``benchmarks/native/fixed_reply_server.c``): no kiosk can go faster on this machine.
 
 ``--client python`` uses the package's client (``slurmauth_fast.sack.sack_create`` /
 ``sack_verify``, one process per client) for both kiosks instead.
 
     python benchmarks/bench_sack.py [--seconds 2] [--clients 4] [--rounds 3]
-        [--client c|python] [--use-client-ids] [--no-slurm] [--json PATH] [--markdown PATH]
+        [--client c|python] [--use-client-ids [--identity-cache S]] [--no-slurm] [--json PATH]
+        [--markdown PATH]
 """
 from __future__ import annotations
 
@@ -43,7 +45,8 @@ from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring  # noqa: E402
 from slurmauth_fast.tokens import create_credential  # noqa: E402
 
 PAYLOAD = b"\x02" + bytes(32)  # a K12 body-hash payload, as auth/slurm sends
-OURS, SACKD, FIXED = "slurmauth-fast sackd", "Slurm sackd", "loopback limit (fixed reply, C)"
+OURS, SACKD, FIXED = "slurmauth-fast sackd --python-loop", "Slurm sackd", "loopback limit (fixed reply, C)"
+OURS_C = "slurmauth-fast sackd (C loop, the default)"
 #: (label, want, rpc, clients ("1" or "N"), minimum ratio ours / Slurm sackd)
 TARGETS = [("SACK_CREATE, 1 client: ours vs Slurm sackd", ">= 4x", "create", "1", 4.0),
            ("SACK_CREATE, N clients: ours vs Slurm sackd", ">= 4x", "create", "N", 4.0)]
@@ -106,6 +109,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--client", choices=("c", "python"), default="c",
                     help="c: benchmarks/native/loadgen.c; python: the package's SACK client")
     ap.add_argument("--use-client-ids", action="store_true", help="run our kiosk with use_client_ids")
+    ap.add_argument("--identity-cache", type=float, default=0.0, metavar="S",
+                    help="with --use-client-ids: the C loop kiosk's --identity-cache (default 0)")
     ap.add_argument("--no-slurm", action="store_true", help="skip the Slurm sackd rows")
     ap.add_argument("--json", metavar="PATH")
     ap.add_argument("--markdown", metavar="PATH")
@@ -117,7 +122,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     key = os.urandom(64)
     token = create_credential(Keyring.from_key_bytes(key), uid=os.getuid(), gid=os.getgid(),
-                              context="sack", ruid=SLURM_AUTH_UID_ANY, payload=PAYLOAD)
+                              context="sack", ruid=SLURM_AUTH_UID_ANY, payload=PAYLOAD,
+                              ttl=3600)  # valid through every round of a long run
     servers: Dict[str, str] = {}
     skipped: Dict[str, str] = {}
     procs: List[subprocess.Popen] = []
@@ -146,11 +152,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         assert p.stdout is not None
         p.stdout.readline()
 
-        cmd = [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--socket", ours, "--key", keyfile]
+        cmd = [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--python-loop", "--socket", ours,
+               "--key", keyfile]
         p = subprocess.Popen(cmd + (["--use-client-ids"] if args.use_client_ids else []))
         procs.append(p)
         wait_for_kiosk(ours, p)
         servers[OURS] = ours
+        ours_c = os.path.join(tmp, "ours-c.socket")
+        cmd = [sys.executable, "-m", "slurmauth_fast.cli", "sackd", "--native", "--socket", ours_c,
+               "--key", keyfile, "--identity-cache", str(args.identity_cache)]
+        p = subprocess.Popen(cmd + (["--use-client-ids"] if args.use_client_ids else []))
+        procs.append(p)
+        wait_for_kiosk(ours_c, p)
+        servers[OURS_C] = ours_c
         why = "--no-slurm" if args.no_slurm else real_slurm.why_not_built()
         if why is None:
             cluster = real_slurm.SlurmCluster(key=key, debug="error")  # slurm.conf only: no slurmctld
@@ -195,7 +209,8 @@ def report(args: argparse.Namespace, results: Dict[str, Dict[int, Dict[str, Dict
     client = ("benchmarks/native/loadgen.c" if args.client == "c" else "the package's SACK client")
     lines = [f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, {os.cpu_count()} CPUs, client: "
              f"{client}, one connection per request, best of {args.rounds} rounds x {args.seconds} s"
-             f"{'; our kiosk with use_client_ids' if args.use_client_ids else ''}", "",
+             f"{'; our kiosk with use_client_ids' if args.use_client_ids else ''}"
+             f"{f' (C loop: identity cache {args.identity_cache:g} s)' if args.identity_cache else ''}", "",
              "| rpc | clients | server | round trips/s | x Slurm sackd | failed | rounds |",
              "|---|---:|---|---:|---:|---:|---|"]
     for kind, by_clients in results.items():
@@ -207,13 +222,15 @@ def report(args: argparse.Namespace, results: Dict[str, Dict[int, Dict[str, Dict
                              f"{r['failed']} | {r['rounds']} |")
     lines += ["", "| target | want | got | |", "|---|---|---:|---|"]
     verdicts: Dict[str, bool] = {}
-    for label, want, kind, which, minimum in TARGETS:
+    for (label, want, kind, which, minimum), ours in [(t, o) for o in (OURS, OURS_C) for t in TARGETS]:
         clients = 1 if which == "1" else args.clients
         label = label.replace("N clients", f"{clients} clients")
+        if ours == OURS_C:
+            label = label.replace("ours", "ours (C loop)")
         row = results.get(kind, {}).get(clients, {})
-        if OURS in row and SACKD in row:
-            got = row[OURS]["rps"] / row[SACKD]["rps"]
-            clean = row[OURS]["failed"] == row[SACKD]["failed"] == 0
+        if ours in row and SACKD in row:
+            got = row[ours]["rps"] / row[SACKD]["rps"]
+            clean = row[ours]["failed"] == row[SACKD]["failed"] == 0
             verdicts[label] = got >= minimum and clean
             lines.append(f"| {label} | {want} | {got:.2f}x | "
                          f"{'met' if verdicts[label] else 'NOT met'}{'' if clean else ' (failures)'} |")
@@ -224,7 +241,7 @@ def report(args: argparse.Namespace, results: Dict[str, Dict[int, Dict[str, Dict
     text = "\n".join(lines)
     print(text)
     doc = {"clients": args.clients, "seconds": args.seconds, "rounds": args.rounds, "client": args.client,
-           "use_client_ids": args.use_client_ids,
+           "use_client_ids": args.use_client_ids, "identity_cache": args.identity_cache,
            "results": {k: {str(c): row for c, row in v.items()} for k, v in results.items()},
            "targets": verdicts, "skipped": skipped}
     if args.json:

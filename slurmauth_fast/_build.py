@@ -35,7 +35,7 @@ _BLOCK = re.compile(r"/\* cffi:begin \*/(.*?)/\* cffi:end \*/", re.S)
 
 #: The production C units (csrc/<unit>.c and csrc/<unit>.h).
 UNITS = ("base64", "bodyhash", "create", "hmac", "jws", "jwtverify", "k12", "keccak", "pack",
-         "ratelimit", "rpc", "serve", "serve_conn", "serve_frame", "serve_upstream",
+         "ratelimit", "rpc", "sack_serve", "serve", "serve_conn", "serve_frame", "serve_upstream",
          "sha256", "sha256_mb", "sha3", "slurmcred", "verify_frame")
 #: Headers without a .c file of their own.
 HEADERS_ONLY = ("sa_status",)

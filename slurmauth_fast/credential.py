@@ -265,6 +265,13 @@ def _claims_item(uid: int, gid: int, host: Optional[str] = None, context: str = 
             records)
 
 
+def identity_members(identity: Identity) -> bytes:
+    """The "id" claim as the extra member record the C creator takes (what
+    create_credential signs for ``identity`` with no other extra grants), for
+    callers that sign in C themselves (the kiosk's C loop)."""
+    return _create.members([(b"id", dumps_compact(identity.to_json()))])
+
+
 def _check_strings(context: Any, cluster: Any, host: Any, identity: Optional[Identity],
                    extra: Optional[Mapping[str, Any]]) -> None:
     """What jansson can hold, for the claims that can hold anything, in

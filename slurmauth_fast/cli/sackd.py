@@ -28,6 +28,15 @@ def register(subparsers: Any) -> None:
     add_keyring_args(p)
     p.add_argument("--use-client-ids", action="store_true",
                    help="add the caller's identity ('id' object) to credentials (AuthInfo=use_client_ids)")
+    p.add_argument("--identity-cache", type=_non_negative, default=0.0, metavar="SECONDS",
+                   help="with --use-client-ids and the C loop: sign with a uid's looked-up identity "
+                        "for this long before looking it up again (default 0: every request)")
+    loop = p.add_mutually_exclusive_group()
+    loop.add_argument("--native", dest="native", action="store_const", const=True,
+                      help="serve with the C loop: accepting, caps, deadlines and SACK_CREATE "
+                           "signing in C (the default, unless SLURMAUTH_FAST_SACK_NATIVE=0)")
+    loop.add_argument("--python-loop", dest="native", action="store_const", const=False,
+                      help="serve with the Python loop instead")
     p.add_argument("--cluster", metavar="NAME", help="ClusterName to put into credentials")
     p.add_argument("--ttl", type=_positive(int), default=60, help="credential lifespan in seconds (default 60)")
     p.add_argument("--timeout", type=_positive(float), default=10.0,
@@ -95,7 +104,7 @@ def _cmd_sackd(args: argparse.Namespace) -> int:
                         max_connections=args.max_connections,
                         max_connections_per_uid=args.max_connections_per_uid,
                         uid_max_connections=dict(args.uid_max_connections),
-                        log_interval=args.log_interval)
+                        log_interval=args.log_interval, native=args.native, identity_cache=args.identity_cache)
     server.bind()
     server.install_signal_handlers()
     try:

@@ -15,14 +15,16 @@ import struct
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Deque, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Deque, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from .._bounded import BoundedCache
 from .._loglimit import LogLimiter
-from ..credential import RPC_CONTEXTS, create_credential
+from .._bindings import sack_serve as _csack
+from ..credential import (PROTOCOL_VERSION, RPC_CONTEXTS, create_credential, identity_members,
+                          short_hostname)
 from ..exceptions import BadArgumentError, CredentialError, SackServerError, SlurmAuthError
 from ..identity import Identity, identity_from_user
-from ..keys import Keyring
+from ..keys import Keyring, KeySnapshot
 from ..verifier import Verifier
 from .wire import (DEFAULT_LOG_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID,
                    DEFAULT_MAX_REQUEST, DEFAULT_READ_TIMEOUT, DEFAULT_TIMEOUT, HEADER_LEN,
@@ -32,7 +34,10 @@ from .wire import (DEFAULT_LOG_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CO
 
 log = logging.getLogger("slurmauth_fast.sack")
 
-_UCRED = struct.Struct("=iII")  # struct ucred: pid_t pid, uid_t uid, gid_t gid
+_UCRED = struct.Struct("=iII")
+#: The environment variable that chooses the loop when ``native`` is not given: "0" is
+#: the Python loop, anything else (or unset) the C loop.
+NATIVE_ENV = "SLURMAUTH_FAST_SACK_NATIVE"  # struct ucred: pid_t pid, uid_t uid, gid_t gid
 
 
 # --- server -----------------------------------------------------------------
@@ -116,6 +121,24 @@ class SackServer:
     - ``log_interval``: at most one log line per class (unexpected rpc, bad
       request, over the uid cap, refused, failed) per that many seconds, with
       the count of the lines left out.
+
+    ``native`` (the default: True, unless the environment sets
+    SLURMAUTH_FAST_SACK_NATIVE=0) serves with the C loop (``csrc/sack_serve.c``, run without
+    the GIL, one call per poll round): accepting, SO_PEERCRED, the caps and
+    deadlines above, reading requests and, without ``use_client_ids``,
+    signing well-formed SACK_CREATE requests and writing their replies all
+    happen in C with the same policy. Every other request (SACK_VERIFY, a
+    SACK_CREATE with ``use_client_ids`` or one C cannot decode or sign) comes
+    back here and is answered by the same code as without it (with debug
+    logging on, every request comes back here, for its debug line). ``stats`` is
+    refreshed after each round of the C loop, with more counters:
+    ``c_created`` (SACK_CREATE answered in C), ``c_handed_up`` and
+    ``c_identity_hits``.
+
+    ``identity_cache`` (seconds, default 0; C loop with ``use_client_ids``
+    only): the C loop signs a (uid, gid)'s SACK_CREATE with the identity looked
+    up for it for this long, instead of looking it up for every request (0).
+    A reload empties the cache.
     """
 
     def __init__(self, keyring: Keyring, *, socket_path: Optional[str] = None, role: str = "sackd",
@@ -125,13 +148,16 @@ class SackServer:
                  env: Optional[Mapping[str, str]] = None, read_timeout: float = DEFAULT_READ_TIMEOUT,
                  max_connections_per_uid: Optional[int] = None,
                  uid_max_connections: Optional[Mapping[int, int]] = None,
-                 log_interval: float = DEFAULT_LOG_INTERVAL) -> None:
+                 log_interval: float = DEFAULT_LOG_INTERVAL, native: Optional[bool] = None,
+                 identity_cache: float = 0.0) -> None:
         if not request_timeout > 0:
             raise BadArgumentError("request_timeout must be positive")
         if not read_timeout > 0:
             raise BadArgumentError("read_timeout must be positive")
         if not log_interval >= 0:
             raise BadArgumentError("log_interval must not be negative")
+        if not identity_cache >= 0:
+            raise BadArgumentError("identity_cache must not be negative")
         if type(ttl) is not int or ttl <= 0:
             raise BadArgumentError("ttl must be a positive integer (seconds)")
         if max_request < HEADER_LEN or max_connections < 1 or lookup_workers < 1:
@@ -174,16 +200,32 @@ class SackServer:
         self._conns: Dict[int, _Conn] = {}
         self._verifiers: BoundedCache[int, Verifier] = BoundedCache(4096)
         self._pool: Optional[ThreadPoolExecutor] = None
-        # identity lookups done by the pool, for the loop to sign and answer
-        self._looked_up: "Deque[Tuple[_Conn, CreateRequest, Future[Optional[Identity]]]]" = deque()
+        # identity lookups done by the pool, for the loop to sign and answer (to a
+        # connection of the Python loop, or by id to one of the C loop)
+        self._looked_up: "Deque[Tuple[Union[_Conn, int], PeerCred, CreateRequest, Future[Optional[Identity]]]]" = \
+            deque()
         self._listening = False
         self._accept_pause_until = 0.0
         self._stop = False
         self._reload = False
+        #: serve with the C loop; None: yes, unless the environment's SLURMAUTH_FAST_SACK_NATIVE
+        #: is "0" (the Python loop)
+        self.native = (os.environ.get(NATIVE_ENV) != "0") if native is None else bool(native)
+        self._core: Optional[_csack.SackCore] = None
+        self._core_keys: Optional[KeySnapshot] = None   # what the C loop signs with
+        self._core_host: Optional[str] = None
+        #: use_client_ids with the C loop: seconds the C loop signs with an identity
+        #: looked up for a (uid, gid) before looking it up again (0: every request)
+        self.identity_cache = float(identity_cache)
+        if self.identity_cache and not self.native:
+            raise BadArgumentError("identity_cache needs the C loop (native)")
 
     @property
     def connection_count(self) -> int:
         """Connections being served now (at most ``max_connections``)."""
+        core = self._core
+        if core is not None:
+            return core.open_count()
         return len(self._conns)
 
     # -- setup -------------------------------------------------------------
@@ -295,6 +337,9 @@ class SackServer:
         """Serve until :meth:`stop`."""
         if self._lsock is None:
             self.bind()
+        if self.native:
+            self._serve_native()
+            return
         sel = self._sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ, _WAKER)
         if self.use_client_ids:
@@ -561,29 +606,45 @@ class SackServer:
             conn.watched = False
             self._sel.unregister(conn.sock)
         self._push_deadline(conn)
-        future = self._pool.submit(_lookup_identity, conn.peer.uid, conn.peer.gid)
+        self._submit_lookup(conn, conn.peer, req)
+
+    def _submit_lookup(self, target: Union[_Conn, int], peer: PeerCred, req: CreateRequest) -> None:
+        """Look the peer up on the pool; the loop answers ``target`` (a Python
+        loop connection, or a C loop connection id) once it is done."""
+        assert self._pool is not None
+        future = self._pool.submit(_lookup_identity, peer.uid, peer.gid)
 
         def done(f: "Future[Optional[Identity]]") -> None:
-            self._looked_up.append((conn, req, f))
+            self._looked_up.append((target, peer, req, f))
             self._wake()
 
         future.add_done_callback(done)
 
     def _finish_lookups(self) -> None:
         while self._looked_up:
-            conn, req, future = self._looked_up.popleft()
-            if not conn.open:
+            target, peer, req, future = self._looked_up.popleft()
+            if isinstance(target, _Conn) and not target.open:
                 continue  # closed meanwhile (deadline passed, or stopping)
             reply: Optional[bytes] = None
             try:
-                reply = self._create(conn.peer, req, future.result())
+                reply = self._create(peer, req, future.result())
             except SlurmAuthError as e:
                 self.limited_log.info("refused", "SACK_CREATE from uid=%d pid=%d refused: %s",
-                                      conn.peer.uid, conn.peer.pid, e)
+                                      peer.uid, peer.pid, e)
             except Exception:
                 self.limited_log.error("failed", "SACK_CREATE from uid=%d pid=%d failed",
-                                       conn.peer.uid, conn.peer.pid, exc_info=True)
-            self._answer(conn, reply)
+                                       peer.uid, peer.pid, exc_info=True)
+            if isinstance(target, _Conn):
+                self._answer(target, reply)
+            else:
+                if reply is not None and self.identity_cache > 0 and self._core is not None:
+                    # what was just signed for this (uid, gid): the C loop signs alike
+                    # for identity_cache seconds
+                    identity = future.result()
+                    self._core.set_identity(peer.uid, peer.gid,
+                                            b"" if identity is None else identity_members(identity),
+                                            self.identity_cache)
+                self._core_answer(target, reply)
 
     def _create(self, peer: PeerCred, req: CreateRequest, identity: Optional[Identity]) -> bytes:
         token = create_credential(self.keyring, uid=peer.uid, gid=peer.gid, context="sack",
@@ -609,6 +670,128 @@ class SackServer:
             return
         self._verifiers.clear()
         log.info("keys reloaded")
+
+    # -- the C loop (native=True) ---------------------------------------------
+
+    def _serve_native(self) -> None:
+        """serve_forever with the C loop: one C call per round (without the GIL),
+        then the requests it handed up, the identity lookups done, a reload."""
+        assert self._lsock is not None
+        core = self._core = _csack.SackCore(
+            self._lsock.fileno(), wake_fd=self._wake_r.fileno(), max_conns=self.max_connections,
+            max_per_uid=self.max_connections_per_uid, max_request=self.max_request,
+            read_timeout=self.read_timeout, request_timeout=self.request_timeout)
+        for uid, cap in self.uid_max_connections.items():
+            core.set_uid_cap(uid, cap)
+        if self.use_client_ids:
+            self._pool = ThreadPoolExecutor(self.lookup_workers, thread_name_prefix="sack-lookup")
+        self._listening = True
+        try:
+            while not self._stop:
+                self._core_policy(core)
+                for ev in core.poll(1000):
+                    if ev.kind == _csack.EV_REQUEST:
+                        self._core_request(ev)
+                    else:
+                        self._core_notice(ev)
+                self._finish_lookups()
+                if self._reload:
+                    self._do_reload()
+                st = core.stats()
+                for name in ("over_uid_cap", "read_timeouts", "request_timeouts", "bad_requests"):
+                    self.stats[name] = st[name]
+                # and what only the C loop has: SACK_CREATE answered in C, requests handed up
+                self.stats["c_created"] = st["created"]
+                self.stats["c_handed_up"] = st["handed_up"]
+                self.stats["c_identity_hits"] = st["id_hits"]
+                self._per_uid = core.uid_counts() if st["conns_open"] else {}
+        finally:
+            self._core = None
+            self._core_keys = None
+            core.free()
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)  # a lookup stuck in NSS must not hold up the stop
+                self._pool = None
+            self._looked_up.clear()
+            self._per_uid = {}
+            self._listening = False
+            self._stop = False
+
+    def _core_policy(self, core: _csack.SackCore) -> None:
+        """What the C loop signs with: the keyring's current snapshot and host
+        name (checked each round: a reload or a replaced keyring is picked up);
+        with use_client_ids every SACK_CREATE comes here instead."""
+        caching = self.use_client_ids and self.identity_cache > 0
+        if self.use_client_ids and not caching:
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            # debug logging: every request comes here and gets its debug line, as in the
+            # Python loop
+            if self._core_keys is not None:
+                core.set_create(None, 0, 0, None, b"")
+                self._core_keys = None
+            return
+        snap = self.keyring.snapshot()
+        host = short_hostname()
+        if snap is self._core_keys and host == self._core_host:
+            return
+        try:
+            core.set_create(snap, self.ttl, PROTOCOL_VERSION,
+                            None if self.cluster is None else self.cluster.encode(), host.encode())
+        except (SlurmAuthError, UnicodeEncodeError):
+            core.set_create(None, 0, 0, None, b"")  # C cannot hold them: every one comes here
+        if caching:   # new keys or host: identities are looked up afresh
+            core.set_identities(True)
+        self._core_keys = snap
+        self._core_host = host
+
+    def _core_notice(self, ev: _csack.SackEvent) -> None:
+        """A connection the C loop closed, for the log (the counters are C's)."""
+        if ev.kind == _csack.EV_UID_CAP:
+            self.limited_log.warning("uidcap", "uid=%d pid=%d is over its cap of %d connections; "
+                                     "closing its new connections", ev.uid, ev.pid, ev.held)
+        elif ev.kind == _csack.EV_BAD_RPC:
+            self.limited_log.error("rpc", "SACK request from uid=%d pid=%d: unexpected rpc=%d",
+                                   ev.uid, ev.pid, ev.rpc)
+        elif ev.kind == _csack.EV_PEERCRED:
+            self.limited_log.error("peercred", "cannot read SO_PEERCRED: %s", os.strerror(ev.sys_errno))
+        elif ev.kind == _csack.EV_ACCEPT:
+            log.error("accept failed (%s); pausing accepts briefly", os.strerror(ev.sys_errno))
+
+    def _core_request(self, ev: _csack.SackEvent) -> None:
+        """A whole request the C loop handed up: answered as _dispatch answers it."""
+        peer = PeerCred(ev.pid, ev.uid, ev.gid)
+        try:
+            log.debug("SACK rpc=%d version=%d from uid=%d gid=%d pid=%d",
+                      ev.rpc, ev.version, peer.uid, peer.gid, peer.pid)
+            reply: Optional[bytes] = None
+            try:
+                if ev.rpc == SACK_VERIFY:
+                    reply = self._verify(peer, decode_verify_body(ev.body))
+                elif self.use_client_ids:
+                    self._submit_lookup(ev.conn_id, peer, decode_create_body(ev.body))
+                    return
+                else:
+                    reply = self._create(peer, decode_create_body(ev.body), None)
+            except CredentialError as e:
+                log.debug("SACK_VERIFY for uid=%d pid=%d failed: %s", peer.uid, peer.pid, e)
+            except SlurmAuthError as e:
+                self.limited_log.info("refused", "SACK rpc=%d from uid=%d pid=%d refused: %s",
+                                      ev.rpc, peer.uid, peer.pid, e)
+        except Exception:  # never let one connection take the kiosk down
+            self.limited_log.error("failed", "SACK connection from uid=%d pid=%d failed",
+                                   peer.uid, peer.pid, exc_info=True)
+            reply = None
+        self._core_answer(ev.conn_id, reply)
+
+    def _core_answer(self, conn_id: int, reply: Optional[bytes]) -> None:
+        core = self._core
+        if core is None:
+            return
+        if reply is None:
+            core.close(conn_id)
+        else:
+            core.reply(conn_id, reply)
 
 
 __all__ = ["PeerCred", "SackServer", "peer_credentials"]
