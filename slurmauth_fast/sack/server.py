@@ -34,10 +34,10 @@ from .wire import (DEFAULT_LOG_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CO
 
 log = logging.getLogger("slurmauth_fast.sack")
 
-_UCRED = struct.Struct("=iII")
+_UCRED = struct.Struct("=iII")  # struct ucred: pid_t pid, uid_t uid, gid_t gid
 #: The environment variable that chooses the loop when ``native`` is not given: "0" is
 #: the Python loop, anything else (or unset) the C loop.
-NATIVE_ENV = "SLURMAUTH_FAST_SACK_NATIVE"  # struct ucred: pid_t pid, uid_t uid, gid_t gid
+NATIVE_ENV = "SLURMAUTH_FAST_SACK_NATIVE"
 
 
 # --- server -----------------------------------------------------------------
