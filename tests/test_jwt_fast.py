@@ -249,6 +249,12 @@ def test_tokens_around_the_thread_scratch_limit_verify_alike():
                 break
             pad += 1
         assert len(tok) in (size, size + 1) and len(base) < len(tok)
+        # the thread's scratch holds every token up to LOCAL_TOKEN bytes
+        from slurmauth_fast._bindings import authjwt as _aj
+        local = _aj.verify_local(v.c_policy, tok, len(tok), NOW)
+        assert (local == _aj.E_SCRATCH) == (len(tok) > LOCAL_TOKEN)
+        if len(tok) <= LOCAL_TOKEN:
+            assert local == 0 and _aj.head(_aj.local_view())[:4] == _aj.head(_aj.verify(v._policy, tok, NOW)[1])[:4]
         assert v.verify(tok, now=NOW).username == "root"
         assert v.verify(tok, now=NOW).username == "root"          # seen again
         with pytest.raises(E.ExpiredError):
