@@ -565,6 +565,11 @@ typedef struct {
     int (*lookup)(const uint8_t *name, size_t len);  /* index of a known member, or -1 */
     int bad;                 /* status for malformed JSON */
     int dup;                 /* status for a duplicate name */
+    /* The index of the known member whose name, closing quote and ':' the
+     * bytes q[0..avail) (just past a name's opening quote) start with, *adv
+     * set to their length; -1 for anything else (the name then goes the
+     * general way). May be NULL. */
+    int (*fast)(const uint8_t *q, size_t avail, size_t *adv);
 } walk_spec;
 
 SC_INLINE int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
@@ -593,6 +598,16 @@ SC_INLINE int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
 
         if (peek(j) != '"')
             return w->bad;
+        if (w->fast && (idx = w->fast(j->p + j->i + 1, j->n - j->i - 1, &nlen)) >= 0) {
+            /* a known name without escapes, its ':' right behind it: what the
+             * steps below find for it, without them */
+            if (known & (1u << idx))
+                return w->dup;
+            known |= 1u << idx;
+            j->i += 1 + nlen;
+            ws(j);
+            goto value;
+        }
         if ((rc = scan_string(j, &s)) != SA_OK)
             return rc;
         if (s.len > SC_MAX_NAME)
@@ -626,6 +641,7 @@ SC_INLINE int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
             return w->bad;
         j->i++;
         ws(j);
+    value:
         rc = idx >= 0 ? fn(ctx, idx, j) : skip_value(j, 1, w->bad);
         if (rc != SA_OK)
             return rc;
@@ -682,7 +698,7 @@ SC_INLINE int hdr_member(void *vctx, int idx, jcur *j)
     return SA_OK;
 }
 
-static const walk_spec HDR_SPEC = {header_index, SC_E_HEADER_JSON, SC_E_HEADER_DUP};
+static const walk_spec HDR_SPEC = {header_index, SC_E_HEADER_JSON, SC_E_HEADER_DUP, NULL};
 
 /* Compare a scanned string with a literal, unescaping into tmp if needed. */
 static int str_equals(const uint8_t *base, const jstr *s, const char *lit, size_t litlen,
@@ -746,7 +762,71 @@ SC_INLINE int claim_index(const uint8_t *s, size_t n)
     }
 }
 
-static const walk_spec CL_SPEC = {claim_index, SC_E_CLAIMS_JSON, SC_E_CLAIM_DUP};
+/* Eight bytes as a little-endian word, whatever the host's byte order (one
+ * load where it is little-endian). */
+SC_INLINE uint64_t le64(const uint8_t *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+/* The little-endian word of up to eight characters (the rest zero). */
+#define LE8(a, b, c, d, e, f, g, h)                                                      \
+    ((uint64_t)(uint8_t)(a) | (uint64_t)(uint8_t)(b) << 8 | (uint64_t)(uint8_t)(c) << 16 | \
+     (uint64_t)(uint8_t)(d) << 24 | (uint64_t)(uint8_t)(e) << 32 |                        \
+     (uint64_t)(uint8_t)(f) << 40 | (uint64_t)(uint8_t)(g) << 48 | (uint64_t)(uint8_t)(h) << 56)
+#define MASK_BYTES(n) ((n) >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * (n))) - 1)
+
+/* CL_SPEC's fast name match: a claim name, '"' and ':' compared as one word
+ * (the 7-letter names: their first eight bytes, then the ':'). */
+SC_INLINE int claim_fast(const uint8_t *q, size_t avail, size_t *adv)
+{
+    uint64_t w;
+
+    if (avail < 9)
+        return -1;
+    w = le64(q);
+#define NAME_IS(n, word) ((w & MASK_BYTES(n)) == (word) && (*adv = (n), 1))
+    switch (q[0]) {
+    case 'c':
+        if (q[8] != ':')
+            return -1;
+        if (w == LE8('c', 'o', 'n', 't', 'e', 'x', 't', '"'))
+            return *adv = 9, SC_CL_CONTEXT;
+        if (w == LE8('c', 'l', 'u', 's', 't', 'e', 'r', '"'))
+            return *adv = 9, SC_CL_CLUSTER;
+        return -1;
+    case 'p':
+        if (q[8] == ':' && w == LE8('p', 'a', 'y', 'l', 'o', 'a', 'd', '"'))
+            return *adv = 9, SC_CL_PAYLOAD;
+        return -1;
+    case 'e':
+        return NAME_IS(5, LE8('e', 'x', 'p', '"', ':', 0, 0, 0)) ? SC_CL_EXP : -1;
+    case 'i':
+        if (NAME_IS(5, LE8('i', 'a', 't', '"', ':', 0, 0, 0)))
+            return SC_CL_IAT;
+        return NAME_IS(4, LE8('i', 'd', '"', ':', 0, 0, 0, 0)) ? SC_CL_ID : -1;
+    case 'u':
+        return NAME_IS(5, LE8('u', 'i', 'd', '"', ':', 0, 0, 0)) ? SC_CL_UID : -1;
+    case 'g':
+        return NAME_IS(5, LE8('g', 'i', 'd', '"', ':', 0, 0, 0)) ? SC_CL_GID : -1;
+    case 'v':
+        return NAME_IS(5, LE8('v', 'e', 'r', '"', ':', 0, 0, 0)) ? SC_CL_VER : -1;
+    case 'n':
+        return NAME_IS(5, LE8('n', 'e', 't', '"', ':', 0, 0, 0)) ? SC_CL_NET : -1;
+    case 'r':
+        return NAME_IS(6, LE8('r', 'u', 'i', 'd', '"', ':', 0, 0)) ? SC_CL_RUID : -1;
+    case 'h':
+        return NAME_IS(6, LE8('h', 'o', 's', 't', '"', ':', 0, 0)) ? SC_CL_HOST : -1;
+    case 's':
+        return NAME_IS(8, LE8('s', 'b', 'c', 'a', 's', 't', '"', ':')) ? SC_CL_SBCAST : -1;
+    default:
+        return -1;
+    }
+#undef NAME_IS
+}
+
+static const walk_spec CL_SPEC = {claim_index, SC_E_CLAIMS_JSON, SC_E_CLAIM_DUP, claim_fast};
 
 /* MAC steps per token's claims scan when two tokens' MACs are stepped
  * alternately (each MAC then gets about half of them while its own token is
