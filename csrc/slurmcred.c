@@ -975,17 +975,17 @@ typedef struct {
     int canonical;
 } vstate;
 
-/* Steps 0-2: size limit and shape, header, key and its expiry. */
-static int verify_head(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t len,
-                       int64_t now, uint8_t *scratch, size_t cap, vstate *v)
+/* Steps 0-2: size limit and shape (split_rc: what sa_jws_split, or
+ * split_found, said of it; v->parts filled), header, key and its expiry. */
+static int verify_head(const sc_keyset *ks, const char *tok, size_t len,
+                       int64_t now, uint8_t *scratch, size_t cap, vstate *v, int split_rc)
 {
     sc_result *r = (sc_result *)(void *)scratch;
     jcur j;
     size_t k, hdr_len = 0;
-    int rc;
+    int rc = split_rc;
 
     r->err_claim = -1;
-    rc = sa_jws_split(tok, len, pol->max_len, &v->parts);
     if (rc != SA_OK)
         return rc;
     if (cap < sc_scratch_need(len))
@@ -1209,7 +1209,8 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
         return SA_E_ARG;
     if (now < 0)
         now = (int64_t)time(NULL);
-    rc = verify_head(ks, pol, tok, len, now, scratch, cap, &v);
+    rc = verify_head(ks, tok, len, now, scratch, cap, &v,
+                     sa_jws_split(tok, len, pol->max_len, &v.parts));
     if (rc != SA_OK)
         return rc;
     /* 3. HMAC, constant time. Its compressions are interleaved with steps
@@ -1242,6 +1243,66 @@ size_t sc_batch_work_need(const sc_policy *pol, size_t packed_len)
 size_t sc_batch_out_need(size_t n, size_t packed_len)
 {
     return COLS_SPACE(n) + n * (RESULT_SPACE + 8) + packed_len;
+}
+
+/* A separated batch's next token, at tok with avail bytes to the buffer's
+ * end: its length (to the first SC_BATCH_SEP, or to the end), found in one
+ * pass with the first two '.' in it (dots[], *ndots: how many, at most 3). */
+static size_t find_token(const char *tok, size_t avail, size_t dots[2], int *ndots)
+{
+    const uint8_t *p = (const uint8_t *)tok;
+    size_t i = 0;
+    int nd = 0;
+
+#if SC_HAVE_SSE2_CODE
+    for (; i + 16 <= avail; i += 16) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        unsigned md = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+        unsigned mn = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(SC_BATCH_SEP)));
+
+        if (mn)
+            md &= (mn & (0u - mn)) - 1;      /* the dots before the separator */
+        for (; md && nd < 3; md &= md - 1) {
+            if (nd < 2)
+                dots[nd] = i + (size_t)__builtin_ctz(md);
+            nd++;
+        }
+        if (mn) {
+            *ndots = nd;
+            return i + (size_t)__builtin_ctz(mn);
+        }
+    }
+#endif
+    for (; i < avail && p[i] != SC_BATCH_SEP; i++) {
+        if (p[i] == '.' && nd < 3) {
+            if (nd < 2)
+                dots[nd] = i;
+            nd++;
+        }
+    }
+    *ndots = nd;
+    return i;
+}
+
+/* sa_jws_split's outcome and parts for a token whose first two '.' (and
+ * whether there are more) find_token found. */
+static int split_found(size_t len, size_t max_len, const size_t dots[2], int ndots,
+                       sa_jws_parts *p)
+{
+    if (len > max_len)
+        return SA_E_TOO_LARGE;
+    if (ndots != 2)
+        return SA_E_SEGMENTS;
+    p->header_len = dots[0];
+    p->payload_off = dots[0] + 1;
+    p->payload_len = dots[1] - dots[0] - 1;
+    p->sig_off = dots[1] + 1;
+    p->sig_len = len - p->sig_off;
+    if (p->header_len == 0 || p->payload_len == 0)
+        return SA_E_EMPTY_SEGMENT;
+    if (p->sig_len != SA_JWS_SIG_B64_LEN)
+        return SA_E_SIG_LENGTH;
+    return SA_OK;
 }
 
 /* sc_verify_many's output: the columns, then the records. */
@@ -1394,8 +1455,10 @@ static int many_mb(const sc_keyset *ks, const sc_policy *pol, const char *packed
     g.used = 0;
     for (i = 0; i < n; i++) {
         const char *tok;
-        size_t len, need;
+        size_t len, need, dots[2];
         uint8_t *region;
+        sa_jws_parts parts;
+        int nd, split_rc;
 
         if (!lens && at > packed_len)
             return SC_E_BATCH_SPLIT;
@@ -1403,16 +1466,19 @@ static int many_mb(const sc_keyset *ks, const sc_policy *pol, const char *packed
         if (lens) {
             len = lens[i];
             at += len;
+            split_rc = sa_jws_split(tok, len, pol->max_len, &parts);
         } else {
-            const char *sep = at < packed_len ? memchr(tok, SC_BATCH_SEP, packed_len - at) : NULL;
-            len = sep ? (size_t)(sep - tok) : packed_len - at;
+            len = find_token(tok, packed_len - at, dots, &nd);
             at += len + 1;
+            split_rc = split_found(len, pol->max_len, dots, nd, &parts);
         }
         need = sc_scratch_need(len < pol->max_len ? len : pol->max_len);
         if (g.cnt && g.used + need > work_cap)
             mb_flush(b, pol, now, impl, &g);
+        g.slot[g.cnt].v.parts = parts;
         region = work + g.used;
-        rc = verify_head(ks, pol, tok, len, now, region, work_cap - g.used, &g.slot[g.cnt].v);
+        rc = verify_head(ks, tok, len, now, region, work_cap - g.used, &g.slot[g.cnt].v,
+                         split_rc);
         if (rc != SA_OK) {
             put_token(b, i, region, rc);
             continue;
@@ -1472,26 +1538,29 @@ int sc_verify_many(const sc_keyset *ks, const sc_policy *pol, const char *packed
 
     for (i = 0, at = 0; i < n; i++) {
         const char *tok;
-        size_t len;
+        size_t len, dots[2];
         uint8_t *region;
+        int nd, split_rc;
 
         if (!lens && at > packed_len)
             return SC_E_BATCH_SPLIT;
         tok = packed_len ? packed + at : packed;
+        s = pending < 0 ? 0 : 1 - pending;
         if (lens) {
             len = lens[i];
             at += len;
+            split_rc = sa_jws_split(tok, len, pol->max_len, &slot[s].v.parts);
         } else {
             /* the pieces are found as they are verified: fewer than n shows
              * here, more than n after the loop (work done for a batch that
-             * fails so is at most what verifying it once more costs) */
-            const char *sep = at < packed_len ? memchr(tok, SC_BATCH_SEP, packed_len - at) : NULL;
-            len = sep ? (size_t)(sep - tok) : packed_len - at;
+             * fails so is at most what verifying it once more costs); the
+             * pass that finds the separator finds the token's dots too */
+            len = find_token(tok, packed_len - at, dots, &nd);
             at += len + 1;
+            split_rc = split_found(len, pol->max_len, dots, nd, &slot[s].v.parts);
         }
-        s = pending < 0 ? 0 : 1 - pending;
         region = work + (size_t)s * half;
-        rc = verify_head(ks, pol, tok, len, now, region, half, &slot[s].v);
+        rc = verify_head(ks, tok, len, now, region, half, &slot[s].v, split_rc);
         if (rc != SA_OK) {
             put_token(&b, i, region, rc);
             continue;
