@@ -260,7 +260,13 @@ static size_t decode_avx512vbmi(const unsigned char *in, size_t n, uint8_t *out,
             break;                               /* the scalar loop reports it */
         v = _mm512_maddubs_epi16(v, merge1);
         v = _mm512_madd_epi16(v, merge2);
-        _mm512_mask_storeu_epi8(out + i / 4 * 3, sm, _mm512_permutexvar_epi8(pack, v));
+        v = _mm512_permutexvar_epi8(pack, v);
+        if (m == 64) {           /* 32 + 16 bytes: plain stores are cheaper than a masked one */
+            _mm256_storeu_si256((__m256i *)(void *)(out + i / 4 * 3), _mm512_castsi512_si256(v));
+            _mm_storeu_si128((__m128i *)(void *)(out + i / 4 * 3 + 32), _mm512_extracti32x4_epi32(v, 2));
+        } else {
+            _mm512_mask_storeu_epi8(out + i / 4 * 3, sm, v);
+        }
         i += m;
     }
     return i;

@@ -15,6 +15,16 @@
 #define SC_HAVE_SSE2_CODE 0
 #endif
 
+/* AVX-512BW (in functions of their own, run only where CPUID says so) for a
+ * separated batch's token ends and dots, 64 bytes at a time. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SC_HAVE_AVX512_CODE 1
+#include <cpuid.h>
+#include <immintrin.h>
+#else
+#define SC_HAVE_AVX512_CODE 0
+#endif
+
 /* The scanner's small steps, inlined into the two object walkers so that
  * each is one loop with direct calls (a hint only; no behaviour depends on it). */
 #if defined(__GNUC__) || defined(__clang__)
@@ -84,17 +94,39 @@ static const uint8_t PLAIN[256] = {
 
 /* ---- the run of plain bytes a string starts with ------------------------ */
 
-/* SC_SCAN_SSE2 when it is compiled in (SSE2 is part of x86-64 itself, so no
- * CPUID check is needed), else SC_SCAN_PORTABLE; sc_scan_select() changes it. */
-static int scan_impl = SC_HAVE_SSE2_CODE ? SC_SCAN_SSE2 : SC_SCAN_PORTABLE;
+#if SC_HAVE_AVX512_CODE
+/* AVX-512F and BW, and the OS saving the opmask and ZMM registers. */
+static int cpu_has_avx512bw(void)
+{
+    unsigned int a, b, c, d, lo, hi;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))   /* OSXSAVE */
+        return 0;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    if ((lo & 0xE6u) != 0xE6u || __get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & (1u << 16)) && (b & (1u << 30));
+}
+#else
+static int cpu_has_avx512bw(void) { return 0; }
+#endif
+
+/* -1 until chosen (SC_SCAN_AUTO on first use by sc_verify_many; strings and
+ * integers take the SSE2 path meanwhile where it is compiled in: SSE2 is part
+ * of x86-64 itself); sc_scan_select() changes it. */
+static int scan_impl = -1;
 
 int sc_scan_select(int impl)
 {
     if (impl == SC_SCAN_AUTO)
-        impl = SC_HAVE_SSE2_CODE ? SC_SCAN_SSE2 : SC_SCAN_PORTABLE;
+        impl = cpu_has_avx512bw() ? SC_SCAN_AVX512 : SC_HAVE_SSE2_CODE ? SC_SCAN_SSE2
+             : SC_SCAN_PORTABLE;
     if (impl == SC_SCAN_SSE2 && !SC_HAVE_SSE2_CODE)
         return -1;
-    if (impl != SC_SCAN_SSE2 && impl != SC_SCAN_PORTABLE)
+    if (impl == SC_SCAN_AVX512 && !cpu_has_avx512bw())
+        return -1;
+    if (impl != SC_SCAN_SSE2 && impl != SC_SCAN_PORTABLE && impl != SC_SCAN_AVX512)
         return -1;
     scan_impl = impl;
     return impl;
@@ -140,7 +172,7 @@ SC_INLINE size_t plain_run_sse2(const uint8_t *p, size_t i, size_t n)
 SC_INLINE size_t plain_run(const uint8_t *p, size_t i, size_t n)
 {
 #if SC_HAVE_SSE2_CODE
-    if (scan_impl == SC_SCAN_SSE2)
+    if (scan_impl != SC_SCAN_PORTABLE)
         return plain_run_sse2(p, i, n);
 #endif
     while (i < n && PLAIN[p[i]])
@@ -390,7 +422,7 @@ SC_INLINE int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *bi
     if (p[i] == '0') {
         i++;
 #if SC_HAVE_SSE2_CODE
-    } else if (scan_impl == SC_SCAN_SSE2 && i + 16 <= n && i >= 15 &&
+    } else if (scan_impl != SC_SCAN_PORTABLE && i + 16 <= n && i >= 15 &&
                (k = digit_run16(p + i)) < 16) {
         v = digits_value_sse2(p + i + k - 16, k);   /* at most 15 digits: exact */
         i += k;
@@ -1245,6 +1277,39 @@ size_t sc_batch_out_need(size_t n, size_t packed_len)
     return COLS_SPACE(n) + n * (RESULT_SPACE + 8) + packed_len;
 }
 
+#if SC_HAVE_AVX512_CODE
+/* find_token 64 bytes at a time, the last block by a masked load (nothing
+ * read past tok[avail)). */
+__attribute__((target("avx512f,avx512bw")))
+static size_t find_token_avx512(const uint8_t *p, size_t avail, size_t dots[2], int *ndots)
+{
+    const __m512i dot = _mm512_set1_epi8('.'), sep = _mm512_set1_epi8(SC_BATCH_SEP);
+    size_t i;
+    int nd = 0;
+
+    for (i = 0; i < avail; i += 64) {
+        const __mmask64 lm = avail - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (avail - i)) - 1;
+        const __m512i v = _mm512_maskz_loadu_epi8(lm, p + i);
+        uint64_t md = _mm512_mask_cmpeq_epi8_mask(lm, v, dot);
+        const uint64_t mn = _mm512_mask_cmpeq_epi8_mask(lm, v, sep);
+
+        if (mn)
+            md &= (mn & (0 - mn)) - 1;      /* the dots before the separator */
+        for (; md && nd < 3; md &= md - 1) {
+            if (nd < 2)
+                dots[nd] = i + (size_t)__builtin_ctzll(md);
+            nd++;
+        }
+        if (mn) {
+            *ndots = nd;
+            return i + (size_t)__builtin_ctzll(mn);
+        }
+    }
+    *ndots = nd;
+    return avail;
+}
+#endif
+
 /* A separated batch's next token, at tok with avail bytes to the buffer's
  * end: its length (to the first SC_BATCH_SEP, or to the end), found in one
  * pass with the first two '.' in it (dots[], *ndots: how many, at most 3). */
@@ -1254,8 +1319,14 @@ static size_t find_token(const char *tok, size_t avail, size_t dots[2], int *ndo
     size_t i = 0;
     int nd = 0;
 
+#if SC_HAVE_AVX512_CODE
+    if (scan_impl < 0)
+        sc_scan_select(SC_SCAN_AUTO);
+    if (scan_impl == SC_SCAN_AVX512)
+        return find_token_avx512(p, avail, dots, ndots);
+#endif
 #if SC_HAVE_SSE2_CODE
-    for (; i + 16 <= avail; i += 16) {
+    for (; scan_impl != SC_SCAN_PORTABLE && i + 16 <= avail; i += 16) {
         const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
         unsigned md = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
         unsigned mn = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(SC_BATCH_SEP)));
