@@ -44,7 +44,8 @@ SC_INLINE void ws(jcur *j)
 {
     while (j->i < j->n) {
         uint8_t c = j->p[j->i];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+        /* one compare for the common exit: every whitespace byte is <= ' ' */
+        if (c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r'))
             return;
         j->i++;
     }
@@ -1163,8 +1164,10 @@ static int verify_claims(const sc_policy *pol, int64_t now, uint8_t *scratch, co
     p = string_bytes(scratch + cl_off, &c->sval[0], scratch + tail, &n);
     r->context = -1;
     for (k = 0; k < sizeof(CTX_LENS) / sizeof(CTX_LENS[0]); k++)
-        if (n == CTX_LENS[k] && bytes_eq(p, CTX_NAMES[k], n))
-            r->context = (int64_t)k;
+        if (n == CTX_LENS[k] && bytes_eq(p, CTX_NAMES[k], n)) {
+            r->context = (int64_t)k;   /* the names differ: no other one matches */
+            break;
+        }
     if (r->context < 0 || !(pol->contexts & (1u << r->context)))
         return SC_E_CONTEXT;
 
