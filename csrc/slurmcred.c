@@ -1272,7 +1272,8 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
 size_t sc_batch_work_need(const sc_policy *pol, size_t packed_len)
 {
     size_t longest = pol && pol->max_len < packed_len ? pol->max_len : packed_len;
-    return 2 * sc_scratch_need(longest);
+    /* two regions, each starting on a cache line when work does */
+    return 2 * ((sc_scratch_need(longest) + 63) & ~(size_t)63);
 }
 
 size_t sc_batch_out_need(size_t n, size_t packed_len)
@@ -1608,7 +1609,7 @@ int sc_verify_many(const sc_keyset *ks, const sc_policy *pol, const char *packed
         if (impl != SA_MB_NONE)
             return many_mb(ks, pol, packed, packed_len, lens, n, now, work, work_cap, &b, impl);
     }
-    half = (work_cap / 2) & ~(size_t)15;
+    half = (work_cap / 2) & ~(size_t)63;
 
     for (i = 0, at = 0; i < n; i++) {
         const char *tok;
