@@ -603,6 +603,7 @@ def _c_batch(v: Verifier, token: bytes, batch: int) -> Callable[[Any], Any]:
     buffers allocated once per thread: how the GIL-free part scales, without
     the Python around it."""
     from slurmauth_fast._bindings import ffi, lib
+    from slurmauth_fast._bindings.slurmcred import CACHE_LINE
 
     packed = b"\n".join([token] * batch)
     wneed = lib.sc_batch_work_need(v.c_policy, len(packed))
@@ -610,13 +611,18 @@ def _c_batch(v: Verifier, token: bytes, batch: int) -> Callable[[Any], Any]:
     keyset, policy = v.keyring.snapshot().keyset, v.c_policy
     tls = threading.local()
 
+    def aligned(size: int) -> Tuple[Any, Any]:
+        """A buffer and a pointer into it aligned as verify_many's own are."""
+        buf = ffi.new("uint8_t[]", size + CACHE_LINE)
+        return buf, buf + (-int(ffi.cast("uintptr_t", buf)) % CACHE_LINE)
+
     def call(_: Any) -> None:
         try:
-            work, out, status = tls.bufs
+            work, out, status = tls.bufs[2:]
         except AttributeError:
-            out = ffi.new("uint8_t[]", oneed)
-            work, out, status = tls.bufs = (ffi.new("uint8_t[]", wneed), out,
-                                            ffi.cast("int32_t *", out + 8 * batch))
+            (wbuf, work), (obuf, out) = aligned(wneed), aligned(oneed)
+            tls.bufs = (wbuf, obuf, work, out, ffi.cast("int32_t *", out + 8 * batch))
+            work, out, status = tls.bufs[2:]
         rc = lib.sc_verify_many(keyset, policy, packed, len(packed), ffi.NULL, batch, -1,
                                 work, wneed, out, oneed)
         if rc or status[0] or status[batch - 1]:

@@ -21,14 +21,16 @@ int sa_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t 
 int sa_b64_encode(const uint8_t *in, size_t n, char *out, size_t cap, size_t *outlen);
 int sa_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen);
 
-/* Decoder implementation: 32 characters at a time with AVX2 when the CPU has
- * it (chosen by CPUID on first use), 64 at a time with NEON on aarch64 (always
- * there), else the portable table loop. All give the same bytes and the same
- * status for every input; tests compare them. */
+/* Decoder implementation: 64 characters at a time with AVX-512 VBMI, else 32
+ * at a time with AVX2, when the CPU has it (chosen by CPUID on first use), 64
+ * at a time with NEON on aarch64 (always there), else the portable table loop.
+ * All give the same bytes and the same status for every input; tests compare
+ * them. */
 #define SA_B64_AUTO 0
 #define SA_B64_PORTABLE 1
 #define SA_B64_AVX2 2
 #define SA_B64_NEON 3
+#define SA_B64_AVX512VBMI 4
 /* Select an implementation for the whole process (meant for tests and
  * benchmarks; call it before other threads decode). Returns the one now
  * active, or -1 when the requested one is not available on this CPU (the

@@ -15,6 +15,16 @@
 #define SC_HAVE_SSE2_CODE 0
 #endif
 
+/* AVX-512BW (in functions of their own, run only where CPUID says so) for a
+ * separated batch's token ends and dots, 64 bytes at a time. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SC_HAVE_AVX512_CODE 1
+#include <cpuid.h>
+#include <immintrin.h>
+#else
+#define SC_HAVE_AVX512_CODE 0
+#endif
+
 /* The scanner's small steps, inlined into the two object walkers so that
  * each is one loop with direct calls (a hint only; no behaviour depends on it). */
 #if defined(__GNUC__) || defined(__clang__)
@@ -34,7 +44,8 @@ SC_INLINE void ws(jcur *j)
 {
     while (j->i < j->n) {
         uint8_t c = j->p[j->i];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+        /* one compare for the common exit: every whitespace byte is <= ' ' */
+        if (c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r'))
             return;
         j->i++;
     }
@@ -84,17 +95,39 @@ static const uint8_t PLAIN[256] = {
 
 /* ---- the run of plain bytes a string starts with ------------------------ */
 
-/* SC_SCAN_SSE2 when it is compiled in (SSE2 is part of x86-64 itself, so no
- * CPUID check is needed), else SC_SCAN_PORTABLE; sc_scan_select() changes it. */
-static int scan_impl = SC_HAVE_SSE2_CODE ? SC_SCAN_SSE2 : SC_SCAN_PORTABLE;
+#if SC_HAVE_AVX512_CODE
+/* AVX-512F and BW, and the OS saving the opmask and ZMM registers. */
+static int cpu_has_avx512bw(void)
+{
+    unsigned int a, b, c, d, lo, hi;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))   /* OSXSAVE */
+        return 0;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    if ((lo & 0xE6u) != 0xE6u || __get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & (1u << 16)) && (b & (1u << 30));
+}
+#else
+static int cpu_has_avx512bw(void) { return 0; }
+#endif
+
+/* -1 until chosen (SC_SCAN_AUTO on first use by sc_verify_many; strings and
+ * integers take the SSE2 path meanwhile where it is compiled in: SSE2 is part
+ * of x86-64 itself); sc_scan_select() changes it. */
+static int scan_impl = -1;
 
 int sc_scan_select(int impl)
 {
     if (impl == SC_SCAN_AUTO)
-        impl = SC_HAVE_SSE2_CODE ? SC_SCAN_SSE2 : SC_SCAN_PORTABLE;
+        impl = cpu_has_avx512bw() ? SC_SCAN_AVX512 : SC_HAVE_SSE2_CODE ? SC_SCAN_SSE2
+             : SC_SCAN_PORTABLE;
     if (impl == SC_SCAN_SSE2 && !SC_HAVE_SSE2_CODE)
         return -1;
-    if (impl != SC_SCAN_SSE2 && impl != SC_SCAN_PORTABLE)
+    if (impl == SC_SCAN_AVX512 && !cpu_has_avx512bw())
+        return -1;
+    if (impl != SC_SCAN_SSE2 && impl != SC_SCAN_PORTABLE && impl != SC_SCAN_AVX512)
         return -1;
     scan_impl = impl;
     return impl;
@@ -140,7 +173,7 @@ SC_INLINE size_t plain_run_sse2(const uint8_t *p, size_t i, size_t n)
 SC_INLINE size_t plain_run(const uint8_t *p, size_t i, size_t n)
 {
 #if SC_HAVE_SSE2_CODE
-    if (scan_impl == SC_SCAN_SSE2)
+    if (scan_impl != SC_SCAN_PORTABLE)
         return plain_run_sse2(p, i, n);
 #endif
     while (i < n && PLAIN[p[i]])
@@ -390,7 +423,7 @@ SC_INLINE int scan_number(jcur *j, int *is_int, int *neg, uint64_t *mag, int *bi
     if (p[i] == '0') {
         i++;
 #if SC_HAVE_SSE2_CODE
-    } else if (scan_impl == SC_SCAN_SSE2 && i + 16 <= n && i >= 15 &&
+    } else if (scan_impl != SC_SCAN_PORTABLE && i + 16 <= n && i >= 15 &&
                (k = digit_run16(p + i)) < 16) {
         v = digits_value_sse2(p + i + k - 16, k);   /* at most 15 digits: exact */
         i += k;
@@ -565,6 +598,11 @@ typedef struct {
     int (*lookup)(const uint8_t *name, size_t len);  /* index of a known member, or -1 */
     int bad;                 /* status for malformed JSON */
     int dup;                 /* status for a duplicate name */
+    /* The index of the known member whose name, closing quote and ':' the
+     * bytes q[0..avail) (just past a name's opening quote) start with, *adv
+     * set to their length; -1 for anything else (the name then goes the
+     * general way). May be NULL. */
+    int (*fast)(const uint8_t *q, size_t avail, size_t *adv);
 } walk_spec;
 
 SC_INLINE int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
@@ -593,6 +631,16 @@ SC_INLINE int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
 
         if (peek(j) != '"')
             return w->bad;
+        if (w->fast && (idx = w->fast(j->p + j->i + 1, j->n - j->i - 1, &nlen)) >= 0) {
+            /* a known name without escapes, its ':' right behind it: what the
+             * steps below find for it, without them */
+            if (known & (1u << idx))
+                return w->dup;
+            known |= 1u << idx;
+            j->i += 1 + nlen;
+            ws(j);
+            goto value;
+        }
         if ((rc = scan_string(j, &s)) != SA_OK)
             return rc;
         if (s.len > SC_MAX_NAME)
@@ -626,6 +674,7 @@ SC_INLINE int walk_object(jcur *j, const walk_spec *w, member_fn fn, void *ctx)
             return w->bad;
         j->i++;
         ws(j);
+    value:
         rc = idx >= 0 ? fn(ctx, idx, j) : skip_value(j, 1, w->bad);
         if (rc != SA_OK)
             return rc;
@@ -682,7 +731,7 @@ SC_INLINE int hdr_member(void *vctx, int idx, jcur *j)
     return SA_OK;
 }
 
-static const walk_spec HDR_SPEC = {header_index, SC_E_HEADER_JSON, SC_E_HEADER_DUP};
+static const walk_spec HDR_SPEC = {header_index, SC_E_HEADER_JSON, SC_E_HEADER_DUP, NULL};
 
 /* Compare a scanned string with a literal, unescaping into tmp if needed. */
 static int str_equals(const uint8_t *base, const jstr *s, const char *lit, size_t litlen,
@@ -746,7 +795,71 @@ SC_INLINE int claim_index(const uint8_t *s, size_t n)
     }
 }
 
-static const walk_spec CL_SPEC = {claim_index, SC_E_CLAIMS_JSON, SC_E_CLAIM_DUP};
+/* Eight bytes as a little-endian word, whatever the host's byte order (one
+ * load where it is little-endian). */
+SC_INLINE uint64_t le64(const uint8_t *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+/* The little-endian word of up to eight characters (the rest zero). */
+#define LE8(a, b, c, d, e, f, g, h)                                                      \
+    ((uint64_t)(uint8_t)(a) | (uint64_t)(uint8_t)(b) << 8 | (uint64_t)(uint8_t)(c) << 16 | \
+     (uint64_t)(uint8_t)(d) << 24 | (uint64_t)(uint8_t)(e) << 32 |                        \
+     (uint64_t)(uint8_t)(f) << 40 | (uint64_t)(uint8_t)(g) << 48 | (uint64_t)(uint8_t)(h) << 56)
+#define MASK_BYTES(n) ((n) >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * (n))) - 1)
+
+/* CL_SPEC's fast name match: a claim name, '"' and ':' compared as one word
+ * (the 7-letter names: their first eight bytes, then the ':'). */
+SC_INLINE int claim_fast(const uint8_t *q, size_t avail, size_t *adv)
+{
+    uint64_t w;
+
+    if (avail < 9)
+        return -1;
+    w = le64(q);
+#define NAME_IS(n, word) ((w & MASK_BYTES(n)) == (word) && (*adv = (n), 1))
+    switch (q[0]) {
+    case 'c':
+        if (q[8] != ':')
+            return -1;
+        if (w == LE8('c', 'o', 'n', 't', 'e', 'x', 't', '"'))
+            return *adv = 9, SC_CL_CONTEXT;
+        if (w == LE8('c', 'l', 'u', 's', 't', 'e', 'r', '"'))
+            return *adv = 9, SC_CL_CLUSTER;
+        return -1;
+    case 'p':
+        if (q[8] == ':' && w == LE8('p', 'a', 'y', 'l', 'o', 'a', 'd', '"'))
+            return *adv = 9, SC_CL_PAYLOAD;
+        return -1;
+    case 'e':
+        return NAME_IS(5, LE8('e', 'x', 'p', '"', ':', 0, 0, 0)) ? SC_CL_EXP : -1;
+    case 'i':
+        if (NAME_IS(5, LE8('i', 'a', 't', '"', ':', 0, 0, 0)))
+            return SC_CL_IAT;
+        return NAME_IS(4, LE8('i', 'd', '"', ':', 0, 0, 0, 0)) ? SC_CL_ID : -1;
+    case 'u':
+        return NAME_IS(5, LE8('u', 'i', 'd', '"', ':', 0, 0, 0)) ? SC_CL_UID : -1;
+    case 'g':
+        return NAME_IS(5, LE8('g', 'i', 'd', '"', ':', 0, 0, 0)) ? SC_CL_GID : -1;
+    case 'v':
+        return NAME_IS(5, LE8('v', 'e', 'r', '"', ':', 0, 0, 0)) ? SC_CL_VER : -1;
+    case 'n':
+        return NAME_IS(5, LE8('n', 'e', 't', '"', ':', 0, 0, 0)) ? SC_CL_NET : -1;
+    case 'r':
+        return NAME_IS(6, LE8('r', 'u', 'i', 'd', '"', ':', 0, 0)) ? SC_CL_RUID : -1;
+    case 'h':
+        return NAME_IS(6, LE8('h', 'o', 's', 't', '"', ':', 0, 0)) ? SC_CL_HOST : -1;
+    case 's':
+        return NAME_IS(8, LE8('s', 'b', 'c', 'a', 's', 't', '"', ':')) ? SC_CL_SBCAST : -1;
+    default:
+        return -1;
+    }
+#undef NAME_IS
+}
+
+static const walk_spec CL_SPEC = {claim_index, SC_E_CLAIMS_JSON, SC_E_CLAIM_DUP, claim_fast};
 
 /* MAC steps per token's claims scan when two tokens' MACs are stepped
  * alternately (each MAC then gets about half of them while its own token is
@@ -895,17 +1008,17 @@ typedef struct {
     int canonical;
 } vstate;
 
-/* Steps 0-2: size limit and shape, header, key and its expiry. */
-static int verify_head(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t len,
-                       int64_t now, uint8_t *scratch, size_t cap, vstate *v)
+/* Steps 0-2: size limit and shape (split_rc: what sa_jws_split, or
+ * split_found, said of it; v->parts filled), header, key and its expiry. */
+static int verify_head(const sc_keyset *ks, const char *tok, size_t len,
+                       int64_t now, uint8_t *scratch, size_t cap, vstate *v, int split_rc)
 {
     sc_result *r = (sc_result *)(void *)scratch;
     jcur j;
     size_t k, hdr_len = 0;
-    int rc;
+    int rc = split_rc;
 
     r->err_claim = -1;
-    rc = sa_jws_split(tok, len, pol->max_len, &v->parts);
     if (rc != SA_OK)
         return rc;
     if (cap < sc_scratch_need(len))
@@ -1051,8 +1164,10 @@ static int verify_claims(const sc_policy *pol, int64_t now, uint8_t *scratch, co
     p = string_bytes(scratch + cl_off, &c->sval[0], scratch + tail, &n);
     r->context = -1;
     for (k = 0; k < sizeof(CTX_LENS) / sizeof(CTX_LENS[0]); k++)
-        if (n == CTX_LENS[k] && bytes_eq(p, CTX_NAMES[k], n))
-            r->context = (int64_t)k;
+        if (n == CTX_LENS[k] && bytes_eq(p, CTX_NAMES[k], n)) {
+            r->context = (int64_t)k;   /* the names differ: no other one matches */
+            break;
+        }
     if (r->context < 0 || !(pol->contexts & (1u << r->context)))
         return SC_E_CONTEXT;
 
@@ -1129,7 +1244,8 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
         return SA_E_ARG;
     if (now < 0)
         now = (int64_t)time(NULL);
-    rc = verify_head(ks, pol, tok, len, now, scratch, cap, &v);
+    rc = verify_head(ks, tok, len, now, scratch, cap, &v,
+                     sa_jws_split(tok, len, pol->max_len, &v.parts));
     if (rc != SA_OK)
         return rc;
     /* 3. HMAC, constant time. Its compressions are interleaved with steps
@@ -1156,12 +1272,112 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
 size_t sc_batch_work_need(const sc_policy *pol, size_t packed_len)
 {
     size_t longest = pol && pol->max_len < packed_len ? pol->max_len : packed_len;
-    return 2 * sc_scratch_need(longest);
+    /* two regions, each starting on a cache line when work does */
+    return 2 * ((sc_scratch_need(longest) + 63) & ~(size_t)63);
 }
 
 size_t sc_batch_out_need(size_t n, size_t packed_len)
 {
     return COLS_SPACE(n) + n * (RESULT_SPACE + 8) + packed_len;
+}
+
+#if SC_HAVE_AVX512_CODE
+/* find_token 64 bytes at a time, the last block by a masked load (nothing
+ * read past tok[avail)). */
+__attribute__((target("avx512f,avx512bw")))
+static size_t find_token_avx512(const uint8_t *p, size_t avail, size_t dots[2], int *ndots)
+{
+    const __m512i dot = _mm512_set1_epi8('.'), sep = _mm512_set1_epi8(SC_BATCH_SEP);
+    size_t i;
+    int nd = 0;
+
+    for (i = 0; i < avail; i += 64) {
+        const __mmask64 lm = avail - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (avail - i)) - 1;
+        const __m512i v = _mm512_maskz_loadu_epi8(lm, p + i);
+        uint64_t md = _mm512_mask_cmpeq_epi8_mask(lm, v, dot);
+        const uint64_t mn = _mm512_mask_cmpeq_epi8_mask(lm, v, sep);
+
+        if (mn)
+            md &= (mn & (0 - mn)) - 1;      /* the dots before the separator */
+        for (; md && nd < 3; md &= md - 1) {
+            if (nd < 2)
+                dots[nd] = i + (size_t)__builtin_ctzll(md);
+            nd++;
+        }
+        if (mn) {
+            *ndots = nd;
+            return i + (size_t)__builtin_ctzll(mn);
+        }
+    }
+    *ndots = nd;
+    return avail;
+}
+#endif
+
+/* A separated batch's next token, at tok with avail bytes to the buffer's
+ * end: its length (to the first SC_BATCH_SEP, or to the end), found in one
+ * pass with the first two '.' in it (dots[], *ndots: how many, at most 3). */
+static size_t find_token(const char *tok, size_t avail, size_t dots[2], int *ndots)
+{
+    const uint8_t *p = (const uint8_t *)tok;
+    size_t i = 0;
+    int nd = 0;
+
+#if SC_HAVE_AVX512_CODE
+    if (scan_impl < 0)
+        sc_scan_select(SC_SCAN_AUTO);
+    if (scan_impl == SC_SCAN_AVX512)
+        return find_token_avx512(p, avail, dots, ndots);
+#endif
+#if SC_HAVE_SSE2_CODE
+    for (; scan_impl != SC_SCAN_PORTABLE && i + 16 <= avail; i += 16) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        unsigned md = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+        unsigned mn = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(SC_BATCH_SEP)));
+
+        if (mn)
+            md &= (mn & (0u - mn)) - 1;      /* the dots before the separator */
+        for (; md && nd < 3; md &= md - 1) {
+            if (nd < 2)
+                dots[nd] = i + (size_t)__builtin_ctz(md);
+            nd++;
+        }
+        if (mn) {
+            *ndots = nd;
+            return i + (size_t)__builtin_ctz(mn);
+        }
+    }
+#endif
+    for (; i < avail && p[i] != SC_BATCH_SEP; i++) {
+        if (p[i] == '.' && nd < 3) {
+            if (nd < 2)
+                dots[nd] = i;
+            nd++;
+        }
+    }
+    *ndots = nd;
+    return i;
+}
+
+/* sa_jws_split's outcome and parts for a token whose first two '.' (and
+ * whether there are more) find_token found. */
+static int split_found(size_t len, size_t max_len, const size_t dots[2], int ndots,
+                       sa_jws_parts *p)
+{
+    if (len > max_len)
+        return SA_E_TOO_LARGE;
+    if (ndots != 2)
+        return SA_E_SEGMENTS;
+    p->header_len = dots[0];
+    p->payload_off = dots[0] + 1;
+    p->payload_len = dots[1] - dots[0] - 1;
+    p->sig_off = dots[1] + 1;
+    p->sig_len = len - p->sig_off;
+    if (p->header_len == 0 || p->payload_len == 0)
+        return SA_E_EMPTY_SEGMENT;
+    if (p->sig_len != SA_JWS_SIG_B64_LEN)
+        return SA_E_SIG_LENGTH;
+    return SA_OK;
 }
 
 /* sc_verify_many's output: the columns, then the records. */
@@ -1314,8 +1530,10 @@ static int many_mb(const sc_keyset *ks, const sc_policy *pol, const char *packed
     g.used = 0;
     for (i = 0; i < n; i++) {
         const char *tok;
-        size_t len, need;
+        size_t len, need, dots[2];
         uint8_t *region;
+        sa_jws_parts parts;
+        int nd, split_rc;
 
         if (!lens && at > packed_len)
             return SC_E_BATCH_SPLIT;
@@ -1323,16 +1541,19 @@ static int many_mb(const sc_keyset *ks, const sc_policy *pol, const char *packed
         if (lens) {
             len = lens[i];
             at += len;
+            split_rc = sa_jws_split(tok, len, pol->max_len, &parts);
         } else {
-            const char *sep = at < packed_len ? memchr(tok, SC_BATCH_SEP, packed_len - at) : NULL;
-            len = sep ? (size_t)(sep - tok) : packed_len - at;
+            len = find_token(tok, packed_len - at, dots, &nd);
             at += len + 1;
+            split_rc = split_found(len, pol->max_len, dots, nd, &parts);
         }
         need = sc_scratch_need(len < pol->max_len ? len : pol->max_len);
         if (g.cnt && g.used + need > work_cap)
             mb_flush(b, pol, now, impl, &g);
+        g.slot[g.cnt].v.parts = parts;
         region = work + g.used;
-        rc = verify_head(ks, pol, tok, len, now, region, work_cap - g.used, &g.slot[g.cnt].v);
+        rc = verify_head(ks, tok, len, now, region, work_cap - g.used, &g.slot[g.cnt].v,
+                         split_rc);
         if (rc != SA_OK) {
             put_token(b, i, region, rc);
             continue;
@@ -1388,30 +1609,33 @@ int sc_verify_many(const sc_keyset *ks, const sc_policy *pol, const char *packed
         if (impl != SA_MB_NONE)
             return many_mb(ks, pol, packed, packed_len, lens, n, now, work, work_cap, &b, impl);
     }
-    half = (work_cap / 2) & ~(size_t)15;
+    half = (work_cap / 2) & ~(size_t)63;
 
     for (i = 0, at = 0; i < n; i++) {
         const char *tok;
-        size_t len;
+        size_t len, dots[2];
         uint8_t *region;
+        int nd, split_rc;
 
         if (!lens && at > packed_len)
             return SC_E_BATCH_SPLIT;
         tok = packed_len ? packed + at : packed;
+        s = pending < 0 ? 0 : 1 - pending;
         if (lens) {
             len = lens[i];
             at += len;
+            split_rc = sa_jws_split(tok, len, pol->max_len, &slot[s].v.parts);
         } else {
             /* the pieces are found as they are verified: fewer than n shows
              * here, more than n after the loop (work done for a batch that
-             * fails so is at most what verifying it once more costs) */
-            const char *sep = at < packed_len ? memchr(tok, SC_BATCH_SEP, packed_len - at) : NULL;
-            len = sep ? (size_t)(sep - tok) : packed_len - at;
+             * fails so is at most what verifying it once more costs); the
+             * pass that finds the separator finds the token's dots too */
+            len = find_token(tok, packed_len - at, dots, &nd);
             at += len + 1;
+            split_rc = split_found(len, pol->max_len, dots, nd, &slot[s].v.parts);
         }
-        s = pending < 0 ? 0 : 1 - pending;
         region = work + (size_t)s * half;
-        rc = verify_head(ks, pol, tok, len, now, region, half, &slot[s].v);
+        rc = verify_head(ks, tok, len, now, region, half, &slot[s].v, split_rc);
         if (rc != SA_OK) {
             put_token(&b, i, region, rc);
             continue;

@@ -143,14 +143,17 @@ typedef struct {
 } sc_result;
 
 /* String scanner implementation: 16 bytes at a time with SSE2 where it is
- * compiled in (every x86-64 CPU has it), else byte by byte. Both accept and
- * refuse exactly the same strings; tests compare them. Select one for the
+ * compiled in (every x86-64 CPU has it), else byte by byte; SC_SCAN_AVX512 is
+ * SSE2 plus sc_verify_many's search for token ends and dots 64 bytes at a time
+ * with AVX-512BW (AUTO picks it where the CPU and OS have it). All accept and
+ * refuse exactly the same inputs; tests compare them. Select one for the
  * whole process (tests and benchmarks; call it before other threads verify):
  * returns the one now active, or -1 when the requested one is not available
  * (the active one is then unchanged). */
 #define SC_SCAN_AUTO 0
 #define SC_SCAN_PORTABLE 1
 #define SC_SCAN_SSE2 2
+#define SC_SCAN_AVX512 3
 int sc_scan_select(int impl);
 
 /* Offset of the host/cluster/payload bytes in a scratch region. */

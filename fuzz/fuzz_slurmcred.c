@@ -11,7 +11,8 @@
  * is one the API documents; the fast header path and the full header parse
  * agree (same keyset without the precomputed headers); sc_verify_many agrees
  * with sc_verify for the token twice (one MAC pair), with lengths and
- * separated (SC_E_BATCH_SPLIT exactly when the token holds the separator); on success every claim is within its documented range and
+ * separated under every scanner (SC_E_BATCH_SPLIT exactly when the token
+ * holds the separator); on success every claim is within its documented range and
  * the host/cluster/payload and id/sbcast/net spans lie inside the scratch;
  * the portable and the SSE2 claims scanner give the same status and the
  * same scratch bytes. */
@@ -98,7 +99,10 @@ static void many_agrees(const char *tok, size_t len, int rc1, const sc_result *w
     memcpy(packed, tok, len);
     memcpy(packed + len, tok, len);
     packed[2 * len] = 'x';                       /* one byte beyond the pair */
-    for (pass = 0; pass < 2; pass++) {
+    /* pass 0: with lengths; 1-3: separated, the token ends and dots found by
+     * the widest scanner (AUTO), byte by byte, and 16 bytes at a time */
+    for (pass = 0; pass < 4; pass++) {
+        static const int scan[4] = {SC_SCAN_AUTO, SC_SCAN_AUTO, SC_SCAN_PORTABLE, SC_SCAN_SSE2};
         const uint64_t *rec_off = (const uint64_t *)(const void *)out;
         const int32_t *status = (const int32_t *)(const void *)(out + 16);
         const uint32_t *uid = (const uint32_t *)(const void *)(out + 24);
@@ -106,12 +110,17 @@ static void many_agrees(const char *tok, size_t len, int rc1, const sc_result *w
         if (pass == 0) {
             rc = sc_verify_many(&ks_fast, &pol, packed, 2 * len, lens, 2, NOW, work, wneed, out, oneed);
         } else {
-            memmove(packed + len + 1, packed + len, len);
-            packed[len] = SC_BATCH_SEP;
+            if (sc_scan_select(scan[pass]) < 0)
+                continue;                        /* no SSE2 here */
+            if (pass == 1) {
+                memmove(packed + len + 1, packed + len, len);
+                packed[len] = SC_BATCH_SEP;
+            }
             rc = sc_verify_many(&ks_fast, &pol, packed, plen, NULL, 2, NOW, work, wneed, out, oneed);
+            sc_scan_select(SC_SCAN_AUTO);
             if (memchr(tok, SC_BATCH_SEP, len)) {
                 FUZZ_ASSERT(rc == SC_E_BATCH_SPLIT);
-                break;
+                continue;
             }
         }
         FUZZ_ASSERT(rc == SA_OK);

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from cffi import FFI
@@ -53,11 +56,35 @@ def _cdef() -> str:
     return "\n".join(parts)
 
 
+def _lto_args() -> list[str]:
+    """``-flto=auto -fno-semantic-interposition`` when the C compiler is gcc,
+    else nothing. The units call
+    each other on verify_many's hot path (a MAC step: hmac.c into sha256.c;
+    the claims decode: slurmcred.c through jws.c into base64.c; the tag check)
+    and gcc inlines across them only with link-time optimisation: 17 ns of a
+    ~300 ns token in the C harness. Other compilers (clang needs a linker
+    plugin for it) build without it; the code is the same either way."""
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    if not cc:
+        return []
+    try:
+        out = subprocess.run([cc[0], "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if "Free Software Foundation" not in out or "clang" in out:
+        return []
+    # the units' exported functions may be inlined into each other (nothing
+    # interposes them: the extension is loaded by Python, which calls only
+    # its init function); without this every call still goes through the PLT
+    return ["-flto=auto", "-fno-semantic-interposition"]
+
+
 def _sources() -> list[str]:
     # Paths relative to the project root, as setuptools wants them.
     return [os.path.relpath(CSRC / f"{name}.c", ROOT) for name in UNITS]
 
 
+_LTO = _lto_args()
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef())
 ffibuilder.set_source(
@@ -65,7 +92,8 @@ ffibuilder.set_source(
     "\n".join(f'#include "{h.name}"' for h in _headers()),
     sources=_sources(),
     include_dirs=[os.path.relpath(CSRC, ROOT)],
-    extra_compile_args=["-std=c99", "-O3", "-fno-strict-aliasing", "-D_DEFAULT_SOURCE"],
+    extra_compile_args=["-std=c99", "-O3", "-fno-strict-aliasing", "-D_DEFAULT_SOURCE"] + _LTO,
+    extra_link_args=["-O3"] + _LTO,
     # One abi3 extension for every CPython >= 3.9 (setup.py tags the wheel cp39-abi3).
     py_limited_api=True,
     define_macros=[("Py_LIMITED_API", "0x03090000")],

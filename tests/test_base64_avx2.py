@@ -1,7 +1,8 @@
-"""The AVX2 base64 decoder (csrc/base64.c) against the portable one and the
-standard library: the same bytes and the same status for every input,
-including an invalid or non-canonical character anywhere in a 32-character
-block. Skips the AVX2 half on CPUs without AVX2."""
+"""The AVX2 and AVX-512 VBMI base64 decoders (csrc/base64.c) against the
+portable one and the standard library: the same bytes and the same status for
+every input, including an invalid or non-canonical character anywhere in a
+32- or 64-character block (or the masked last one). Skips the SIMD halves on
+CPUs without them."""
 import base64
 
 import pytest
@@ -11,7 +12,10 @@ from slurmauth_fast._bindings import ffi, lib
 
 HAVE_AVX2 = lib.sa_b64_select(lib.SA_B64_AVX2) == lib.SA_B64_AVX2
 lib.sa_b64_select(lib.SA_B64_AUTO)
+HAVE_AVX512VBMI = lib.sa_b64_select(lib.SA_B64_AVX512VBMI) == lib.SA_B64_AVX512VBMI
+lib.sa_b64_select(lib.SA_B64_AUTO)
 IMPLS = [lib.SA_B64_PORTABLE] + ([lib.SA_B64_AVX2] if HAVE_AVX2 else []) + (
+    [lib.SA_B64_AVX512VBMI] if HAVE_AVX512VBMI else []) + (
     [lib.SA_B64_NEON] if lib.sa_b64_select(lib.SA_B64_NEON) == lib.SA_B64_NEON else [])  # aarch64
 
 
@@ -38,7 +42,8 @@ def _both(fn, text, cap=None):
 def test_select_reports_what_it_can():
     assert lib.sa_b64_select(lib.SA_B64_PORTABLE) == lib.SA_B64_PORTABLE
     assert lib.sa_b64_select(99) == -1
-    assert lib.sa_b64_select(lib.SA_B64_AUTO) in (lib.SA_B64_PORTABLE, lib.SA_B64_AVX2, lib.SA_B64_NEON)
+    assert lib.sa_b64_select(lib.SA_B64_AUTO) in (lib.SA_B64_PORTABLE, lib.SA_B64_AVX2, lib.SA_B64_NEON,
+                                                  lib.SA_B64_AVX512VBMI)
 
 
 @given(st.binary(min_size=0, max_size=2000))
@@ -117,7 +122,7 @@ def test_every_byte_value_at_every_position_of_short_inputs(url):
     # that overlaps it (both alphabets: their 62nd/63rd characters differ)
     fn = lib.sa_b64url_decode if url else lib.sa_b64_decode
     alphabet = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + (b"-_" if url else b"+/"))
-    for nbytes in (24, 25, 26, 32, 33, 45, 50):
+    for nbytes in (12, 24, 25, 26, 32, 33, 45, 48, 50):
         text = (base64.urlsafe_b64encode if url else base64.b64encode)(bytes(range(100, 100 + nbytes)))
         if url:
             text = text.rstrip(b"=")

@@ -37,7 +37,9 @@ PREFIX = json.dumps(BASE, separators=(",", ":")).encode()[:-1]
 
 HAVE_SSE2 = lib.sc_scan_select(lib.SC_SCAN_SSE2) == lib.SC_SCAN_SSE2
 lib.sc_scan_select(lib.SC_SCAN_AUTO)
-IMPLS = [lib.SC_SCAN_PORTABLE] + ([lib.SC_SCAN_SSE2] if HAVE_SSE2 else [])
+IMPLS = [lib.SC_SCAN_PORTABLE] + ([lib.SC_SCAN_SSE2] if HAVE_SSE2 else []) + (
+    [lib.SC_SCAN_AVX512] if lib.sc_scan_select(lib.SC_SCAN_AVX512) == lib.SC_SCAN_AVX512 else [])
+lib.sc_scan_select(lib.SC_SCAN_AUTO)
 LIBJWT = libjwt_oracle.load()
 
 # 2^1024 - 2^970: from here on strtod() rounds to infinity (ERANGE)

@@ -91,7 +91,10 @@ scalar = st.one_of(st.integers(-(2 ** 64), 2 ** 64), st.floats(allow_nan=False, 
 value = st.recursive(scalar, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3),
                      max_leaves=8)
 confusable = st.deferred(lambda: st.sampled_from(CONFUSABLE))
-names = st.sampled_from(list(BASE) + ["id", "sbcast", "net", "sun", "x" * 129, "", "\u00e9"])
+# near misses of the scanner's one-word name match too (a known name's prefix or extension)
+names = st.sampled_from(list(BASE) + ["id", "sbcast", "net", "sun", "x" * 129, "", "\u00e9",
+                                      "ids", "iats", "hosts", "contex", "clusters", "sbcas", "rui",
+                                      "payloads", "verx"])
 
 
 @st.composite

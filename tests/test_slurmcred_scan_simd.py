@@ -28,8 +28,10 @@ BASE = {"iat": NOW, "exp": NOW + 60, "ver": 0x2D00, "ruid": 4294967295, "context
 PREFIX = json.dumps(BASE, separators=(",", ":")).encode()[:-1]
 
 HAVE_SSE2 = lib.sc_scan_select(lib.SC_SCAN_SSE2) == lib.SC_SCAN_SSE2
+HAVE_AVX512 = lib.sc_scan_select(lib.SC_SCAN_AVX512) == lib.SC_SCAN_AVX512
 lib.sc_scan_select(lib.SC_SCAN_AUTO)
-IMPLS = [lib.SC_SCAN_PORTABLE] + ([lib.SC_SCAN_SSE2] if HAVE_SSE2 else [])
+IMPLS = ([lib.SC_SCAN_PORTABLE] + ([lib.SC_SCAN_SSE2] if HAVE_SSE2 else [])
+         + ([lib.SC_SCAN_AVX512] if HAVE_AVX512 else []))
 needs_sse2 = pytest.mark.skipif(not HAVE_SSE2, reason="the SSE2 scanner is not compiled in (not x86-64)")
 
 # What a string body may hold at the probed offset, and whether the string is then valid.
@@ -67,13 +69,14 @@ def _all_impls(claims: bytes):
 def test_select_reports_what_it_can():
     assert lib.sc_scan_select(lib.SC_SCAN_PORTABLE) == lib.SC_SCAN_PORTABLE
     assert lib.sc_scan_select(99) == -1
-    assert lib.sc_scan_select(lib.SC_SCAN_AUTO) in (lib.SC_SCAN_PORTABLE, lib.SC_SCAN_SSE2)
+    assert lib.sc_scan_select(lib.SC_SCAN_AUTO) in (lib.SC_SCAN_PORTABLE, lib.SC_SCAN_SSE2,
+                                                    lib.SC_SCAN_AVX512)
     lib.sc_scan_select(lib.SC_SCAN_AUTO)
 
 
 @needs_sse2
-def test_auto_is_sse2_where_compiled_in():
-    assert lib.sc_scan_select(lib.SC_SCAN_AUTO) == lib.SC_SCAN_SSE2
+def test_auto_is_the_widest_compiled_in():
+    assert lib.sc_scan_select(lib.SC_SCAN_AUTO) == (lib.SC_SCAN_AVX512 if HAVE_AVX512 else lib.SC_SCAN_SSE2)
 
 
 @pytest.mark.parametrize("special,valid", SPECIALS)

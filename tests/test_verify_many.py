@@ -88,6 +88,30 @@ def test_any_mix_and_order_matches_single_calls(picks, kind):
     check_batch(v, toks)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(SAME)), st.sampled_from([".", "", "a"])), max_size=4),
+       st.integers(0, 3), st.sampled_from([len(SAME) - 1, len(SAME), 4096]))
+def test_dots_anywhere_match_single_calls(edits, where, max_len):
+    """The separated batch finds each token's end and its '.'s in one pass
+    (16 or 64 bytes at a time, or byte by byte): a '.' added, removed or moved
+    (across blocks, next to the separator), and a token at or over max_len,
+    get what verify() says under every scanner."""
+    tok = SAME
+    for at, ch in edits:
+        at = min(at, len(tok))
+        tok = tok[:at] + ch + tok[at + (ch != "."):]
+    v = Verifier(RING, verifier_uid=0, max_len=max_len)
+    toks = [SAME] * where + [tok] + [SAME, tok]
+    try:
+        for impl in (lib.SC_SCAN_PORTABLE, lib.SC_SCAN_SSE2, lib.SC_SCAN_AVX512):
+            if lib.sc_scan_select(impl) != impl:
+                continue
+            check_batch(v, toks)
+            check_batch(v, [tok])
+    finally:
+        lib.sc_scan_select(lib.SC_SCAN_AUTO)
+
+
 @pytest.mark.parametrize("impl", [lib.SA_SHA256_PORTABLE, lib.SA_SHA256_SHANI], ids=["portable", "sha-ni"])
 def test_pairs_under_each_sha256_implementation(impl):
     if impl == lib.SA_SHA256_SHANI and not lib.sa_sha256_shani_available():

@@ -117,6 +117,11 @@ def scratch(need: int = 0) -> Tuple[bytearray, Any, int, int]:
 
 # ---- batches -------------------------------------------------------------------
 
+#: Alignment of sc_verify_many's work and output buffers: C needs 16 and 8
+#: bytes; whole cache lines for its token regions and records cost ~5 ns less
+#: per token (C harness, 1000 tokens per call).
+CACHE_LINE = 64
+
 def _aligned(size: int, align: int) -> Tuple[bytearray, Any, int]:
     """A zeroed buffer of at least ``size`` bytes, a cffi pointer to an
     ``align``-aligned start in it and that start's offset."""
@@ -136,7 +141,7 @@ def _batch_work(pol: Any, packed_len: int) -> Tuple[Any, int]:
     need = lib.sc_batch_work_need(pol, packed_len)
     w = getattr(local, "w", None)
     if w is None or w[2] < need:
-        buf, ptr, _ = _aligned(need, 16)
+        buf, ptr, _ = _aligned(need, CACHE_LINE)
         w = (buf, ptr, need)   # the bytearray stays referenced while ptr is used
         if need <= BATCH_KEEP:
             local.w = w
@@ -150,16 +155,16 @@ _pool: List[bytearray] = []
 
 
 def out_buffer(need: int) -> Tuple[bytearray, Any, int]:
-    """A batch output buffer of ``need`` bytes (8-byte aligned): a pooled one
-    when one is big enough. Returns (buffer, aligned pointer, its offset)."""
+    """A batch output buffer of ``need`` bytes (cache-line aligned): a pooled
+    one when one is big enough. Returns (buffer, aligned pointer, its offset)."""
     while _pool:
         try:
             buf = _pool.pop()
         except IndexError:        # another thread took the last one
             break
-        if len(buf) >= need + 8:
-            return _at_aligned(buf, 8)
-    return _aligned(need, 8)
+        if len(buf) >= need + CACHE_LINE:
+            return _at_aligned(buf, CACHE_LINE)
+    return _aligned(need, CACHE_LINE)
 
 
 def release_out(buf: bytearray) -> None:
