@@ -66,6 +66,15 @@ class ThreadKiosk:
         assert not self.thread.is_alive()
         self.server.close()
 
+    def wait_stat(self, name, value):
+        """Wait until the counter reaches value (the C loop refreshes stats after
+        each of its rounds); then it must be exactly that."""
+        deadline = time.monotonic() + HANG_GUARD
+        while self.server.stats.get(name, 0) < value:
+            assert time.monotonic() < deadline, (name, self.server.stats)
+            time.sleep(0.01)
+        assert self.server.stats[name] == value, (name, self.server.stats)
+
 
 @pytest.fixture(scope="module")
 def sockdir():
