@@ -665,7 +665,7 @@ class JWTVerifier:
         if username is not None and type(username) is not str:
             raise BadArgumentTypeError(f"username must be a str or None, not {type(username).__name__}")
         if type(token) is str and token.isascii():
-            tok = token.encode("ascii")
+            tok = token.encode()                    # ASCII: the UTF-8 encoder's copy
         else:
             tok = token if type(token) is bytes else as_token_bytes(token)
         if now is None:
@@ -680,8 +680,8 @@ class JWTVerifier:
             hit = self._cred_get(tok)
             if hit is not None:
                 cred, used, name = hit
-                if ((username is None or username == name) and self._cached_user(name) is used
-                        and used[0] > self._user_clock()):
+                if (used[0] > self._user_clock() and self._cached_user(name) is used
+                        and (username is None or username == name)):
                     return cred
         if status == _E_SCRATCH:                    # longer than LOCAL_TOKEN
             status, view = _aj.verify(self._policy, tok, when)
@@ -747,8 +747,8 @@ class JWTVerifier:
             hit = self._cred_get(tok)
             if hit is not None:
                 cred, used, name = hit
-                if ((username is None or username == name) and self._cached_user(name) is used
-                        and used[0] > self._user_clock()):
+                if (used[0] > self._user_clock() and self._cached_user(name) is used
+                        and (username is None or username == name)):
                     return cred
             return self._credential(r, buf, tok, username, buf[r[4]:r[4] + r[5]].tobytes())
         if len(r) == _aj.HEAD:                           # verify() unpacked only the head
