@@ -6,7 +6,17 @@
 #include "sa_status.h"
 #include "sha256_mb.h"
 
-int sa_jws_split(const char *tok, size_t len, size_t max_len, sa_jws_parts *p)
+int sa_jws_parts_at(size_t len, size_t dot1, size_t dot2, sa_jws_parts *p)
+{
+    p->header_len = dot1;
+    p->payload_off = dot1 + 1;
+    p->payload_len = dot2 - dot1 - 1;
+    p->sig_off = dot2 + 1;
+    p->sig_len = len - p->sig_off;
+    return p->header_len == 0 || p->payload_len == 0 ? SA_E_EMPTY_SEGMENT : SA_OK;
+}
+
+int sa_jws_split_any(const char *tok, size_t len, size_t max_len, sa_jws_parts *p)
 {
     const char *d1, *d2;
 
@@ -20,16 +30,19 @@ int sa_jws_split(const char *tok, size_t len, size_t max_len, sa_jws_parts *p)
     d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok));
     if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)))
         return SA_E_SEGMENTS;
-    p->header_len = (size_t)(d1 - tok);
-    p->payload_off = p->header_len + 1;
-    p->payload_len = (size_t)(d2 - d1 - 1);
-    p->sig_off = (size_t)(d2 - tok) + 1;
-    p->sig_len = len - p->sig_off;
-    if (p->header_len == 0 || p->payload_len == 0)
-        return SA_E_EMPTY_SEGMENT;
-    if (p->sig_len != SA_JWS_SIG_B64_LEN)
-        return SA_E_SIG_LENGTH;
-    return SA_OK;
+    return sa_jws_parts_at(len, (size_t)(d1 - tok), (size_t)(d2 - tok), p);
+}
+
+int sa_jws_hs256_tag_length(const sa_jws_parts *p)
+{
+    return p->sig_len == SA_JWS_SIG_B64_LEN ? SA_OK : SA_E_SIG_LENGTH;
+}
+
+int sa_jws_split(const char *tok, size_t len, size_t max_len, sa_jws_parts *p)
+{
+    int rc = sa_jws_split_any(tok, len, max_len, p);
+
+    return rc != SA_OK ? rc : sa_jws_hs256_tag_length(p);
 }
 
 /* The 32-byte tag of a split token, strictly decoded. */

@@ -81,6 +81,17 @@ int sa_jws_hs256_decode(const sa_hmac_key *k, int check_mac, const char *tok, si
                         size_t max_len, uint8_t *buf, size_t cap, sa_jws_decoded *out);
 /* cffi:end */
 
+/* The parts of a token of len bytes whose only two '.' are at dot1 < dot2:
+ * SA_E_EMPTY_SEGMENT for an empty header or payload, else SA_OK (the
+ * signature segment may have any length). */
+int sa_jws_parts_at(size_t len, size_t dot1, size_t dot2, sa_jws_parts *p);
+/* sa_jws_split() but for the signature's length (any alg): size limit, then
+ * exactly two '.', then non-empty header and payload. */
+int sa_jws_split_any(const char *tok, size_t len, size_t max_len, sa_jws_parts *p);
+/* The check sa_jws_split() adds for HS256: SA_E_SIG_LENGTH unless the
+ * signature segment is SA_JWS_SIG_B64_LEN characters. */
+int sa_jws_hs256_tag_length(const sa_jws_parts *p);
+
 /* sa_jws_hs256_check for n split tokens with the multi-buffer HMAC
  * (sha256_mb.h, implementation impl): rc[i] is what sa_jws_hs256_check
  * would return for token i. */

@@ -374,26 +374,14 @@ static int head(const aj_policy *pol, const char *tok, size_t len, int64_t now,
                 uint8_t *scratch, size_t cap, vstate *v)
 {
     aj_result *r = (aj_result *)(void *)scratch;
-    const char *d1, *d2;
     size_t hdr_len = 0, n, sig_n = 0;
     const uint8_t *a;
     sc_jcur j;
     hdr_ctx h;
     int rc;
 
-    if (len > pol->max_len)
-        return SA_E_TOO_LARGE;
-    d1 = len ? memchr(tok, '.', len) : NULL;
-    d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
-    if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)))
-        return SA_E_SEGMENTS;
-    v->parts.header_len = (size_t)(d1 - tok);
-    v->parts.payload_off = v->parts.header_len + 1;
-    v->parts.payload_len = (size_t)(d2 - d1 - 1);
-    v->parts.sig_off = (size_t)(d2 - tok) + 1;
-    v->parts.sig_len = len - v->parts.sig_off;
-    if (v->parts.header_len == 0 || v->parts.payload_len == 0)
-        return SA_E_EMPTY_SEGMENT;
+    if ((rc = sa_jws_split_any(tok, len, pol->max_len, &v->parts)) != SA_OK)
+        return rc;
     if (cap < aj_scratch_need(len))
         return SC_E_SCRATCH;
     lay_out(len, &v->l);
@@ -469,13 +457,6 @@ static int64_t clock_now(int64_t now)
     return now == AJ_NOW_CLOCK ? (int64_t)time(NULL) : now;
 }
 
-/* head() split the token as sa_jws_split() does but for the one check
- * that depends on the alg: an HS256 tag is 43 characters. */
-static int hs256_tag_length(const vstate *v)
-{
-    return v->parts.sig_len == SA_JWS_SIG_B64_LEN ? SA_OK : SA_E_SIG_LENGTH;
-}
-
 /* The HS256 steps after the MAC matched. */
 static int hs256_tail(const aj_policy *pol, const char *tok, int64_t now, uint8_t *scratch, vstate *v)
 {
@@ -495,7 +476,7 @@ int aj_verify(const aj_policy *pol, const char *tok, size_t len, int64_t now,
     now = clock_now(now);
     rc = head(pol, tok, len, now, scratch, cap, &v);
     if (rc == SA_OK && r->alg == AJ_ALG_HS256) {
-        rc = hs256_tag_length(&v);
+        rc = sa_jws_hs256_tag_length(&v.parts);
         if (rc == SA_OK)
             rc = sa_jws_hs256_check(pol->hs256, tok, &v.parts);
         if (rc == SA_OK)
@@ -613,7 +594,7 @@ int aj_verify_many(const aj_policy *pol, const char *packed, size_t packed_len,
             rc[k] = head(pol, tok[k], lens[i + k], now, scr[k], half, &v[k]);
             mac_due[k] = rc[k] == SA_OK && r->alg == AJ_ALG_HS256;
             if (mac_due[k])
-                rc[k] = hs256_tag_length(&v[k]);
+                rc[k] = sa_jws_hs256_tag_length(&v[k].parts);
             mac_due[k] = mac_due[k] && rc[k] == SA_OK;
         }
         if (m == 2 && mac_due[0] && mac_due[1]) {

@@ -1364,20 +1364,14 @@ static size_t find_token(const char *tok, size_t avail, size_t dots[2], int *ndo
 static int split_found(size_t len, size_t max_len, const size_t dots[2], int ndots,
                        sa_jws_parts *p)
 {
+    int rc;
+
     if (len > max_len)
         return SA_E_TOO_LARGE;
     if (ndots != 2)
         return SA_E_SEGMENTS;
-    p->header_len = dots[0];
-    p->payload_off = dots[0] + 1;
-    p->payload_len = dots[1] - dots[0] - 1;
-    p->sig_off = dots[1] + 1;
-    p->sig_len = len - p->sig_off;
-    if (p->header_len == 0 || p->payload_len == 0)
-        return SA_E_EMPTY_SEGMENT;
-    if (p->sig_len != SA_JWS_SIG_B64_LEN)
-        return SA_E_SIG_LENGTH;
-    return SA_OK;
+    rc = sa_jws_parts_at(len, dots[0], dots[1], p);
+    return rc != SA_OK ? rc : sa_jws_hs256_tag_length(p);
 }
 
 /* sc_verify_many's output: the columns, then the records. */
