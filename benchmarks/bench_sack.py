@@ -38,7 +38,7 @@ TESTS = os.path.join(os.path.dirname(HERE), "tests")
 sys.path.insert(0, os.path.dirname(HERE))  # the package, when run from a checkout
 sys.path.insert(0, HERE)
 
-from bench_serve import compile_native  # noqa: E402  (the native helpers, compiled alike)
+from bench_serve import compile_native, write_results  # noqa: E402  (native helpers, result files)
 
 from slurmauth_fast import errors, sack  # noqa: E402
 from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring  # noqa: E402
@@ -244,12 +244,7 @@ def report(args: argparse.Namespace, results: Dict[str, Dict[int, Dict[str, Dict
            "use_client_ids": args.use_client_ids, "identity_cache": args.identity_cache,
            "results": {k: {str(c): row for c, row in v.items()} for k, v in results.items()},
            "targets": verdicts, "skipped": skipped}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(doc, f, indent=1)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    write_results(doc, text, args.json, args.markdown)
     return 0
 
 

@@ -286,15 +286,21 @@ def report(args: argparse.Namespace, results: Dict[str, Dict[str, Any]], extra: 
     doc = {"procs": args.procs, "seconds": args.seconds, "rounds": args.rounds,
            "results": results, **extra, "targets": verdicts, "ceilings": ceilings,
            "skipped": skipped}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(doc, f, indent=1)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    write_results(doc, text, args.json, args.markdown)
     if args.png:
         chart(results, args.png)
     return 0
+
+
+def write_results(doc: Dict[str, Any], text: str, json_path: Optional[str],
+                  markdown_path: Optional[str]) -> None:
+    """The run's numbers as JSON and its printed tables as markdown, where asked."""
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(doc, f, indent=1)
+    if markdown_path:
+        with open(markdown_path, "w") as f:
+            f.write(text + "\n")
 
 
 def chart(results: Dict[str, Dict[str, Any]], path: str) -> None:
