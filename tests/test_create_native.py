@@ -18,6 +18,7 @@ from slurmauth_fast.keys import SLURM_AUTH_UID_ANY, Keyring
 from slurmauth_fast.tokens import PROTOCOL_VERSION, Verifier, create_credential, create_many
 
 import libjwt_oracle
+from clock import c_time_floor
 from reference_create import reference_create_credential
 
 _LJ = libjwt_oracle.load()
@@ -272,7 +273,7 @@ def test_c_refuses_out_of_range(ints):
 
 def test_c_clock():
     out = ffi.new("char[]", 1024)
-    before = int(time.time())
+    before = c_time_floor()
     n = lib.sa_create_credential(RINGS["key"].snapshot().keyset, 0, 1, 60, 1, 2, 3, 4, b"auth", 4,
                                  ffi.NULL, 0, b"h", 1, ffi.NULL, 0, ffi.NULL, 0, out, 1024)
     cred = Verifier(RINGS["key"], verifier_uid=2).verify(ffi.unpack(out, n))
