@@ -40,6 +40,33 @@ int sa_ct_equal(const uint8_t *a, const uint8_t *b, size_t n)
     return (int)(1 & (((acc & 0xFFFFFFFFu) - 1u) >> 63));
 }
 
+static int has_prefix(const uint8_t *s, size_t n, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+
+    return n >= plen && memcmp(s, prefix, plen) == 0;
+}
+
+int sa_hmac_secret_check(const uint8_t *key, size_t keylen)
+{
+    static const char *const ssh[] = {"ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256",
+                                      "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"};
+    static const char pem[] = "-----BEGIN ";
+    size_t i;
+
+    if (keylen == 0)
+        return SA_E_KEY_EMPTY;
+    if (!key)
+        return SA_E_ARG;
+    for (i = 0; i < sizeof(ssh) / sizeof(ssh[0]); i++)
+        if (has_prefix(key, keylen, ssh[i]))
+            return SA_E_KEY_PUBLIC;
+    for (i = 0; i + sizeof(pem) - 1 <= keylen; i++)
+        if (key[i] == '-' && has_prefix(key + i, keylen - i, pem))
+            return SA_E_KEY_PUBLIC;
+    return SA_OK;
+}
+
 int sa_hmac_key_init(sa_hmac_key *k, const uint8_t *key, size_t keylen)
 {
     uint8_t block[64];

@@ -17,6 +17,11 @@ typedef struct {
 /* Precompute the states for key[0..keylen). Returns SA_OK, SA_E_ARG or
  * SA_E_KEY_EMPTY (a zero-length key is refused: Slurm never uses one). */
 int sa_hmac_key_init(sa_hmac_key *k, const uint8_t *key, size_t keylen);
+/* PyJWT's refusal of keys that are not secrets: SA_E_KEY_PUBLIC when
+ * key[0..keylen) holds "-----BEGIN " (PEM: a public key or certificate used
+ * as the secret lets whoever has it sign) or starts as an OpenSSH public key
+ * does; SA_E_KEY_EMPTY for no bytes; else SA_OK. */
+int sa_hmac_secret_check(const uint8_t *key, size_t keylen);
 /* Overwrite the precomputed states (they are key-equivalent secrets). */
 void sa_hmac_key_wipe(sa_hmac_key *k);
 /* out = HMAC-SHA256(key, msg[0..len)). */

@@ -261,19 +261,29 @@ static int known_header(const char *seg, size_t n)
     return -1;
 }
 
+/* Bytes the pre-scan reads between two sa_hmac_step() calls: about the time
+ * SHA-NI needs for half a compression. */
+#define PRESCAN_STEP_BYTES 16
+
 /* One pass over the claims bytes (see sa_jws_decoded.json_plain). It does not
  * validate the grammar: the caller's JSON parser does, and a text it refuses
  * goes to the strict reader whatever this says. It only has to be right about
- * texts that are valid JSON. */
-static void json_prescan(const uint8_t *s, size_t n, sa_jws_decoded *out)
+ * texts that are valid JSON. With a job (mac not NULL), the HMAC is stepped
+ * every PRESCAN_STEP_BYTES, so the two run side by side. */
+static void json_prescan(const uint8_t *s, size_t n, sa_jws_decoded *out, sa_hmac_job *mac)
 {
-    size_t i = 0, j;
+    size_t i = 0, j, next_step = PRESCAN_STEP_BYTES;
     unsigned depth = 0;
     int plain = n > 0 && s[0] == '{';
 
     out->objects = out->members = 0;
     while (i < n && plain) {
         uint8_t c = s[i];
+
+        if (mac && i >= next_step) {
+            sa_hmac_step(mac);
+            next_step = i + PRESCAN_STEP_BYTES;
+        }
 
         if (c == '"') {                       /* a string: look at its escapes */
             for (i++; i < n && s[i] != '"'; i++) {
@@ -336,7 +346,7 @@ int sa_jws_hs256_decode(const sa_hmac_key *k, int check_mac, const char *tok, si
 {
     sa_jws_parts p;
     size_t hdr_cap;
-    int rc;
+    int rc, claims_rc;
 
     if (!out || !buf)
         return SA_E_ARG;
@@ -347,17 +357,33 @@ int sa_jws_hs256_decode(const sa_hmac_key *k, int check_mac, const char *tok, si
         return SA_E_BUFFER;
     out->header_kind = known_header(tok, p.header_len);
     if (check_mac) {
-        rc = sa_jws_hs256_check(k, tok, &p);
+        /* the claims are decoded and pre-scanned while the HMAC runs; a bad
+         * tag is still reported before bad base64 */
+        sa_hmac_job m;
+        uint8_t got[32];
+
+        rc = sa_jws_hs256_begin(&m, k, tok, &p, got);
+        if (rc != SA_OK)
+            return rc;
+        claims_rc = sa_jws_decode_segment(tok, &p, 1, buf, cap, &out->claims_len);
+        if (claims_rc == SA_OK)
+            json_prescan(buf, out->claims_len, out, &m);
+        rc = sa_jws_hs256_end(&m, got);
+        if (rc != SA_OK)
+            return rc;
+        if (claims_rc != SA_OK)
+            return claims_rc;
     } else {
         uint8_t got[32];           /* the tag's shape is still checked */
 
         rc = sig_decode(tok, &p, got);
+        if (rc != SA_OK)
+            return rc;
+        rc = sa_jws_decode_segment(tok, &p, 1, buf, cap, &out->claims_len);
+        if (rc != SA_OK)
+            return rc;
+        json_prescan(buf, out->claims_len, out, NULL);
     }
-    if (rc != SA_OK)
-        return rc;
-    rc = sa_jws_decode_segment(tok, &p, 1, buf, cap, &out->claims_len);
-    if (rc != SA_OK)
-        return rc;
     out->header_len = 0;
     if (out->header_kind < 0) {
         hdr_cap = cap - out->claims_len;
@@ -365,6 +391,21 @@ int sa_jws_hs256_decode(const sa_hmac_key *k, int check_mac, const char *tok, si
         if (rc != SA_OK)
             return rc;
     }
-    json_prescan(buf, out->claims_len, out);
     return SA_OK;
+}
+
+int sa_jws_hs256_decode_key(const uint8_t *key, size_t key_len, const char *tok, size_t len,
+                            size_t max_len, uint8_t *buf, size_t cap, sa_jws_decoded *out)
+{
+    sa_hmac_key k;
+    int rc;
+
+    rc = sa_hmac_secret_check(key, key_len);
+    if (rc != SA_OK)
+        return rc;
+    rc = sa_hmac_key_init(&k, key, key_len);
+    if (rc == SA_OK)
+        rc = sa_jws_hs256_decode(&k, 1, tok, len, max_len, buf, cap, out);
+    sa_wipe(&k, sizeof(k));
+    return rc;
 }

@@ -79,6 +79,12 @@ const char *sa_jws_known_header(int i);
  * come in the order of sa_jws_hs256_verify: size, shape, tag, base64. */
 int sa_jws_hs256_decode(const sa_hmac_key *k, int check_mac, const char *tok, size_t len,
                         size_t max_len, uint8_t *buf, size_t cap, sa_jws_decoded *out);
+/* sa_jws_hs256_decode (tag checked) under a key given as its bytes, which is
+ * first refused as sa_hmac_secret_check() refuses it (before anything about
+ * the token); its HMAC states live on the stack for this call only and are
+ * wiped before it returns. */
+int sa_jws_hs256_decode_key(const uint8_t *key, size_t key_len, const char *tok, size_t len,
+                            size_t max_len, uint8_t *buf, size_t cap, sa_jws_decoded *out);
 /* cffi:end */
 
 /* The parts of a token of len bytes whose only two '.' are at dot1 < dot2:

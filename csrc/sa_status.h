@@ -29,6 +29,7 @@
 #define SA_E_BUFFER           8   /* caller's output buffer too small */
 #define SA_E_ARG              9   /* NULL pointer or invalid argument */
 #define SA_E_KEY_EMPTY       10   /* zero-length HMAC key */
+#define SA_E_KEY_PUBLIC      11   /* an HMAC secret that is a public key or certificate (PEM, OpenSSH) */
 /* cffi:end */
 
 #endif

@@ -6,8 +6,11 @@
  * decoded lengths fit the documented bound; a too-small buffer gives
  * SA_E_BUFFER and never an overflow. sa_jws_hs256_decode (buffer of exactly
  * sa_b64_decoded_max bytes) agrees with verify on success and failure, gives
- * the same claims and header bytes, and, without the MAC, runs its JSON
- * pre-scan over whatever the payload decodes to. */
+ * the same claims and header bytes, reports a bad tag before anything about
+ * the claims, and, without the MAC, runs its JSON pre-scan over whatever the
+ * payload decodes to. sa_jws_hs256_decode_key with the key's bytes gives what
+ * the keyed context gives; sa_hmac_secret_check on the input's first bytes
+ * as a key never reads past them. */
 #include "fuzz_common.h"
 #include "base64.h"
 #include "jws.h"
@@ -66,6 +69,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_ASSERT(dbuf != NULL);
             dr = sa_jws_hs256_decode(k, 1, tok, size, MAX_TOKEN, dbuf, dcap, &d);
             FUZZ_ASSERT((dr == SA_OK) == (vr == SA_OK));
+            FUZZ_ASSERT(ck == SA_OK || dr == ck);
+            {
+                sa_jws_decoded d2;
+                uint8_t *dbuf2 = malloc(dcap);
+
+                FUZZ_ASSERT(dbuf2 != NULL);
+                FUZZ_ASSERT(sa_jws_hs256_decode_key((const uint8_t *)FUZZ_KEY, FUZZ_KEY_LEN, tok, size,
+                                                    MAX_TOKEN, dbuf2, dcap, &d2) == dr);
+                if (dr == SA_OK)
+                    FUZZ_ASSERT(d2.claims_len == d.claims_len &&
+                                memcmp(dbuf2, dbuf, d.claims_len) == 0);
+                free(dbuf2);
+            }
             if (dr == SA_OK) {
                 FUZZ_ASSERT(d.claims_len == clen && memcmp(dbuf, claims, clen) == 0);
                 FUZZ_ASSERT(d.objects <= clen && d.members <= clen);
@@ -88,6 +104,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(hdr);
         free(claims);
     } else {
+        uint8_t *key = fuzz_dup(data, size < 64 ? size : 64);
+        int kr = sa_hmac_secret_check(key, size < 64 ? size : 64);
+
+        FUZZ_ASSERT(kr == SA_OK || kr == SA_E_KEY_EMPTY || kr == SA_E_KEY_PUBLIC);
+        FUZZ_ASSERT((kr == SA_E_KEY_EMPTY) == (size == 0));
+        free(key);
         /* The only failures split can have. */
         FUZZ_ASSERT(rc == SA_E_TOO_LARGE || rc == SA_E_SEGMENTS || rc == SA_E_EMPTY_SEGMENT ||
                     rc == SA_E_SIG_LENGTH);

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import re
-from typing import Any, Callable, Dict, List, Set, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Type
 
 from .errors import BadArgumentError, SlurmAuthError
 
@@ -235,13 +235,14 @@ def _copy_json(value: Any) -> Any:
     return value
 
 
-def _copy_object(entry: Tuple[Dict[str, Any], Tuple[str, ...]]) -> Dict[str, Any]:
-    """A copy of a kept object (its members holding a list or object copied deeply)."""
-    obj, nested = entry
-    out = obj.copy()
-    for name in nested:
-        out[name] = _copy_json(out[name])
-    return out
+def _copier(value: Any) -> Callable[[Any], Any]:
+    """How to copy a list or object member of a kept object so that the copy
+    shares nothing mutable with it: a shallow copy when it holds only
+    scalars (str, numbers, bool, None: immutable), else a deep one."""
+    members = value.values() if type(value) is dict else value
+    if any(type(v) is dict or type(v) is list for v in members):
+        return _copy_json
+    return dict.copy if type(value) is dict else list.copy
 
 
 class ParsedObjects:
@@ -254,15 +255,21 @@ class ParsedObjects:
     costs only their hash: bytes seen once do not pay for a copy), at most
     ``maxsize`` objects of at most ``max_bytes`` bytes (a full cache starts
     over). Put only what a reader accepted after the bytes were
-    authenticated."""
+    authenticated. ``note``, when given, is called on each object kept, and
+    what it returns is handed out beside the copies (:meth:`get_noted`): a
+    summary the reader would otherwise derive from the object each time."""
 
-    __slots__ = ("maxsize", "max_bytes", "_entries", "_seen")
+    __slots__ = ("maxsize", "max_bytes", "_note", "_entries", "_seen")
 
-    def __init__(self, maxsize: int = 256, max_bytes: int = 4096) -> None:
+    def __init__(self, maxsize: int = 256, max_bytes: int = 4096,
+                 note: Optional[Callable[[Dict[str, Any]], Any]] = None) -> None:
         self.maxsize = maxsize
         self.max_bytes = max_bytes
-        # bytes -> (the object, kept private; the names of its members holding a list or object)
-        self._entries: Dict[bytes, Tuple[Dict[str, Any], Tuple[str, ...]]] = {}
+        self._note = note
+        # bytes -> (the object, kept private; (name, how to copy it) of its
+        # members holding a list or object; its note)
+        self._entries: Dict[bytes, Tuple[Dict[str, Any], Tuple[Tuple[str, Callable[[Any], Any]], ...],
+                                         Any]] = {}
         # hashes of bytes put once (a collision only keeps an object early)
         self._seen: Set[int] = set()
 
@@ -271,8 +278,20 @@ class ParsedObjects:
 
     def get(self, raw: bytes) -> "Dict[str, Any] | None":
         """A copy of the object read from ``raw`` before, or None."""
+        hit = self.get_noted(raw)
+        return None if hit is None else hit[0]
+
+    def get_noted(self, raw: bytes) -> "Tuple[Dict[str, Any], Any] | None":
+        """A copy of the object read from ``raw`` before and its note (None
+        without a ``note`` function), or None."""
         hit = self._entries.get(raw)
-        return None if hit is None else _copy_object(hit)
+        if hit is None:
+            return None
+        obj, nested, noted = hit
+        out = obj.copy()
+        for name, copy in nested:
+            out[name] = copy(out[name])
+        return out, noted
 
     def put(self, raw: bytes, obj: Dict[str, Any]) -> Dict[str, Any]:
         """``obj``, what ``raw`` was just read as, for the caller: the first
@@ -290,8 +309,10 @@ class ParsedObjects:
         entries = self._entries
         if len(entries) >= self.maxsize:
             entries.clear()
-        entry = entries[raw] = (obj, tuple([k for k, v in obj.items() if type(v) is dict or type(v) is list]))
-        return _copy_object(entry)
+        entries[raw] = (obj, tuple([(k, _copier(v)) for k, v in obj.items()
+                                    if type(v) is dict or type(v) is list]),
+                        None if self._note is None else self._note(obj))
+        return self.get(raw)  # type: ignore[return-value]
 
     def clear(self) -> None:
         self._entries.clear()

@@ -31,7 +31,7 @@ def as_token_bytes(token: TokenLike) -> bytes:
     if type(token) is bytes:
         return token
     if type(token) is str and token.isascii():
-        return token.encode("ascii")
+        return token.encode()      # ASCII: the UTF-8 encoder's bytes are the same, sooner
     if isinstance(token, str):
         try:
             return token.encode("ascii")

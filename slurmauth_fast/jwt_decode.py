@@ -11,20 +11,25 @@ under the same names, from :mod:`slurmauth_fast.exceptions` (all
 Where it differs from PyJWT, it is stricter: HS256 only; the JSON rules of
 :func:`~slurmauth_fast.jsonutil.loads_object` (no duplicate keys, NaN,
 integers beyond int64, NUL or lone surrogate escapes, deep nesting); strict
-unpadded base64url; a size limit; and a header other than the usual ones is
-parsed only after the signature verified, so a forged token with an odd
-header fails as :class:`InvalidSignatureError` where PyJWT may first report
-the header. With ``verify_signature`` off the tag's shape is still checked
+unpadded base64url; a size limit; a key holding a PEM begin marker anywhere
+(PyJWT refuses whole PEM blocks) is refused as a public key; and a header
+other than the usual ones is parsed only after the signature verified, so a
+forged token with an odd header fails as :class:`InvalidSignatureError`
+where PyJWT may first report the header. With ``verify_signature`` off the tag's shape is still checked
 and the alg must still be HS256 ("none" is never accepted).
+
+A str or bytes key goes to C as it is, for that call only: C refuses it as
+PyJWT does (empty, a public key), keys the HMAC with it on its stack and
+wipes that; nothing of the key is kept between calls.
 """
 from __future__ import annotations
 
-import hashlib
+import math
 import time
 import types
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Container, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Container, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from ._bindings import hs256 as _hs256
 from .exceptions import (
@@ -53,56 +58,76 @@ DEFAULT_OPTIONS: Mapping[str, Any] = types.MappingProxyType(_DEFAULTS)
 _VERIFY_NAMES = ("verify_exp", "verify_nbf", "verify_iat", "verify_aud", "verify_iss",
                  "verify_sub", "verify_jti")
 
-#: Claims objects of tokens decode() verified lately, by their bytes: a token
-#: seen again is still checked in C (tag, base64url, claims pre-scan) and its
-#: claims checked again, but its claims JSON is not parsed again.
+TimeWindow = Tuple[Union[int, float], Union[int, float]]
+
+
+def _time_window(claims: Dict[str, Any]) -> Optional[TimeWindow]:
+    """The instants a token's time claims allow, when it has any and each
+    one it has is an int: (the later of iat and nbf, exp), an absent claim
+    unbounded. PyJWT's checks pass exactly when start <= now + leeway and
+    exp > now - leeway; else None (the claims are checked one by one)."""
+    start: Union[int, float] = -math.inf
+    end: Union[int, float] = math.inf
+    for name in ("iat", "nbf", "exp"):
+        value = claims.get(name, _ABSENT)
+        if value is _ABSENT:
+            continue
+        if type(value) is not int:
+            return None
+        if name == "exp":
+            end = value
+        else:
+            start = max(start, value)
+    if start == -math.inf and end == math.inf:
+        return None
+    return start, end
+
+
+class _ClaimsNote:
+    """What decode() keeps beside a kept claims object: its _time_window,
+    and the last (issuer, audience, subject) -- each a str or None -- with
+    which its iss, aud, sub and jti passed the default checks. Those checks
+    depend on nothing else (the kept object never changes), so the very
+    same argument objects pass them again."""
+
+    __slots__ = ("window", "passed")
+
+    def __init__(self, claims: Dict[str, Any]) -> None:
+        self.window = _time_window(claims)
+        self.passed: Optional[Tuple[Optional[str], Optional[str], Optional[str]]] = None
+
+
+_STR_OR_NONE = (str, type(None))
+
+#: Claims objects of tokens decode() verified lately, by their bytes (each
+#: with its _ClaimsNote): a token seen again is still checked in C (tag,
+#: base64url, claims pre-scan) and its claims checked again, but its claims
+#: JSON is not parsed again.
 CLAIMS_CACHE_SIZE = 1024
-_parsed = ParsedObjects(CLAIMS_CACHE_SIZE, max_bytes=2048)
-
-#: Keyed contexts of the str/bytes keys decode() was given lately, by a
-#: digest of the key bytes (the bytes themselves are not kept).
-KEY_CACHE_SIZE = 16
-_key_cache: Dict[bytes, HS256Key] = {}
-#: The digest naming a key in the cache (BLAKE2s: the cheapest call in hashlib).
-_digest = hashlib.blake2s
-
-# Markers of the public keys PyJWT refuses as HMAC secrets (a public key used
-# as the secret lets anyone who has it sign).
-_SSH_PREFIXES = (b"ssh-ed25519", b"ssh-rsa", b"ssh-dss", b"ecdsa-sha2-nistp256",
-                 b"ecdsa-sha2-nistp384", b"ecdsa-sha2-nistp521")
+_parsed = ParsedObjects(CLAIMS_CACHE_SIZE, max_bytes=2048, note=_ClaimsNote)
 
 
-def hs256_key(key: KeyLike) -> HS256Key:
-    """The keyed HMAC context for a decode() key: an :class:`HS256Key` as is;
-    str (as UTF-8) or bytes from a small cache, keyed once per distinct key."""
+def _key_argument(key: KeyLike) -> Any:
+    """What the C call takes for a decode() key: an :class:`HS256Key`'s keyed
+    context, or the key's bytes (str as UTF-8), which C checks and keys for
+    that one call (no key, context or digest is kept between calls)."""
     if type(key) is bytes:
-        raw = key
-    elif type(key) is str:
-        raw = key.encode("utf-8")
-    elif isinstance(key, HS256Key):
         return key
-    elif isinstance(key, (str, bytes, bytearray, memoryview)):
-        raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
-    else:
-        raise InvalidKeyError(f"key must be str, bytes or HS256Key, not {type(key).__name__}")
-    digest = _digest(raw).digest()
-    ctx = _key_cache.get(digest)
-    if ctx is None:
-        if not raw:
-            raise InvalidKeyError("HMAC key must not be empty")
-        if b"-----BEGIN " in raw or raw.startswith(_SSH_PREFIXES):
-            raise InvalidKeyError("the key is a public key or certificate, not an HMAC secret")
-        ctx = HS256Key(raw)
-        if len(_key_cache) >= KEY_CACHE_SIZE:
-            _key_cache.pop(next(iter(_key_cache)), None)   # the oldest
-        _key_cache[digest] = ctx
-    return ctx
+    if type(key) is str:
+        return key.encode()
+    if isinstance(key, HS256Key):
+        return key._ctx
+    if isinstance(key, str):
+        return key.encode("utf-8")
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return bytes(key)
+    raise InvalidKeyError(f"key must be str, bytes or HS256Key, not {type(key).__name__}")
 
 
-def _check_header(raw: bytearray) -> None:
+def _check_header(raw: bytes) -> None:
     """A header that is not one of the known segments: strict JSON, alg exactly
     HS256, then PyJWT's rules on kid, crit and b64."""
-    header = loads_object(bytes(raw), HeaderError, "JOSE header")
+    header = loads_object(raw, HeaderError, "JOSE header")
     check_alg(header, "HS256")
     if "kid" in header and not isinstance(header["kid"], str):
         raise InvalidTokenError("Key ID header parameter must be a string")
@@ -149,7 +174,10 @@ def decode(jwt: TokenLike, key: KeyLike = "", algorithms: Optional[Sequence[str]
         opts, verify_signature = _DEFAULTS, True
     else:
         opts, verify_signature = _merge_options(options), options.get("verify_signature", True)
-    tok = as_token_bytes(jwt)
+    if type(jwt) is str and jwt.isascii():
+        tok = jwt.encode()                          # ASCII: the UTF-8 encoder's copy
+    else:
+        tok = as_token_bytes(jwt)
     if verify_signature:
         if not algorithms:
             raise DecodeError('It is required that you pass in a value for the "algorithms" '
@@ -157,20 +185,21 @@ def decode(jwt: TokenLike, key: KeyLike = "", algorithms: Optional[Sequence[str]
         if "HS256" not in algorithms:
             raise InvalidAlgorithmError("The specified alg value is not allowed "
                                         "(only HS256 is supported)")
-        ctx = hs256_key(key)._ctx
+        key_arg = key if type(key) is bytes else _key_argument(key)
     else:
-        ctx = None
+        key_arg = None
     raw_claims, _kind, raw_hdr, plain, objects, members = _hs256.decode(
-        ctx, tok, max_len, verify_signature)
+        key_arg, tok, max_len, verify_signature)
     if raw_hdr is not None:
         _check_header(raw_hdr)
-    key_bytes = bytes(raw_claims)
-    payload = _parsed.get(key_bytes)
-    if payload is None:
-        payload = loads_prescanned(raw_claims, plain, objects, members, ClaimsError, "claims")
+    hit = _parsed.get_noted(raw_claims)
+    if hit is None:
+        payload, note = loads_prescanned(raw_claims, plain, objects, members, ClaimsError, "claims"), None
         if verify_signature:
-            payload = _parsed.put(key_bytes, payload)
-    validate_claims(payload, opts, audience=audience, issuer=issuer, subject=subject, leeway=leeway)
+            payload = _parsed.put(raw_claims, payload)
+    else:
+        payload, note = hit
+    _validate(payload, opts, audience, issuer, subject, leeway, note)
     return payload
 
 
@@ -182,10 +211,22 @@ def validate_claims(payload: Dict[str, Any], options: Mapping[str, Any], *,
     checks in the same order (``options`` holds every key of DEFAULT_OPTIONS).
     An int time claim within bounds is passed in line (PyJWT's int() of an int
     is the int itself); any other value goes through PyJWT's conversion."""
+    _validate(payload, options, audience, issuer, subject, leeway, None)
+
+
+def _validate(payload: Dict[str, Any], options: Mapping[str, Any],
+              audience: Union[str, Iterable[str], None], issuer: Union[str, Container[str], None],
+              subject: Optional[str], leeway: Union[float, timedelta],
+              note: Optional[_ClaimsNote]) -> None:
+    """validate_claims with its arguments by position (decode's call), and
+    the kept payload's note when there is one: inside its time window the
+    time claims are not looked at one by one, and with the default options
+    and the arguments it last passed with, iss/aud/sub/jti are not either."""
     if type(leeway) is not int and isinstance(leeway, timedelta):
         leeway = leeway.total_seconds()
     if audience is not None and type(audience) is not str and not isinstance(audience, Iterable):
         raise TypeError("audience must be a string, iterable or None")
+    get = payload.get
     if options is _DEFAULTS:
         v_iat = v_nbf = v_exp = v_iss = v_aud = v_sub = v_jti = True
     else:
@@ -193,22 +234,17 @@ def validate_claims(payload: Dict[str, Any], options: Mapping[str, Any], *,
         v_iss, v_aud = options["verify_iss"], options["verify_aud"]
         v_sub, v_jti = options["verify_sub"], options["verify_jti"]
         for claim in options["require"]:
-            if payload.get(claim) is None:
+            if get(claim) is None:
                 raise MissingRequiredClaimError(f'Token is missing the "{claim}" claim', claim=claim)
-    get = payload.get
     now = _now()
-    if v_iat:
-        value = get("iat", _ABSENT)
-        if value is not _ABSENT and (type(value) is not int or value > now + leeway):
-            _validate_iat(payload, now, leeway)
-    if v_nbf:
-        value = get("nbf", _ABSENT)
-        if value is not _ABSENT and (type(value) is not int or value > now + leeway):
-            _validate_nbf(payload, now, leeway)
-    if v_exp:
-        value = get("exp", _ABSENT)
-        if value is not _ABSENT and (type(value) is not int or value <= now - leeway):
-            _validate_exp(payload, now, leeway)
+    window = None if note is None else note.window
+    if (window is None or not (v_iat and v_nbf and v_exp)
+            or not (window[0] <= now + leeway and window[1] > now - leeway)):
+        _check_times(payload, now, leeway, v_iat, v_nbf, v_exp)
+    if note is not None and options is _DEFAULTS:
+        passed = note.passed
+        if passed is not None and passed[0] is issuer and passed[1] is audience and passed[2] is subject:
+            return
     # iss, aud, sub: a str claim equal to a str expectation passes in line (in
     # PyJWT too, strict_aud or not); anything else takes PyJWT's full path.
     if v_iss and issuer is not None:
@@ -230,6 +266,27 @@ def validate_claims(payload: Dict[str, Any], options: Mapping[str, Any], *,
         value = get("jti", _ABSENT)
         if value is not _ABSENT and type(value) is not str and not isinstance(value, str):
             raise InvalidJTIError("JWT ID must be a string", claim="jti")
+    if (note is not None and options is _DEFAULTS and type(issuer) in _STR_OR_NONE
+            and type(audience) in _STR_OR_NONE and type(subject) in _STR_OR_NONE):
+        note.passed = (issuer, audience, subject)     # type: ignore[assignment]
+
+
+def _check_times(payload: Dict[str, Any], now: float, leeway: float,
+                 v_iat: bool, v_nbf: bool, v_exp: bool) -> None:
+    """iat, nbf and exp, each checked when asked for, in PyJWT's order."""
+    get = payload.get
+    if v_iat:
+        value = get("iat", _ABSENT)
+        if value is not _ABSENT and (type(value) is not int or value > now + leeway):
+            _validate_iat(payload, now, leeway)
+    if v_nbf:
+        value = get("nbf", _ABSENT)
+        if value is not _ABSENT and (type(value) is not int or value > now + leeway):
+            _validate_nbf(payload, now, leeway)
+    if v_exp:
+        value = get("exp", _ABSENT)
+        if value is not _ABSENT and (type(value) is not int or value <= now - leeway):
+            _validate_exp(payload, now, leeway)
 
 
 def _validate_iat(payload: Dict[str, Any], now: float, leeway: float) -> None:
@@ -314,4 +371,4 @@ def _validate_sub(payload: Dict[str, Any], subject: Optional[str]) -> None:
         raise InvalidSubjectError("Invalid subject", claim="sub")
 
 
-__all__ = ["CLAIMS_CACHE_SIZE", "DEFAULT_OPTIONS", "KEY_CACHE_SIZE", "decode", "hs256_key", "validate_claims"]
+__all__ = ["CLAIMS_CACHE_SIZE", "DEFAULT_OPTIONS", "decode", "validate_claims"]

@@ -8,10 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import load_vectors
-from slurmauth_fast import DEFAULT_MAX_TOKEN, HS256Key
+from slurmauth_fast import DEFAULT_MAX_TOKEN, HS256Key, decode
 from slurmauth_fast import errors as E
 
 KEY = b"0123456789abcdef0123456789abcdef"
+TOKEN_HEADER_SEGMENT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"   # {"alg":"HS256","typ":"JWT"}
 
 
 def b64u(raw: bytes) -> str:
@@ -152,6 +153,20 @@ def test_noncanonical_segment_rejected_after_mac():
     sig = b64u(k.mac(f"{h}.{c2}".encode()))
     with pytest.raises(E.NonCanonicalBase64Error):
         k.verify(f"{h}.{c2}.{sig}")
+
+
+@pytest.mark.parametrize("claims_segment", ["eyJhIjox!", "eyJhIjoxf", "e"])
+def test_bad_tag_reported_before_bad_claims_base64(key, claims_segment):
+    """The claims are decoded while the tag is computed; the tag's verdict still comes first."""
+    h = TOKEN_HEADER_SEGMENT
+    bad_tag = b64u(HS256Key(b"another key").mac(f"{h}.{claims_segment}".encode()))
+    good_tag = b64u(key.mac(f"{h}.{claims_segment}".encode()))
+    with pytest.raises(E.SignatureError):
+        key.verify(f"{h}.{claims_segment}.{bad_tag}")
+    with pytest.raises(E.SignatureError):
+        decode(f"{h}.{claims_segment}.{bad_tag}", KEY)
+    with pytest.raises(E.Base64Error):
+        key.verify(f"{h}.{claims_segment}.{good_tag}")
 
 
 def test_too_large_rejected_before_anything_else(key):

@@ -4,6 +4,7 @@ and the fast claims path of HS256Key.verify against the strict reader."""
 import base64
 import json
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from unittest import mock
@@ -314,26 +315,41 @@ def test_known_headers_table():
     assert HS256Key(KEY).verify(GOOD).header == {"alg": "HS256", "typ": "JWT"}
 
 
-def test_key_forms_and_cache():
-    jwt_decode._key_cache.clear()
-    assert decode(GOOD, KEY) == decode(GOOD, KEY.decode()) == decode(GOOD, bytearray(KEY)) == {"uid": 1000}
-    assert len(jwt_decode._key_cache) == 1                 # one context for the same key bytes
-    assert all(KEY not in d for d in jwt_decode._key_cache)  # named by digest, not by the secret
-    for i in range(jwt_decode.KEY_CACHE_SIZE + 5):
+def test_key_forms_keep_nothing():
+    """A str or bytes-like key is used for its own call only: the same
+    answers from every form, and nothing of it left in the module."""
+    before = {name: repr(value) for name, value in vars(jwt_decode).items()}
+    assert decode(GOOD, KEY) == decode(GOOD, KEY.decode()) == decode(GOOD, bytearray(KEY)) == \
+        decode(GOOD, memoryview(KEY)) == decode(GOOD, HS256Key(KEY)) == {"uid": 1000}
+    for i in range(40):
         with pytest.raises(E.InvalidSignatureError):
             decode(GOOD, b"key number %d" % i)
-    assert len(jwt_decode._key_cache) == jwt_decode.KEY_CACHE_SIZE
-    assert decode(GOOD, KEY) == {"uid": 1000}
-    assert "0123456789abcdef" not in repr(jwt_decode.hs256_key(KEY))
+    assert {name: repr(value) for name, value in vars(jwt_decode).items()} == before
 
 
 @pytest.mark.parametrize("key", [b"", "", b"-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n",
-                                 b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"])
+                                 b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI", b"ssh-rsa AAAAB3", b"ssh-dss",
+                                 b"ecdsa-sha2-nistp256 AAAA", "ecdsa-sha2-nistp384", b"ecdsa-sha2-nistp521 x"])
 def test_unusable_keys_refused(key):
     with pytest.raises(E.InvalidKeyError):
         decode(GOOD, key)
     with pytest.raises(pyjwt.InvalidKeyError):
         pyjwt.decode(GOOD, key, algorithms=["HS256"])
+
+
+@pytest.mark.parametrize("key", [b"comment\n-----BEGIN CERTIFICATE-----\nMIIB", "-----BEGIN "])
+def test_any_pem_marker_refused(key):
+    """Stricter than PyJWT, whose PEM rule wants a whole PEM block: any key
+    holding a PEM begin marker is refused, before the token is looked at."""
+    with pytest.raises(E.InvalidKeyError, match="public key or certificate"):
+        decode(b"not a token", key)
+
+
+@pytest.mark.parametrize("key", [b"-----BEGIN", b"x-----BEGIN", b"ssh-ed2551", b" ssh-rsa AAAA", b"\0"])
+def test_near_misses_are_secrets(key):
+    """Keys that only resemble the refused forms are used as secrets, as PyJWT uses them."""
+    tok = pyjwt.encode({"uid": 1}, key, algorithm="HS256")
+    assert decode(tok, key) == pyjwt.decode(tok, key, algorithms=["HS256"]) == {"uid": 1}
 
 
 def test_key_type_checked():
@@ -498,6 +514,34 @@ def test_a_token_decoded_again_gives_fresh_claims_and_is_checked_again():
         decode(tok, key, leeway=-(2 ** 41))
     with pytest.raises(E.InvalidAudienceError):
         decode(key.sign({**claims, "aud": "other"}), key, audience="api")
+
+
+def test_a_kept_token_is_checked_against_each_call_s_arguments_and_clock(monkeypatch):
+    """A token decoded again (its claims kept with their time window and the
+    arguments they last passed with) answers exactly as a first decode."""
+    key = HS256Key(b"k" * 32)
+    now = int(time.time())
+    tok = key.sign({"iss": "a", "aud": "x", "sub": "s", "iat": now, "exp": now + 100})
+    for _ in range(3):
+        assert decode(tok, key, issuer="a", audience="x", subject="s")["sub"] == "s"
+    with pytest.raises(E.InvalidIssuerError):
+        decode(tok, key, issuer="b", audience="x")
+    with pytest.raises(E.InvalidAudienceError):
+        decode(tok, key, issuer="a", audience="y")
+    with pytest.raises(E.InvalidAudienceError):
+        decode(tok, key, issuer="a")                     # the token has an aud, none expected
+    with pytest.raises(E.InvalidSubjectError):
+        decode(tok, key, issuer="a", audience="x", subject="t")
+    assert decode(tok, key, issuer=["a", "b"], audience=["y", "x"])["iss"] == "a"
+    assert decode(tok, key, issuer="a", audience="x", subject="s")["iss"] == "a"
+    monkeypatch.setattr(jwt_decode, "_now", lambda: now + 100.5)
+    with pytest.raises(E.ExpiredSignatureError):
+        decode(tok, key, issuer="a", audience="x", subject="s")
+    assert decode(tok, key, issuer="a", audience="x", subject="s", leeway=1)["iss"] == "a"
+    monkeypatch.setattr(jwt_decode, "_now", lambda: now - 0.5)
+    with pytest.raises(E.ImmatureSignatureError):
+        decode(tok, key, issuer="a", audience="x", subject="s")
+    assert decode(tok, key, issuer="a", audience="x", subject="s", leeway=timedelta(seconds=1))
 
 
 def test_unverified_decodes_keep_nothing():

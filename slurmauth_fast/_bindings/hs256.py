@@ -69,29 +69,33 @@ _scratch = threading.local()
 _DECODED = struct.Struct("@NNiiII")
 
 #: (claims, header_kind, header, json_plain, objects, members): see sa_jws_decoded.
-Decoded = Tuple[bytearray, int, Optional[bytearray], int, int, int]
+Decoded = Tuple[bytes, int, Optional[bytes], int, int, int]
 
 
-def _new_scratch() -> Tuple[bytearray, Any, int, bytearray, Any]:
-    """This thread's buffers: the decoded segments (with its cffi pointer and
-    size) and the sa_jws_decoded (with its pointer), each a bytearray; the C
-    call runs without the GIL, so threads must not share them."""
+def _new_scratch() -> Tuple[memoryview, Any, int, bytearray, Any]:
+    """This thread's buffers: the decoded segments (a memoryview, its cffi
+    pointer and size) and the sa_jws_decoded (with its pointer); the C call
+    runs without the GIL, so threads must not share them."""
     data, result = bytearray(SCRATCH_CAP), bytearray(_DECODED.size)
-    scratch = (data, ffi.from_buffer("uint8_t[]", data), SCRATCH_CAP, result,
+    scratch = (memoryview(data), ffi.from_buffer("uint8_t[]", data), SCRATCH_CAP, result,
                ffi.cast("sa_jws_decoded *", ffi.from_buffer(result)))
     _scratch.buffers = scratch
     return scratch
 
 
 _decode_call = lib.sa_jws_hs256_decode
+_decode_key_call = lib.sa_jws_hs256_decode_key
 _NULL = ffi.NULL
 
 
-def decode(ctx: Any, tok: bytes, max_len: int, check_mac: bool = True) -> Decoded:
+def decode(key: Any, tok: bytes, max_len: int, check_mac: bool = True) -> Decoded:
     """Size, shape, tag (constant time; skipped when ``check_mac`` is false),
-    strict base64url and the claims pre-scan of a compact JWS, in one call
-    (``sa_jws_hs256_decode``). The decoded header is None for a known header
-    segment (``header_kind`` >= 0). A closed key raises BadArgumentError."""
+    strict base64url and the claims pre-scan of a compact JWS, in one call.
+    ``key`` is a keyed ``sa_hmac_key *`` (``sa_jws_hs256_decode``), or the
+    key's own bytes (``sa_jws_hs256_decode_key``: refused when empty or a
+    public key, keyed for this call only, nothing kept). The decoded header
+    is None for a known header segment (``header_kind`` >= 0). A closed key
+    raises BadArgumentError."""
     try:
         data, cdata, cap, result, cresult = _scratch.buffers
     except AttributeError:
@@ -101,15 +105,19 @@ def decode(ctx: Any, tok: bytes, max_len: int, check_mac: bool = True) -> Decode
     # before any work, so it gets no buffer
     if size // 4 * 3 + 2 > cap and size <= max_len:
         cap = size // 4 * 3 + 2
-        data = bytearray(cap)
-        cdata = ffi.from_buffer("uint8_t[]", data)
-    rc = _decode_call(ctx if check_mac else _NULL, check_mac, tok, size, max_len, cdata, cap, cresult)
+        own = bytearray(cap)
+        data, cdata = memoryview(own), ffi.from_buffer("uint8_t[]", own)
+    if type(key) is bytes:
+        rc = _decode_key_call(key, len(key), tok, size, max_len, cdata, cap, cresult)
+    else:
+        rc = _decode_call(key if check_mac else _NULL, check_mac, tok, size, max_len, cdata, cap, cresult)
     if rc:
-        if rc == lib.SA_E_ARG and check_mac and not ctx.ready:
+        if rc == lib.SA_E_ARG and check_mac and type(key) is not bytes and not key.ready:
             raise_for_status(rc, "HS256 key has been closed")
         raise_for_status(rc)
     n, header_len, kind, plain, objects, members = _DECODED.unpack_from(result)
-    return (data[:n], kind, None if kind >= 0 else data[n:n + header_len], plain, objects, members)
+    return (data[:n].tobytes(), kind, None if kind >= 0 else data[n:n + header_len].tobytes(),
+            plain, objects, members)
 
 
 def known_header_segments() -> List[bytes]:
