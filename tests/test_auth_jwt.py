@@ -465,6 +465,23 @@ def test_wrong_key(hs_verifier):
         hs_verifier.verify(hs(claims(), key=OTHER_KEY), now=NOW)
 
 
+@pytest.mark.parametrize("bad_claims", [{"iat": 1, "exp": 2, "sun": "root"},     # expired
+                                        {"iat": NOW, "exp": NOW + 60},           # no user
+                                        {"iat": "x", "exp": NOW + 60, "sun": "root"}])
+def test_wrong_key_reported_before_the_claims(hs_verifier, bad_claims):
+    """The claims are read while the tag is computed; a wrong tag is still what is reported."""
+    forged = hs(bad_claims, key=OTHER_KEY)
+    with pytest.raises(E.SignatureError):
+        hs_verifier.verify(forged, now=NOW)
+    with pytest.raises(E.CredentialError) as right_key:
+        hs_verifier.verify(hs(bad_claims), now=NOW)
+    assert not isinstance(right_key.value, E.SignatureError)
+    # the batch (tags first, two at a time) gives the same errors
+    got = hs_verifier.verify_many([forged, hs(bad_claims), forged], now=NOW)
+    assert [type(g) for g in got] == [E.SignatureError, type(right_key.value), E.SignatureError]
+    assert str(got[1]) == str(right_key.value)
+
+
 def test_tampered_claims(hs_verifier, rs_verifier, rsa_keys):
     for v, tok in ((hs_verifier, hs(claims("daemon"))), (rs_verifier, rs(claims("daemon"), rsa_keys["k1"]))):
         h, _c, s = tok.split(".")
