@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from ._bindings import create as _create
 from ._bindings.slurmcred import CONTEXTS
 from .exceptions import BadArgumentError, BadArgumentTypeError, SigningError
+from ._bounded import BoundedCache
 from .identity import Identity, identity_from_user
 from .jsonutil import dumps_compact
 from .keys import SLURM_AUTH_UID_ANY, Keyring
@@ -142,14 +143,17 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
             and (cluster is None or type(cluster) is str)
             and (payload is None or type(payload) is bytes)
             and (now is None or type(now) is int) and context):
-        snap = keyring.snapshot()   # held through the call: its C key set is used
-        try:
-            return _create_one(snap.keyset, 0 if now is None else now, now is None, ttl,
-                               version, ruid, uid, gid, context.encode(),
-                               None if cluster is None else cluster.encode(), host.encode(),
-                               payload or None, None)
-        except (UnicodeEncodeError, OverflowError, _create.Refused):
-            pass
+        # The constant claims, written once per deployment: the checks above
+        # made their types exact, so an equal key holds the same values.
+        fixed = _fixed_claims.get((context, cluster, host, ttl, version, ruid))
+        if fixed is None:
+            fixed = _new_fixed_claims(context, cluster, host, ttl, version, ruid)
+        if fixed is not None:
+            snap = keyring.snapshot()   # held through the call: its C key set is used
+            try:
+                return _create_fixed(snap.keyset, fixed, now, uid, gid, payload)
+            except (OverflowError, _create.Refused):
+                pass
     item = _claims_item(uid, gid, host, context, ruid, payload, ttl, cluster, version, identity,
                         now, extra, use_client_ids, False)
     snap = keyring.snapshot()
@@ -161,6 +165,28 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
 
 
 _create_one = _create.credential
+_create_fixed = _create.fixed_credential
+
+#: (context, cluster, host, ttl, version, ruid) -> their claims written once
+#: (``sa_create_fixed``); a deployment has one or a few. Bounded: once full,
+#: other constant claims are written anew for each call.
+_fixed_claims: BoundedCache[Tuple[str, Optional[str], str, int, int, int], Any] = BoundedCache(64)
+
+
+def _new_fixed_claims(context: str, cluster: Optional[str], host: str, ttl: int, version: int,
+                      ruid: int) -> Optional[Any]:
+    """The constant claims for create_credential's fast path (arguments of
+    the exact types it checked), kept in :data:`_fixed_claims`; None when C
+    does not take them (a range, a NUL, a lone surrogate, very long
+    strings): such a call takes the checks and the general C call."""
+    try:
+        fixed = _create.fixed(ttl, version, ruid, context.encode(),
+                              None if cluster is None else cluster.encode(), host.encode())
+    except UnicodeEncodeError:
+        return None
+    if fixed is not None:
+        _fixed_claims.put((context, cluster, host, ttl, version, ruid), fixed)
+    return fixed
 
 
 def create_many(keyring: Keyring, items: Iterable[Mapping[str, Any]]) -> List[str]:
