@@ -130,14 +130,28 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     objects). The header carries the default key's kid when the keys came
     from slurm.jwks. One C call writes the claims, encodes and signs them
     (``csrc/create.c``)."""
+    global _last_fixed
     if host is None:
         host = short_hostname()
+    # The constant claims of the previous fast call, and what C wrote of
+    # them once: the very same objects prove the types checked then (an
+    # equal value could be a bool, a float or a str subclass).
+    c_context, c_cluster, c_host, c_ttl, c_version, c_ruid, fixed = _last_fixed
+    if (context is c_context and host is c_host and cluster is c_cluster and ttl is c_ttl
+            and version is c_version and ruid is c_ruid and type(uid) is int
+            and type(gid) is int and identity is None and not extra and not use_client_ids
+            and (payload is None or type(payload) is bytes)
+            and (now is None or type(now) is int)):
+        try:   # the snapshot is held through the call: its C key set is used
+            return _create_fixed(keyring.snapshot().keyset, fixed, now, uid, gid, payload)
+        except (OverflowError, _create.Refused):
+            pass
     # The common case, checked in one expression: string host, context and
     # cluster, int arguments, no "id" or extra grants; C checks the ranges
     # and reads the clock. Anything else (or an argument C refuses) takes
     # _claims_item, which makes every check in order and raises the first
     # error. (_claims_item starts with the same expression.)
-    if (type(uid) is int and type(gid) is int and type(ruid) is int and type(ttl) is int
+    elif (type(uid) is int and type(gid) is int and type(ruid) is int and type(ttl) is int
             and type(version) is int and type(context) is str and type(host) is str
             and identity is None and not extra and not use_client_ids
             and (cluster is None or type(cluster) is str)
@@ -148,10 +162,10 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
         fixed = _fixed_claims.get((context, cluster, host, ttl, version, ruid))
         if fixed is None:
             fixed = _new_fixed_claims(context, cluster, host, ttl, version, ruid)
-        if fixed is not None:
-            snap = keyring.snapshot()   # held through the call: its C key set is used
+        if fixed is not _UNFIT:
+            _last_fixed = (context, cluster, host, ttl, version, ruid, fixed)
             try:
-                return _create_fixed(snap.keyset, fixed, now, uid, gid, payload)
+                return _create_fixed(keyring.snapshot().keyset, fixed, now, uid, gid, payload)
             except (OverflowError, _create.Refused):
                 pass
     item = _claims_item(uid, gid, host, context, ruid, payload, ttl, cluster, version, identity,
@@ -168,24 +182,32 @@ _create_one = _create.credential
 _create_fixed = _create.fixed_credential
 
 #: (context, cluster, host, ttl, version, ruid) -> their claims written once
-#: (``sa_create_fixed``); a deployment has one or a few. Bounded: once full,
-#: other constant claims are written anew for each call.
+#: (``sa_create_fixed``), or _UNFIT when C does not take them; a deployment
+#: has one or a few. Bounded: once full, other constant claims are written
+#: anew for each call.
 _fixed_claims: BoundedCache[Tuple[str, Optional[str], str, int, int, int], Any] = BoundedCache(64)
+_UNFIT = False
+_NONE = object()   # no call yet: nothing is this object
+#: The constant claims of the last fast call and their entry of
+#: _fixed_claims, replaced whole (one tuple, so a thread reads one
+#: consistent entry).
+_last_fixed: Tuple[Any, ...] = (_NONE, _NONE, _NONE, _NONE, _NONE, _NONE, _UNFIT)
 
 
 def _new_fixed_claims(context: str, cluster: Optional[str], host: str, ttl: int, version: int,
-                      ruid: int) -> Optional[Any]:
+                      ruid: int) -> Any:
     """The constant claims for create_credential's fast path (arguments of
-    the exact types it checked), kept in :data:`_fixed_claims`; None when C
-    does not take them (a range, a NUL, a lone surrogate, very long
-    strings): such a call takes the checks and the general C call."""
+    the exact types it checked), kept in :data:`_fixed_claims`; _UNFIT when
+    C does not take them (a range, a NUL, a lone surrogate, very long
+    strings): such calls take the checks and the general C call."""
     try:
         fixed = _create.fixed(ttl, version, ruid, context.encode(),
                               None if cluster is None else cluster.encode(), host.encode())
     except UnicodeEncodeError:
-        return None
-    if fixed is not None:
-        _fixed_claims.put((context, cluster, host, ttl, version, ruid), fixed)
+        fixed = None
+    if fixed is None:
+        fixed = _UNFIT
+    _fixed_claims.put((context, cluster, host, ttl, version, ruid), fixed)
     return fixed
 
 

@@ -65,7 +65,7 @@ def credential(ks: Any, iat: int, clock: bool, ttl: int, ver: int, ruid: int, ui
              _NULL if payload is None else payload, 0 if payload is None else len(payload),
              _NULL if extra is None else extra, 0 if extra is None else len(extra), got[0], _CAP)
     if 0 < n <= _CAP:
-        tok = got[1][:n].decode("ascii")
+        tok = got[1][:n].decode()   # base64url and dots: ASCII, the UTF-8 decoder's fast path
         if len(_pool) < _POOL_MAX:
             _pool.append(got)
         return tok
@@ -121,7 +121,7 @@ def fixed_credential(ks: Any, t: Any, now: Optional[int], uid: int, gid: int,
     else:
         n = _fixed_at(ks, t, now, uid, gid, payload, len(payload), got[0], _CAP)
     if 0 < n <= _CAP:
-        tok = got[1][:n].decode("ascii")
+        tok = got[1][:n].decode()   # base64url and dots: ASCII, the UTF-8 decoder's fast path
         if len(_pool) < _POOL_MAX:
             _pool.append(got)
         return tok
