@@ -212,19 +212,74 @@ def _new_fixed_claims(context: str, cluster: Optional[str], host: str, ttl: int,
 
 
 def create_many(keyring: Keyring, items: Iterable[Mapping[str, Any]]) -> List[str]:
-    """Many credentials in one C call (kiosks, load tools): each item holds
+    """Many credentials (kiosks, load tools): each item holds
     :func:`create_credential`'s keyword arguments, and gets the very token
     ``create_credential(keyring, **item)`` would return (the same errors
-    too). All are signed with one snapshot of the keyring's default key."""
+    too). All are signed with one snapshot of the keyring's default key.
+    Items of the common case take create_credential's constant-claims call
+    one by one; from the first other item on, the rest are checked and
+    written in one C call (``sa_create_many``)."""
     kws = items if type(items) is list else list(items)
-    prepared = [_claims_item(**kw) for kw in kws]   # each one checked as create_credential checks it
-    snap = keyring.snapshot()   # one key for the whole batch, held through the call
-    tokens, failed = _create.many(snap.keyset, prepared)
+    snap = keyring.snapshot()   # one key for the whole batch, held through the calls
+    ks = snap.keyset
+    tokens: List[str] = []
+    add = tokens.append
+    done = 0
+    try:
+        for kw in kws:
+            tok = _fixed_token(ks, **kw)
+            if tok is None:
+                break
+            add(tok)
+            done += 1
+        else:
+            return tokens
+    except TypeError:   # other keywords, or none: _claims_item raises create_credential's error
+        pass
+    rest = kws[done:]
+    prepared = [_claims_item(**kw) for kw in rest]   # each one checked as create_credential checks it
+    more, failed = _create.many(ks, prepared)
     if failed is not None:
-        _claims_item(**kws[failed], fast=False)       # raises that item's error
-        create_credential(keyring, **kws[failed])
-        raise SigningError(f"cannot sign credential #{failed}")
-    return tokens
+        _claims_item(**rest[failed], fast=False)       # raises that item's error
+        create_credential(keyring, **rest[failed])
+        raise SigningError(f"cannot sign credential #{done + failed}")
+    return tokens + more
+
+
+def _fixed_token(ks: Any, *, uid: int, gid: int, host: Optional[str] = None,
+                 context: str = "auth", ruid: int = SLURM_AUTH_UID_ANY,
+                 payload: Optional[bytes] = None, ttl: int = DEFAULT_TTL,
+                 cluster: Optional[str] = None, version: int = PROTOCOL_VERSION,
+                 identity: Optional[Identity] = None, now: Optional[int] = None,
+                 extra: Optional[Mapping[str, Any]] = None,
+                 use_client_ids: bool = False) -> Optional[str]:
+    """create_many's item through create_credential's constant-claims path
+    (the same matches and checks, signed with the key set ``ks``), or None
+    when the item is not of the common case or C refuses it."""
+    global _last_fixed
+    if host is None:
+        host = short_hostname()
+    c_context, c_cluster, c_host, c_ttl, c_version, c_ruid, fixed = _last_fixed
+    if not (context is c_context and host is c_host and cluster is c_cluster and ttl is c_ttl
+            and version is c_version and ruid is c_ruid):
+        if not (type(ruid) is int and type(ttl) is int and type(version) is int
+                and type(context) is str and type(host) is str
+                and (cluster is None or type(cluster) is str) and context):
+            return None
+        fixed = _fixed_claims.get((context, cluster, host, ttl, version, ruid))
+        if fixed is None:
+            fixed = _new_fixed_claims(context, cluster, host, ttl, version, ruid)
+        if fixed is _UNFIT:
+            return None
+        _last_fixed = (context, cluster, host, ttl, version, ruid, fixed)
+    if (type(uid) is int and type(gid) is int and identity is None and not extra
+            and not use_client_ids and (payload is None or type(payload) is bytes)
+            and (now is None or type(now) is int)):
+        try:
+            return _create_fixed(ks, fixed, now, uid, gid, payload)
+        except (OverflowError, _create.Refused):
+            pass
+    return None
 
 
 _I64_MIN, _I64_MAX = -(2 ** 63), 2 ** 63 - 1

@@ -290,3 +290,29 @@ def test_repeated_calls_as_reference_and_create_many(kws, which):
     except Exception:  # noqa: BLE001 - an item create_credential refuses too
         return
     assert many == [create_credential(ring, **kw) for kw in kws]
+
+
+def test_create_many_fast_items_then_the_rest_in_one_call(small_cache):
+    """Common-case items, then an item with an "id" (from there on the
+    general batch call), errors numbered and raised as before."""
+    from slurmauth_fast.identity import Identity
+    ring = RINGS["key"]
+    ident = Identity("n", "g", "/d", "/s", gids=(1,))
+    items = [dict(uid=i, gid=i, host="h", now=NOW) for i in range(3)]
+    items += [dict(uid=9, gid=9, host="h", now=NOW, identity=ident)]
+    items += [dict(uid=i, gid=i, host="h", now=NOW, payload=b"p") for i in range(3)]
+    want = [reference_create_credential(ring, **kw) for kw in items]
+    assert create_many(ring, items) == want
+    assert create_many(ring, iter(items[:3])) == want[:3]
+    for bad in (dict(uid=1, gid=1, host="a\x00"), dict(uid=-1, gid=1), dict(uid=1, gid=1, ttl=True),
+                dict(uid=1, gid=1, now=2 ** 63 - 1)):
+        for at in (0, 2, 5):
+            batch = items[:at] + [bad] + items[at:]
+            ours, ref = both(ring, **bad)
+            with pytest.raises(ref[0]) as got:
+                create_many(ring, batch)
+            assert str(got.value) == ref[1]
+    with pytest.raises(TypeError):
+        create_many(ring, items[:2] + [dict(uid=1, gid=1, bogus=2)])
+    with pytest.raises(TypeError):
+        create_many(ring, items[:2] + [dict(gid=1)])
