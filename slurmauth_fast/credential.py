@@ -18,8 +18,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ._bindings import create as _create
 from ._bindings.slurmcred import CONTEXTS
-from .exceptions import BadArgumentError, BadArgumentTypeError, SigningError
 from ._bounded import BoundedCache
+from .exceptions import BadArgumentError, BadArgumentTypeError, SigningError
 from .identity import Identity, identity_from_user
 from .jsonutil import dumps_compact
 from .keys import SLURM_AUTH_UID_ANY, Keyring
