@@ -634,3 +634,163 @@ int sa_create_claims(int64_t iat, int64_t exp, int64_t ver, int64_t ruid, int64_
     free(buf);
     return rc;
 }
+
+/* ---- constant claims written once (sa_create_fixed) ---------------------- */
+
+static char *put_lit(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+
+int sa_create_fixed_init(sa_create_fixed *t, int64_t ttl, int64_t ver, int64_t ruid,
+                         const char *context, size_t context_len,
+                         const char *cluster, size_t cluster_len,
+                         const char *host, size_t host_len)
+{
+    char *buf, *o, *a_end, *c_end, *d_end;
+    size_t max, total;
+    int rc = SA_OK;
+
+    if (!t)
+        return SA_E_ARG;
+    t->ready = 0;
+    if (!context || !host || ttl <= 0 || ver < 0 || ver > 0xFFFF || ruid < 0 ||
+        ruid > 0xFFFFFFFFLL || context_len > LEN_LIMIT || host_len > LEN_LIMIT ||
+        (cluster && cluster_len > LEN_LIMIT))
+        return SA_E_ARG;
+    if (!cluster)
+        cluster_len = 0;
+    /* punctuation, names and two integers: < 128; a string byte at most 6 */
+    max = 128 + 6 * (context_len + cluster_len + host_len);
+    buf = malloc(max);
+    if (!buf)
+        return SA_E_BUFFER;
+    o = put_lit(buf, "{", 1);
+    if (cluster) {
+        o = put_lit(o, "\"cluster\":", 10);
+        o = put_str(o, (const uint8_t *)cluster, cluster_len);
+        if (!o)
+            goto refused;
+        *o++ = ',';
+    }
+    o = put_lit(o, "\"context\":", 10);
+    o = put_str(o, (const uint8_t *)context, context_len);
+    if (!o)
+        goto refused;
+    o = put_lit(o, ",\"exp\":", 7);
+    a_end = o;
+    o = put_lit(o, ",\"host\":", 8);
+    o = put_str(o, (const uint8_t *)host, host_len);
+    if (!o)
+        goto refused;
+    o = put_lit(o, ",\"iat\":", 7);
+    c_end = o;
+    o = put_lit(o, ",\"ruid\":", 8);
+    o = put_int(o, ruid);
+    o = put_lit(o, ",\"uid\":", 7);
+    d_end = o;
+    o = put_lit(o, ",\"ver\":", 7);
+    o = put_int(o, ver);
+    *o++ = '}';
+    total = (size_t)(o - buf);
+    if (total > sizeof(t->text)) {
+        rc = SA_E_BUFFER;
+        goto done;
+    }
+    memcpy(t->text, buf, total);
+    t->ttl = ttl;
+    t->a_len = (size_t)(a_end - buf);
+    t->c_off = t->a_len;
+    t->c_len = (size_t)(c_end - a_end);
+    t->d_off = t->c_off + t->c_len;
+    t->d_len = (size_t)(d_end - c_end);
+    t->e_off = t->d_off + t->d_len;
+    t->e_len = (size_t)(o - d_end);
+    t->ready = 1;
+    goto done;
+refused:
+    rc = SA_E_ARG;
+done:
+    free(buf);
+    return rc;
+}
+
+/* The claims of t with the values of one call, in byte order of the names
+ * (as put_claims writes them); o has room for fixed_claims_max bytes. */
+static char *put_fixed_claims(char *o, const sa_create_fixed *t, int64_t iat, int64_t uid,
+                              int64_t gid, const uint8_t *payload, size_t payload_len)
+{
+    o = put_lit(o, t->text, t->a_len);
+    o = put_int(o, iat + t->ttl);
+    o = put_lit(o, ",\"gid\":", 7);
+    o = put_int(o, gid);
+    o = put_lit(o, t->text + t->c_off, t->c_len);
+    o = put_int(o, iat);
+    if (payload_len) {
+        o = put_lit(o, ",\"payload\":\"", 12);
+        o = b64(o, payload, payload_len, B64STD, 1);
+        *o++ = '"';
+    }
+    o = put_lit(o, t->text + t->d_off, t->d_len);
+    o = put_int(o, uid);
+    return put_lit(o, t->text + t->e_off, t->e_len);
+}
+
+static size_t fixed_claims_max(const sa_create_fixed *t, size_t payload_len)
+{
+    /* four integers of at most 20 characters, ",\"gid\":", the payload
+     * member's name, quotes and padded base64 */
+    return t->a_len + t->c_len + t->d_len + t->e_len + 4 * 20 + 7 + 13 + 4 * (payload_len / 3 + 1);
+}
+
+static int64_t create_fixed(const void *keyset, const sa_create_fixed *t, int64_t iat,
+                            int64_t uid, int64_t gid, const char *payload, size_t payload_len,
+                            char *out, size_t cap)
+{
+    const sc_key *key = signing_key((const sc_keyset *)keyset);
+    char stack[SA_CREATE_STACK];
+    char *json = stack, *end;
+    size_t max, need, n;
+    uint8_t tag[32];
+
+    if (!key || !t || !t->ready || (!out && cap) || (!payload && payload_len) ||
+        payload_len > LEN_LIMIT || uid < 0 || uid > 0xFFFFFFFFLL || gid < 0 ||
+        gid > 0xFFFFFFFFLL || iat > INT64_MAX - t->ttl)
+        return -SA_E_ARG;
+    max = fixed_claims_max(t, payload_len);
+    if (max > sizeof(stack)) {
+        json = malloc(max);
+        if (!json)
+            return -SA_E_BUFFER;
+    }
+    end = put_fixed_claims(json, t, iat, uid, gid, (const uint8_t *)payload, payload_len);
+    need = key->hdr_len + 1 + b64url_len((size_t)(end - json)) + 1 + SA_JWS_SIG_B64_LEN;
+    if (need <= cap) {
+        memcpy(out, key->hdr, key->hdr_len);
+        n = key->hdr_len;
+        out[n++] = '.';
+        n = (size_t)(b64(out + n, (const uint8_t *)json, (size_t)(end - json), B64URL, 0) - out);
+    }
+    if (json != stack)
+        free(json);
+    if (need <= cap) {
+        sa_hmac_sha256(key->key, (const uint8_t *)out, n, tag);
+        put_tag(out, n, tag);
+    }
+    return (int64_t)need;
+}
+
+int64_t sa_create_fixed_now(const void *keyset, const sa_create_fixed *t, int64_t uid,
+                            int64_t gid, const char *payload, size_t payload_len,
+                            char *out, size_t cap)
+{
+    return create_fixed(keyset, t, (int64_t)time(NULL), uid, gid, payload, payload_len, out, cap);
+}
+
+int64_t sa_create_fixed_at(const void *keyset, const sa_create_fixed *t, int64_t iat,
+                           int64_t uid, int64_t gid, const char *payload, size_t payload_len,
+                           char *out, size_t cap)
+{
+    return create_fixed(keyset, t, iat, uid, gid, payload, payload_len, out, cap);
+}

@@ -77,6 +77,45 @@ int sa_create_claims(int64_t iat, int64_t exp, int64_t ver, int64_t ruid, int64_
                      size_t host_len, const char *payload, size_t payload_len,
                      const char *members, size_t members_len,
                      char *out, size_t cap, size_t *outlen);
+/* The claims of one deployment that stay the same from call to call
+ * (context, cluster, host, ruid, ver, ttl), written once as the JSON
+ * between the claims that change (exp, gid, iat, payload, uid):
+ *   text[0..a_len)               {"cluster":..,"context":..,"exp":
+ *   text[c_off..c_off + c_len)   ,"host":..,"iat":
+ *   text[d_off..d_off + d_len)   ,"ruid":N,"uid":
+ *   text[e_off..e_off + e_len)   ,"ver":N}
+ * Filled by sa_create_fixed_init and only read afterwards, so threads may
+ * share one. ready is 1 once it is filled. */
+#define SA_CREATE_FIXED_TEXT 1024
+
+typedef struct {
+    int64_t ttl;
+    int ready;
+    size_t a_len, c_off, c_len, d_off, d_len, e_off, e_len;
+    char text[SA_CREATE_FIXED_TEXT];
+} sa_create_fixed;
+
+/* Fill t from the constant claims (sa_create_credential's ranges and string
+ * rules; host must be given, cluster NULL: no "cluster" claim). Returns
+ * SA_OK; SA_E_ARG for what sa_create_credential refuses; SA_E_BUFFER when
+ * the escaped strings do not fit in text (the caller creates such
+ * credentials with sa_create_credential). */
+int sa_create_fixed_init(sa_create_fixed *t, int64_t ttl, int64_t ver, int64_t ruid,
+                         const char *context, size_t context_len,
+                         const char *cluster, size_t cluster_len,
+                         const char *host, size_t host_len);
+
+/* One credential from a filled t: byte for byte what sa_create_credential
+ * writes for t's constant claims, these uid, gid and payload (payload_len
+ * 0: none), no extra members, and the issue time from the clock
+ * (sa_create_fixed_now) or iat (sa_create_fixed_at). Returns as
+ * sa_create_credential does. */
+int64_t sa_create_fixed_now(const void *keyset, const sa_create_fixed *t, int64_t uid,
+                            int64_t gid, const char *payload, size_t payload_len,
+                            char *out, size_t cap);
+int64_t sa_create_fixed_at(const void *keyset, const sa_create_fixed *t, int64_t iat,
+                           int64_t uid, int64_t gid, const char *payload, size_t payload_len,
+                           char *out, size_t cap);
 /* cffi:end */
 
 #endif

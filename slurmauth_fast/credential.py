@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ._bindings import create as _create
 from ._bindings.slurmcred import CONTEXTS
+from ._bounded import BoundedCache
 from .exceptions import BadArgumentError, BadArgumentTypeError, SigningError
 from .identity import Identity, identity_from_user
 from .jsonutil import dumps_compact
@@ -129,27 +130,44 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
     objects). The header carries the default key's kid when the keys came
     from slurm.jwks. One C call writes the claims, encodes and signs them
     (``csrc/create.c``)."""
+    global _last_fixed
     if host is None:
         host = short_hostname()
+    # The constant claims of the previous fast call, and what C wrote of
+    # them once: the very same objects prove the types checked then (an
+    # equal value could be a bool, a float or a str subclass).
+    c_context, c_cluster, c_host, c_ttl, c_version, c_ruid, fixed = _last_fixed
+    if (context is c_context and host is c_host and cluster is c_cluster and ttl is c_ttl
+            and version is c_version and ruid is c_ruid and type(uid) is int
+            and type(gid) is int and identity is None and not extra and not use_client_ids
+            and (payload is None or type(payload) is bytes)
+            and (now is None or type(now) is int)):
+        try:   # the snapshot is held through the call: its C key set is used
+            return _create_fixed(keyring.snapshot().keyset, fixed, now, uid, gid, payload)
+        except (OverflowError, _create.Refused):
+            pass
     # The common case, checked in one expression: string host, context and
     # cluster, int arguments, no "id" or extra grants; C checks the ranges
     # and reads the clock. Anything else (or an argument C refuses) takes
     # _claims_item, which makes every check in order and raises the first
     # error. (_claims_item starts with the same expression.)
-    if (type(uid) is int and type(gid) is int and type(ruid) is int and type(ttl) is int
+    elif (type(uid) is int and type(gid) is int and type(ruid) is int and type(ttl) is int
             and type(version) is int and type(context) is str and type(host) is str
             and identity is None and not extra and not use_client_ids
             and (cluster is None or type(cluster) is str)
             and (payload is None or type(payload) is bytes)
             and (now is None or type(now) is int) and context):
-        snap = keyring.snapshot()   # held through the call: its C key set is used
-        try:
-            return _create_one(snap.keyset, 0 if now is None else now, now is None, ttl,
-                               version, ruid, uid, gid, context.encode(),
-                               None if cluster is None else cluster.encode(), host.encode(),
-                               payload or None, None)
-        except (UnicodeEncodeError, OverflowError, _create.Refused):
-            pass
+        # The constant claims, written once per deployment: the checks above
+        # made their types exact, so an equal key holds the same values.
+        fixed = _fixed_claims.get((context, cluster, host, ttl, version, ruid))
+        if fixed is None:
+            fixed = _new_fixed_claims(context, cluster, host, ttl, version, ruid)
+        if fixed is not _UNFIT:
+            _last_fixed = (context, cluster, host, ttl, version, ruid, fixed)
+            try:
+                return _create_fixed(keyring.snapshot().keyset, fixed, now, uid, gid, payload)
+            except (OverflowError, _create.Refused):
+                pass
     item = _claims_item(uid, gid, host, context, ruid, payload, ttl, cluster, version, identity,
                         now, extra, use_client_ids, False)
     snap = keyring.snapshot()
@@ -161,22 +179,107 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
 
 
 _create_one = _create.credential
+_create_fixed = _create.fixed_credential
+
+#: (context, cluster, host, ttl, version, ruid) -> their claims written once
+#: (``sa_create_fixed``), or _UNFIT when C does not take them; a deployment
+#: has one or a few. Bounded: once full, other constant claims are written
+#: anew for each call.
+_fixed_claims: BoundedCache[Tuple[str, Optional[str], str, int, int, int], Any] = BoundedCache(64)
+_UNFIT = False
+_NONE = object()   # no call yet: nothing is this object
+#: The constant claims of the last fast call and their entry of
+#: _fixed_claims, replaced whole (one tuple, so a thread reads one
+#: consistent entry).
+_last_fixed: Tuple[Any, ...] = (_NONE, _NONE, _NONE, _NONE, _NONE, _NONE, _UNFIT)
+
+
+def _new_fixed_claims(context: str, cluster: Optional[str], host: str, ttl: int, version: int,
+                      ruid: int) -> Any:
+    """The constant claims for create_credential's fast path (arguments of
+    the exact types it checked), kept in :data:`_fixed_claims`; _UNFIT when
+    C does not take them (a range, a NUL, a lone surrogate, very long
+    strings): such calls take the checks and the general C call."""
+    try:
+        fixed = _create.fixed(ttl, version, ruid, context.encode(),
+                              None if cluster is None else cluster.encode(), host.encode())
+    except UnicodeEncodeError:
+        fixed = None
+    if fixed is None:
+        fixed = _UNFIT
+    _fixed_claims.put((context, cluster, host, ttl, version, ruid), fixed)
+    return fixed
 
 
 def create_many(keyring: Keyring, items: Iterable[Mapping[str, Any]]) -> List[str]:
-    """Many credentials in one C call (kiosks, load tools): each item holds
+    """Many credentials (kiosks, load tools): each item holds
     :func:`create_credential`'s keyword arguments, and gets the very token
     ``create_credential(keyring, **item)`` would return (the same errors
-    too). All are signed with one snapshot of the keyring's default key."""
+    too). All are signed with one snapshot of the keyring's default key.
+    Items of the common case take create_credential's constant-claims call
+    one by one; from the first other item on, the rest are checked and
+    written in one C call (``sa_create_many``)."""
     kws = items if type(items) is list else list(items)
-    prepared = [_claims_item(**kw) for kw in kws]   # each one checked as create_credential checks it
-    snap = keyring.snapshot()   # one key for the whole batch, held through the call
-    tokens, failed = _create.many(snap.keyset, prepared)
+    snap = keyring.snapshot()   # one key for the whole batch, held through the calls
+    ks = snap.keyset
+    tokens: List[str] = []
+    add = tokens.append
+    done = 0
+    try:
+        for kw in kws:
+            tok = _fixed_token(ks, **kw)
+            if tok is None:
+                break
+            add(tok)
+            done += 1
+        else:
+            return tokens
+    except TypeError:   # other keywords, or none: _claims_item raises create_credential's error
+        pass
+    rest = kws[done:]
+    prepared = [_claims_item(**kw) for kw in rest]   # each one checked as create_credential checks it
+    more, failed = _create.many(ks, prepared)
     if failed is not None:
-        _claims_item(**kws[failed], fast=False)       # raises that item's error
-        create_credential(keyring, **kws[failed])
-        raise SigningError(f"cannot sign credential #{failed}")
-    return tokens
+        _claims_item(**rest[failed], fast=False)       # raises that item's error
+        create_credential(keyring, **rest[failed])
+        raise SigningError(f"cannot sign credential #{done + failed}")
+    return tokens + more
+
+
+def _fixed_token(ks: Any, *, uid: int, gid: int, host: Optional[str] = None,
+                 context: str = "auth", ruid: int = SLURM_AUTH_UID_ANY,
+                 payload: Optional[bytes] = None, ttl: int = DEFAULT_TTL,
+                 cluster: Optional[str] = None, version: int = PROTOCOL_VERSION,
+                 identity: Optional[Identity] = None, now: Optional[int] = None,
+                 extra: Optional[Mapping[str, Any]] = None,
+                 use_client_ids: bool = False) -> Optional[str]:
+    """create_many's item through create_credential's constant-claims path
+    (the same matches and checks, signed with the key set ``ks``), or None
+    when the item is not of the common case or C refuses it."""
+    global _last_fixed
+    if host is None:
+        host = short_hostname()
+    c_context, c_cluster, c_host, c_ttl, c_version, c_ruid, fixed = _last_fixed
+    if not (context is c_context and host is c_host and cluster is c_cluster and ttl is c_ttl
+            and version is c_version and ruid is c_ruid):
+        if not (type(ruid) is int and type(ttl) is int and type(version) is int
+                and type(context) is str and type(host) is str
+                and (cluster is None or type(cluster) is str) and context):
+            return None
+        fixed = _fixed_claims.get((context, cluster, host, ttl, version, ruid))
+        if fixed is None:
+            fixed = _new_fixed_claims(context, cluster, host, ttl, version, ruid)
+        if fixed is _UNFIT:
+            return None
+        _last_fixed = (context, cluster, host, ttl, version, ruid, fixed)
+    if (type(uid) is int and type(gid) is int and identity is None and not extra
+            and not use_client_ids and (payload is None or type(payload) is bytes)
+            and (now is None or type(now) is int)):
+        try:
+            return _create_fixed(ks, fixed, now, uid, gid, payload)
+        except (OverflowError, _create.Refused):
+            pass
+    return None
 
 
 _I64_MIN, _I64_MAX = -(2 ** 63), 2 ** 63 - 1

@@ -16,6 +16,9 @@ from ._ffi import ffi, lib
 _CAP = 1024
 _one = lib.sa_create_credential
 _many = lib.sa_create_many
+_fixed_init = lib.sa_create_fixed_init
+_fixed_now = lib.sa_create_fixed_now
+_fixed_at = lib.sa_create_fixed_at
 _unpack = ffi.unpack
 _E_BUFFER = lib.SA_E_BUFFER
 _NULL = ffi.NULL
@@ -62,7 +65,7 @@ def credential(ks: Any, iat: int, clock: bool, ttl: int, ver: int, ruid: int, ui
              _NULL if payload is None else payload, 0 if payload is None else len(payload),
              _NULL if extra is None else extra, 0 if extra is None else len(extra), got[0], _CAP)
     if 0 < n <= _CAP:
-        tok = got[1][:n].decode("ascii")
+        tok = got[1][:n].decode()   # base64url and dots: ASCII, the UTF-8 decoder's fast path
         if len(_pool) < _POOL_MAX:
             _pool.append(got)
         return tok
@@ -80,6 +83,61 @@ def credential(ks: Any, iat: int, clock: bool, ttl: int, ver: int, ruid: int, ui
                  _NULL if extra is None else extra, 0 if extra is None else len(extra), big, cap)
         if n < 0:
             raise Refused(f"sa_create_credential: status {-n}")
+        if n <= cap:
+            return _unpack(big, n).decode("ascii")
+
+
+def fixed(ttl: int, ver: int, ruid: int, context: bytes, cluster: Optional[bytes],
+          host: bytes) -> Optional[Any]:
+    """The constant claims written once (``sa_create_fixed_init``) for
+    :func:`fixed_credential`, or None when C does not take them (a range, a
+    NUL, invalid UTF-8, strings too long for the struct: the caller creates
+    those credentials with :func:`credential`)."""
+    t = ffi.new("sa_create_fixed *")
+    try:
+        rc = _fixed_init(t, ttl, ver, ruid, context, len(context),
+                         _NULL if cluster is None else cluster,
+                         0 if cluster is None else len(cluster), host, len(host))
+    except OverflowError:     # an integer outside int64
+        return None
+    return t if rc == 0 else None
+
+
+def fixed_credential(ks: Any, t: Any, now: Optional[int], uid: int, gid: int,
+                     payload: Optional[bytes]) -> str:
+    """One signed credential from the constant claims ``t`` (:func:`fixed`)
+    and this call's values: the very token :func:`credential` writes for
+    them. ``now`` None: the issue time is the clock's. Raises
+    :class:`Refused` when C refuses an argument, OverflowError for an
+    integer outside int64."""
+    if payload is None:
+        payload = b""
+    try:
+        got = _pool.pop()
+    except IndexError:
+        got = _out()
+    if now is None:
+        n = _fixed_now(ks, t, uid, gid, payload, len(payload), got[0], _CAP)
+    else:
+        n = _fixed_at(ks, t, now, uid, gid, payload, len(payload), got[0], _CAP)
+    if 0 < n <= _CAP:
+        tok = got[1][:n].decode()   # base64url and dots: ASCII, the UTF-8 decoder's fast path
+        if len(_pool) < _POOL_MAX:
+            _pool.append(got)
+        return tok
+    if len(_pool) < _POOL_MAX:
+        _pool.append(got)
+    if n < 0:
+        raise Refused(f"sa_create_fixed: status {-n}")
+    while True:   # longer than _CAP: the length C asked for (+ a digit the clock may add)
+        cap = n + 8
+        big = ffi.new("char[]", cap)
+        if now is None:
+            n = _fixed_now(ks, t, uid, gid, payload, len(payload), big, cap)
+        else:
+            n = _fixed_at(ks, t, now, uid, gid, payload, len(payload), big, cap)
+        if n < 0:
+            raise Refused(f"sa_create_fixed: status {-n}")
         if n <= cap:
             return _unpack(big, n).decode("ascii")
 
