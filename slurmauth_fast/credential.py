@@ -142,8 +142,9 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
             and type(gid) is int and identity is None and not extra and not use_client_ids
             and (payload is None or type(payload) is bytes)
             and (now is None or type(now) is int)):
-        try:   # the snapshot is held through the call: its C key set is used
-            return _create_fixed(keyring.snapshot().keyset, fixed, now, uid, gid, payload)
+        snap = keyring.snapshot()   # held through the call (a reload may drop it): C uses its keys
+        try:
+            return _create_fixed(snap.keyset, fixed, now, uid, gid, payload)
         except (OverflowError, _create.Refused):
             pass
     # The common case, checked in one expression: string host, context and
@@ -164,8 +165,9 @@ def create_credential(keyring: Keyring, *, uid: int, gid: int, host: Optional[st
             fixed = _new_fixed_claims(context, cluster, host, ttl, version, ruid)
         if fixed is not _UNFIT:
             _last_fixed = (context, cluster, host, ttl, version, ruid, fixed)
+            snap = keyring.snapshot()   # held through the call, as above
             try:
-                return _create_fixed(keyring.snapshot().keyset, fixed, now, uid, gid, payload)
+                return _create_fixed(snap.keyset, fixed, now, uid, gid, payload)
             except (OverflowError, _create.Refused):
                 pass
     item = _claims_item(uid, gid, host, context, ruid, payload, ttl, cluster, version, identity,
