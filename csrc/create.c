@@ -744,41 +744,60 @@ static size_t fixed_claims_max(const sa_create_fixed *t, size_t payload_len)
     return t->a_len + t->c_len + t->d_len + t->e_len + 4 * 20 + 7 + 13 + 4 * (payload_len / 3 + 1);
 }
 
+/* The unsigned token of t's claims with these values (header, '.', claims)
+ * into out[0..cap): *len the signed token's length, *sig the signing
+ * input's. SA_E_BUFFER with *len set (nothing written) when cap < *len;
+ * SA_E_ARG for a value out of range. */
+static int fixed_unsigned(const sc_key *key, const sa_create_fixed *t, int64_t iat, int64_t uid,
+                          int64_t gid, const char *payload, size_t payload_len,
+                          char *out, size_t cap, size_t *len, size_t *sig)
+{
+    char stack[SA_CREATE_STACK];
+    char *json = stack, *end;
+    size_t max;
+
+    *len = 0;
+    if (!t || !t->ready || (!payload && payload_len) || payload_len > LEN_LIMIT || uid < 0 ||
+        uid > 0xFFFFFFFFLL || gid < 0 || gid > 0xFFFFFFFFLL || iat > INT64_MAX - t->ttl)
+        return SA_E_ARG;
+    max = fixed_claims_max(t, payload_len);
+    if (max > sizeof(stack)) {
+        json = malloc(max);
+        if (!json)
+            return SA_E_BUFFER;
+    }
+    end = put_fixed_claims(json, t, iat, uid, gid, (const uint8_t *)payload, payload_len);
+    *len = key->hdr_len + 1 + b64url_len((size_t)(end - json)) + 1 + SA_JWS_SIG_B64_LEN;
+    if (*len <= cap) {
+        memcpy(out, key->hdr, key->hdr_len);
+        *sig = key->hdr_len;
+        out[(*sig)++] = '.';
+        *sig = (size_t)(b64(out + *sig, (const uint8_t *)json, (size_t)(end - json), B64URL, 0) - out);
+    }
+    if (json != stack)
+        free(json);
+    return *len <= cap ? SA_OK : SA_E_BUFFER;
+}
+
 static int64_t create_fixed(const void *keyset, const sa_create_fixed *t, int64_t iat,
                             int64_t uid, int64_t gid, const char *payload, size_t payload_len,
                             char *out, size_t cap)
 {
     const sc_key *key = signing_key((const sc_keyset *)keyset);
-    char stack[SA_CREATE_STACK];
-    char *json = stack, *end;
-    size_t max, need, n;
+    size_t len, sig = 0;
     uint8_t tag[32];
+    int rc;
 
-    if (!key || !t || !t->ready || (!out && cap) || (!payload && payload_len) ||
-        payload_len > LEN_LIMIT || uid < 0 || uid > 0xFFFFFFFFLL || gid < 0 ||
-        gid > 0xFFFFFFFFLL || iat > INT64_MAX - t->ttl)
+    if (!key || (!out && cap))
         return -SA_E_ARG;
-    max = fixed_claims_max(t, payload_len);
-    if (max > sizeof(stack)) {
-        json = malloc(max);
-        if (!json)
-            return -SA_E_BUFFER;
+    rc = fixed_unsigned(key, t, iat, uid, gid, payload, payload_len, out, cap, &len, &sig);
+    if (rc == SA_OK) {
+        sa_hmac_sha256(key->key, (const uint8_t *)out, sig, tag);
+        put_tag(out, sig, tag);
+    } else if (rc != SA_E_BUFFER || !len) {
+        return -rc;
     }
-    end = put_fixed_claims(json, t, iat, uid, gid, (const uint8_t *)payload, payload_len);
-    need = key->hdr_len + 1 + b64url_len((size_t)(end - json)) + 1 + SA_JWS_SIG_B64_LEN;
-    if (need <= cap) {
-        memcpy(out, key->hdr, key->hdr_len);
-        n = key->hdr_len;
-        out[n++] = '.';
-        n = (size_t)(b64(out + n, (const uint8_t *)json, (size_t)(end - json), B64URL, 0) - out);
-    }
-    if (json != stack)
-        free(json);
-    if (need <= cap) {
-        sa_hmac_sha256(key->key, (const uint8_t *)out, n, tag);
-        put_tag(out, n, tag);
-    }
-    return (int64_t)need;
+    return (int64_t)len;
 }
 
 int64_t sa_create_fixed_now(const void *keyset, const sa_create_fixed *t, int64_t uid,
@@ -793,4 +812,76 @@ int64_t sa_create_fixed_at(const void *keyset, const sa_create_fixed *t, int64_t
                            char *out, size_t cap)
 {
     return create_fixed(keyset, t, iat, uid, gid, payload, payload_len, out, cap);
+}
+
+int sa_create_fixed_many(const void *keyset, const sa_create_fixed *t,
+                         const sa_create_fixed_item *items, size_t n,
+                         const char *payloads, size_t payloads_len,
+                         char *out, size_t cap, size_t *ends, size_t *need, size_t *failed)
+{
+    const sc_key *key = signing_key((const sc_keyset *)keyset);
+    size_t i, o = 0, len = 0, total = 0, sig = 0;
+    size_t held_at = 0, held_sig = 0;   /* a token waiting for its tag */
+    int64_t clock_now = 0;
+    int rc, short_of_room = 0, held = 0, clock_read = 0;
+
+    if (!key || !t || !t->ready || (!items && n) || !ends || !need || !failed ||
+        (!out && cap) || (!payloads && payloads_len))
+        return SA_E_ARG;
+    for (i = 0; i < n; i++) {
+        const sa_create_fixed_item *it = &items[i];
+        const char *pl = NULL;
+        size_t pl_len = 0;
+        int64_t iat = it->iat;
+
+        *failed = i;
+        if (it->clock) {   /* one reading of the clock for the batch */
+            if (!clock_read) {
+                clock_now = (int64_t)time(NULL);
+                clock_read = 1;
+            }
+            iat = clock_now;
+        }
+        if (it->payload_len) {
+            if (it->payload_off < 0 || it->payload_len < 0 ||
+                (uint64_t)it->payload_off > payloads_len ||
+                (uint64_t)it->payload_len > payloads_len - (uint64_t)it->payload_off)
+                return SA_E_ARG;
+            pl = payloads + it->payload_off;
+            pl_len = (size_t)it->payload_len;
+        }
+        rc = fixed_unsigned(key, t, iat, it->uid, it->gid, pl, pl_len,
+                            short_of_room ? NULL : out + o, short_of_room ? 0 : cap - o, &len, &sig);
+        if (rc == SA_E_BUFFER && len) {
+            short_of_room = 1;   /* only the lengths are wanted now */
+            total += len;
+            continue;
+        } else if (rc != SA_OK) {
+            *need = 0;   /* not a matter of room (a value, or no memory for long claims) */
+            return rc;
+        }
+        /* tags two at a time: the 2-way HMAC (two SHA-NI streams) */
+        if (held) {
+            uint8_t ta[32], tb[32];
+            sa_hmac_sha256_x2(key->key, (const uint8_t *)out + held_at, held_sig, ta,
+                              key->key, (const uint8_t *)out + o, sig, tb);
+            put_tag(out + held_at, held_sig, ta);
+            put_tag(out + o, sig, tb);
+            held = 0;
+        } else {
+            held = 1;
+            held_at = o;
+            held_sig = sig;
+        }
+        total += len;
+        o += len;
+        ends[i] = o;
+    }
+    if (held) {
+        uint8_t tg[32];
+        sa_hmac_sha256(key->key, (const uint8_t *)out + held_at, held_sig, tg);
+        put_tag(out + held_at, held_sig, tg);
+    }
+    *need = total;
+    return short_of_room ? SA_E_BUFFER : SA_OK;
 }

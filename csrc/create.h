@@ -116,6 +116,23 @@ int64_t sa_create_fixed_now(const void *keyset, const sa_create_fixed *t, int64_
 int64_t sa_create_fixed_at(const void *keyset, const sa_create_fixed *t, int64_t iat,
                            int64_t uid, int64_t gid, const char *payload, size_t payload_len,
                            char *out, size_t cap);
+
+/* n credentials from one filled t in one call: item i's iat (or, with
+ * clock != 0, the clock's time, read once for the call), uid and gid, and its
+ * payload at an offset into payloads (payload_len 0: none). The tokens are
+ * written back to back into out, each byte for byte what sa_create_fixed_at
+ * writes for it; ends[i] is the end of token i. Returns SA_OK; SA_E_BUFFER
+ * with *need the bytes the whole batch needs; another status with *failed
+ * the item at fault. */
+typedef struct {
+    int64_t iat, clock, uid, gid;
+    int64_t payload_off, payload_len;
+} sa_create_fixed_item;
+
+int sa_create_fixed_many(const void *keyset, const sa_create_fixed *t,
+                         const sa_create_fixed_item *items, size_t n,
+                         const char *payloads, size_t payloads_len,
+                         char *out, size_t cap, size_t *ends, size_t *need, size_t *failed);
 /* cffi:end */
 
 #endif

@@ -217,27 +217,39 @@ def create_many(keyring: Keyring, items: Iterable[Mapping[str, Any]]) -> List[st
     """Many credentials (kiosks, load tools): each item holds
     :func:`create_credential`'s keyword arguments, and gets the very token
     ``create_credential(keyring, **item)`` would return (the same errors
-    too). All are signed with one snapshot of the keyring's default key.
-    Items of the common case take create_credential's constant-claims call
-    one by one; from the first other item on, the rest are checked and
-    written in one C call (``sa_create_many``)."""
+    too; items taking the clock share one reading of it per C call). All are
+    signed with one snapshot of the keyring's default key. Each run of
+    common-case items sharing their constant claims is written in one C call
+    (``sa_create_fixed_many``); from the first other item on (or an item C
+    refuses), the rest are checked and written in one C call
+    (``sa_create_many``)."""
     kws = items if type(items) is list else list(items)
     snap = keyring.snapshot()   # one key for the whole batch, held through the calls
     ks = snap.keyset
     tokens: List[str] = []
-    add = tokens.append
+    n = len(kws)
     done = 0
-    try:
-        for kw in kws:
-            tok = _fixed_token(ks, **kw)
-            if tok is None:
-                break
-            add(tok)
-            done += 1
-        else:
-            return tokens
-    except TypeError:   # other keywords, or none: _claims_item raises create_credential's error
-        pass
+    while done < n:
+        fixed = None
+        run: List[_create.FixedItem] = []
+        try:
+            for i in range(done, n):
+                got = _fixed_item(**kws[i])
+                if got is None or (fixed is not None and got[0] is not fixed):
+                    break
+                fixed = got[0]
+                run.append(got[1])
+        except TypeError:   # other keywords, or none: _claims_item raises create_credential's error
+            pass
+        if not run:
+            break
+        more, failed = _create.fixed_many(ks, fixed, run)
+        if failed is not None:
+            break           # C refused an item: this run and the rest take the checks below
+        tokens += more
+        done += len(run)
+    if done == n:
+        return tokens
     rest = kws[done:]
     prepared = [_claims_item(**kw) for kw in rest]   # each one checked as create_credential checks it
     more, failed = _create.many(ks, prepared)
@@ -248,16 +260,16 @@ def create_many(keyring: Keyring, items: Iterable[Mapping[str, Any]]) -> List[st
     return tokens + more
 
 
-def _fixed_token(ks: Any, *, uid: int, gid: int, host: Optional[str] = None,
-                 context: str = "auth", ruid: int = SLURM_AUTH_UID_ANY,
-                 payload: Optional[bytes] = None, ttl: int = DEFAULT_TTL,
-                 cluster: Optional[str] = None, version: int = PROTOCOL_VERSION,
-                 identity: Optional[Identity] = None, now: Optional[int] = None,
-                 extra: Optional[Mapping[str, Any]] = None,
-                 use_client_ids: bool = False) -> Optional[str]:
-    """create_many's item through create_credential's constant-claims path
-    (the same matches and checks, signed with the key set ``ks``), or None
-    when the item is not of the common case or C refuses it."""
+def _fixed_item(*, uid: int, gid: int, host: Optional[str] = None,
+                context: str = "auth", ruid: int = SLURM_AUTH_UID_ANY,
+                payload: Optional[bytes] = None, ttl: int = DEFAULT_TTL,
+                cluster: Optional[str] = None, version: int = PROTOCOL_VERSION,
+                identity: Optional[Identity] = None, now: Optional[int] = None,
+                extra: Optional[Mapping[str, Any]] = None,
+                use_client_ids: bool = False) -> Optional[Tuple[Any, _create.FixedItem]]:
+    """create_many's item as create_credential's constant-claims path takes
+    it (the same matches and checks): its constant claims written once and
+    (now, uid, gid, payload); None when the item is not of the common case."""
     global _last_fixed
     if host is None:
         host = short_hostname()
@@ -277,10 +289,7 @@ def _fixed_token(ks: Any, *, uid: int, gid: int, host: Optional[str] = None,
     if (type(uid) is int and type(gid) is int and identity is None and not extra
             and not use_client_ids and (payload is None or type(payload) is bytes)
             and (now is None or type(now) is int)):
-        try:
-            return _create_fixed(ks, fixed, now, uid, gid, payload)
-        except (OverflowError, _create.Refused):
-            pass
+        return fixed, (now, uid, gid, payload)
     return None
 
 

@@ -273,6 +273,61 @@ def test_threads_with_their_own_claims_get_their_own_tokens():
     assert not bad
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.lists(st.tuples(st.one_of(st.none(), st.integers(-(2 ** 63), 2 ** 63 - 1)),
+                                maybe_bad_int, maybe_bad_int,
+                                st.one_of(st.none(), st.just(b""), st.binary(max_size=300))),
+                      max_size=7),
+       host=raw, which=st.sampled_from(sorted(RINGS)))
+def test_fixed_batch_is_the_fixed_call_for_each_item(items, host, which):
+    """sa_create_fixed_many: each item's token is the single call's, or the
+    first item the single call refuses is the one the batch names."""
+    ks = RINGS[which].snapshot().keyset
+    t = native.fixed(60, PROTOCOL_VERSION, 5, b"auth", b"c1", host)
+    if t is None:
+        return
+    one = []
+    for now, uid, gid, payload in items:
+        try:
+            tok = native.fixed_credential(ks, t, NOW if now is None else now, uid, gid, payload)
+        except (native.Refused, OverflowError):
+            tok = None
+        one.append(tok)
+    fixed_now = [(NOW if now is None else now, uid, gid, payload) for now, uid, gid, payload in items]
+    toks, failed = native.fixed_many(ks, t, fixed_now)
+    if None in one:
+        assert (toks, failed) == ([], one.index(None))
+    else:
+        assert (toks, failed) == (one, None)
+
+
+def test_fixed_batch_clock_and_room():
+    """Items taking the clock share one reading of it; a batch longer than the
+    first guess of its room is written after C says how much it needs."""
+    t = native.fixed(60, PROTOCOL_VERSION, 5, b"auth", b"c1", b"h")
+    before = c_time_floor()
+    toks, failed = native.fixed_many(KS, t, [(None, u, u, None) for u in range(5)] + [(NOW, 9, 9, None)])
+    assert failed is None
+    v = Verifier(RINGS["key"], verifier_uid=5)
+    creds = [v.verify(tok, now=NOW) for tok in toks]
+    assert len({c.iat for c in creds[:5]}) == 1 and before <= creds[0].iat <= int(time.time())
+    assert [c.uid for c in creds] == [0, 1, 2, 3, 4, 9] and creds[5].iat == NOW
+    big = os.urandom(4000)     # far past the 512 bytes per item first tried
+    toks, failed = native.fixed_many(KS, t, [(NOW, 1, 1, big)] * 3)
+    assert failed is None and toks == [native.fixed_credential(KS, t, NOW, 1, 1, big)] * 3
+
+
+def test_create_many_runs_of_constant_claims():
+    """Items whose constant claims change along the batch: one C call per run,
+    the same tokens as one create_credential call each."""
+    ring = RINGS["key"]
+    hosts = ["a", "a", "b", "b", "b", "a", "c"]
+    items = [dict(uid=i, gid=i, host=h, now=NOW, payload=b"p" * i) for i, h in enumerate(hosts)]
+    items.insert(3, dict(uid=50, gid=50, host="b", now=NOW, cluster="k"))
+    assert create_many(ring, items) == [create_credential(ring, **kw) for kw in items]
+    assert create_many(ring, []) == []
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kws=st.lists(st.fixed_dictionaries(claims), min_size=1, max_size=4),
        which=st.sampled_from(sorted(RINGS)))

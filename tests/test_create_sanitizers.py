@@ -3,7 +3,9 @@ constant claims (escapes, invalid UTF-8, NULs, ranges, long strings) through
 sa_create_fixed_init into a struct of exactly its size, and each credential
 through sa_create_fixed_at into an output buffer of exactly the length it
 asks for (so any write past it is caught), compared with
-sa_create_credential's bytes in the same process and with the extension's."""
+sa_create_credential's bytes in the same process and with the extension's;
+and three of each in one sa_create_fixed_many call, in exactly their room
+and one byte short of it."""
 import os
 import random
 import shutil
@@ -26,6 +28,7 @@ HARNESS = r"""
 #include <string.h>
 #include "create.h"
 #include "hmac.h"
+#include "sa_status.h"
 #include "slurmcred.h"
 
 static int rd(void *p, size_t n) { return fread(p, 1, n, stdin) == n; }
@@ -82,6 +85,31 @@ int main(void)
                                                  pay, pl, NULL, 0, b, (size_t)need);
                 if (n != need || m != need || memcmp(a, b, (size_t)need))
                     return 3;
+                {   /* three of them in one batch (a pair of tags, then one alone), in
+                     * exactly their room, then one byte short of it */
+                    sa_create_fixed_item it[3];
+                    size_t ends[3], nd = 0, fl = 0, all = 3 * (size_t)need;
+                    char *c3 = malloc(all);
+                    int q, mr;
+                    for (q = 0; q < 3; q++) {
+                        it[q].iat = ints[5];
+                        it[q].clock = 0;
+                        it[q].uid = ints[3];
+                        it[q].gid = ints[4];
+                        it[q].payload_off = pl ? 0 : -1;
+                        it[q].payload_len = (int64_t)pl;
+                    }
+                    mr = sa_create_fixed_many(&ks, t, it, 3, pay, pl, c3, all, ends, &nd, &fl);
+                    if (mr != SA_OK || ends[2] != all || nd != all)
+                        return 4;
+                    for (q = 0; q < 3; q++)
+                        if (memcmp(c3 + (size_t)q * (size_t)need, a, (size_t)need))
+                            return 5;
+                    mr = sa_create_fixed_many(&ks, t, it, 3, pay, pl, c3, all - 1, ends, &nd, &fl);
+                    if (mr != SA_E_BUFFER || nd != all)
+                        return 6;
+                    free(c3);
+                }
                 printf("tok %%.*s\n", (int)need, a);
                 free(a);
                 free(b);

@@ -19,6 +19,7 @@ _many = lib.sa_create_many
 _fixed_init = lib.sa_create_fixed_init
 _fixed_now = lib.sa_create_fixed_now
 _fixed_at = lib.sa_create_fixed_at
+_fixed_many = lib.sa_create_fixed_many
 _unpack = ffi.unpack
 _E_BUFFER = lib.SA_E_BUFFER
 _NULL = ffi.NULL
@@ -140,6 +141,60 @@ def fixed_credential(ks: Any, t: Any, now: Optional[int], uid: int, gid: int,
             raise Refused(f"sa_create_fixed: status {-n}")
         if n <= cap:
             return _unpack(big, n).decode("ascii")
+
+
+#: One item of a batch over constant claims: iat (None: the clock's time),
+#: uid, gid, payload (as :func:`fixed_credential` takes them).
+FixedItem = Tuple[Optional[int], int, int, Optional[bytes]]
+
+_FIXED_ITEM = struct.Struct("=6q")
+assert _FIXED_ITEM.size == ffi.sizeof("sa_create_fixed_item")
+#: An item C refuses (uid -1, and an iat with no room for exp).
+_REFUSED = _FIXED_ITEM.pack(2 ** 63 - 1, 0, -1, -1, -1, 0)
+
+
+def fixed_many(ks: Any, t: Any, items: Sequence[FixedItem]) -> Tuple[List[str], Optional[int]]:
+    """Credentials from the constant claims ``t`` (:func:`fixed`) in one C
+    call (``sa_create_fixed_many``): the tokens :func:`fixed_credential`
+    writes for the items, or ([], i) when C refused item i."""
+    n = len(items)
+    if not n:
+        return [], None
+    pack = _FIXED_ITEM.pack
+    recs: List[bytes] = []
+    payloads: List[bytes] = []
+    at = 0
+    for iat, uid, gid, payload in items:
+        try:
+            if payload:
+                recs.append(pack(0 if iat is None else iat, iat is None, uid, gid, at, len(payload)))
+                payloads.append(payload)
+                at += len(payload)
+            else:
+                recs.append(pack(0 if iat is None else iat, iat is None, uid, gid, -1, 0))
+        except struct.error:     # an integer outside int64: values C refuses, in their turn
+            recs.append(_REFUSED)
+    packed = b"".join(recs)
+    joined = b"".join(payloads)
+    ends = ffi.new("size_t[]", n)
+    info = ffi.new("size_t[2]")
+    cap = 512 * n + 2 * at
+    while True:
+        out = ffi.new("char[]", cap)
+        rc = _fixed_many(ks, t, ffi.from_buffer("sa_create_fixed_item[]", packed), n, joined,
+                         len(joined), out, cap, ends, info, info + 1)
+        if rc != _E_BUFFER or info[0] <= 0:
+            break
+        cap = info[0] + 8 * n     # the clock may add a digit
+    if rc:
+        return [], info[1]
+    text = ffi.buffer(out, ends[n - 1])[:].decode()
+    tokens = []
+    start = 0
+    for end in ends:
+        tokens.append(text[start:end])
+        start = end
+    return tokens, None
 
 
 #: One item of a batch: iat, clock, ttl, ver, ruid, uid, gid, context,
