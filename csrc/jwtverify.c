@@ -516,6 +516,11 @@ int aj_verify_local(const aj_policy *pol, const char *tok, size_t len, int64_t n
     return aj_verify(pol, tok, len, now, local_scratch, sizeof(local_scratch));
 }
 
+int aj_verify_local_now(const aj_policy *pol, const char *tok, size_t len)
+{
+    return aj_verify_local(pol, tok, len, AJ_NOW_CLOCK);
+}
+
 /* ---- many tokens ------------------------------------------------------------ */
 
 size_t aj_batch_work_need(const aj_policy *pol, size_t packed_len)

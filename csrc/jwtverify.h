@@ -112,6 +112,9 @@ int aj_verify(const aj_policy *pol, const char *tok, size_t len, int64_t now,
  * SC_E_SCRATCH at once (use aj_verify()). */
 #define AJ_LOCAL_TOKEN 1024
 int aj_verify_local(const aj_policy *pol, const char *tok, size_t len, int64_t now);
+/* aj_verify_local at the current time (now AJ_NOW_CLOCK), in one argument
+ * less: the common call, made per token. */
+int aj_verify_local_now(const aj_policy *pol, const char *tok, size_t len);
 void *aj_local_scratch(void);
 size_t aj_local_scratch_size(void);
 

@@ -456,6 +456,7 @@ _RS256 = _aj.ALG_RS256
 _HS256 = _aj.ALG_HS256
 _NOW_CLOCK = _aj.NOW_CLOCK
 _verify_local = _aj.verify_local
+_verify_local_now = _aj.verify_local_now
 _local_view = _aj.local_view
 _E_SCRATCH = _aj.E_SCRATCH
 # The fast path in JWTVerifier._finish indexes the result by position.
@@ -669,10 +670,11 @@ class JWTVerifier:
         else:
             tok = token if type(token) is bytes else as_token_bytes(token)
         if now is None:
+            status = _verify_local_now(self._policy_c, tok, len(tok))
             when = _NOW_CLOCK
         else:
             when = now if type(now) is int and _NOW_CLOCK < now <= _INT64_MAX else self._when(now)
-        status = _verify_local(self._policy_c, tok, len(tok), when)
+            status = _verify_local(self._policy_c, tok, len(tok), when)
         if not status:
             # C verified this very token (an RS256 one only up to its signature, but
             # only HS256 tokens are kept): the credential built for it before, while

@@ -264,6 +264,27 @@ def test_tokens_around_the_thread_scratch_limit_verify_alike():
             v.verify(bad, now=NOW)
 
 
+def test_verify_local_now_is_verify_local_at_the_clock():
+    """aj_verify_local_now(p, t, n) is aj_verify_local(p, t, n, NOW_CLOCK):
+    the same status and the same result, on tokens of every outcome."""
+    from slurmauth_fast._bindings import authjwt as _aj
+    from slurmauth_fast._bindings.authjwt import LOCAL_TOKEN
+    v = JWTVerifier(hs256_key=HS256Key(KEY))
+    good = hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":1,"sun":"root"}' % (2 ** 40))
+    toks = [good, good[:-2] + (b"A" if good[-2:-1] != b"A" else b"B") + good[-1:],
+            hs_token(b'{"alg":"HS256"}', b'{"exp":5,"iat":1,"sun":"root"}'),          # expired
+            hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":1}' % (2 ** 40)),          # no user
+            hs_token(b'{"alg":"HS256"}', b'{"exp":%d,"iat":1,"sun":"%s"}' % (2 ** 40, b"x" * LOCAL_TOKEN)),
+            b"not a token", b""]
+    for tok in toks:
+        status = _aj.verify_local_now(v.c_policy, tok, len(tok))
+        view = bytes(_aj.local_view()) if status != _aj.E_SCRATCH else None
+        assert status == _aj.verify_local(v.c_policy, tok, len(tok), _aj.NOW_CLOCK), tok[:40]
+        if view is not None:
+            assert bytes(_aj.local_view()) == view
+    assert [_aj.verify_local_now(v.c_policy, t, len(t)) == 0 for t in toks] == [True] + [False] * 6
+
+
 def test_threads_verifying_at_once_get_their_own_answers():
     """Each thread's C scratch is its own: tokens of different users verified
     in several threads at once (the GIL is released in C) keep their answers."""

@@ -90,6 +90,9 @@ _aj_verify = lib.aj_verify
 #: scratch (its result: :func:`local_view`); a longer one gets
 #: :data:`E_SCRATCH` at once, for :func:`verify`.
 verify_local = lib.aj_verify_local
+#: ``verify_local_now(policy.cdata, tok, len(tok)) -> status``: verify_local
+#: at the current time (``now`` NOW_CLOCK), one argument less.
+verify_local_now = lib.aj_verify_local_now
 
 #: aj_scratch_need(token length): the scratch bytes a token needs.
 scratch_need = lib.aj_scratch_need
