@@ -513,54 +513,38 @@ static int item_str(const char *strings, size_t slen, int64_t off, int64_t len,
     return 1;
 }
 
-int sa_create_many(const void *keyset, const sa_create_item *items, size_t n,
-                   const char *strings, size_t strings_len,
-                   char *out, size_t cap, size_t *ends, size_t *need, size_t *failed)
+/* A batch's item i written unsigned into out[0..cap) (header, '.', claims):
+ * *len the signed token's length, *sig the signing input's; SA_E_BUFFER with
+ * *len set when cap < *len, another status for an item refused. */
+typedef int (*item_writer)(void *ctx, const sc_key *key, size_t i, char *out, size_t cap,
+                           size_t *len, size_t *sig);
+
+/* The batch calls' common part: the n items written back to back (ends[i]
+ * the end of token i), their tags two at a time (the 2-way HMAC, two SHA-NI
+ * streams). Out of room, the remaining items are only measured: SA_E_BUFFER
+ * with *need the bytes the whole batch needs. An item refused: its status,
+ * *failed the item, *need 0. */
+static int create_batch(const sc_key *key, size_t n, item_writer write, void *ctx,
+                        char *out, size_t cap, size_t *ends, size_t *need, size_t *failed)
 {
-    const sc_key *key = signing_key((const sc_keyset *)keyset);
-    size_t i, o = 0, len = 0, total = 0, sig = 0;
+    size_t i, o = 0, len, total = 0, sig = 0;
     size_t held_at = 0, held_sig = 0;   /* a token waiting for its tag */
     int rc, short_of_room = 0, held = 0;
 
-    if (!key || (!items && n) || !ends || !need || !failed || (!out && cap) ||
-        (!strings && strings_len))
-        return SA_E_ARG;
     for (i = 0; i < n; i++) {
-        const sa_create_item *it = &items[i];
-        claims_in c;
-        c.ver = it->ver;
-        c.ruid = it->ruid;
-        c.uid = it->uid;
-        c.gid = it->gid;
         *failed = i;
-        if (!set_times(&c, it->iat, it->clock, it->ttl))
-            return SA_E_ARG;
-        if (!item_str(strings, strings_len, it->context_off, it->context_len, &c.context,
-                      &c.context_len) ||
-            !item_str(strings, strings_len, it->cluster_off, it->cluster_len, &c.cluster,
-                      &c.cluster_len) ||
-            !item_str(strings, strings_len, it->host_off, it->host_len, &c.host, &c.host_len) ||
-            !item_str(strings, strings_len, it->payload_off, it->payload_len, &c.payload,
-                      &c.payload_len) ||
-            !item_str(strings, strings_len, it->members_off, it->members_len, &c.members,
-                      &c.members_len))
-            return SA_E_ARG;
-        if (short_of_room) {   /* only the length is wanted now */
-            rc = write_unsigned(key, &c, NULL, 0, &len, &sig);
-            if (rc != SA_E_BUFFER || !len)
-                return rc == SA_OK ? SA_E_BUFFER : rc;
-            total += len;
-            continue;
-        }
-        rc = write_unsigned(key, &c, out + o, cap - o, &len, &sig);
-        if (rc == SA_E_BUFFER && len) {
+        len = 0;
+        rc = write(ctx, key, i, short_of_room ? NULL : out + o, short_of_room ? 0 : cap - o,
+                   &len, &sig);
+        if (rc == SA_E_BUFFER && len) {   /* from here on only the lengths are wanted */
             short_of_room = 1;
             total += len;
             continue;
-        } else if (rc != SA_OK) {
-            return rc;
         }
-        /* tags two at a time: the 2-way HMAC (two SHA-NI streams) */
+        if (rc != SA_OK || short_of_room) {
+            *need = 0;   /* not a matter of room (a value, or no memory for long claims) */
+            return rc == SA_OK ? SA_E_BUFFER : rc;
+        }
         if (held) {
             uint8_t ta[32], tb[32];
             sa_hmac_sha256_x2(key->key, (const uint8_t *)out + held_at, held_sig, ta,
@@ -584,6 +568,54 @@ int sa_create_many(const void *keyset, const sa_create_item *items, size_t n,
     }
     *need = total;
     return short_of_room ? SA_E_BUFFER : SA_OK;
+}
+
+typedef struct {
+    const sa_create_item *items;
+    const char *strings;
+    size_t strings_len;
+} many_in;
+
+static int many_item(void *ctx, const sc_key *key, size_t i, char *out, size_t cap,
+                     size_t *len, size_t *sig)
+{
+    const many_in *m = ctx;
+    const sa_create_item *it = &m->items[i];
+    claims_in c;
+
+    c.ver = it->ver;
+    c.ruid = it->ruid;
+    c.uid = it->uid;
+    c.gid = it->gid;
+    if (!set_times(&c, it->iat, it->clock, it->ttl))
+        return SA_E_ARG;
+    if (!item_str(m->strings, m->strings_len, it->context_off, it->context_len, &c.context,
+                  &c.context_len) ||
+        !item_str(m->strings, m->strings_len, it->cluster_off, it->cluster_len, &c.cluster,
+                  &c.cluster_len) ||
+        !item_str(m->strings, m->strings_len, it->host_off, it->host_len, &c.host, &c.host_len) ||
+        !item_str(m->strings, m->strings_len, it->payload_off, it->payload_len, &c.payload,
+                  &c.payload_len) ||
+        !item_str(m->strings, m->strings_len, it->members_off, it->members_len, &c.members,
+                  &c.members_len))
+        return SA_E_ARG;
+    return write_unsigned(key, &c, out, cap, len, sig);
+}
+
+int sa_create_many(const void *keyset, const sa_create_item *items, size_t n,
+                   const char *strings, size_t strings_len,
+                   char *out, size_t cap, size_t *ends, size_t *need, size_t *failed)
+{
+    const sc_key *key = signing_key((const sc_keyset *)keyset);
+    many_in m;
+
+    if (!key || (!items && n) || !ends || !need || !failed || (!out && cap) ||
+        (!strings && strings_len))
+        return SA_E_ARG;
+    m.items = items;
+    m.strings = strings;
+    m.strings_len = strings_len;
+    return create_batch(key, n, many_item, &m, out, cap, ends, need, failed);
 }
 
 int sa_create_claims(int64_t iat, int64_t exp, int64_t ver, int64_t ruid, int64_t uid,
@@ -814,74 +846,55 @@ int64_t sa_create_fixed_at(const void *keyset, const sa_create_fixed *t, int64_t
     return create_fixed(keyset, t, iat, uid, gid, payload, payload_len, out, cap);
 }
 
+typedef struct {
+    const sa_create_fixed *t;
+    const sa_create_fixed_item *items;
+    const char *payloads;
+    size_t payloads_len;
+    int64_t clock_now;        /* the clock, read once for the call, when an item asks */
+    int clock_read;
+} fixed_many_in;
+
+static int fixed_many_item(void *ctx, const sc_key *key, size_t i, char *out, size_t cap,
+                           size_t *len, size_t *sig)
+{
+    fixed_many_in *m = ctx;
+    const sa_create_fixed_item *it = &m->items[i];
+    const uint8_t *pl = NULL;
+    size_t pl_len = 0;
+    int64_t iat = it->iat;
+
+    if (it->clock) {
+        if (!m->clock_read) {
+            m->clock_now = (int64_t)time(NULL);
+            m->clock_read = 1;
+        }
+        iat = m->clock_now;
+    }
+    if (it->payload_len && (it->payload_off < 0 ||   /* item_str would take -1 as none */
+                            !item_str(m->payloads, m->payloads_len, it->payload_off,
+                                      it->payload_len, &pl, &pl_len)))
+        return SA_E_ARG;
+    return fixed_unsigned(key, m->t, iat, it->uid, it->gid, (const char *)pl, pl_len, out, cap,
+                          len, sig);
+}
+
 int sa_create_fixed_many(const void *keyset, const sa_create_fixed *t,
                          const sa_create_fixed_item *items, size_t n,
                          const char *payloads, size_t payloads_len,
                          char *out, size_t cap, size_t *ends, size_t *need, size_t *failed)
 {
     const sc_key *key = signing_key((const sc_keyset *)keyset);
-    size_t i, o = 0, len = 0, total = 0, sig = 0;
-    size_t held_at = 0, held_sig = 0;   /* a token waiting for its tag */
-    int64_t clock_now = 0;
-    int rc, short_of_room = 0, held = 0, clock_read = 0;
+    fixed_many_in m;
 
     if (!key || !t || !t->ready || (!items && n) || !ends || !need || !failed ||
         (!out && cap) || (!payloads && payloads_len))
         return SA_E_ARG;
-    for (i = 0; i < n; i++) {
-        const sa_create_fixed_item *it = &items[i];
-        const char *pl = NULL;
-        size_t pl_len = 0;
-        int64_t iat = it->iat;
-
-        *failed = i;
-        if (it->clock) {   /* one reading of the clock for the batch */
-            if (!clock_read) {
-                clock_now = (int64_t)time(NULL);
-                clock_read = 1;
-            }
-            iat = clock_now;
-        }
-        if (it->payload_len) {
-            if (it->payload_off < 0 || it->payload_len < 0 ||
-                (uint64_t)it->payload_off > payloads_len ||
-                (uint64_t)it->payload_len > payloads_len - (uint64_t)it->payload_off)
-                return SA_E_ARG;
-            pl = payloads + it->payload_off;
-            pl_len = (size_t)it->payload_len;
-        }
-        rc = fixed_unsigned(key, t, iat, it->uid, it->gid, pl, pl_len,
-                            short_of_room ? NULL : out + o, short_of_room ? 0 : cap - o, &len, &sig);
-        if (rc == SA_E_BUFFER && len) {
-            short_of_room = 1;   /* only the lengths are wanted now */
-            total += len;
-            continue;
-        } else if (rc != SA_OK) {
-            *need = 0;   /* not a matter of room (a value, or no memory for long claims) */
-            return rc;
-        }
-        /* tags two at a time: the 2-way HMAC (two SHA-NI streams) */
-        if (held) {
-            uint8_t ta[32], tb[32];
-            sa_hmac_sha256_x2(key->key, (const uint8_t *)out + held_at, held_sig, ta,
-                              key->key, (const uint8_t *)out + o, sig, tb);
-            put_tag(out + held_at, held_sig, ta);
-            put_tag(out + o, sig, tb);
-            held = 0;
-        } else {
-            held = 1;
-            held_at = o;
-            held_sig = sig;
-        }
-        total += len;
-        o += len;
-        ends[i] = o;
-    }
-    if (held) {
-        uint8_t tg[32];
-        sa_hmac_sha256(key->key, (const uint8_t *)out + held_at, held_sig, tg);
-        put_tag(out + held_at, held_sig, tg);
-    }
-    *need = total;
-    return short_of_room ? SA_E_BUFFER : SA_OK;
+    m.t = t;
+    m.items = items;
+    m.payloads = payloads;
+    m.payloads_len = payloads_len;
+    m.clock_now = 0;
+    m.clock_read = 0;
+    return create_batch(key, n, fixed_many_item, &m, out, cap, ends, need, failed);
 }
