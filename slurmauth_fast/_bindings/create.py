@@ -7,7 +7,7 @@ with the key's precomputed HMAC states."""
 from __future__ import annotations
 
 import struct
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ._ffi import ffi, lib
 
@@ -70,21 +70,29 @@ def credential(ks: Any, iat: int, clock: bool, ttl: int, ver: int, ruid: int, ui
         if len(_pool) < _POOL_MAX:
             _pool.append(got)
         return tok
+    return _not_in_pool_room(got, n, "sa_create_credential", lambda out, cap: _one(
+        ks, iat, clock, ttl, ver, ruid, uid, gid, context, len(context),
+        _NULL if cluster is None else cluster, 0 if cluster is None else len(cluster),
+        _NULL if host is None else host, 0 if host is None else len(host),
+        _NULL if payload is None else payload, 0 if payload is None else len(payload),
+        _NULL if extra is None else extra, 0 if extra is None else len(extra), out, cap))
+
+
+def _not_in_pool_room(got: Tuple[Any, Any], n: int, what: str, call: Callable[[Any, int], int]) -> str:
+    """The single calls' answer when C did not write into the pooled buffer
+    ``got``: it goes back to the pool; a refusal (``n`` < 0) raises
+    :class:`Refused`; a token longer than the buffer is written again by
+    ``call(out, cap)`` into a buffer of the length C asked for (+ a digit
+    the clock may add)."""
     if len(_pool) < _POOL_MAX:
         _pool.append(got)
-    if n < 0:
-        raise Refused(f"sa_create_credential: status {-n}")
-    while True:   # longer than _CAP: the length C asked for (+ a digit the clock may add)
+    while True:
+        if n < 0:
+            raise Refused(f"{what}: status {-n}")
         cap = n + 8
         big = ffi.new("char[]", cap)
-        n = _one(ks, iat, clock, ttl, ver, ruid, uid, gid, context, len(context),
-                 _NULL if cluster is None else cluster, 0 if cluster is None else len(cluster),
-                 _NULL if host is None else host, 0 if host is None else len(host),
-                 _NULL if payload is None else payload, 0 if payload is None else len(payload),
-                 _NULL if extra is None else extra, 0 if extra is None else len(extra), big, cap)
-        if n < 0:
-            raise Refused(f"sa_create_credential: status {-n}")
-        if n <= cap:
+        n = call(big, cap)
+        if 0 <= n <= cap:
             return _unpack(big, n).decode("ascii")
 
 
@@ -126,21 +134,9 @@ def fixed_credential(ks: Any, t: Any, now: Optional[int], uid: int, gid: int,
         if len(_pool) < _POOL_MAX:
             _pool.append(got)
         return tok
-    if len(_pool) < _POOL_MAX:
-        _pool.append(got)
-    if n < 0:
-        raise Refused(f"sa_create_fixed: status {-n}")
-    while True:   # longer than _CAP: the length C asked for (+ a digit the clock may add)
-        cap = n + 8
-        big = ffi.new("char[]", cap)
-        if now is None:
-            n = _fixed_now(ks, t, uid, gid, payload, len(payload), big, cap)
-        else:
-            n = _fixed_at(ks, t, now, uid, gid, payload, len(payload), big, cap)
-        if n < 0:
-            raise Refused(f"sa_create_fixed: status {-n}")
-        if n <= cap:
-            return _unpack(big, n).decode("ascii")
+    return _not_in_pool_room(got, n, "sa_create_fixed", lambda out, cap: (
+        _fixed_now(ks, t, uid, gid, payload, len(payload), out, cap) if now is None
+        else _fixed_at(ks, t, now, uid, gid, payload, len(payload), out, cap)))
 
 
 #: One item of a batch over constant claims: iat (None: the clock's time),
@@ -174,21 +170,28 @@ def fixed_many(ks: Any, t: Any, items: Sequence[FixedItem]) -> Tuple[List[str], 
                 recs.append(pack(0 if iat is None else iat, iat is None, uid, gid, -1, 0))
         except struct.error:     # an integer outside int64: values C refuses, in their turn
             recs.append(_REFUSED)
-    packed = b"".join(recs)
+    packed = ffi.from_buffer("sa_create_fixed_item[]", b"".join(recs))
     joined = b"".join(payloads)
+    return _batch(n, 512 * n + 2 * at, lambda out, cap, ends, info: _fixed_many(
+        ks, t, packed, n, joined, len(joined), out, cap, ends, info, info + 1))
+
+
+def _batch(n: int, cap: int, call: Callable[[Any, int, Any, Any], int]) -> Tuple[List[str], Optional[int]]:
+    """A batch call's tokens: ``call(out, cap, ends, info)`` (info[0] the
+    room needed, info[1] the item refused) into ``cap`` bytes first, again
+    into the room C asked for (+ a digit per token the clock may add); the
+    tokens, or ([], i) when C refused item i."""
     ends = ffi.new("size_t[]", n)
     info = ffi.new("size_t[2]")
-    cap = 512 * n + 2 * at
     while True:
         out = ffi.new("char[]", cap)
-        rc = _fixed_many(ks, t, ffi.from_buffer("sa_create_fixed_item[]", packed), n, joined,
-                         len(joined), out, cap, ends, info, info + 1)
+        rc = call(out, cap, ends, info)
         if rc != _E_BUFFER or info[0] <= 0:
             break
-        cap = info[0] + 8 * n     # the clock may add a digit
+        cap = info[0] + 8 * n
     if rc:
         return [], info[1]
-    text = ffi.buffer(out, ends[n - 1])[:].decode()
+    text = ffi.buffer(out, ends[n - 1])[:].decode("ascii")
     tokens = []
     start = 0
     for end in ends:
@@ -251,24 +254,7 @@ def many(ks: Any, items: Sequence[Item]) -> Tuple[List[str], Optional[int]]:
                              o4, l4))
         except struct.error:     # an integer outside int64: C would refuse it
             return [], i
-    packed = b"".join(recs)
+    packed = ffi.from_buffer("sa_create_item[]", b"".join(recs))
     strings = b"".join(parts)
-    ends = ffi.new("size_t[]", n)
-    info = ffi.new("size_t[2]")
-    cap = 512 * n + 2 * at
-    while True:
-        out = ffi.new("char[]", cap)
-        rc = _many(ks, ffi.from_buffer("sa_create_item[]", packed), n, strings, len(strings),
-                   out, cap, ends, info, info + 1)
-        if rc != _E_BUFFER or info[0] <= 0:
-            break
-        cap = info[0] + 8 * n     # the clock may add a digit
-    if rc:
-        return [], info[1]
-    text = ffi.buffer(out, ends[n - 1])[:].decode("ascii")
-    tokens = []
-    start = 0
-    for end in ends:
-        tokens.append(text[start:end])
-        start = end
-    return tokens, None
+    return _batch(n, 512 * n + 2 * at, lambda out, cap, ends, info: _many(
+        ks, packed, n, strings, len(strings), out, cap, ends, info, info + 1))
