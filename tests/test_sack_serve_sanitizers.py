@@ -12,20 +12,19 @@ import base64
 import json
 import os
 import random
-import shutil
 import socket
 import struct
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from slurmauth_fast import keys, sack, tokens
 from slurmauth_fast.sack.wire import unpack_token_reply
 
-ROOT = Path(__file__).resolve().parent.parent
+import sanitized
+
 KEY = b"sanitizer sack key, 32 bytes!!!!"
 
 DRIVER = r"""
@@ -150,22 +149,10 @@ int main(int argc, char **argv)
 
 @pytest.fixture(scope="module")
 def driver_exe(tmp_path_factory):
-    cc = shutil.which("gcc") or shutil.which("clang")
-    if cc is None:
-        pytest.skip("no C compiler")
     out = tmp_path_factory.mktemp("sack_asan")
     src = out / "driver.c"
     src.write_text(DRIVER % {"key": KEY.decode()})
-    exe = out / "driver"
-    cmd = [cc, "-std=c99", "-D_DEFAULT_SOURCE", "-g", "-O1", "-fno-omit-frame-pointer",
-           "-fsanitize=address,undefined", "-fno-sanitize-recover=all", f"-I{ROOT / 'csrc'}",
-           str(src), *map(str, sorted((ROOT / "csrc").glob("*.c"))), "-o", str(exe)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        if "asan" in r.stderr.lower() or "sanitize" in r.stderr.lower():
-            pytest.skip(f"sanitizers unavailable: {r.stderr[-300:]}")
-        raise AssertionError(r.stderr)
-    return exe
+    return sanitized.build(src, out / "driver")
 
 
 def hdr(length, rpc):
