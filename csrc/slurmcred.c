@@ -1281,6 +1281,25 @@ size_t sc_batch_out_need(size_t n, size_t packed_len)
     return COLS_SPACE(n) + n * (RESULT_SPACE + 8) + packed_len;
 }
 
+/* One block of find_token's scan, at offset i: the '.' of mask md (bit k:
+ * byte i + k) before the first SC_BATCH_SEP of mask mn are counted into *nd
+ * (up to 3; the first two kept in dots[]). Returns 1, with *end the
+ * separator's offset, when mn has one. */
+SC_INLINE int scan_block(uint64_t md, uint64_t mn, size_t i, size_t dots[2], int *nd, size_t *end)
+{
+    if (mn)
+        md &= (mn & (0 - mn)) - 1;      /* the dots before the separator */
+    for (; md && *nd < 3; md &= md - 1) {
+        if (*nd < 2)
+            dots[*nd] = i + (size_t)__builtin_ctzll(md);
+        (*nd)++;
+    }
+    if (!mn)
+        return 0;
+    *end = i + (size_t)__builtin_ctzll(mn);
+    return 1;
+}
+
 #if SC_HAVE_AVX512_CODE
 /* find_token 64 bytes at a time, the last block by a masked load (nothing
  * read past tok[avail)). */
@@ -1294,19 +1313,12 @@ static size_t find_token_avx512(const uint8_t *p, size_t avail, size_t dots[2], 
     for (i = 0; i < avail; i += 64) {
         const __mmask64 lm = avail - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (avail - i)) - 1;
         const __m512i v = _mm512_maskz_loadu_epi8(lm, p + i);
-        uint64_t md = _mm512_mask_cmpeq_epi8_mask(lm, v, dot);
-        const uint64_t mn = _mm512_mask_cmpeq_epi8_mask(lm, v, sep);
+        size_t end;
 
-        if (mn)
-            md &= (mn & (0 - mn)) - 1;      /* the dots before the separator */
-        for (; md && nd < 3; md &= md - 1) {
-            if (nd < 2)
-                dots[nd] = i + (size_t)__builtin_ctzll(md);
-            nd++;
-        }
-        if (mn) {
+        if (scan_block(_mm512_mask_cmpeq_epi8_mask(lm, v, dot),
+                       _mm512_mask_cmpeq_epi8_mask(lm, v, sep), i, dots, &nd, &end)) {
             *ndots = nd;
-            return i + (size_t)__builtin_ctzll(mn);
+            return end;
         }
     }
     *ndots = nd;
@@ -1332,19 +1344,13 @@ static size_t find_token(const char *tok, size_t avail, size_t dots[2], int *ndo
 #if SC_HAVE_SSE2_CODE
     for (; scan_impl != SC_SCAN_PORTABLE && i + 16 <= avail; i += 16) {
         const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        unsigned md = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
-        unsigned mn = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(SC_BATCH_SEP)));
+        size_t end;
 
-        if (mn)
-            md &= (mn & (0u - mn)) - 1;      /* the dots before the separator */
-        for (; md && nd < 3; md &= md - 1) {
-            if (nd < 2)
-                dots[nd] = i + (size_t)__builtin_ctz(md);
-            nd++;
-        }
-        if (mn) {
+        if (scan_block((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.'))),
+                       (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(SC_BATCH_SEP))),
+                       i, dots, &nd, &end)) {
             *ndots = nd;
-            return i + (size_t)__builtin_ctz(mn);
+            return end;
         }
     }
 #endif
