@@ -524,10 +524,10 @@ def test_a_kept_token_is_checked_against_each_call_s_arguments_and_clock(monkeyp
     tok = key.sign({"iss": "a", "aud": "x", "sub": "s", "iat": now, "exp": now + 100})
     for _ in range(3):
         assert decode(tok, key, issuer="a", audience="x", subject="s")["sub"] == "s"
-    with pytest.raises(E.InvalidIssuerError):
-        decode(tok, key, issuer="b", audience="x")
+    with pytest.raises(E.InvalidIssuerError):                 # only one argument differs each time
+        decode(tok, key, issuer="b", audience="x", subject="s")
     with pytest.raises(E.InvalidAudienceError):
-        decode(tok, key, issuer="a", audience="y")
+        decode(tok, key, issuer="a", audience="y", subject="s")
     with pytest.raises(E.InvalidAudienceError):
         decode(tok, key, issuer="a")                     # the token has an aud, none expected
     with pytest.raises(E.InvalidSubjectError):
