@@ -1281,6 +1281,7 @@ size_t sc_batch_out_need(size_t n, size_t packed_len)
     return COLS_SPACE(n) + n * (RESULT_SPACE + 8) + packed_len;
 }
 
+#if SC_HAVE_AVX512_CODE || SC_HAVE_SSE2_CODE
 /* One block of find_token's scan, at offset i: the '.' of mask md (bit k:
  * byte i + k) before the first SC_BATCH_SEP of mask mn are counted into *nd
  * (up to 3; the first two kept in dots[]). Returns 1, with *end the
@@ -1299,6 +1300,7 @@ SC_INLINE int scan_block(uint64_t md, uint64_t mn, size_t i, size_t dots[2], int
     *end = i + (size_t)__builtin_ctzll(mn);
     return 1;
 }
+#endif
 
 #if SC_HAVE_AVX512_CODE
 /* find_token 64 bytes at a time, the last block by a masked load (nothing
