@@ -926,17 +926,23 @@ SC_INLINE int cl_value(cl_ctx *c, int idx, jcur *j)
     return rc;
 }
 
+/* A MAC step once the scan reaches next_step (SIZE_MAX without a MAC): its
+ * compression runs while the scan goes on; with two MACs, two independent
+ * chains are in flight. */
+SC_INLINE void mac_step_at(cl_ctx *c, size_t at)
+{
+    if (at >= c->next_step) {
+        sa_hmac_step(c->mac2 && (c->flip ^= 1) ? c->mac2 : c->mac);
+        c->next_step += c->stride;
+    }
+}
+
 SC_INLINE int cl_member(void *vctx, int idx, jcur *j)
 {
     cl_ctx *c = vctx;
     int rc;
 
-    if (c->mac && j->i >= c->next_step) {
-        /* its compression runs while the scan goes on; with two MACs, two
-         * independent chains are in flight */
-        sa_hmac_step(c->mac2 && (c->flip ^= 1) ? c->mac2 : c->mac);
-        c->next_step += c->stride;
-    }   /* its compression runs while this claim is scanned */
+    mac_step_at(c, j->i);   /* its compression runs while this claim is scanned */
     if (idx == SC_CL_ID && !c->read_id)
         return skip_value(j, 1, SC_E_CLAIMS_JSON);
     c->present |= 1u << idx;
@@ -944,6 +950,169 @@ SC_INLINE int cl_member(void *vctx, int idx, jcur *j)
     c->err_claim = rc == SA_OK ? -1 : idx;
     return rc;
 }
+
+/* ---- the claims' fast path (AVX-512BW) -----------------------------------------
+ * Claims as libjwt writes them (compact, no escapes, every member a known
+ * claim of its type) are read by positions found 64 bytes at a time: where
+ * the quotes are and where digit runs end. Anything else -- whitespace, an
+ * escape, a control or non-ASCII byte, an unknown or repeated name, a value
+ * of another type or out of range, a malformed number -- makes the fast path
+ * give up, and walk_object reads the claims from the start: every refusal
+ * and every unusual input goes through the one general scanner, and what the
+ * fast path accepts it reads exactly as walk_object would (tests: every
+ * scanner gives the same status and scratch bytes; fuzz_slurmcred). */
+
+#if SC_HAVE_AVX512_CODE
+
+#define SC_FAST_MAX 1024                   /* longer claims take the general walk */
+#define SC_FAST_WORDS (SC_FAST_MAX / 64 + 1)
+#define SC_FAST_GIVE_UP 1                  /* not a status: "use walk_object" */
+
+/* w[3 k]: bit b set when byte 64 k + b is '"'; w[3 k + 1]: when it is not an
+ * ASCII digit; both set for every byte at or past n (so a search from any
+ * i <= n stops by n). w[3 k + 2]: '\\', a control character or a byte >=
+ * 0x80, at positions below n only. */
+typedef struct {
+    uint64_t w[3 * SC_FAST_WORDS];
+} fast_marks;
+
+__attribute__((target("avx512f,avx512bw")))
+static uint64_t fast_marks_avx512(const uint8_t *p, size_t n, fast_marks *m)
+{
+    const __m512i quote = _mm512_set1_epi8('"'), bslash = _mm512_set1_epi8('\\');
+    const __m512i space = _mm512_set1_epi8(0x20), zero = _mm512_set1_epi8('0');
+    const __m512i nine = _mm512_set1_epi8(9);
+    uint64_t odd = 0;
+    size_t i, w;
+
+    for (i = 0, w = 0; i <= n; i += 64, w++) {
+        const __mmask64 lm = n - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - i)) - 1;
+        const __m512i v = _mm512_maskz_loadu_epi8(lm, p + i);
+        const __mmask64 digit = _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, zero), nine);
+        const __mmask64 bad = _mm512_mask_cmpeq_epi8_mask(lm, v, bslash) |
+                              _mm512_mask_cmplt_epi8_mask(lm, v, space);
+        m->w[3 * w] = (uint64_t)(_mm512_cmpeq_epi8_mask(v, quote) | ~lm);
+        m->w[3 * w + 1] = (uint64_t)(~digit | ~lm);
+        m->w[3 * w + 2] = (uint64_t)bad;
+        odd |= (uint64_t)bad;
+    }
+    return odd;
+}
+
+/* The marks of p[0..n): 1 when they were built and no byte needs the
+ * general scanner's care (escape, control character, non-ASCII). */
+static int fast_marks_build(const uint8_t *p, size_t n, fast_marks *m)
+{
+    return n <= SC_FAST_MAX && scan_impl == SC_SCAN_AVX512 && fast_marks_avx512(p, n, m) == 0;
+}
+
+/* The first position >= i whose bit is set in the marks of kind k (0 quote,
+ * 1 not a digit): at most n. */
+SC_INLINE size_t fast_next(const fast_marks *m, int k, size_t i)
+{
+    size_t w = i >> 6;
+    uint64_t b = m->w[3 * w + (size_t)k] >> (i & 63);
+
+    if (b)
+        return i + (size_t)__builtin_ctzll(b);
+    do
+        b = m->w[3 * ++w + (size_t)k];
+    while (!b);
+    return 64 * w + (size_t)__builtin_ctzll(b);
+}
+
+/* An integer claim's value at p[i..): SA_OK with *end past its digits when
+ * they are a JSON integer that cl_value would store unchanged, else give up.
+ * What follows them is the caller's to check (',' or the closing '}': a
+ * fraction or an exponent is neither). */
+SC_INLINE int fast_int(cl_ctx *c, int idx, const fast_marks *m, const uint8_t *p, size_t i,
+                       size_t *end)
+{
+    const int neg = p[i] == '-';
+    const size_t s = i + (size_t)neg, e = fast_next(m, 1, s), k = e - s;
+    uint64_t v = 0;
+    size_t q;
+
+    /* 1 to 18 digits (no overflow), no leading zero */
+    if (k == 0 || k > 18 || (p[s] == '0' && k > 1))
+        return SC_FAST_GIVE_UP;
+#if SC_HAVE_SSE2_CODE
+    if (k < 16 && e >= 16)
+        v = digits_value_sse2(p + e - 16, (unsigned)k);
+    else
+#endif
+        for (q = s; q < e; q++)
+            v = v * 10 + (unsigned)(p[q] - '0');
+    if (idx <= SC_CL_EXP) {
+        c->ival[idx] = neg ? (int64_t)(0 - v) : (int64_t)v;
+    } else {
+        if (neg || v > (idx == SC_CL_VER ? 65535u : 4294967295u))
+            return SC_FAST_GIVE_UP;
+        c->ival[idx] = (int64_t)v;
+    }
+    *end = e;
+    return SA_OK;
+}
+
+/* The claims object at j by the fast path: SA_OK with *c filled as
+ * walk_object(CL_SPEC, cl_member) would fill it, or SC_FAST_GIVE_UP. */
+static int claims_fast(cl_ctx *c, jcur *j)
+{
+    fast_marks m;
+    const uint8_t *p = j->p;
+    const size_t n = j->n;
+    uint32_t known = 0;
+    size_t i = 1, nlen, e;
+    int idx;
+
+    if (n < 3 || p[0] != '{' || p[n - 1] != '}' || !fast_marks_build(p, n, &m))
+        return SC_FAST_GIVE_UP;
+    for (;;) {
+        /* at a name's opening quote */
+        if (p[i] != '"' || (idx = claim_fast(p + i + 1, n - i - 1, &nlen)) < 0 ||
+            (known & (1u << idx)))
+            return SC_FAST_GIVE_UP;
+        known |= 1u << idx;
+        i += 1 + nlen;
+        mac_step_at(c, i);                 /* where cl_member steps */
+        if (idx <= SC_CL_GID) {
+            if (fast_int(c, idx, &m, p, i, &e) != SA_OK)
+                return SC_FAST_GIVE_UP;
+        } else if (idx <= SC_CL_PAYLOAD) {
+            jstr *s = &c->sval[idx - SC_CL_CONTEXT];
+            if (p[i] != '"')
+                return SC_FAST_GIVE_UP;
+            e = fast_next(&m, 0, i + 1);   /* its closing quote: no escapes here */
+            if (e >= n)
+                return SC_FAST_GIVE_UP;
+            s->off = i + 1;
+            s->len = e - i - 1;
+            s->esc = 0;
+            e++;
+        } else {                           /* id, sbcast, net: objects */
+            if (p[i] != '{')
+                return SC_FAST_GIVE_UP;
+            j->i = i;
+            if (skip_value(j, 1, SC_E_CLAIMS_JSON) != SA_OK)
+                return SC_FAST_GIVE_UP;
+            e = j->i;
+            c->raw_off[idx - SC_CL_ID] = i;
+            c->raw_len[idx - SC_CL_ID] = e - i;
+        }
+        if (idx != SC_CL_ID || c->read_id)   /* cl_member skips an unread "id" */
+            c->present |= 1u << idx;
+        if (p[e] == ',') {
+            i = e + 1;
+            continue;
+        }
+        if (e == n - 1)                    /* the closing '}' */
+            break;
+        return SC_FAST_GIVE_UP;
+    }
+    j->i = n;
+    return SA_OK;
+}
+#endif   /* SC_HAVE_AVX512_CODE */
 
 static const char *const CTX_NAMES[] = {"auth", "sack", "launch", "sbcast", "net"};
 static const size_t CTX_LENS[] = {4, 4, 6, 6, 3};
@@ -1101,7 +1270,16 @@ static int scan_claims(const sc_policy *pol, const char *tok, uint8_t *scratch,
      * gets about as much scan work behind it as the reorder window holds
      * (benchmarks/results/notes.md: how the stride was chosen) */
     c->stride = cl_len / (c->mac2 ? SC_PAIR_STEPS : 10) + 1;
-    c->next_step = c->stride;
+    c->next_step = mac ? c->stride : SIZE_MAX;
+#if SC_HAVE_AVX512_CODE
+    if (claims_fast(c, &j) == SA_OK)
+        return SA_OK;
+    /* the general walk, from the start; nothing the fast path read counts
+     * (the MAC steps it took are steps all the same) */
+    c->present = 0;
+    c->err_claim = -1;
+    j.i = 0;
+#endif
     return walk_object(&j, &CL_SPEC, cl_member, c);
 }
 

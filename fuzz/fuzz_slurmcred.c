@@ -14,8 +14,8 @@
  * separated under every scanner (SC_E_BATCH_SPLIT exactly when the token
  * holds the separator); on success every claim is within its documented range and
  * the host/cluster/payload and id/sbcast/net spans lie inside the scratch;
- * the portable and the SSE2 claims scanner give the same status and the
- * same scratch bytes. */
+ * every claims scanner that runs here (portable, SSE2, AVX-512BW with the
+ * claims' fast path) gives the same status and the same scratch bytes. */
 #include "fuzz_common.h"
 #include "jws.h"
 #include "sa_status.h"
@@ -142,18 +142,20 @@ static void many_agrees(const char *tok, size_t len, int rc1, const sc_result *w
     free(out);
 }
 
-/* Both string scanners (sc_scan_select): the same status and scratch bytes. */
+/* Every scanner (sc_scan_select: byte by byte, SSE2, and AVX-512BW with the
+ * claims' fast path) where it runs: the same status and scratch bytes. */
 static void scanners_agree(const char *tok, size_t len)
 {
+    static const int impl[3] = {SC_SCAN_PORTABLE, SC_SCAN_SSE2, SC_SCAN_AVX512};
     size_t cap = sc_scratch_need(len);
-    uint8_t *s[2];
-    int rc[2], k;
+    uint8_t *s[3];
+    int rc[3], k;
 
-    for (k = 0; k < 2; k++) {
+    for (k = 0; k < 3; k++) {
         s[k] = malloc(cap);
         FUZZ_ASSERT(s[k] != NULL);
         memset(s[k], 0xA5, cap);
-        if (sc_scan_select(k ? SC_SCAN_SSE2 : SC_SCAN_PORTABLE) < 0) {   /* no SSE2 here */
+        if (sc_scan_select(impl[k]) < 0) {   /* not compiled in or not this CPU's */
             rc[k] = rc[0];
             memcpy(s[k], s[0], cap);
             continue;
@@ -161,9 +163,10 @@ static void scanners_agree(const char *tok, size_t len)
         rc[k] = sc_verify(&ks_fast, &pol, tok, len, NOW, s[k], cap);
     }
     sc_scan_select(SC_SCAN_AUTO);
-    FUZZ_ASSERT(rc[0] == rc[1] && memcmp(s[0], s[1], cap) == 0);
-    free(s[0]);
-    free(s[1]);
+    for (k = 1; k < 3; k++)
+        FUZZ_ASSERT(rc[0] == rc[k] && memcmp(s[0], s[k], cap) == 0);
+    for (k = 0; k < 3; k++)
+        free(s[k]);
 }
 
 static void verify_one(const char *tok, size_t len)

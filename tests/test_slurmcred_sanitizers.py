@@ -40,6 +40,7 @@ int main(void)
     size_t *lens = NULL;
 
     memcpy(key, "%(key)s", 32);
+    sc_scan_select(SC_SCAN_AUTO);   /* the widest scanner (and the claims' fast path) for sc_verify too */
     sa_hmac_key_init(&hk, key, 32);
     k.kid = (const uint8_t *)"k1"; k.kid_len = 2; k.key = &hk; k.exp = 0;
     k.hdr = hdr; k.hdr_len = strlen(hdr);
@@ -102,13 +103,23 @@ def _tokens():
     long_escaped = json.dumps({"iat": NOW, "exp": NOW + 60, "ruid": 500, "context": "sack",
                                "uid": 1, "gid": 2, "host": "\u00e9" * 60, "cluster": "\t" * 50,
                                "payload": "AQID" * 20}).encode()  # ensure_ascii: all escaped
+    # claims as libjwt writes them (the fast path's input), short and around its
+    # length limit (SC_FAST_MAX, 1024 bytes)
+    def canonical(payload_len):
+        return json.dumps({"iat": NOW, "exp": NOW + 60, "ver": 11520, "ruid": 4294967295,
+                           "context": "auth", "cluster": "c", "uid": 1000, "gid": 100, "host": "n1",
+                           "payload": "A" * payload_len, "id": {"name": "a", "uid": 1000}},
+                          separators=(",", ":"), sort_keys=True).encode()
+    canonical_lens = [4, 40, 789, 790, 852, 853, 854, 900, 917, 1000]   # claims of 175 to 1171 bytes
     headers = [b'{"alg":"HS256","kid":"k1","typ":"JWT"}', b'{"alg":"HS256"}',
                b'{"alg":"\\u0048S256","kid":"\\u006b1"}',
                b'{"alg":"HS256","kid":"k1","kid":"k1"}', b'{"kid":"k1","alg":"none"}', b"[]"]
     alphabet = b'{}[]",:\\ u0123456789abcdefE.-+tn\x00\x1f\x7f\xc3\xa9\xed\xa0\x80\xf4\x90'
     out = []
     for i in range(1500):
-        claims = bytearray(base if i % 3 else long_escaped)
+        kind = i % 4
+        claims = bytearray(base if kind == 0 else long_escaped if kind == 1
+                           else canonical(rnd.choice(canonical_lens)))
         for _ in range(rnd.randint(0, 4)):
             op, pos = rnd.randrange(3), rnd.randrange(len(claims) + 1)
             if op == 0 and claims:
