@@ -882,6 +882,24 @@ typedef struct {
     size_t next_step, stride;
 } cl_ctx;
 
+/* An integer claim's value (sign, magnitude, *big beyond 2^63) into
+ * c->ival[idx] when its type holds it: iat and exp any int64 (time_t), ver
+ * a uint16, the ids a uint32. SC_E_INT_RANGE otherwise. */
+SC_INLINE int store_int(cl_ctx *c, int idx, int neg, uint64_t mag, int big)
+{
+    if (idx <= SC_CL_EXP) {
+        if (int64_out(neg, mag, big))
+            return SC_E_INT_RANGE;
+        c->ival[idx] = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    } else {
+        uint64_t hi = idx == SC_CL_VER ? 65535u : 4294967295u;
+        if (big || neg || mag > hi)
+            return SC_E_INT_RANGE;    /* "-0" is refused too */
+        c->ival[idx] = (int64_t)mag;
+    }
+    return SA_OK;
+}
+
 SC_INLINE int cl_value(cl_ctx *c, int idx, jcur *j)
 {
     int rc, ch = peek(j);
@@ -897,17 +915,7 @@ SC_INLINE int cl_value(cl_ctx *c, int idx, jcur *j)
             return rc;
         if (!is_int)
             return SC_E_INT_TYPE;
-        if (idx <= SC_CL_EXP) {           /* time_t: any int64 */
-            if (int64_out(neg, mag, big))
-                return SC_E_INT_RANGE;
-            c->ival[idx] = neg ? (int64_t)(0 - mag) : (int64_t)mag;
-        } else {
-            uint64_t hi = idx == SC_CL_VER ? 65535u : 4294967295u;
-            if (big || neg || mag > hi)
-                return SC_E_INT_RANGE;    /* "-0" is refused too */
-            c->ival[idx] = (int64_t)mag;
-        }
-        return SA_OK;
+        return store_int(c, idx, neg, mag, big);
     }
     if (idx <= SC_CL_PAYLOAD) {
         if (ch != '"') {
@@ -1022,7 +1030,8 @@ SC_INLINE size_t fast_next(const fast_marks *m, int k, size_t i)
 }
 
 /* An integer claim's value at p[i..): SA_OK with *end past its digits when
- * they are a JSON integer that cl_value would store unchanged, else give up.
+ * they are a JSON integer that its type holds (stored by store_int, as
+ * cl_value stores it), else give up.
  * What follows them is the caller's to check (',' or the closing '}': a
  * fraction or an exponent is neither). */
 SC_INLINE int fast_int(cl_ctx *c, int idx, const fast_marks *m, const uint8_t *p, size_t i,
@@ -1043,13 +1052,8 @@ SC_INLINE int fast_int(cl_ctx *c, int idx, const fast_marks *m, const uint8_t *p
 #endif
         for (q = s; q < e; q++)
             v = v * 10 + (unsigned)(p[q] - '0');
-    if (idx <= SC_CL_EXP) {
-        c->ival[idx] = neg ? (int64_t)(0 - v) : (int64_t)v;
-    } else {
-        if (neg || v > (idx == SC_CL_VER ? 65535u : 4294967295u))
-            return SC_FAST_GIVE_UP;
-        c->ival[idx] = (int64_t)v;
-    }
+    if (store_int(c, idx, neg, v, 0) != SA_OK)
+        return SC_FAST_GIVE_UP;
     *end = e;
     return SA_OK;
 }
