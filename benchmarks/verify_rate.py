@@ -73,7 +73,7 @@ DEFAULT_KEY_BYTES = 1024
 
 BASELINE = "PyJWT jwt.decode"
 FLOOR = "OpenSSL HMAC-SHA256 (reused ctx)"
-C_BATCH = "slurmauth_fast sc_verify_many (C only)"
+C_BATCH = "slurmauth_fast sc_verify_list (C only)"
 FORGED_FRAME = "slurmauth_fast verify_rpc (forged frame)"
 LIBJWT_CREATE = "libjwt create (jwt_encode_str)"
 #: Senders in the round-robin row: more than sender_cache.CACHE_MAX; their tokens
@@ -304,7 +304,7 @@ def _check_same(name: str, claims: Dict[str, Any], cred: Credential) -> None:
 def ours(inp: Inputs, batch: int) -> List[Contender]:
     v = Verifier(inp.keyring, verifier_uid=0)
     cred = v.verify(inp.token)
-    batch_tokens = [inp.token] * batch
+    batch_tokens = _copies(inp.token, batch)
     got = v.verify_batch(batch_tokens)
     assert all(isinstance(c, Credential) and c == cred for c in got), "verify_batch disagrees"
     with v.verify_many(batch_tokens) as many:
@@ -329,8 +329,8 @@ def ours(inp: Inputs, batch: int) -> List[Contender]:
               "verify_many plus a Credential (or error) object per token",
               v.verify_batch, batch_tokens, batch),
         Calls(C_BATCH, "ours", "token",
-              f"the C call inside verify_many alone ({batch} tokens joined once): "
-              "every check, no Python objects", _c_batch(v, inp.token, batch), None, batch),
+              f"the C call inside verify_many alone ({batch} tokens, their addresses read "
+              "once): every check, no Python objects", _c_batch(v, batch_tokens), None, batch),
         Calls("slurmauth_fast HS256Key.verify", "ours", "token",
               "jws.HS256Key.verify: generic JWS (split, base64url, HMAC) + JSON parse in Python",
               key.verify, inp.token),
@@ -543,10 +543,10 @@ def thread_run(inp: Inputs, threads: Sequence[int], seconds: float, batch: int) 
     v = Verifier(inp.keyring, verifier_uid=0)
     out: List[ThreadResult] = []
     apis: Dict[str, Tuple[Callable[[Any], Any], Any, int]] = {
-        "verify_many": (lambda toks: v.verify_many(toks).release(), [inp.token] * batch, batch),
-        "verify_batch": (v.verify_batch, [inp.token] * batch, batch),
+        "verify_many": (lambda toks: v.verify_many(toks).release(), _copies(inp.token, batch), batch),
+        "verify_batch": (v.verify_batch, _copies(inp.token, batch), batch),
         "verify": (v.verify, inp.token, 1),
-        C_BATCH[len("slurmauth_fast "):]: (_c_batch(v, inp.token, batch), None, batch),
+        C_BATCH[len("slurmauth_fast "):]: (_c_batch(v, _copies(inp.token, batch)), None, batch),
         # How much parallelism the machine gave this run: hashlib drops the GIL too.
         "reference: hashlib.sha256(1 MiB)": (hashlib.sha256, bytes(1 << 20), 1),
     }
@@ -598,16 +598,26 @@ def _round_robin(v: Verifier, inp: Inputs, senders: int) -> Callable[[Any], Any]
     return call
 
 
-def _c_batch(v: Verifier, token: bytes, batch: int) -> Callable[[Any], Any]:
-    """The C call inside verify_many alone, the tokens joined once and the
-    buffers allocated once per thread: how the GIL-free part scales, without
-    the Python around it."""
+def _copies(token: bytes, batch: int) -> List[bytes]:
+    """``batch`` equal tokens, each its own bytes object (as tokens read from
+    distinct connections are), so a batch call reads ``batch`` buffers, not
+    one buffer ``batch`` times over."""
+    return [bytes(bytearray(token)) for _ in range(batch)]
+
+
+def _c_batch(v: Verifier, tokens: List[bytes]) -> Callable[[Any], Any]:
+    """The C call inside verify_many alone, the tokens' addresses read once
+    and the buffers allocated once per thread: how the GIL-free part scales,
+    without the Python around it."""
     from slurmauth_fast._bindings import ffi, lib
     from slurmauth_fast._bindings.slurmcred import CACHE_LINE
 
-    packed = b"\n".join([token] * batch)
-    wneed = lib.sc_batch_work_need(v.c_policy, len(packed))
-    oneed = lib.sc_batch_out_need(batch, len(packed))
+    batch, held = len(tokens), tuple(tokens)
+    ptrs, lens, total = ffi.new("const char *[]", batch), ffi.new("size_t[]", batch), ffi.new("size_t *")
+    if lib.sa_py_bytes_items(id(held), ptrs, lens, batch, total) != batch:
+        raise AssertionError("the benchmark tokens are not all bytes")
+    wneed = lib.sc_batch_work_need(v.c_policy, total[0])
+    oneed = lib.sc_batch_out_need(batch, total[0])
     keyset, policy = v.keyring.snapshot().keyset, v.c_policy
     tls = threading.local()
 
@@ -623,10 +633,9 @@ def _c_batch(v: Verifier, token: bytes, batch: int) -> Callable[[Any], Any]:
             (wbuf, work), (obuf, out) = aligned(wneed), aligned(oneed)
             tls.bufs = (wbuf, obuf, work, out, ffi.cast("int32_t *", out + 8 * batch))
             work, out, status = tls.bufs[2:]
-        rc = lib.sc_verify_many(keyset, policy, packed, len(packed), ffi.NULL, batch, -1,
-                                work, wneed, out, oneed)
-        if rc or status[0] or status[batch - 1]:
-            raise AssertionError(f"sc_verify_many refused the benchmark tokens ({rc}, {status[0]})")
+        rc = lib.sc_verify_list(keyset, policy, ptrs, lens, batch, -1, work, wneed, out, oneed)
+        if rc or status[0] or status[batch - 1] or not held:
+            raise AssertionError(f"sc_verify_list refused the benchmark tokens ({rc}, {status[0]})")
     return call
 
 

@@ -168,16 +168,17 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
 
 /* ---- many tokens in one call ---------------------------------------------
  *
- * sc_verify_many() verifies n tokens stored in one buffer: back to back with
- * their lengths in lens[], or, when lens is NULL, separated by SC_BATCH_SEP
- * ('\n', a byte no token can contain: a caller with n strings joins them
- * once). Pairs of tokens have their MACs computed together
- * (sa_hmac_sha256_x2); each token still goes through sc_verify's steps in
- * sc_verify's order and gets sc_verify's status.
+ * sc_verify_many() verifies n tokens stored in one buffer, separated by
+ * SC_BATCH_SEP ('\n', a byte no token can contain: a caller with n strings
+ * joins them once); sc_verify_list() verifies n tokens wherever they are,
+ * token i at toks[i], lens[i] bytes long (a caller holding n buffers passes
+ * their addresses: nothing is copied). Pairs of tokens have their MACs
+ * computed together (sa_hmac_sha256_x2); each token still goes through
+ * sc_verify's steps in sc_verify's order and gets sc_verify's status.
  *
- * work: 16-byte aligned, at least sc_batch_work_need(pol, packed_len) bytes
- * (reusable between calls). out: 8-byte aligned, at least
- * sc_batch_out_need(n, packed_len) bytes, laid out as
+ * total below is packed_len, or the sum of lens[]. work: 16-byte aligned, at
+ * least sc_batch_work_need(pol, total) bytes (reusable between calls). out:
+ * 8-byte aligned, at least sc_batch_out_need(n, total) bytes, laid out as
  *     uint64 rec_off[n] | int32 status[n] | uint32 uid[n] | uint32 gid[n]
  * from offset 0 (uid/gid are 0 where status != 0), and token i's record at
  * out + rec_off[i]: its sc_result (err_claim on failure) followed, when
@@ -185,14 +186,18 @@ int sc_verify(const sc_keyset *ks, const sc_policy *pol, const char *tok, size_t
  * objects, whose offsets are relative to the record.
  *
  * Returns SA_OK (each token's outcome is in status[]), SA_E_ARG (bad
- * arguments, misaligned buffers, lengths adding up past packed_len),
- * SC_E_SCRATCH (buffers too small) or SC_E_BATCH_SPLIT (the buffer does not
- * hold exactly n separated tokens: one of them contained the separator). */
+ * arguments, misaligned buffers, a NULL token of nonzero length), SC_E_SCRATCH
+ * (buffers too small) or, from sc_verify_many, SC_E_BATCH_SPLIT (the buffer
+ * does not hold exactly n separated tokens: one of them contained the
+ * separator). */
 #define SC_BATCH_SEP 10
-size_t sc_batch_work_need(const sc_policy *pol, size_t packed_len);
-size_t sc_batch_out_need(size_t n, size_t packed_len);
+size_t sc_batch_work_need(const sc_policy *pol, size_t total);
+size_t sc_batch_out_need(size_t n, size_t total);
 int sc_verify_many(const sc_keyset *ks, const sc_policy *pol, const char *packed,
-                   size_t packed_len, const size_t *lens, size_t n, int64_t now,
+                   size_t packed_len, size_t n, int64_t now,
+                   uint8_t *work, size_t work_cap, uint8_t *out, size_t out_cap);
+int sc_verify_list(const sc_keyset *ks, const sc_policy *pol, const char *const *toks,
+                   const size_t *lens, size_t n, int64_t now,
                    uint8_t *work, size_t work_cap, uint8_t *out, size_t out_cap);
 /* cffi:end */
 

@@ -9,11 +9,12 @@
  *         or fuzzed header bytes (first byte of the rest = header length).
  * Invariants: no memory error with an exact-size scratch buffer; the status
  * is one the API documents; the fast header path and the full header parse
- * agree (same keyset without the precomputed headers); sc_verify_many agrees
- * with sc_verify for the token twice (one MAC pair), with lengths and
- * separated under every scanner (SC_E_BATCH_SPLIT exactly when the token
- * holds the separator); on success every claim is within its documented range and
- * the host/cluster/payload and id/sbcast/net spans lie inside the scratch;
+ * agree (same keyset without the precomputed headers); the batch calls agree
+ * with sc_verify for the token twice (one MAC pair), listed (sc_verify_list)
+ * and separated (sc_verify_many) under every scanner (SC_E_BATCH_SPLIT
+ * exactly when the token holds the separator); on success every claim is
+ * within its documented range and the host/cluster/payload and id/sbcast/net
+ * spans lie inside the scratch;
  * every claims scanner that runs here (portable, SSE2, AVX-512BW with the
  * claims' fast path) gives the same status and the same scratch bytes. */
 #include "fuzz_common.h"
@@ -85,13 +86,15 @@ static void check_span(int64_t off, int64_t len, size_t cap)
     FUZZ_ASSERT(off >= 0 && (uint64_t)off + (uint64_t)len <= cap);
 }
 
-/* sc_verify_many over the token twice: both statuses are sc_verify's, and on
- * success the columns and each record carry sc_verify's result. */
+/* sc_verify_list and sc_verify_many over the token twice: both statuses are
+ * sc_verify's, and on success the columns and each record carry sc_verify's
+ * result. */
 static void many_agrees(const char *tok, size_t len, int rc1, const sc_result *want)
 {
     const size_t plen = 2 * len + 1;
     char *packed = malloc(plen);
     size_t lens[2], wneed = sc_batch_work_need(&pol, plen), oneed = sc_batch_out_need(2, plen), pass;
+    const char *toks[2];
     uint8_t *work = malloc(wneed), *out = malloc(oneed);
 
     FUZZ_ASSERT(packed && work && out && !((uintptr_t)work & 15) && !((uintptr_t)out & 7));
@@ -99,7 +102,9 @@ static void many_agrees(const char *tok, size_t len, int rc1, const sc_result *w
     memcpy(packed, tok, len);
     memcpy(packed + len, tok, len);
     packed[2 * len] = 'x';                       /* one byte beyond the pair */
-    /* pass 0: with lengths; 1-3: separated, the token ends and dots found by
+    toks[0] = packed;
+    toks[1] = packed + len;
+    /* pass 0: listed (addresses and lengths); 1-3: separated, the token ends and dots found by
      * the widest scanner (AUTO), byte by byte, and 16 bytes at a time */
     for (pass = 0; pass < 4; pass++) {
         static const int scan[4] = {SC_SCAN_AUTO, SC_SCAN_AUTO, SC_SCAN_PORTABLE, SC_SCAN_SSE2};
@@ -108,7 +113,7 @@ static void many_agrees(const char *tok, size_t len, int rc1, const sc_result *w
         const uint32_t *uid = (const uint32_t *)(const void *)(out + 24);
         int rc, q;
         if (pass == 0) {
-            rc = sc_verify_many(&ks_fast, &pol, packed, 2 * len, lens, 2, NOW, work, wneed, out, oneed);
+            rc = sc_verify_list(&ks_fast, &pol, toks, lens, 2, NOW, work, wneed, out, oneed);
         } else {
             if (sc_scan_select(scan[pass]) < 0)
                 continue;                        /* no SSE2 here */
@@ -116,7 +121,7 @@ static void many_agrees(const char *tok, size_t len, int rc1, const sc_result *w
                 memmove(packed + len + 1, packed + len, len);
                 packed[len] = SC_BATCH_SEP;
             }
-            rc = sc_verify_many(&ks_fast, &pol, packed, plen, NULL, 2, NOW, work, wneed, out, oneed);
+            rc = sc_verify_many(&ks_fast, &pol, packed, plen, 2, NOW, work, wneed, out, oneed);
             sc_scan_select(SC_SCAN_AUTO);
             if (memchr(tok, SC_BATCH_SEP, len)) {
                 FUZZ_ASSERT(rc == SC_E_BATCH_SPLIT);

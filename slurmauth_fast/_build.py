@@ -40,8 +40,8 @@ _BLOCK = re.compile(r"/\* cffi:begin \*/(.*?)/\* cffi:end \*/", re.S)
 UNITS = ("base64", "bodyhash", "create", "hmac", "jws", "jwtverify", "k12", "keccak", "pack",
          "ratelimit", "rpc", "sack_serve", "serve", "serve_conn", "serve_frame", "serve_upstream",
          "sha256", "sha256_mb", "sha3", "slurmcred", "verify_frame")
-#: Headers without a .c file of their own.
-HEADERS_ONLY = ("sa_status",)
+#: Headers without a .c file of their own (pyitems.h is compiled here only: it needs Python.h).
+HEADERS_ONLY = ("pyitems", "sa_status")
 
 
 def _headers() -> list[Path]:

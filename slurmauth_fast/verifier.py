@@ -150,7 +150,9 @@ class Verifier:
                     now: Optional[int] = None) -> "VerifiedBatch":
         """Verify many credentials in one C call (the GIL is released for it;
         pairs of tokens have their MACs computed together). Every token goes
-        through :meth:`verify`'s rules in :meth:`verify`'s order.
+        through :meth:`verify`'s rules in :meth:`verify`'s order. Bytes tokens
+        are read by C where they are (nothing is copied: pass a tuple to save
+        even the conversion of a list); str tokens are joined once.
 
         The result keeps per-token columns (status, uid, gid) filled by C, so
         no Python object is built per token unless asked for: a controller
@@ -161,31 +163,35 @@ class Verifier:
         if now is not None and (type(now) is not int or now < 0):
             raise BadArgumentError("now must be a non-negative integer unix time")
         when = -1 if now is None else now
-        if type(tokens) is not list and type(tokens) is not tuple:
-            tokens = list(tokens)
-        n = len(tokens)
-        packed = _join(tokens)
+        toks = tokens if type(tokens) is tuple else tuple(tokens)
+        n = len(toks)
         refused: Dict[int, CredentialError] = {}
         snap = self.keyring.snapshot()
         reads_id = self.use_client_ids
+        # the common case: all bytes, read by C where they are
+        done = _sc.verify_list(snap.keyset, self._policy, toks, when)
+        if done is not None:
+            return _batch(*done, n, snap, refused, reads_id)
+        packed = _join_str(toks)
         if packed is not None:
-            rc, out, base = _sc.verify_many(snap.keyset, self._policy, packed, None, n, when)
+            rc, out, base = _sc.verify_many(snap.keyset, self._policy, packed, n, when)
             if rc != _SPLIT:
                 return _batch(rc, out, base, n, snap, refused, reads_id)
             _sc.release_out(out)
-        # Mixed types, a non-ASCII str or a token holding the separator:
-        # convert one by one and pass the lengths (a token that is not even
-        # ASCII goes to C empty and is answered with its own error).
-        toks: List[bytes] = []
-        for i, t in enumerate(tokens):
+        # Mixed types, a non-ASCII str or a str holding the separator: convert
+        # one by one (a token that is not even ASCII goes to C empty and is
+        # answered with its own error).
+        as_bytes: List[bytes] = []
+        for i, t in enumerate(toks):
             try:
-                toks.append(t if type(t) is bytes else as_token_bytes(t))
+                as_bytes.append(t if type(t) is bytes else as_token_bytes(t))
             except CredentialError as e:
                 refused[i] = e
-                toks.append(b"")
-        rc, out, base = _sc.verify_many(snap.keyset, self._policy, b"".join(toks),
-                                        list(map(len, toks)), n, when)
-        return _batch(rc, out, base, n, snap, refused, reads_id)
+                as_bytes.append(b"")
+        converted = tuple(as_bytes)
+        done = _sc.verify_list(snap.keyset, self._policy, converted, when)
+        assert done is not None                     # every item is bytes
+        return _batch(*done, n, snap, refused, reads_id)
 
     def verify_batch(self, tokens: Sequence[TokenLike], *,
                      now: Optional[int] = None) -> List[Union[Credential, CredentialError]]:
@@ -209,19 +215,14 @@ def _batch(rc: int, out: bytearray, base: int, n: int, snap: Any,
     return batch
 
 
-_SEP = _sc.BATCH_SEP
-_SEP_STR = _SEP.decode()
+_SEP_STR = _sc.BATCH_SEP.decode()
 
 
-def _join(tokens: Sequence[TokenLike]) -> Optional[bytes]:
+def _join_str(tokens: Sequence[TokenLike]) -> Optional[bytes]:
     """All tokens in one buffer, separated by SC_BATCH_SEP, when they are all
-    bytes or all ASCII str (the common case: one join, no per-token work in
-    Python); None otherwise. A token holding the separator is caught by C,
-    which then counts more tokens than were given (SC_E_BATCH_SPLIT)."""
-    try:
-        return _SEP.join(tokens)  # type: ignore[arg-type]
-    except TypeError:
-        pass
+    ASCII str (one join and one encode, no per-token work in Python); None
+    otherwise. A token holding the separator is caught by C, which then
+    counts more tokens than were given (SC_E_BATCH_SPLIT)."""
     try:
         return _SEP_STR.join(tokens).encode("ascii")  # type: ignore[arg-type]
     except (TypeError, UnicodeEncodeError):

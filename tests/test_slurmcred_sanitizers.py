@@ -1,7 +1,9 @@
 """csrc/slurmcred.c under AddressSanitizer and UBSan: thousands of signed
 tokens with mutated headers and claims go through sc_verify() with a scratch
 buffer of exactly sc_scratch_need() bytes (so any overrun is caught) and
-through sc_verify_many(); every status must equal the extension's."""
+through the batch calls, sc_verify_list() (each token in its own exact-size
+allocation) and sc_verify_many() (joined); every status must equal the
+extension's."""
 import json
 import os
 import random
@@ -60,14 +62,18 @@ int main(void)
         lens[count++] = n;
     }
     {
-        size_t plen = 0, i;
+        /* the batch calls: listed, each token in its own exact-size allocation
+         * (a read past a token's end is caught), then separated in one */
+        size_t plen = count ? count - 1 : 0, i, pass;
         char *packed;
         uint8_t *work, *out;
         size_t wneed, oneed;
         for (i = 0; i < count; i++)
             plen += lens[i];
-        packed = malloc(plen + 1);
+        packed = malloc(plen ? plen : 1);
         for (i = 0, plen = 0; i < count; i++) {
+            if (i)
+                packed[plen++] = SC_BATCH_SEP;
             memcpy(packed + plen, toks[i], lens[i]);
             plen += lens[i];
         }
@@ -75,12 +81,18 @@ int main(void)
         oneed = sc_batch_out_need(count, plen);
         work = malloc(wneed + 1);
         out = malloc(oneed + 1);
-        if (sc_verify_many(&ks, &pol, packed, plen, lens, count, %(now)d, work, wneed, out, oneed) != 0)
-            return 3;
-        for (i = 0; i < count; i++) {
-            printf("%%d\n", ((const int32_t *)(const void *)(out + 8 * count))[i]);
-            free(toks[i]);
+        for (pass = 0; pass < 2; pass++) {
+            int rc = pass == 0
+                ? sc_verify_list(&ks, &pol, (const char *const *)toks, lens, count, %(now)d,
+                                 work, wneed, out, oneed)
+                : sc_verify_many(&ks, &pol, packed, plen, count, %(now)d, work, wneed, out, oneed);
+            if (rc != 0)
+                return 3;
+            for (i = 0; i < count; i++)
+                printf("%%d\n", ((const int32_t *)(const void *)(out + 8 * count))[i]);
         }
+        for (i = 0; i < count; i++)
+            free(toks[i]);
         free(packed); free(work); free(out); free(toks); free(lens);
     }
     sa_hmac_key_wipe(&hk);
@@ -151,9 +163,10 @@ def test_sanitizers(tmp_path):
                          env=dict(os.environ, ASAN_OPTIONS="detect_leaks=1"))
     assert run.returncode == 0, run.stderr.decode(errors="replace")[-3000:]
     statuses = [int(x) for x in run.stdout.split()]
-    assert len(statuses) == 2 * len(tokens)
-    single, batch = statuses[:len(tokens)], statuses[len(tokens):]
-    assert single == batch
+    n = len(tokens)
+    assert len(statuses) == 3 * n
+    single, listed, separated = statuses[:n], statuses[n:2 * n], statuses[2 * n:]
+    assert single == listed == separated
     ring = Keyring.from_jwks(json.dumps({"keys": [{"kid": "k1", "kty": "oct", "alg": "HS256",
                                                    "k": base64.b64encode(KEY).decode()}]}))
     v = Verifier(ring, verifier_uid=500, max_len=1 << 16, use_client_ids=True)

@@ -1,4 +1,5 @@
-"""Verifier.verify_many / verify_batch (C: sc_verify_many): every token gets
+"""Verifier.verify_many / verify_batch (C: sc_verify_list for bytes tokens,
+sc_verify_many for str ones): every token gets
 exactly the answer verify() gives it, whatever the mix of layouts, keys,
 identity objects and failures, wherever a failure falls in the pairs whose
 MACs are computed together; the columns agree with the Credentials; the C
@@ -108,6 +109,23 @@ def test_dots_anywhere_match_single_calls(edits, where, max_len):
                 continue
             check_batch(v, toks)
             check_batch(v, [tok])
+            check_batch(v, [t.encode() for t in toks])     # listed: split by sa_jws_split
+    finally:
+        lib.sc_scan_select(lib.SC_SCAN_AUTO)
+
+
+def test_a_dot_at_every_offset_and_every_length_matches_single_calls():
+    """A listed token's dots are found 64 bytes at a time, the last block by a
+    masked load: a '.' put at every offset, and tokens of every length ending
+    in a '.', get what verify() says under every scanner."""
+    tok = SAME.encode()
+    toks = [tok[:k] + b"." + tok[k + 1:] for k in range(len(tok))]
+    toks += [tok[:k] + b"." for k in range(len(tok))] + [tok[:k] for k in range(len(tok))]
+    v = Verifier(RING, verifier_uid=0)
+    try:
+        for impl in (lib.SC_SCAN_PORTABLE, lib.SC_SCAN_SSE2, lib.SC_SCAN_AVX512):
+            if lib.sc_scan_select(impl) == impl:
+                check_batch(v, toks)
     finally:
         lib.sc_scan_select(lib.SC_SCAN_AUTO)
 
@@ -167,33 +185,106 @@ def test_bad_token_types_raise():
 
 # ---- the C entry ---------------------------------------------------------------
 
-def _call(v, packed, lens, n, work_cap=None, out_cap=None, out_shift=0):
-    wneed = lib.sc_batch_work_need(v.c_policy, len(packed))
-    oneed = lib.sc_batch_out_need(n, len(packed))
+def _buffers(v, n, total, work_cap, out_cap, out_shift):
+    wneed = lib.sc_batch_work_need(v.c_policy, total)
+    oneed = lib.sc_batch_out_need(n, total)
     work = ffi.new("uint8_t[]", wneed + 16)
     out = ffi.new("uint8_t[]", oneed + 16)
-    lens_c = ffi.NULL if lens is None else ffi.new("size_t[]", lens)
-    return lib.sc_verify_many(RING.snapshot().keyset, v.c_policy, packed, len(packed), lens_c, n, NOW,
-                              work, wneed if work_cap is None else work_cap,
-                              out + out_shift, oneed if out_cap is None else out_cap), out
+    return (work, wneed if work_cap is None else work_cap,
+            out + out_shift, oneed if out_cap is None else out_cap), out
 
 
-def test_c_entry_refuses_bad_lengths_buffers_and_splits():
+def _call(v, packed, n, work_cap=None, out_cap=None, out_shift=0):
+    """sc_verify_many over a separated buffer."""
+    bufs, out = _buffers(v, n, len(packed), work_cap, out_cap, out_shift)
+    return lib.sc_verify_many(RING.snapshot().keyset, v.c_policy, packed, len(packed), n, NOW,
+                              *bufs), out
+
+
+def _call_list(v, toks, lens=None, work_cap=None, out_cap=None, out_shift=0):
+    """sc_verify_list over tokens each in its own buffer (None: a NULL address)."""
+    keep = [ffi.NULL if t is None else ffi.from_buffer(t) for t in toks]
+    lens = [0 if t is None else len(t) for t in toks] if lens is None else lens
+    n = len(toks)
+    bufs, out = _buffers(v, n, min(sum(lens), 1 << 20), work_cap, out_cap, out_shift)
+    rc = lib.sc_verify_list(RING.snapshot().keyset, v.c_policy, ffi.new("const char *[]", keep),
+                            ffi.new("size_t[]", lens), n, NOW, *bufs)
+    return rc, out
+
+
+def test_c_entry_refuses_bad_buffers_and_splits():
     v = Verifier(RING, verifier_uid=0)
     tok = SAME.encode()
-    assert _call(v, tok, [len(tok), 1], 2)[0] == lib.SA_E_ARG             # past the buffer
-    rc, out = _call(v, tok + b"x", [len(tok), 1], 2)
+    assert _call(v, tok + b"\n" + tok, 2)[0] == lib.SA_OK
+    assert _call(v, tok + b"\n" + tok, 3)[0] == lib.SC_E_BATCH_SPLIT
+    assert _call(v, tok + b"\n" + tok, 1)[0] == lib.SC_E_BATCH_SPLIT
+    assert _call(v, b"", 0)[0] == lib.SA_OK
+    assert _call(v, b"x", 0)[0] == lib.SC_E_BATCH_SPLIT
+    assert _call(v, tok, 1, work_cap=100)[0] == lib.SC_E_SCRATCH
+    assert _call(v, tok, 1, out_cap=100)[0] == lib.SC_E_SCRATCH
+    assert _call(v, tok, 1, out_shift=4)[0] == lib.SA_E_ARG          # misaligned columns
+
+
+def test_c_list_entry_takes_each_token_as_given():
+    """sc_verify_list: a token is exactly its lens[i] bytes at toks[i], the
+    separator byte included; bad addresses and lengths are refused whole."""
+    v = Verifier(RING, verifier_uid=0)
+    tok = SAME.encode()
+    rc, out = _call_list(v, [tok, b"x", tok + b"\n", b"", None, tok])
     assert rc == lib.SA_OK
-    status = ffi.cast("int32_t *", out + 16)
-    assert status[0] == 0 and status[1] == lib.SA_E_SEGMENTS
-    assert _call(v, tok + b"\n" + tok, None, 2)[0] == lib.SA_OK
-    assert _call(v, tok + b"\n" + tok, None, 3)[0] == lib.SC_E_BATCH_SPLIT
-    assert _call(v, tok + b"\n" + tok, None, 1)[0] == lib.SC_E_BATCH_SPLIT
-    assert _call(v, b"", None, 0)[0] == lib.SA_OK
-    assert _call(v, b"x", None, 0)[0] == lib.SC_E_BATCH_SPLIT
-    assert _call(v, tok, None, 1, work_cap=100)[0] == lib.SC_E_SCRATCH
-    assert _call(v, tok, None, 1, out_cap=100)[0] == lib.SC_E_SCRATCH
-    assert _call(v, tok, None, 1, out_shift=4)[0] == lib.SA_E_ARG          # misaligned columns
+    status = ffi.cast("int32_t *", out + 8 * 6)
+    want = [0, lib.SA_E_SEGMENTS, single(v, tok + b"\n").status, lib.SA_E_SEGMENTS,
+            lib.SA_E_SEGMENTS, 0]
+    assert [status[i] for i in range(6)] == want and want[2] not in (0, None)
+    assert _call_list(v, [None], lens=[3])[0] == lib.SA_E_ARG            # NULL with a length
+    assert _call_list(v, [tok, tok], lens=[len(tok), 2 ** 64 - 2])[0] == lib.SA_E_ARG  # wraps
+    assert _call_list(v, [tok], lens=[2 ** 62])[0] == lib.SA_E_ARG       # more than memory
+    assert _call_list(v, [tok], work_cap=100)[0] == lib.SC_E_SCRATCH
+    assert _call_list(v, [tok], out_cap=100)[0] == lib.SC_E_SCRATCH
+    assert _call_list(v, [tok], out_shift=4)[0] == lib.SA_E_ARG
+    assert _call_list(v, [])[0] == lib.SA_OK
+
+
+def test_addresses_are_read_from_a_tuple_of_bytes_only():
+    """sa_py_bytes_items: the buffers of a tuple's bytes objects, up to the first
+    item that is not exactly bytes; nothing for another container or count."""
+    n = 4
+    ptrs, lens, total = ffi.new("const char *[]", n), ffi.new("size_t[]", n), ffi.new("size_t *")
+
+    class Sub(bytes):
+        pass
+
+    good = (b"ab", b"", b"cde", bytes(300))
+    assert lib.sa_py_bytes_items(id(good), ptrs, lens, n, total) == n
+    assert [ffi.buffer(ptrs[i], lens[i])[:] for i in range(n)] == list(good) and total[0] == 305
+    assert lib.sa_py_bytes_items(id(good), ptrs, lens, 3, total) == 0          # not n items
+    assert lib.sa_py_bytes_items(id(list(good)), ptrs, lens, n, total) == 0    # a list
+    for bad, first in (((b"a", "b", b"c", b"d"), 1), ((b"a", b"b", bytearray(b"c"), b"d"), 2),
+                       ((Sub(b"a"), b"b", b"c", b"d"), 0), ((b"a", b"b", b"c", None), 3)):
+        assert lib.sa_py_bytes_items(id(bad), ptrs, lens, n, total) == first
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(range(len(POOL))), min_size=1, max_size=9),
+       st.sampled_from(["tuple", "generator", "subclass", "bytearray"]))
+def test_bytes_batches_in_any_container_match_single_calls(picks, kind):
+    """Bytes tokens are read where they are (sc_verify_list); other containers
+    and token types are converted first, to the same answers."""
+
+    class Sub(bytes):
+        pass
+
+    v = Verifier(RING, verifier_uid=0)
+    toks = [POOL[i].encode() for i in picks]
+    if kind == "subclass":
+        toks[0] = Sub(toks[0])
+    elif kind == "bytearray":
+        toks[-1] = bytearray(toks[-1])
+    check_batch(v, tuple(toks))
+    if kind == "generator":
+        with v.verify_many((t for t in toks), now=NOW) as batch:
+            for got, tok in zip(batch.to_list(), toks):
+                assert_same(got, single(v, tok))
 
 
 def test_output_buffers_are_reused_and_columns_outlive_them():

@@ -58,7 +58,7 @@ def test_every_contender_ran_or_says_why(doc):
     names = {r["name"] for r in doc["rows"]}
     assert {"slurmauth_fast verify", "slurmauth_fast verify_many", "slurmauth_fast verify_batch",
             "slurmauth_fast create_credential", "slurmauth_fast create_many",
-            "slurmauth_fast sc_verify_many (C only)",
+            "slurmauth_fast sc_verify_list (C only)",
             "minimal Python hmac+json"} <= names
     assert "slurmauth_fast verify_rpc" in names
     expected = [vr.BASELINE, "joserfc jwt.decode", vr.FLOOR, "libjwt jwt_decode", vr.LIBJWT_CREATE,
@@ -84,7 +84,7 @@ def test_native_helpers_ran(doc):
 def test_threads_and_sockets(doc):
     assert [(t["api"], t["threads"]) for t in doc["threads"]] == [
         ("verify_many", 1), ("verify_many", 2), ("verify_batch", 1), ("verify_batch", 2),
-        ("verify", 1), ("verify", 2), ("sc_verify_many (C only)", 1), ("sc_verify_many (C only)", 2),
+        ("verify", 1), ("verify", 2), ("sc_verify_list (C only)", 1), ("sc_verify_list (C only)", 2),
         ("reference: hashlib.sha256(1 MiB)", 1), ("reference: hashlib.sha256(1 MiB)", 2)]
     assert all(t["per_second"] > 0 for t in doc["threads"])
     assert [s["clients"] for s in doc["socket"]] == [1], doc["skipped"]

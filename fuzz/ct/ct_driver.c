@@ -7,7 +7,7 @@
  * secret-dependent branches a timing attacker could observe. The functions
  * under test are sa_hmac_key_init, sa_hmac_sha256, sa_ct_equal,
  * sa_jws_hs256_check and the whole auth/slurm verifier sc_verify (with a
- * valid and a forged tag), and the batch entry sc_verify_many (a forged and a
+ * valid and a forged tag), and the batch entry sc_verify_list (a forged and a
  * valid token MACed as a pair by sa_jws_hs256_check2, then one alone; and
  * again through the multi-buffer HMAC, sha256_mb.c's portable reference),
  * and sa_hmac_sha256_mb over lanes of different lengths.
@@ -128,12 +128,16 @@ static int run_key(const uint8_t *key, size_t keylen, const char *tok, size_t to
             static char packed[3 * 512];
             static uint8_t work[16384] __attribute__((aligned(16))), out[8192] __attribute__((aligned(16)));
             size_t lens[3];
+            const char *toks[3];
             const int32_t *status;
             memcpy(packed, good, glen);                          /* forged */
             good[glen - 2] = orig;                               /* good again */
             memcpy(packed + glen, good, glen);
             memcpy(packed + 2 * glen, good, glen);
             lens[0] = lens[1] = lens[2] = glen;
+            toks[0] = packed;
+            toks[1] = packed + glen;
+            toks[2] = packed + 2 * glen;
             if (sc_batch_work_need(&pol, 3 * glen) > sizeof(work) ||
                 sc_batch_out_need(3, 3 * glen) > sizeof(out))
                 return 1;
@@ -142,7 +146,7 @@ static int run_key(const uint8_t *key, size_t keylen, const char *tok, size_t to
             for (impl = 0; impl < 2; impl++) {
                 if (sa_mb_select(impl ? SA_MB_PORTABLE : SA_MB_NONE) < 0)
                     return 1;
-                rc = sc_verify_many(&ks, &pol, packed, 3 * glen, lens, 3, 1764000030, work,
+                rc = sc_verify_list(&ks, &pol, toks, lens, 3, 1764000030, work,
                                     sizeof(work), out, sizeof(out));
                 PUBLIC(&rc, sizeof(rc));
                 failures += rc != SA_OK;

@@ -92,7 +92,8 @@ scratch_need: Callable[[int], int] = lib.sc_scratch_need
 #: sc_verify's status for a scratch smaller than sc_scratch_need(token length)
 E_SCRATCH: int = lib.SC_E_SCRATCH
 
-#: Per-thread buffers: ``.s`` the scratch tuple (see :func:`scratch`), ``.w`` the batch work area.
+#: Per-thread buffers: ``.s`` the scratch tuple (see :func:`scratch`), ``.w`` the batch work
+#: area, ``.a`` a batch's token addresses (see :func:`verify_list`).
 local = threading.local()
 
 
@@ -122,6 +123,9 @@ def scratch(need: int = 0) -> Tuple[bytearray, Any, int, int]:
 #: per token (C harness, 1000 tokens per call).
 CACHE_LINE = 64
 
+_UINTPTR = ffi.typeof("uintptr_t")
+
+
 def _aligned(size: int, align: int) -> Tuple[bytearray, Any, int]:
     """A zeroed buffer of at least ``size`` bytes, a cffi pointer to an
     ``align``-aligned start in it and that start's offset."""
@@ -130,7 +134,7 @@ def _aligned(size: int, align: int) -> Tuple[bytearray, Any, int]:
 
 def _at_aligned(buf: bytearray, align: int) -> Tuple[bytearray, Any, int]:
     ptr = ffi.from_buffer(buf)
-    base = -int(ffi.cast("uintptr_t", ptr)) % align
+    base = -int(ffi.cast(_UINTPTR, ptr)) % align
     return buf, ptr + base, base
 
 
@@ -178,17 +182,47 @@ def pooled() -> List[bytearray]:
     return _pool
 
 
-def verify_many(ks: Any, pol: Any, packed: bytes, lens: Optional[Sequence[int]], n: int,
-                now: int) -> Tuple[int, bytearray, int]:
-    """sc_verify_many over ``packed`` (separated by BATCH_SEP when ``lens``
-    is None): (status, output buffer, offset of the output in it). The GIL is
-    released for the C call."""
+def verify_many(ks: Any, pol: Any, packed: bytes, n: int, now: int) -> Tuple[int, bytearray, int]:
+    """sc_verify_many over ``packed`` (n tokens separated by BATCH_SEP):
+    (status, output buffer, offset of the output in it). The GIL is released
+    for the C call."""
     plen = len(packed)
     work, wcap = _batch_work(pol, plen)
     need = lib.sc_batch_out_need(n, plen)
     out, optr, base = out_buffer(need)
-    rc = lib.sc_verify_many(ks, pol, packed, plen, ffi.NULL if lens is None else
-                            ffi.new("size_t[]", list(lens)), n, now, work, wcap, optr, need)
+    rc = lib.sc_verify_many(ks, pol, packed, plen, n, now, work, wcap, optr, need)
+    return rc, out, base
+
+
+def _addresses(n: int) -> Tuple[Any, Any, Any]:
+    """This thread's arrays for n tokens' addresses and lengths, and a total:
+    grown as needed, kept while at most ADDRESSES_KEEP tokens long."""
+    a = getattr(local, "a", None)
+    if a is None or len(a[1]) < n:
+        a = (ffi.new("const char *[]", n), ffi.new("size_t[]", n), ffi.new("size_t *"))
+        if n <= ADDRESSES_KEEP:
+            local.a = a
+    return a
+
+
+#: Tokens per batch whose address arrays (16 bytes a token) a thread keeps.
+ADDRESSES_KEEP = 1 << 16
+
+
+def verify_list(ks: Any, pol: Any, toks: Tuple[Any, ...], now: int
+                ) -> Optional[Tuple[int, bytearray, int]]:
+    """sc_verify_list over the bytes objects of ``toks`` where they are (C
+    reads their addresses from the tuple: nothing is copied), as
+    :func:`verify_many`; None when an item is not a bytes object. ``toks``
+    must be a tuple: it keeps the objects alive and in place for the call."""
+    n = len(toks)
+    ptrs, lens, total = _addresses(n)
+    if lib.sa_py_bytes_items(id(toks), ptrs, lens, n, total) != n:
+        return None
+    work, wcap = _batch_work(pol, total[0])
+    need = lib.sc_batch_out_need(n, total[0])
+    out, optr, base = out_buffer(need)
+    rc = lib.sc_verify_list(ks, pol, ptrs, lens, n, now, work, wcap, optr, need)
     return rc, out, base
 
 
