@@ -1845,7 +1845,7 @@ static int verify_batch(const sc_keyset *ks, const sc_policy *pol, batch_in *in,
 
     if (((uintptr_t)out & 7) || ((uintptr_t)work & 15))
         return SA_E_ARG;
-    if (n > SIZE_MAX / 4 / (RESULT_SPACE + 28) || total > SIZE_MAX / 4)
+    if (n > SIZE_MAX / 4 / (RESULT_SPACE + 28) || total > SIZE_MAX / 16)
         return SA_E_ARG;   /* more than memory holds: the sizes below would wrap */
     if (out_cap < sc_batch_out_need(n, total) || work_cap < sc_batch_work_need(pol, total))
         return SC_E_SCRATCH;

@@ -238,7 +238,7 @@ def test_c_list_entry_takes_each_token_as_given():
     assert [status[i] for i in range(6)] == want and want[2] not in (0, None)
     assert _call_list(v, [None], lens=[3])[0] == lib.SA_E_ARG            # NULL with a length
     assert _call_list(v, [tok, tok], lens=[len(tok), 2 ** 64 - 2])[0] == lib.SA_E_ARG  # wraps
-    assert _call_list(v, [tok], lens=[2 ** 62])[0] == lib.SA_E_ARG       # more than memory
+    assert _call_list(v, [tok], lens=[2 ** 61])[0] == lib.SA_E_ARG       # more than memory
     assert _call_list(v, [tok], work_cap=100)[0] == lib.SC_E_SCRATCH
     assert _call_list(v, [tok], out_cap=100)[0] == lib.SC_E_SCRATCH
     assert _call_list(v, [tok], out_shift=4)[0] == lib.SA_E_ARG
