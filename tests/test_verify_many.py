@@ -109,7 +109,7 @@ def test_dots_anywhere_match_single_calls(edits, where, max_len):
                 continue
             check_batch(v, toks)
             check_batch(v, [tok])
-            check_batch(v, [t.encode() for t in toks])     # listed: split by sa_jws_split
+            check_batch(v, [t.encode() for t in toks])     # listed: no separator to find
     finally:
         lib.sc_scan_select(lib.SC_SCAN_AUTO)
 
