@@ -182,14 +182,22 @@ def pooled() -> List[bytearray]:
     return _pool
 
 
+def _batch_buffers(pol: Any, n: int, total: int) -> Tuple[Any, int, bytearray, Any, int, int]:
+    """A batch call's buffers for n tokens of ``total`` bytes: this thread's
+    work area and its size, then an output buffer, its aligned pointer and
+    offset, and the size the call is given."""
+    work, wcap = _batch_work(pol, total)
+    need = lib.sc_batch_out_need(n, total)
+    out, optr, base = out_buffer(need)
+    return work, wcap, out, optr, base, need
+
+
 def verify_many(ks: Any, pol: Any, packed: bytes, n: int, now: int) -> Tuple[int, bytearray, int]:
     """sc_verify_many over ``packed`` (n tokens separated by BATCH_SEP):
     (status, output buffer, offset of the output in it). The GIL is released
     for the C call."""
     plen = len(packed)
-    work, wcap = _batch_work(pol, plen)
-    need = lib.sc_batch_out_need(n, plen)
-    out, optr, base = out_buffer(need)
+    work, wcap, out, optr, base, need = _batch_buffers(pol, n, plen)
     rc = lib.sc_verify_many(ks, pol, packed, plen, n, now, work, wcap, optr, need)
     return rc, out, base
 
@@ -219,9 +227,7 @@ def verify_list(ks: Any, pol: Any, toks: Tuple[Any, ...], now: int
     ptrs, lens, total = _addresses(n)
     if lib.sa_py_bytes_items(id(toks), ptrs, lens, n, total) != n:
         return None
-    work, wcap = _batch_work(pol, total[0])
-    need = lib.sc_batch_out_need(n, total[0])
-    out, optr, base = out_buffer(need)
+    work, wcap, out, optr, base, need = _batch_buffers(pol, n, total[0])
     rc = lib.sc_verify_list(ks, pol, ptrs, lens, n, now, work, wcap, optr, need)
     return rc, out, base
 
