@@ -5,13 +5,13 @@ Tokens are auth/slurm credentials exactly as Slurm writes them (libjwt
 header, sorted compact claims, padded base64 payload = body-hash data),
 signed with the harnesses' fixed key, plus their near misses (wrong tag,
 padding, alg none, a kid). Re-run after changing the harnesses:
-``python fuzz/make_seeds.py`` (deterministic: same files every time).
+``python fuzz/make_seeds.py`` (deterministic: same files every time; a fuzzer-found
+input committed as ``regress-*`` beside them is kept).
 """
 from __future__ import annotations
 
 import base64
 import hashlib
-import shutil
 from pathlib import Path
 from typing import Dict
 
@@ -110,9 +110,13 @@ def authjwt_seeds() -> Dict[str, bytes]:
 
 
 def write(name: str, files: Dict[str, bytes]) -> None:
+    """Replace the generated seeds of one harness; files named ``regress-*`` (inputs of
+    bugs the fuzzers found, committed by hand) are kept."""
     d = CORPUS / name
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir(parents=True)
+    d.mkdir(parents=True, exist_ok=True)
+    for old in d.iterdir():
+        if not old.name.startswith("regress-"):
+            old.unlink()
     for fname, data in files.items():
         (d / fname).write_bytes(data)
 
@@ -169,6 +173,10 @@ def main() -> None:
     py["sack_verify"] = b"\x08\x01" + sack.encode_verify_request(HS256Key(FUZZ_KEY).sign(CLAIMS))[10:]
     for name, frame in frames(key=FUZZ_KEY).items():
         py[f"frame_{name}"] = b"\x05" + frame
+    # verify, verify_many and verify_rpc on the same claims (with and without use_client_ids)
+    for name, claims in (("auth", CLAIMS), ("sack", SACK),
+                         ("bad_id_bad_hash", dict(CLAIMS, id={}, payload="CQAA"))):
+        py[f"batch_frame_{name}"] = b"\x09" + dumps_compact(claims)
     write("py", py)
     # SACK requests as a client sends them: fuzz_sack (C pieces) reads the stream as is;
     # py_sack (the kiosk's reader) takes byte 0 = k, k chunk sizes, then the stream.

@@ -264,6 +264,11 @@ class FrameVerifier:
             return self._jwt_frame(jwt, data, f, fbuf, buf)     # raises the rule's refusal
         if rc == _fr.E_PLUGIN and _fr.auth_plugin(f) in self.plugins:
             return self._dispatch(_frame_from(data, memoryview(data).cast("B"), f, fbuf), now)
+        if _fr.verdict(v)[0] == _fr.STAGE_BODY_HASH:
+            # C verified the token before the body hash; its "id", "sbcast" and "net"
+            # objects are parsed here, and slurmctld refuses a malformed one in
+            # auth_g_verify, before _check_hash: that refusal comes first
+            _credential(buf, 0, snap)
         raise self._refusal(rc, f, v)
 
     @staticmethod

@@ -126,6 +126,23 @@ def test_signature_is_checked_before_the_body_hash(keyring, verifier):
         verify_rpc(frame(other, payload=b"\x02" + bytes(32)), verifier)
 
 
+@pytest.mark.parametrize("payload", [b"\x09\x00\x00", b"\x02" + bytes(32)],
+                         ids=["unknown hash type", "wrong K12 digest"])
+@pytest.mark.parametrize("parsed", [False, True], ids=["bytes", "RpcFrame"])
+def test_identity_is_checked_before_the_body_hash(keyring, payload, parsed):
+    # slurmctld refuses a malformed "id" (use_client_ids) in auth_g_verify, before _check_hash;
+    # the fused C call checks the hash first and the "id" object is parsed in Python after it
+    data = frame(keyring, payload=payload, extra={"id": {"gecos": "", "dir": "/", "shell": "/"}})
+    if parsed:
+        data = parse_frame(data)
+    with_ids = tokens.Verifier(keyring, verifier_uid=VERIFIER_UID, use_client_ids=True)
+    with pytest.raises(E.IdentityError, match="missing field 'name'"):
+        verify_rpc(data, with_ids)
+    # without use_client_ids the "id" object is ignored, so the body hash decides
+    with pytest.raises(E.BodyHashError):
+        verify_rpc(data, tokens.Verifier(keyring, verifier_uid=VERIFIER_UID))
+
+
 def test_frames_without_an_auth_slurm_token(keyring, verifier):
     with pytest.raises(E.MissingCredentialError):
         verify_rpc(pack_frame(REQUEST_PING, BODY, flags=NO_AUTH_CRED), verifier)
