@@ -13,6 +13,10 @@ alike):
 * ``proxy -> fixed``: ``slurmauth-fast proxy`` relaying every verified frame to the fixed
   server, from the client's own address;
 * ``proxy, forged``: the same proxy fed frames signed with another key (shed in C, rc 1007);
+* ``shim, use_client_ids`` and ``proxy -> fixed, use_client_ids``: both run with
+  ``--use-client-ids`` and fed frames whose token carries the "id" identity, as every client's
+  does under AuthInfo=use_client_ids: the core reads that object as JSON only, so each such
+  request is decided by the verifier in Python;
 * ``bare relay -> fixed``: ``benchmarks/native/bare_relay.c``, a C relay that does nothing but
   relay (no verification, no policy, no Python; upstream connections bound to the client's IP
   like the proxy's): what two TCP connections per RPC cost, the ceiling of any relay;
@@ -140,6 +144,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
 
     from slurmauth_fast import keys, tokens
+    from slurmauth_fast.identity import Identity
     from slurmauth_fast.rpc import REQUEST_PING, body_hash_payload, pack_frame
 
     sys.path.insert(0, TESTS)
@@ -153,6 +158,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                   payload=body_hash_payload(b"", REQUEST_PING), ttl=3600)
     good_frame = pack_frame(REQUEST_PING, b"", credential=tokens.create_credential(kr, **claims))
     forged_frame = pack_frame(REQUEST_PING, b"", credential=tokens.create_credential(other, **claims))
+    alice = Identity(name="alice", gecos="Alice", dir="/home/alice", shell="/bin/bash",
+                     groups={"alice": 1000, "users": 100})
+    id_frame = pack_frame(REQUEST_PING, b"", credential=tokens.create_credential(
+        kr, identity=alice, use_client_ids=True, **claims))
     results: Dict[str, Dict[str, Any]] = {}
     extra: Dict[str, Any] = {}
     skipped: Dict[str, str] = {}
@@ -161,7 +170,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         exes = compile_native(tmp)
         good, forged = os.path.join(tmp, "ping.frame"), os.path.join(tmp, "forged.frame")
-        for path, data in ((good, good_frame), (forged, forged_frame)):
+        with_id = os.path.join(tmp, "id.frame")
+        for path, data in ((good, good_frame), (forged, forged_frame), (with_id, id_frame)):
             with open(path, "wb") as f:
                 f.write(data)
         keyfile = os.path.join(tmp, "slurm.key")
@@ -182,10 +192,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             proxy_pid = p.pid
             p, relay_fixed = start([exes["bare_relay"], "--upstream", f"127.0.0.1:{fixed}"])
             procs.append(p)
+            ids = ["--use-client-ids"]
+            p, shim_ids = start(cli + ["shim", "--listen", "127.0.0.1:0"] + keyopts + ids, env)
+            procs.append(p)
+            p, proxy_ids = start(cli + ["proxy", "--listen", "127.0.0.1:0", "--upstream",
+                                        f"127.0.0.1:{fixed}"] + keyopts + ids, env)
+            procs.append(p)
             targets = {"fixed": (fixed, good, 0), "shim": (shim, good, 0),
                        "proxy -> fixed": (proxy_fixed, good, 0),
                        "proxy, forged": (proxy_fixed, forged, 1007),
-                       "bare relay -> fixed": (relay_fixed, good, 0)}
+                       "bare relay -> fixed": (relay_fixed, good, 0),
+                       "shim, use_client_ids": (shim_ids, with_id, 0),
+                       "proxy -> fixed, use_client_ids": (proxy_ids, with_id, 0)}
             why = None if not args.no_slurm else "--no-slurm"
             if why is None:
                 why = real_slurm.why_not_built()

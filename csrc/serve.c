@@ -522,6 +522,14 @@ int sa_serve_set_keys(sa_serve *s, const void *ks, const void *pol, unsigned bh_
     return SA_OK;
 }
 
+int sa_serve_approve_identity(sa_serve *s, const uint8_t *digest)
+{
+    if (!s || !digest)
+        return SA_E_ARG;
+    memcpy(s->ids[sv_id_slot(digest)], digest, 32);
+    return SA_OK;
+}
+
 int sa_serve_wakeup(sa_serve *s)
 {
     uint64_t one = 1;

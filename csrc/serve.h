@@ -65,6 +65,9 @@
 #define SA_SERVE_EV_RATE_LIMITED 7  /* auto-forward: an over-limit request the core answered
                                        (rc 1804) that rl_log_freq says to log; nothing to do */
 
+/* sa_serve_event.objects: the bits of sc_result.objects ("id" 1, "sbcast" 2, "net" 4). */
+#define SA_SERVE_OBJ_ID 1
+
 /* Address families in sa_serve_addr / events. */
 #define SA_SERVE_AF_UNIX  1
 #define SA_SERVE_AF_INET  2
@@ -116,6 +119,12 @@ typedef struct {
     int32_t sys_errno;        /* errno behind SA_E_SERVE_SYS, else 0 */
     uint32_t plugin;          /* auth plugin id; 0 = no auth section */
     uint32_t uid, gid;        /* EV_VERIFIED only */
+    uint32_t objects;         /* EV_VERIFIED: the token's "id"/"sbcast"/"net" objects that the
+                                 policy reads (sc_result.objects bits), unless the "id" alone
+                                 is one the driver approved; the core checks them as JSON only,
+                                 so the driver verifies such a frame itself */
+    uint8_t id_digest[32];    /* EV_VERIFIED with objects == 1 ("id" only): SHA-256 of the raw
+                                 "id" object, for sa_serve_approve_identity */
     uint16_t msg_type, version, flags;
     uint16_t listener;        /* index of the listener that accepted it */
     int peer_family;          /* SA_SERVE_AF_*; unix peers carry no address */
@@ -190,6 +199,13 @@ int sa_serve_stop_listening(sa_serve *srv);
  * bh_flags: SA_BH_*. Until keys are set, every auth/slurm credential is
  * refused with SC_E_NO_KEY. */
 int sa_serve_set_keys(sa_serve *srv, const void *ks, const void *pol, unsigned bh_flags);
+
+/* The driver verified a frame whose token carries an "id" object (an EV_VERIFIED event with
+ * objects == 1) and found the identity well formed: a later token whose "id" has the same
+ * bytes (digest: the event's id_digest) is then treated as if it had none (no event of its
+ * own, auto-forward). Identities are kept in a table of 1024 slots; one may replace another,
+ * which then comes up once more. */
+int sa_serve_approve_identity(sa_serve *srv, const uint8_t *digest);
 
 /* Run the loop for up to timeout_ms (< 0: no limit) or until at least one
  * event is ready; returns the number written to out (0 on timeout, on a

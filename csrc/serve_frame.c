@@ -5,6 +5,7 @@
 #include "serve_conn.h"
 #include "serve_frame.h"
 #include "serve_upstream.h"
+#include "sha256.h"
 
 /* ---- the incremental frame reader ------------------------------------------- */
 
@@ -142,6 +143,7 @@ static int head_done(sa_serve *s, int32_t i, const sa_rpc_frame *f)
     c->flags = f->flags;
     c->plugin = f->has_auth ? f->auth_plugin : 0;
     c->plen = 0;
+    c->objects = 0;
     if (c->plugin == SA_AUTH_SLURM) {
         const sc_result *r;
         const uint8_t *payload;
@@ -161,6 +163,12 @@ static int head_done(sa_serve *s, int32_t i, const sa_rpc_frame *f)
         r = (const sc_result *)(const void *)s->scratch;
         c->uid = (uint32_t)r->uid;
         c->gid = (uint32_t)r->gid;
+        c->objects = (uint8_t)(r->objects & 7);
+        if (c->objects == SA_SERVE_OBJ_ID) {
+            sa_sha256(s->scratch + r->id_off, (size_t)r->id_len, c->id_digest);
+            if (!memcmp(s->ids[sv_id_slot(c->id_digest)], c->id_digest, 32))
+                c->objects = 0;
+        }
         plen = r->payload_len > 0 ? (size_t)r->payload_len : 0;
         payload = plen ? s->scratch + sc_result_space() + (size_t)r->host_len +
                          (r->cluster_len > 0 ? (size_t)r->cluster_len : 0) : NULL;
@@ -221,7 +229,8 @@ static void frame_done(sa_serve *s, int32_t i)
     c->known = 1;
     c->status = SA_OK;
     sv_timer_set(s, i, TL_NONE);
-    if (kind == SA_SERVE_EV_VERIFIED && s->auto_forward && sv_auto_forward(s, i))
+    /* a token with objects the policy reads goes up: the driver checks those (identity) */
+    if (kind == SA_SERVE_EV_VERIFIED && s->auto_forward && !c->objects && sv_auto_forward(s, i))
         return;
     e = sv_emit(s, i, kind, SA_OK);
     if (!e)
@@ -229,6 +238,9 @@ static void frame_done(sa_serve *s, int32_t i)
     if (kind == SA_SERVE_EV_VERIFIED) {
         e->uid = c->uid;
         e->gid = c->gid;
+        e->objects = c->objects;
+        if (c->objects == SA_SERVE_OBJ_ID)
+            memcpy(e->id_digest, c->id_digest, 32);
     }
     e->frame = c->buf;
     e->frame_len = c->need;

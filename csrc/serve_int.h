@@ -39,6 +39,9 @@
 
 
 #define MAX_LISTENERS 8
+/* identities the driver approved (sa_serve_approve_identity): a direct-mapped table of
+ * SHA-256 digests of the raw "id" objects, indexed by their first two bytes */
+#define ID_SLOTS 1024
 #define EPOLL_BATCH 256
 #define ACCEPT_BATCH 64
 #define RESPONSE_SLURM_RC 8001
@@ -73,6 +76,7 @@ typedef struct {
     uint8_t want_out;                      /* EPOLLOUT registered (only once a write blocked) */
     uint8_t hup;                           /* the peer hung up (EPOLLRDHUP/HUP/ERR seen) */
     uint8_t plen;
+    uint8_t objects;                       /* sc_result.objects the driver must check */
     uint16_t listener;
     int32_t link_prev[2], link_next[2];
     int32_t ip_node;
@@ -87,6 +91,7 @@ typedef struct {
     uint16_t peer_port;
     uint8_t peer_addr[16];
     uint8_t payload[SA_BODYHASH_MAX_PAYLOAD];
+    uint8_t id_digest[32];                 /* SHA-256 of the raw "id" (objects SA_SERVE_OBJ_ID) */
     int64_t up_start_ns;
 } conn_t;
 
@@ -124,6 +129,7 @@ struct sa_serve {
     unsigned bh_flags;
     uint8_t *scratch;
     size_t scratch_cap;
+    uint8_t ids[ID_SLOTS][32];             /* approved identities (all zero: empty) */
     /* during a poll */
     sa_serve_event *out;
     int nout, maxout;
@@ -142,5 +148,11 @@ struct sa_serve {
     sa_rl *rl;
     struct epoll_event evs[EPOLL_BATCH];
 };
+
+/* The slot of an identity's digest in sa_serve.ids. */
+static inline size_t sv_id_slot(const uint8_t *digest)
+{
+    return ((size_t)digest[0] | (size_t)digest[1] << 8) & (ID_SLOTS - 1);
+}
 
 #endif

@@ -6,7 +6,12 @@ like slurmctld (``FrameVerifier.from_slurm_conf``):
 
 - auth/slurm (103) frames arrive verified by the core with that verifier's keys and policy
   (signature, claims, body hash, HashPlugin, use_client_ids); a forged or unverifiable one
-  never gets here: the core answers it with rc 1007 and counts it, as slurmctld does;
+  never gets here: the core answers it with rc 1007 and counts it, as slurmctld does. A token
+  carrying an object the policy reads (the "id" identity under use_client_ids) is checked by
+  the core as JSON only, so such a frame comes up and the verifier decides it here, in the
+  loop (slurmctld refuses a malformed identity, and a "gids" string kills slurmctld 26.05.3);
+  an identity found well formed is approved in the core, which keeps later tokens carrying
+  the same "id" bytes on its fast path;
 - auth/munge (101) frames are verified on a small thread pool, off the loop (a decode is a
   round trip to munged); the result comes back through a queue and a core wakeup;
 - auth/jwt (102) frames are verified here, in the loop;
@@ -38,6 +43,7 @@ from ._bindings.serve import (
     EV_RATE_LIMITED,
     EV_UNVERIFIED,
     EV_VERIFIED,
+    OBJ_ID,
     ServeCore,
     ServeEvent,
 )
@@ -119,14 +125,16 @@ class FrontEnd:
         self.reply_rc(ev.conn_id, SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR, ev.version)
 
     def on_refused(self, ev: ServeEvent, plugin: int, reason: str) -> None:
-        """A munge/jwt credential (or a frame without one) was refused and answered rc 1007."""
+        """A credential the core handed up (munge, jwt, or auth/slurm with an identity), or a
+        frame without one, was refused and answered rc 1007."""
 
     def on_rate_limited(self, ev: ServeEvent) -> None:
         """The core answered an over-limit request itself (auto-forward); rl_log_freq says
         this one is to be logged."""
 
     def on_verify_time(self, plugin: int, seconds: float) -> None:
-        """A munge/jwt credential took ``seconds`` to verify (any thread)."""
+        """A credential verified outside the core (munge, jwt, auth/slurm with an identity)
+        took ``seconds`` (any thread)."""
 
     # -- answers -----------------------------------------------------------------------
 
@@ -197,7 +205,7 @@ class FrontEnd:
         raw = core.raw_events
         for k in range(n):
             e = raw[k]
-            if e.kind == EV_VERIFIED:      # the common case, read straight from the C event
+            if e.kind == EV_VERIFIED and not e.objects:   # the common case, straight from C
                 self.admit(Request(e.conn_id, AUTH_SLURM, e.uid, e.gid, e.msg_type, e.version,
                                    self._peer(e)))
             else:
@@ -235,9 +243,18 @@ class FrontEnd:
         self._refusals_at = time.monotonic()
 
     def _dispatch(self, ev: ServeEvent) -> None:
-        """Every event but EV_VERIFIED (run_once admits those from the raw C event)."""
+        """Every event but a plain EV_VERIFIED (run_once admits those from the raw C event)."""
         kind = ev.kind
-        if kind == EV_UNVERIFIED:
+        if kind == EV_VERIFIED:
+            # the token carries objects the policy reads ("id" under use_client_ids), which
+            # the core checks as JSON only: the verifier decides, as for verify_rpc. An
+            # identity it accepts is a pure function of the object's bytes, so the core
+            # keeps tokens carrying the same "id" on its fast path from now on.
+            result = self._verify(ev)
+            if ev.objects == OBJ_ID and not isinstance(result, SlurmAuthError):
+                self.core.approve_identity(ev.id_digest)
+            self._admit_verified(ev, result)
+        elif kind == EV_UNVERIFIED:
             self._unverified(ev)
         elif kind == EV_FORWARD_ERROR:
             self.limited_log.warning("upstream", "upstream failed: status %d errno %d",

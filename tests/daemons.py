@@ -12,13 +12,15 @@ from typing import Callable, Mapping, Optional, Sequence
 
 
 def spawn(argv: Sequence[str], output: "os.PathLike[str] | str", *,
-          env: Optional[Mapping[str, str]] = None, new_session: bool = False) -> subprocess.Popen:
-    """Start ``argv`` with stdout and stderr appended to ``output``."""
+          env: Optional[Mapping[str, str]] = None, new_session: bool = False,
+          cwd: "os.PathLike[str] | str | None" = None) -> subprocess.Popen:
+    """Start ``argv`` with stdout and stderr appended to ``output``, in ``cwd`` (where a
+    core dump lands: give the daemon's own temporary directory, never the checkout)."""
     out = open(output, "ab")
     try:
         return subprocess.Popen(list(argv), env=dict(env) if env is not None else None,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=new_session)
+                                start_new_session=new_session, cwd=cwd)
     finally:
         out.close()
 

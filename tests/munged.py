@@ -83,7 +83,7 @@ class MungedDaemon:
                            f"--pid-file={os.path.join(self.dir, 'munged.pid')}",
                            f"--log-file={self.log_file}",
                            f"--seed-file={os.path.join(self.dir, 'munged.seed')}",
-                           f"--num-threads={self.num_threads}"], self.output_file)
+                           f"--num-threads={self.num_threads}"], self.output_file, cwd=self.dir)
         wait_ready(self.proc, lambda: unix_socket_accepts(self.socket), name="munged",
                    timeout=timeout, interval=0.02, logs=self.output, stop=self.stop,
                    not_ready=f"munged did not open {self.socket} within {timeout}s")

@@ -190,7 +190,7 @@ class SlurmCluster:
 
     def start(self, timeout: float = 60.0) -> "SlurmCluster":
         self.proc = spawn([binary("slurmctld"), "-D", "-i", "-f", str(self.conf)],
-                          self.dir / "slurmctld.out", env=self.env(), new_session=True)
+                          self.dir / "slurmctld.out", env=self.env(), new_session=True, cwd=self.dir)
         ACTIVE.append(self)
         wait_ready(self.proc, self.ping, name="slurmctld", timeout=timeout, interval=0.2,
                    logs=self.logs, stop=self.stop,
@@ -272,7 +272,7 @@ class Sackd:
     def start(self, timeout: float = 30.0) -> "Sackd":
         self.proc = spawn([binary("sackd"), "-D", "-f", str(self.cluster.conf), "-v"], self.log,
                           env=self.cluster.env(RUNTIME_DIRECTORY=str(self.runtime_dir)),
-                          new_session=True)
+                          new_session=True, cwd=self.cluster.dir)
         wait_ready(self.proc, lambda: unix_socket_accepts(self.socket), name="sackd",
                    timeout=timeout, interval=0.05, logs=self.output, stop=self.stop,
                    not_ready=f"sackd did not open {self.socket}")

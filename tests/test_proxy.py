@@ -66,9 +66,10 @@ class Upstream:
 
 
 class Running:
-    def __init__(self, upstream_port, **kw):
+    def __init__(self, upstream_port, *, use_client_ids=False, **kw):
         ring = keys.Keyring.from_key_bytes(KEY)
-        self.proxy = ControllerProxy(FrameVerifier(tokens.Verifier(ring)), ("127.0.0.1", upstream_port),
+        verifier = FrameVerifier(tokens.Verifier(ring, use_client_ids=use_client_ids))
+        self.proxy = ControllerProxy(verifier, ("127.0.0.1", upstream_port),
                                      slurm_user_uid=SLURM_USER, **kw)
         self.port = self.proxy.core.listen_tcp("127.0.0.1", 0)
         self.thread = threading.Thread(target=self.proxy.serve_forever, kwargs={"poll_ms": 50})
@@ -134,6 +135,38 @@ def test_forged_and_credentialless_requests_never_reach_upstream(proxy, upstream
         assert recv_frame(s) == b""
     assert upstream.seen == []
     assert p.proxy.core.stats()["frames_refused"] == 1
+
+
+def test_identities_are_checked_before_the_relay(proxy, upstream):
+    """Under use_client_ids the core hands up a token carrying "id" (it reads the object as
+    JSON only): the verifier refuses a malformed identity, every time, and it never reaches
+    slurmctld (one whose "gids" is a string kills slurmctld 26.05.3). A good one is relayed,
+    and approved in the core: the next token with the same "id" bytes is forwarded by the
+    core itself, under the same rate limit."""
+    p = proxy(use_client_ids=True, rate_limit=RateLimitConfig(
+        enabled=True, bucket_size=3, refill_rate=1, refill_period=4_000_000_000))
+    ring = keys.Keyring.from_key_bytes(KEY)
+
+    def with_id(identity=None, uid=1000):
+        extra = {} if identity is None else {"id": identity}
+        token = tokens.create_credential(ring, uid=uid, gid=uid, ruid=SLURM_USER, extra=extra,
+                                         payload=body_hash_payload(b"", REQUEST_PING))
+        return pack_frame(REQUEST_PING, b"", credential=token)
+    good = {"name": "alice", "gecos": "", "dir": "/home/alice", "shell": "/bin/sh", "gids": [1000]}
+    for bad in ({}, dict(good, gids="abc"), dict(good, gids=[-1]), dict(good, name=5)) * 2:
+        assert rc_of(p.send(with_id(bad))) == 1007
+    assert upstream.seen == []
+    frame = with_id(good)
+    assert [rc_of(p.send(frame)) for _ in range(2)] == [0, 0]
+    assert [req for req, _ in upstream.seen] == [frame, frame]
+    st = p.proxy.core.stats()
+    assert (st["forwarded"], st["auto_forwarded"]) == (2, 1)    # the second by the core itself
+    other = with_id(dict(good, gids=[1000, 100]))                # other bytes: up once more
+    assert rc_of(p.send(other)) == 0
+    assert rc_of(p.send(other)) == 1804                          # one bucket for uid 1000
+    assert rc_of(p.send(frame)) == 1804
+    st = p.proxy.core.stats()
+    assert (st["forwarded"], st["auto_forwarded"], st["rate_limited"]) == (3, 1, 2)
 
 
 def test_rate_limit_as_slurmctld_against_a_fake_clock(proxy, upstream):

@@ -12,19 +12,22 @@ import base64
 import json
 import os
 import re
+import socket
+import threading
 import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
 
-from real_slurm import SlurmCluster, send_rpc
+from real_slurm import SlurmCluster, recv_frame, send_rpc
 from slurmauth_fast.bodyhash import HASH_K12, HASH_NONE, HASH_SHA3, body_hash_payload
 from slurmauth_fast.errors import SlurmAuthError
 from slurmauth_fast.frame_verifier import FrameVerifier
 from slurmauth_fast.jws import HS256Key
 from slurmauth_fast.keys import Keyring
 from slurmauth_fast.rpc import AUTH_JWT, AUTH_SLURM, REQUEST_PING, pack_frame, parse_frame
+from slurmauth_fast.shim import ControllerShim
 from slurmauth_fast.tokens import Verifier
 
 pytestmark = pytest.mark.real_slurm
@@ -153,6 +156,10 @@ CASES: Dict[str, Tuple[bytes, bytes]] = {
                                                          "pw_dir": "/root", "pw_shell": "/bin/sh",
                                                          "gr_names": ["root"], "gids": [0]})),
     "id malformed, use_client_ids off": (HEADER, claims(id={"pw_name": 5})),
+    "sbcast object": (HEADER, claims(sbcast={"a": 1})),
+    "sbcast duplicate member": (HEADER, raw('{{BASE},"sbcast":{"a":1,"a":2}}')),
+    "sbcast not an object": (HEADER, claims(sbcast=[1])),
+    "net object": (HEADER, claims(net={"a": 1})),
     # JSON text
     "whitespace in claims": (HEADER, b'{ ' + claims()[1:-1].replace(b",", b" , ") + b' }'),
     "claims not an object": (HEADER, b"[1,2]"),
@@ -183,6 +190,10 @@ STRICTER: Dict[str, str] = {
     "unknown 32-deep nesting": "nesting is limited so that parsing is bounded",
     "unknown 200-deep nesting": "nesting is limited so that parsing is bounded",
     "duplicate unknown": "duplicate members are refused; jansson keeps the last",
+    "sbcast duplicate member": "the sbcast and net objects are read strictly in every context; "
+                               "Slurm reads them only in sbcast and net credentials",
+    "sbcast not an object": "the sbcast and net objects are read strictly in every context; "
+                            "Slurm reads them only in sbcast and net credentials",
 }
 
 
@@ -234,6 +245,75 @@ STRICTER_JWT: Dict[str, str] = {
 }
 
 
+ID = {"name": "root", "gecos": "root", "dir": "/root", "shell": "/bin/sh", "gids": [0]}
+
+
+def with_id(**change: object) -> Dict[str, object]:
+    """:data:`ID` with ``change`` applied (a value of ``...`` removes the member)."""
+    out = dict(ID)
+    for k, v in change.items():
+        if v is ...:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+#: AuthInfo=use_client_ids: the "id" object, read and checked (slurmctld in auth_g_verify,
+#: auth_common_extract_identity). name -> claims bytes. The last one kills slurmctld 26.05.3
+#: (a "gids" string: SIGSEGV), so it is sent last.
+ID_CASES: Dict[str, bytes] = {
+    "id well formed (gids)": claims(id=ID),
+    "id well formed (groups)": claims(id=with_id(gids=..., groups={"root": 0, "adm": 4})),
+    "id without groups": claims(id=with_id(gids=...)),
+    "id missing": claims(),
+    "id unknown member": claims(id=with_id(zz=[1, {"a": None}])),
+    "id name empty": claims(id=with_id(name="")),
+    "id gecos null": claims(id=with_id(gecos=None)),
+    "id dir relative": claims(id=with_id(dir="root")),
+    "id empty object": claims(id={}),
+    "id name only": claims(id={"name": "root"}),
+    "id name number": claims(id=with_id(name=5)),
+    "id name null": claims(id=with_id(name=None)),
+    "id duplicate name": raw('{{BASE},"id":{"name":"root","name":"x","gecos":"root","dir":"/root",'
+                             '"shell":"/bin/sh","gids":[0]}}'),
+    "id gids -1": claims(id=with_id(gids=[-1])),
+    "id gids 2^32": claims(id=with_id(gids=[2 ** 32])),
+    "id gids numeral string": claims(id=with_id(gids=["5"])),
+    "id gids word": claims(id=with_id(gids=["x"])),
+    "id gids float": claims(id=with_id(gids=[1.5])),
+    "id gids bool": claims(id=with_id(gids=[True])),
+    "id gids an object": claims(id=with_id(gids={"a": 1})),
+    "id groups a list": claims(id=with_id(gids=..., groups=[1])),
+    "id groups numeral string": claims(id=with_id(gids=..., groups={"a": "5"})),
+    "id groups word": claims(id=with_id(gids=..., groups={"a": "x"})),
+    "id groups -1": claims(id=with_id(gids=..., groups={"a": -1})),
+    "id groups and gids": claims(id=with_id(groups={"root": 0})),
+    "id a number": claims(id=5),
+    "id a string": claims(id="x"),
+    "id a list": claims(id=[1]),
+    "id null": claims(id=None),
+    "id gids a string": claims(id=with_id(gids="abc")),
+}
+
+#: use_client_ids cases where the package refuses an identity slurmctld 26.05 accepts: it reads
+#: a missing or non-string member as NULL, converts strings and reals to gids, and takes
+#: "groups" when "gids" is there too. No Slurm component writes such an "id".
+STRICTER_ID: Dict[str, str] = {
+    "id empty object": "name, gecos, dir and shell are required; Slurm stores NULL",
+    "id name only": "name, gecos, dir and shell are required; Slurm stores NULL",
+    "id name number": "identity members must be strings; Slurm stores NULL",
+    "id name null": "the name must be a string; Slurm stores NULL",
+    "id duplicate name": "duplicate members are refused; jansson keeps the last",
+    "id gids numeral string": "gids must be integers; Slurm converts the string",
+    "id gids float": "gids must be integers; Slurm truncates a real",
+    "id groups numeral string": "gids must be integers; Slurm converts the string",
+    "id groups and gids": "one of groups and gids; Slurm takes groups",
+    "id a string": "\"id\" must be an object; Slurm reads no member of it",
+    "id a list": "\"id\" must be an object; Slurm reads no member of it",
+}
+
+
 def package_decides(fv: FrameVerifier, frame: bytes) -> Tuple[bool, str]:
     try:
         fv.verify(frame)
@@ -250,6 +330,37 @@ def slurmctld_decides(port: int, frame: bytes) -> Tuple[bool, str]:
     return rc == 0, f"rc {rc}"
 
 
+class FrontEnd:
+    """The front end (a :class:`ControllerShim` on the serving core, in a thread) built on
+    a verifier: its answer to a REQUEST_PING is its decision."""
+
+    def __init__(self, fv: FrameVerifier, path: str) -> None:
+        self.path = path
+        self.shim = ControllerShim(fv)
+        self.shim.core.listen_unix(path)
+        self.thread = threading.Thread(target=self.shim.serve_forever, kwargs={"poll_ms": 50})
+        self.thread.start()
+
+    def decides(self, frame: bytes) -> Tuple[bool, str]:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(self.path)
+            s.sendall(frame)
+            try:
+                reply = recv_frame(s)
+            except ConnectionError:
+                reply = b""
+        if not reply:
+            return False, "connection closed"
+        rc = int.from_bytes(bytes(parse_frame(reply).body)[:4], "big")
+        return rc == 0, f"rc {rc}"
+
+    def close(self) -> None:
+        self.shim.stop()
+        self.thread.join(10)
+        self.shim.close()
+
+
 @pytest.fixture(scope="module")
 def ctld():
     cluster = SlurmCluster(key=KEY, jwt_key=JWT_KEY).start()
@@ -264,10 +375,26 @@ def fv(ctld) -> FrameVerifier:
 
 
 @pytest.fixture(scope="module")
+def front_end(fv, tmp_path_factory):
+    fe = FrontEnd(fv, str(tmp_path_factory.mktemp("front-end") / "shim.sock"))
+    yield fe
+    fe.close()
+
+
+def slurm_frame(header: bytes, body: bytes) -> bytes:
+    return pack_frame(REQUEST_PING, b"", credential=HMAC_KEY.sign_raw(header, body))
+
+
+def jwt_frame(header: bytes, body: bytes, user: object) -> bytes:
+    return pack_frame(REQUEST_PING, b"", credential=HS256Key(JWT_KEY).sign_raw(header, body),
+                      plugin=AUTH_JWT, username=user)
+
+
+@pytest.fixture(scope="module")
 def decisions(ctld, fv) -> Dict[str, Tuple[Tuple[bool, str], Tuple[bool, str]]]:
     out = {}
     for name, (header, body) in CASES.items():
-        frame = pack_frame(REQUEST_PING, b"", credential=HMAC_KEY.sign_raw(header, body))
+        frame = slurm_frame(header, body)
         out[name] = (slurmctld_decides(ctld.port, frame), package_decides(fv, frame))
     return out
 
@@ -294,12 +421,45 @@ def test_decision_matches_slurmctld(decisions, name):
 @pytest.fixture(scope="module")
 def jwt_decisions(ctld, fv) -> Dict[str, Tuple[Tuple[bool, str], Tuple[bool, str]]]:
     out = {}
-    key = HS256Key(JWT_KEY)
     for name, (header, body, user) in JWT_CASES.items():
-        token = key.sign_raw(header, body)
-        frame = pack_frame(REQUEST_PING, b"", credential=token, plugin=AUTH_JWT, username=user)
+        frame = jwt_frame(header, body, user)
         out[name] = (slurmctld_decides(ctld.port, frame), package_decides(fv, frame))
     return out
+
+
+@pytest.mark.parametrize("name", [*CASES, *JWT_CASES])
+def test_the_front_end_decides_as_the_verifier(front_end, fv, name):
+    """The serving core (shim, proxy) decides each case as the FrameVerifier it is built on."""
+    frame = slurm_frame(*CASES[name]) if name in CASES else jwt_frame(*JWT_CASES[name])
+    ours, theirs = package_decides(fv, frame), front_end.decides(frame)
+    assert theirs[0] == ours[0], f"{name}: the verifier says {ours}, the front end {theirs}"
+
+
+@pytest.fixture(scope="module")
+def id_decisions(tmp_path_factory):
+    """Each ID_CASES case decided by a slurmctld with AuthInfo=use_client_ids, the package's
+    verifier built from its slurm.conf, and a front end on that verifier."""
+    cluster = SlurmCluster(key=KEY, auth_info="use_client_ids").start()
+    fv = FrameVerifier.from_slurm_conf(str(cluster.conf))
+    fe = FrontEnd(fv, str(tmp_path_factory.mktemp("front-end-ids") / "shim.sock"))
+    try:
+        assert fv.slurm is not None and fv.slurm.use_client_ids
+        out = {}
+        for name, body in ID_CASES.items():
+            frame = slurm_frame(HEADER, body)
+            out[name] = (slurmctld_decides(cluster.port, frame), package_decides(fv, frame),
+                         fe.decides(frame))
+        yield out
+    finally:
+        fe.close()
+        cluster.cleanup()
+
+
+@pytest.mark.parametrize("name", list(ID_CASES))
+def test_identity_decision_matches_slurmctld(id_decisions, name):
+    ctld_says, ours, front_end_says = id_decisions[name]
+    check_decision((ctld_says, ours), name, STRICTER_ID)
+    assert front_end_says[0] == ours[0], f"{name}: the verifier says {ours}, the front end {front_end_says}"
 
 
 def test_the_verifier_is_configured_like_slurmctld(fv):
@@ -331,7 +491,8 @@ def test_the_readme_lists_every_difference():
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = re.search(r"## Where we differ from Slurm\n(.*?)(\n## |\Z)", text, re.S)
     assert section, "README has no 'Where we differ from Slurm' section"
-    missing = [name for name in {**STRICTER, **STRICTER_JWT} if f"`{name}`" not in section.group(1)]
+    missing = [name for name in {**STRICTER, **STRICTER_JWT, **STRICTER_ID}
+               if f"`{name}`" not in section.group(1)]
     assert not missing, f"README does not list: {missing}"
 
 

@@ -2,7 +2,9 @@
 127.0.0.1 (and other loopback addresses) and unix sockets in tmp_path. A
 driver thread polls the core and answers events with a small policy given by
 each test; clients are plain blocking sockets in the test thread."""
+import base64
 import errno
+import hashlib
 import json
 import os
 import socket
@@ -214,6 +216,36 @@ def test_body_is_read_and_hash_checked_after_early_verification(keyring, driver)
     s.sendall(tampered)
     assert recv_reply(s) == rc_reply(1007)
     assert d.wait_stat("frames_refused", 1) and len(d.events) == 1
+
+
+def test_identities_come_up_until_approved(keyring, driver):
+    """A policy that reads "id": a token carrying one comes up with objects == OBJ_ID and the
+    SHA-256 of the raw object; once the driver approves that digest, the same "id" bytes stay
+    in C (no objects), and other bytes still come up. Without "id", objects is 0."""
+    ident = {"name": "u", "gecos": "", "dir": "/", "shell": "/bin/sh", "gids": [1, 2]}
+    other = dict(ident, gids=[1, 3])
+    d = driver(verifier_kw={"use_client_ids": True})
+    port = d.call(lambda c: c.listen_tcp())
+
+    def send(frame):
+        s = tcp_client(port)
+        s.sendall(frame)
+        assert recv_reply(s) == rc_reply(0)
+        return d.events[-1]
+    raw = json.dumps(ident, separators=(",", ":"), sort_keys=True).encode()
+    with_id = signed(keyring, extra={"id": ident})
+    claims_part = parse_frame(with_id).auth_cred.split(b".")[1]
+    assert b'"id":' + raw in base64.urlsafe_b64decode(claims_part + b"==")   # the object's bytes
+    ev = send(with_id)
+    assert ev.objects == S.OBJ_ID and ev.id_digest == hashlib.sha256(raw).digest()
+    assert send(signed(keyring)).objects == 0
+    d.call(lambda c: c.approve_identity(ev.id_digest))
+    assert send(signed(keyring, extra={"id": ident}, now=int(time.time()) - 5)).objects == 0
+    ev2 = send(signed(keyring, extra={"id": other}))
+    assert ev2.objects == S.OBJ_ID and ev2.id_digest != ev.id_digest
+    for bad in (b"", b"x" * 31, bytearray(32)):
+        with pytest.raises(ValueError):
+            d.call(lambda c: c.approve_identity(bad))
 
 
 # ---- refusals in C ------------------------------------------------------------------------

@@ -156,7 +156,8 @@ def test_bench_serve_runs(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out_json.read_text())
     res = doc["results"]
-    assert set(res) == {"fixed", "shim", "proxy -> fixed", "proxy, forged", "bare relay -> fixed"}
+    assert set(res) == {"fixed", "shim", "proxy -> fixed", "proxy, forged", "bare relay -> fixed",
+                        "shim, use_client_ids", "proxy -> fixed, use_client_ids"}
     for name, r in res.items():
         assert r["ok"] > 0 and r["errors"] == 0 and r["rc_mismatch"] == 0, (name, r)
     assert doc["flood"]["proxy -> fixed"]["legit_rps"] > 0

@@ -3,8 +3,9 @@ sockets: a small C driver (compiled here with every csrc/*.c) runs the core
 with tiny buffers and event arrays, and this test throws a mixed, seeded
 workload at it from several threads: pings over TCP and unix, bodies sent
 in random chunks, forged and malformed frames, resets mid-frame, keep-alive
-frames, forwards to an upstream that answers, closes or never answers, and
-connections the driver closes. The driver must exit 0 with no sanitizer
+frames, forwards to an upstream that answers, closes or never answers,
+connections the driver closes, and tokens carrying an "id" identity (the
+policy reads it, as under use_client_ids), some of which the driver approves. The driver must exit 0 with no sanitizer
 report and every connection accounted for."""
 import os
 import random
@@ -60,7 +61,7 @@ int main(int argc, char **argv)
     sa_rl *rl = NULL;
     uint16_t port;
     int mode;
-    unsigned long sum = 0;
+    unsigned long sum = 0, ids_up = 0;
 
     if (argc != 4)
         return 2;
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
     k.key = &hk;
     ks.keys = &k; ks.nkeys = 1; ks.default_index = 0; ks.by_kid = 0;
     pol.max_len = 16384; pol.verifier_uid = (uint32_t)getuid(); pol.contexts = 3;
+    pol.flags = SC_POL_CLIENT_IDS;
     sa_serve_config_init(&cfg);
     cfg.max_conns = 48; cfg.max_per_ip = 0; cfg.buf_size = 256; cfg.max_head = 1024;
     cfg.pool_keep = 4; cfg.max_frame = 2u << 20; cfg.max_buffered = 8u << 20;
@@ -108,6 +110,13 @@ int main(int argc, char **argv)
                 sum += ev[i].frame[j];
             switch (ev[i].kind) {
             case SA_SERVE_EV_VERIFIED:
+                if (ev[i].objects == SA_SERVE_OBJ_ID) {
+                    ids_up++;
+                    /* approve about half of the identities, by a bit of their digest */
+                    if ((ev[i].id_digest[31] & 1) &&
+                        sa_serve_approve_identity(srv, ev[i].id_digest) != SA_OK)
+                        abort();
+                }
                 if (ev[i].msg_type == 2002) {
                     if (sa_serve_forward(srv, ev[i].conn_id, &up, &src, 0) != SA_OK)
                         abort();
@@ -131,12 +140,12 @@ int main(int argc, char **argv)
     }
     sa_serve_get_stats(srv, &st);
     printf("open=%%llu accepted=%%llu verified=%%llu refused=%%llu fwd=%%llu fwd_done=%%llu "
-           "fwd_err=%%llu buffered=%%llu auto=%%llu limited=%%llu sum=%%lu\n",
+           "fwd_err=%%llu buffered=%%llu auto=%%llu limited=%%llu ids_up=%%lu sum=%%lu\n",
            (unsigned long long)st.conns_open, (unsigned long long)st.accepted,
            (unsigned long long)st.frames_verified, (unsigned long long)st.frames_refused,
            (unsigned long long)st.forwarded, (unsigned long long)st.forward_done,
            (unsigned long long)st.forward_errors, (unsigned long long)st.buffered,
-           (unsigned long long)st.auto_forwarded, (unsigned long long)st.rate_limited, sum);
+           (unsigned long long)st.auto_forwarded, (unsigned long long)st.rate_limited, ids_up, sum);
     sa_serve_free(srv);
     sa_rl_free(rl);
     unlink(argv[3]);
@@ -197,8 +206,10 @@ def test_serving_core_under_sanitizers(driver_exe, tmp_path):
     kr = keys.Keyring.from_key_bytes(KEY)
     other = keys.Keyring.from_key_bytes(b"x" * 32)
 
-    def frame(msg_type=REQUEST_PING, body=b"", ring=kr):
-        cred = tokens.create_credential(ring, uid=5, gid=6, host="h", ruid=os.getuid(),
+    def frame(msg_type=REQUEST_PING, body=b"", ring=kr, gids=None):
+        extra = {} if gids is None else {"id": {"name": "u", "gecos": "", "dir": "/", "shell": "/",
+                                                "gids": gids}}
+        cred = tokens.create_credential(ring, uid=5, gid=6, host="h", ruid=os.getuid(), extra=extra,
                                         payload=body_hash_payload(body, msg_type))
         return pack_frame(msg_type, body, credential=cred)
 
@@ -239,8 +250,9 @@ def test_serving_core_under_sanitizers(driver_exe, tmp_path):
                     for _ in range(25):
                         kind = r.randrange(11)
                         s = connect()
-                        if kind == 0:                         # ping
-                            s.sendall(frame())
+                        if kind == 0:                         # ping, maybe with an "id"
+                            gids = r.choice([None, [1], [2, 3], list(range(r.randrange(40)))])
+                            s.sendall(frame(gids=gids))
                         elif kind == 1:                       # body in random chunks
                             body = os.urandom(r.randrange(1, 20000))
                             data = frame(2001, body)
@@ -301,6 +313,7 @@ def test_serving_core_under_sanitizers(driver_exe, tmp_path):
         assert stats["open"] == "0" and stats["buffered"] == "0", out
         assert int(stats["verified"]) > 0 and int(stats["refused"]) > 0, out
         assert int(stats["fwd_done"]) > 0, out
+        assert int(stats["ids_up"]) > 0, out
         if mode == 3:       # (most frames are over the limit: the upstream may fail none)
             assert int(stats["auto"]) > 0 and int(stats["limited"]) > 0, out
         else:

@@ -27,6 +27,8 @@ EV_CLOSED = lib.SA_SERVE_EV_CLOSED
 EV_FORWARD_DONE = lib.SA_SERVE_EV_FORWARD_DONE
 EV_FORWARD_ERROR = lib.SA_SERVE_EV_FORWARD_ERROR
 EV_RATE_LIMITED = lib.SA_SERVE_EV_RATE_LIMITED
+#: ServeEvent.objects: the token carries an "id" identity (the core read it as JSON only)
+OBJ_ID = lib.SA_SERVE_OBJ_ID
 
 # refusal policies
 REFUSE_RC = lib.SA_SERVE_REFUSE_RC
@@ -65,6 +67,8 @@ class ServeEvent:
     plugin: int
     uid: int
     gid: int
+    objects: int
+    id_digest: bytes
     msg_type: int
     version: int
     flags: int
@@ -182,6 +186,14 @@ class ServeCore:
         self._check("set_keys", lib.sa_serve_set_keys(self._srv, snapshot.keyset, policy, bh_flags))
         self._keys = (snapshot, policy)
 
+    def approve_identity(self, digest: bytes) -> None:
+        """The identity of an EV_VERIFIED event with ``objects == OBJ_ID`` (its
+        ``id_digest``) is well formed: later tokens carrying the same "id" bytes stay on the
+        core's fast path."""
+        if type(digest) is not bytes or len(digest) != 32:
+            raise ValueError("digest must be the 32 bytes of an event's id_digest")
+        self._check("approve_identity", lib.sa_serve_approve_identity(self._srv, digest))
+
     # -- the loop --------------------------------------------------------------
 
     def poll_raw(self, timeout_ms: int) -> int:
@@ -207,7 +219,8 @@ class ServeCore:
         frame = ffi.buffer(e.frame, e.frame_len)[:] if e.frame != ffi.NULL else b""
         return ServeEvent(
             conn_id=e.conn_id, kind=e.kind, status=e.status, sys_errno=e.sys_errno,
-            plugin=e.plugin, uid=e.uid, gid=e.gid, msg_type=e.msg_type, version=e.version,
+            plugin=e.plugin, uid=e.uid, gid=e.gid, objects=e.objects,
+            id_digest=bytes(ffi.buffer(e.id_digest, 32)), msg_type=e.msg_type, version=e.version,
             flags=e.flags, listener=e.listener, peer_family=e.peer_family,
             peer_port=e.peer_port, peer_addr=bytes(ffi.buffer(e.peer_addr, 16)),
             frame=frame, cred_off=e.cred_off, cred_len=e.cred_len, user_off=e.user_off,
@@ -289,4 +302,5 @@ class ServeCore:
 
 __all__ = ["ServeCore", "ServeEvent", "ServeError", "EV_VERIFIED", "EV_UNVERIFIED",
            "EV_REFUSED", "EV_CLOSED", "EV_FORWARD_DONE", "EV_FORWARD_ERROR", "EV_RATE_LIMITED",
-           "REFUSE_RC", "REFUSE_CLOSE", "REFUSE_REPORT", "SRC_ALL", "SRC_LOOPBACK", "SRC_REMOTE"]
+           "OBJ_ID", "REFUSE_RC", "REFUSE_CLOSE", "REFUSE_REPORT", "SRC_ALL", "SRC_LOOPBACK",
+           "SRC_REMOTE"]
