@@ -2,10 +2,15 @@
 signed with the right key and sent as a REQUEST_PING both to a real slurmctld 26.05 and to a
 :class:`FrameVerifier` built from the same slurm.conf (``FrameVerifier.from_slurm_conf``).
 
+The "id" identity objects (:data:`ID_CASES`) go to a second slurmctld, with
+AuthInfo=use_client_ids, and its own verifier. Every case also goes to a front end (the shim
+on the serving core) built on the same verifier, which must decide it as the verifier does.
+
 The package must never accept what slurmctld refuses (a front end built on it would pass
 such a request on). Where the package refuses what slurmctld accepts, the case must be in
-:data:`STRICTER`, with its reason, and in README's "Where we differ from Slurm" table; a
-documented difference that no longer holds fails too, so the table stays true."""
+:data:`STRICTER` (:data:`STRICTER_JWT`, :data:`STRICTER_ID`), with its reason, and in README's
+"Where we differ from Slurm" table; a documented difference that no longer holds fails too,
+so the table stays true."""
 from __future__ import annotations
 
 import base64
