@@ -15,8 +15,9 @@ alike):
 * ``proxy, forged``: the same proxy fed frames signed with another key (shed in C, rc 1007);
 * ``shim, use_client_ids`` and ``proxy -> fixed, use_client_ids``: both run with
   ``--use-client-ids`` and fed frames whose token carries the "id" identity, as every client's
-  does under AuthInfo=use_client_ids: the core reads that object as JSON only, so each such
-  request is decided by the verifier in Python;
+  does under AuthInfo=use_client_ids: the core reads that object as JSON only, so the first
+  request with a given "id" is decided by the verifier in Python, which approves a well-formed
+  identity in the core for the requests after it;
 * ``bare relay -> fixed``: ``benchmarks/native/bare_relay.c``, a C relay that does nothing but
   relay (no verification, no policy, no Python; upstream connections bound to the client's IP
   like the proxy's): what two TCP connections per RPC cost, the ceiling of any relay;
