@@ -17,23 +17,21 @@ import base64
 import json
 import os
 import re
-import socket
-import threading
 import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
 
-from real_slurm import SlurmCluster, recv_frame, send_rpc
+from real_slurm import SlurmCluster, send_rpc
 from slurmauth_fast.bodyhash import HASH_K12, HASH_NONE, HASH_SHA3, body_hash_payload
 from slurmauth_fast.errors import SlurmAuthError
 from slurmauth_fast.frame_verifier import FrameVerifier
 from slurmauth_fast.jws import HS256Key
 from slurmauth_fast.keys import Keyring
 from slurmauth_fast.rpc import AUTH_JWT, AUTH_SLURM, REQUEST_PING, pack_frame, parse_frame
-from slurmauth_fast.shim import ControllerShim
 from slurmauth_fast.tokens import Verifier
+from test_shim import RunningShim, exchange
 
 pytestmark = pytest.mark.real_slurm
 
@@ -327,43 +325,20 @@ def package_decides(fv: FrameVerifier, frame: bytes) -> Tuple[bool, str]:
     return True, ""
 
 
-def slurmctld_decides(port: int, frame: bytes) -> Tuple[bool, str]:
-    reply = send_rpc(port, frame)
+def answer_decides(reply: bytes) -> Tuple[bool, str]:
+    """The decision a server's answer to the REQUEST_PING says: rc 0, or why not."""
     if not reply:
         return False, "connection closed"
     rc = int.from_bytes(bytes(parse_frame(reply).body)[:4], "big")
     return rc == 0, f"rc {rc}"
 
 
-class FrontEnd:
-    """The front end (a :class:`ControllerShim` on the serving core, in a thread) built on
-    a verifier: its answer to a REQUEST_PING is its decision."""
+def slurmctld_decides(port: int, frame: bytes) -> Tuple[bool, str]:
+    return answer_decides(send_rpc(port, frame))
 
-    def __init__(self, fv: FrameVerifier, path: str) -> None:
-        self.path = path
-        self.shim = ControllerShim(fv)
-        self.shim.core.listen_unix(path)
-        self.thread = threading.Thread(target=self.shim.serve_forever, kwargs={"poll_ms": 50})
-        self.thread.start()
 
-    def decides(self, frame: bytes) -> Tuple[bool, str]:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(10)
-            s.connect(self.path)
-            s.sendall(frame)
-            try:
-                reply = recv_frame(s)
-            except ConnectionError:
-                reply = b""
-        if not reply:
-            return False, "connection closed"
-        rc = int.from_bytes(bytes(parse_frame(reply).body)[:4], "big")
-        return rc == 0, f"rc {rc}"
-
-    def close(self) -> None:
-        self.shim.stop()
-        self.thread.join(10)
-        self.shim.close()
+def front_end_decides(front_end: RunningShim, frame: bytes) -> Tuple[bool, str]:
+    return answer_decides(exchange(front_end, frame))
 
 
 @pytest.fixture(scope="module")
@@ -381,7 +356,8 @@ def fv(ctld) -> FrameVerifier:
 
 @pytest.fixture(scope="module")
 def front_end(fv, tmp_path_factory):
-    fe = FrontEnd(fv, str(tmp_path_factory.mktemp("front-end") / "shim.sock"))
+    """The shim on the serving core, in a thread, built on the package's verifier."""
+    fe = RunningShim(None, "unix", tmp_path_factory.mktemp("front-end"), verifier=fv)
     yield fe
     fe.close()
 
@@ -436,7 +412,7 @@ def jwt_decisions(ctld, fv) -> Dict[str, Tuple[Tuple[bool, str], Tuple[bool, str
 def test_the_front_end_decides_as_the_verifier(front_end, fv, name):
     """The serving core (shim, proxy) decides each case as the FrameVerifier it is built on."""
     frame = slurm_frame(*CASES[name]) if name in CASES else jwt_frame(*JWT_CASES[name])
-    ours, theirs = package_decides(fv, frame), front_end.decides(frame)
+    ours, theirs = package_decides(fv, frame), front_end_decides(front_end, frame)
     assert theirs[0] == ours[0], f"{name}: the verifier says {ours}, the front end {theirs}"
 
 
@@ -446,14 +422,14 @@ def id_decisions(tmp_path_factory):
     verifier built from its slurm.conf, and a front end on that verifier."""
     cluster = SlurmCluster(key=KEY, auth_info="use_client_ids").start()
     fv = FrameVerifier.from_slurm_conf(str(cluster.conf))
-    fe = FrontEnd(fv, str(tmp_path_factory.mktemp("front-end-ids") / "shim.sock"))
+    fe = RunningShim(None, "unix", tmp_path_factory.mktemp("front-end-ids"), verifier=fv)
     try:
         assert fv.slurm is not None and fv.slurm.use_client_ids
         out = {}
         for name, body in ID_CASES.items():
             frame = slurm_frame(HEADER, body)
             out[name] = (slurmctld_decides(cluster.port, frame), package_decides(fv, frame),
-                         fe.decides(frame))
+                         front_end_decides(fe, frame))
         yield out
     finally:
         fe.close()

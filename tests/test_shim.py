@@ -66,9 +66,11 @@ def check_reply(keyring, reply, rc=0, version=0x2D00):
 class RunningShim:
     """The shim serving in a thread; ``connect()`` opens a client socket to it."""
 
-    def __init__(self, keyring, transport, tmp_path, *, verifier_uid=None, **config):
-        self.shim = ControllerShim(FrameVerifier(tokens.Verifier(keyring, verifier_uid=verifier_uid)),
-                                   **config)
+    def __init__(self, keyring, transport, tmp_path, *, verifier_uid=None, verifier=None, **config):
+        """``verifier``: a FrameVerifier to serve with (else one over ``keyring``)."""
+        if verifier is None:
+            verifier = FrameVerifier(tokens.Verifier(keyring, verifier_uid=verifier_uid))
+        self.shim = ControllerShim(verifier, **config)
         if transport == "unix":
             self.addr, self.family = str(tmp_path / "shim.sock"), socket.AF_UNIX
             self.shim.core.listen_unix(self.addr)
